@@ -393,9 +393,10 @@ class HdlcServer:
             return self._make_room(r, w, length + 2) or r != start
         if not crc16.check(buf, f, f + length):
             p = self._salvage(f, w)
-            if p < 0 and (f + length >= w or buf[f + length] != _FLAG):
-                # Perhaps longer than its length field says: wait for the
-                # closing flag (or the inter-octet timeout).
+            if p < 0 and length > self._h_hlen + 2 and (f + length >= w or buf[f + length] != _FLAG):
+                # An HCS-checked header, but perhaps the frame is longer than
+                # its length field says: wait for a closing flag that makes the
+                # FCS good (or for the inter-octet timeout).
                 if w < len(buf) and ticks_diff(now, self._last_rx) < self.inter_octet_timeout:
                     return self._make_room(r, w, len(buf)) or r != start
             return self._bad_frame(f, p)
