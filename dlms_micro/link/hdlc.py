@@ -181,8 +181,16 @@ class HdlcServer:
         # rest). Whole buffers are copied without allocating.
         rx = self.rx
         w = self._wpos
-        if self._rpos == w and not self._await_reply:
-            self._rpos = w = 0
+        if not self._await_reply:
+            r = self._rpos
+            if r == w:
+                self._rpos = w = 0
+            elif r == w - 1 and rx[r] == _FLAG:
+                # Only the last frame's closing flag is left (it may open the
+                # next frame): keep it, at the front.
+                rx[0] = _FLAG
+                self._rpos = 0
+                w = 1
         n = end - start
         free = len(rx) - w
         if n > free:

@@ -1,0 +1,206 @@
+# Allocation and CPU benchmark of the dlms_micro core, for CPython and for
+# MicroPython (tools/micropython/runner.mjs --script tools/bench_alloc.py).
+#
+# Prints, per operation: heap bytes allocated per call and CPU time per call.
+#   MicroPython: gc.mem_alloc() growth with the GC disabled, i.e. every byte
+#                allocated, garbage included (what costs GC pauses on a board).
+#   CPython:     tracemalloc: peak bytes above the start per call (transient)
+#                and bytes still held afterwards (retained).
+# and the heap in use after importing the core and creating one HDLC link.
+# Later issues add their hot paths here (ciphered GET, profile rows, ...).
+
+import gc
+import sys
+
+MP = sys.implementation.name == "micropython"
+
+if MP:
+    try:
+        import jsclock  # registered by the Node.js runner: performance.now() in ms
+
+        def now_us():
+            return jsclock.now() * 1000.0
+
+    except ImportError:
+        import time
+
+        def now_us():
+            return time.ticks_us()
+
+else:
+    import os
+    import time
+    import tracemalloc
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def now_us():
+        return time.perf_counter_ns() / 1000.0
+
+
+N = 200
+
+
+def measure(name, fn, n=N):
+    fn()  # warm up: first-call effects are not steady state
+    if MP:
+        gc.collect()
+        gc.disable()
+        a = gc.mem_alloc()
+        for _ in range(n):
+            fn()
+        used = gc.mem_alloc() - a
+        gc.enable()
+        gc.collect()
+        t0 = now_us()
+        for _ in range(n):
+            fn()
+        t1 = now_us()
+        print("%-44s %8.1f B/op %10.1f us/op" % (name, used / n, (t1 - t0) / n))
+    else:
+        t0 = now_us()
+        for _ in range(n):
+            fn()
+        t1 = now_us()
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(n):
+            fn()
+        cur, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(
+            "%-44s %8d B peak %6d B retained/op %8.2f us/op"
+            % (name, peak - base, (cur - base) // n, (t1 - t0) / n)
+        )
+
+
+def heap_used():
+    gc.collect()
+    if MP:
+        return gc.mem_alloc()
+    return tracemalloc.get_traced_memory()[0]
+
+
+def main():
+    print("dlms_micro allocation benchmark on %s %s" % (sys.implementation.name, sys.version.split()[0]))
+    if not MP:
+        tracemalloc.start()
+    h0 = heap_used()
+    from dlms_micro import axdr, crc16, obis  # noqa: F401
+    from dlms_micro.link import hdlc, wrapper
+
+    h1 = heap_used()
+    link = hdlc.HdlcServer(max_info_tx=128, max_info_rx=128, max_apdu=1024)
+    h2 = heap_used()
+    if not MP:
+        tracemalloc.stop()
+    print("heap after importing the core                %8d B" % (h1 - h0))
+    print("  + one HDLC link (128 B frames, 1 KB APDU)  %8d B" % (h2 - h1))
+
+    # --- A-XDR: a load-profile row, structure{date-time, unsigned status,
+    # double-long-unsigned import, double-long-unsigned export}
+    out = bytearray(64)
+
+    def encode_row():
+        o = axdr.enc_structure(out, 0, 4)
+        o = axdr.enc_date_time(out, o, 2026, 11, 24, 2, 10, 15, 0, 0, 60, 0)
+        o = axdr.enc_unsigned(out, o, 8)
+        o = axdr.enc_double_long_unsigned(out, o, 123456789)
+        o = axdr.enc_double_long_unsigned(out, o, 4321)
+        return o
+
+    row_len = encode_row()
+    row = bytes(out[:row_len])
+    r = axdr.Reader(row)
+    stamp = axdr.DateTime()
+
+    def decode_row():
+        r.reset(row, 0, row_len)
+        r.structure()
+        r.date_time(stamp)
+        r.unsigned()
+        r.double_long_unsigned()
+        r.double_long_unsigned()
+
+    measure("axdr encode profile row (%d B)" % row_len, encode_row)
+    measure("axdr decode profile row in place", decode_row)
+
+    # --- HDLC: one GET request I-frame in, one reply I-frame out, open link
+    get_req = bytes.fromhex("c001c1000301000108 00ff0200".replace(" ", ""))
+    reply = bytes.fromhex("c401c1000600003039")
+    frames = []
+    for k in range(8):
+        frames.append(_iframe(crc16, k, get_req))
+    _connect(link, crc16)
+    s = link.TX_APDU_START
+    link.tx_apdu[s : s + len(reply)] = reply
+    end = s + len(reply)
+    state = [0]
+
+    def hdlc_round():
+        k = state[0]
+        state[0] = (k + 1) & 7
+        f = frames[k]
+        link.feed(f, 0, len(f), k)
+        while True:
+            ev = link.next_event(k)
+            if ev == 0:
+                return
+            if ev == 2:
+                link.send_apdu(end)
+
+    measure("hdlc I-frame in + reply frame out", hdlc_round)
+
+    # --- wrapper: one request in, one reply out
+    wl = wrapper.WrapperServer()
+    wreq = bytes([0, 1, 0, 0x10, 0, 1, 0, len(get_req)]) + get_req
+    ws = wl.TX_APDU_START
+    wl.tx_apdu[ws : ws + len(reply)] = reply
+    wend = ws + len(reply)
+
+    def wrapper_round():
+        wl.feed(wreq, 0, len(wreq), 0)
+        while True:
+            ev = wl.next_event(0)
+            if ev == 0:
+                return
+            if ev == 2:
+                wl.send_apdu(wend)
+
+    measure("wrapper request in + reply out", wrapper_round)
+
+    # --- CRC over a full 128-byte frame (the per-frame checksum cost)
+    blk = bytes(range(128))
+    measure("crc16 over 128 B", lambda: crc16.fcs(blk, 0, 128))
+
+
+def _frame(crc16, ctrl, info):
+    # A client frame to server 1/0x11 from client 0x10 (test tool, not core).
+    body = bytearray([0, 0, 0x02, 0x23, 0x21, ctrl])
+    if info:
+        body += b"\x00\x00" + info
+    n = len(body) + 2
+    body[0] = 0xA0 | (n >> 8)
+    body[1] = n & 0xFF
+    if info:
+        c = crc16.fcs(body, 0, 6)
+        body[6] = c & 0xFF
+        body[7] = c >> 8
+    c = crc16.fcs(body, 0, len(body))
+    return b"\x7e" + bytes(body) + bytes([c & 0xFF, c >> 8]) + b"\x7e"
+
+
+def _iframe(crc16, k, apdu):
+    k &= 7
+    return _frame(crc16, (k << 5) | 0x10 | (k << 1), b"\xe6\xe6\x00" + apdu)
+
+
+def _connect(link, crc16):
+    f = _frame(crc16, 0x93, b"")
+    link.feed(f, 0, len(f), 0)
+    while link.next_event(0):
+        pass
+
+
+main()
