@@ -418,21 +418,41 @@ def test_compact_array_rejects_bad_descriptions_and_contents():
         assert raises(EncodeError, axdr.encoded, COMPACT_ARRAY, v)
 
 
-def test_every_prefix_of_a_valid_encoding_is_rejected():
-    samples = (
-        REGISTER, unhex("0906") + LN, unhex("19 07e8 03 1f 07 02 00 00 00 ffc4 80"),
-        unhex("13 02 02 12 09 08 0005 02 aabb 0006 00"), unhex("040bb3a0"),
-        unhex("18bfd0000000000000"), unhex("0a81c8") + b"x" * 200,
-        axdr.encoded(ARRAY, [(UNSIGNED, 1)] * 130),
-    )
+def _check_prefixes(s, cuts=None):
+    # s decodes and skips whole; every cut-off prefix of it is rejected
     r = Reader()
-    for s in samples:
-        t, v, n = axdr.decode(s)
-        assert n == len(s) and axdr.encoded(t, v) == s
-        assert r.reset(s).skip() == t and r.pos == len(s)
-        for i in range(len(s)):
-            assert raises(DecodeError, axdr.decode, s[:i])
-            assert raises(DecodeError, r.reset(s, 0, i).skip)
+    t, v, n = axdr.decode(s)
+    assert n == len(s) and axdr.encoded(t, v) == s
+    assert r.reset(s).skip() == t and r.pos == len(s)
+    for i in cuts or range(len(s)):
+        assert raises(DecodeError, axdr.decode, s[:i])
+        assert raises(DecodeError, r.reset(s, 0, i).skip)
+
+
+# (one test per sample: MicroPython's GC only runs between tests here, and
+# every rejected prefix costs an exception)
+def test_every_prefix_of_a_structure_is_rejected():
+    _check_prefixes(REGISTER)
+    _check_prefixes(unhex("0906") + LN)
+
+
+def test_every_prefix_of_a_date_time_is_rejected():
+    _check_prefixes(unhex("19 07e8 03 1f 07 02 00 00 00 ffc4 80"))
+
+
+def test_every_prefix_of_a_compact_array_is_rejected():
+    _check_prefixes(unhex("13 02 02 12 09 08 0005 02 aabb 0006 00"))
+
+
+def test_every_prefix_of_bit_string_and_float_is_rejected():
+    _check_prefixes(unhex("040bb3a0"))
+    _check_prefixes(unhex("18bfd0000000000000"))
+
+
+def test_prefixes_of_long_form_lengths_are_rejected():
+    _check_prefixes(unhex("0a81c8") + b"x" * 200, (0, 1, 2, 3, 4, 202))
+    s = axdr.encoded(ARRAY, [(UNSIGNED, 1)] * 130)
+    _check_prefixes(s, (0, 1, 2, 3, 4, 5, len(s) - 1))
 
 
 def test_huge_counts_fail_before_allocating():

@@ -37,8 +37,8 @@ def test_groups_to_bytes():
     assert raises(EncodeError, obis.from_groups, 1, 0, "1", 8, 0)
 
 
-def test_every_byte_value_round_trips():
-    for g in range(256):
+def test_one_two_and_three_digit_groups_round_trip():
+    for g in (0, 1, 9, 10, 99, 100, 199, 200, 254, 255):
         code = bytes((g, 255 - g, g, g, 255 - g, g))
         assert obis.parse(obis.to_str(code)) == code
 
