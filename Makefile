@@ -1,0 +1,95 @@
+# dlms_micro developer and CI entry points.
+#
+#   make test              bootstrap (.venv, npm ci) and run everything:
+#                          mpy-cross check, runner self-test, CPython suite,
+#                          MicroPython suite (real MicroPython 1.27, 100 KiB heap)
+#   make test-cpython      pytest only            (PYTEST_ARGS='-k hdlc -x')
+#   make test-micropython  MicroPython suite only (MP_ARGS='-k hdlc -v --heap 120k')
+#   make test-runner       self-test of tools/micropython/runner.mjs
+#   make mpy-check         every dlms_micro module compiles with mpy-cross; sizes
+#   make bench             tools/bench_alloc.py under CPython and under MicroPython
+#   make serve             the demo meter (not written yet)
+#   make clean             build outputs and caches; `make distclean` also
+#                          removes .venv and node_modules
+#
+# Needs python3 (>= 3.11, with venv) and Node.js >= 16 with npm.
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+DEV_STAMP := $(VENV)/.dev-installed
+MP_DIR := tools/micropython
+NODE_STAMP := $(MP_DIR)/node_modules/.npm-ci-done
+RUNNER := node $(MP_DIR)/runner.mjs
+PYTEST_ARGS ?=
+MP_ARGS ?=
+
+.PHONY: test test-cpython test-micropython test-runner mpy-check bench serve \
+        clean distclean bootstrap check-node
+
+# Every part runs even when an earlier one fails, so one CI log shows all
+# failures; the MicroPython suite runs last so its closing line ends the log.
+test: bootstrap
+	@failed=""; \
+	$(MAKE) --no-print-directory mpy-check || failed="$$failed mpy-check"; \
+	$(MAKE) --no-print-directory test-runner || failed="$$failed test-runner"; \
+	$(MAKE) --no-print-directory test-cpython || failed="$$failed test-cpython"; \
+	$(MAKE) --no-print-directory test-micropython || failed="$$failed test-micropython"; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi
+
+bootstrap: $(DEV_STAMP) $(NODE_STAMP)
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV) || { \
+	  echo "make: could not create $(VENV) with $(PYTHON) -m venv" \
+	       "(on Debian: apt-get install -y python3-venv)"; rm -rf $(VENV); exit 1; }
+
+# Re-installed only when pyproject.toml changes.
+$(DEV_STAMP): pyproject.toml | $(VPY)
+	$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+check-node:
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+	  echo "make: Node.js >= 16 and npm are needed to run the MicroPython suite;" \
+	       "not found on PATH (on Debian: apt-get install -y nodejs npm)"; exit 1; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 16 ? 0 : 1)' || { \
+	  echo "make: Node.js >= 16 needed, found $$(node --version)"; exit 1; }
+
+# npm ci again when the lock (or package.json) changes or node_modules is gone.
+$(NODE_STAMP): $(MP_DIR)/package-lock.json $(MP_DIR)/package.json | check-node
+	cd $(MP_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
+mpy-check: $(DEV_STAMP)
+	$(VPY) tools/mpy_check.py
+
+test-runner: bootstrap
+	node $(MP_DIR)/selftest.mjs
+
+# pytest exits 5 when it collected no test: that is a failure here too.
+test-cpython: $(DEV_STAMP)
+	@$(VPY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make: pytest ran no tests"; fi; \
+	exit $$status
+
+test-micropython: bootstrap
+	$(RUNNER) $(MP_ARGS)
+
+bench: bootstrap
+	@test -f tools/bench_alloc.py || { echo "make: tools/bench_alloc.py does not exist yet"; exit 1; }
+	$(VPY) tools/bench_alloc.py
+	$(RUNNER) --script tools/bench_alloc.py
+
+serve:
+	@echo "make serve: there is no demo meter yet; it arrives with the application layer" \
+	      "(ACSE/xDLMS). Nothing to serve." >&2
+	@exit 1
+
+clean:
+	rm -rf build build-mpy .pytest_cache .hypothesis
+	find . \( -path ./$(VENV) -o -path ./.git -o -name node_modules \) -prune -o \
+	  \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) $(MP_DIR)/node_modules
