@@ -1,0 +1,1 @@
+# Application layer: ACSE associations and xDLMS services (LN referencing).

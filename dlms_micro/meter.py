@@ -1,0 +1,75 @@
+# A logical device: its static object table, its associations (roles) and
+# the run-time state those objects keep. Built once at boot by the port (or
+# the demo meter), shared by every channel that serves it.
+
+from dlms_micro.cosem.base import E_CLASS, E_LN
+
+# Authentication mechanism ids (Green Book: mechanism-name 2.16.756.5.8.2.x)
+MECH_NONE = 0
+MECH_LLS = 1
+MECH_HLS_GMAC = 5
+
+
+class Role:
+    # One association the meter offers: which client SAP may open it, with
+    # which authentication, and which xDLMS services it grants.
+    def __init__(self, client_sap, mechanism=MECH_NONE, secret=b"", conformance=0, name=""):
+        self.client_sap = client_sap
+        self.mechanism = mechanism
+        self.secret = secret  # LLS password (changeable through Association LN)
+        self.conformance = conformance  # the services this role grants (bit mask)
+        self.name = name
+
+
+class Meter:
+    def __init__(self, table, roles, state, wall_clock=None, logical_device=1):
+        # table: tuple of object entries (cosem.base); roles: tuple of Role;
+        # state: the preallocated list of run-time values; wall_clock: the
+        # port's function returning UTC seconds since 1970-01-01 (int).
+        self.table = table
+        self.roles = roles
+        self.state = state
+        self.wall_clock = wall_clock
+        self.logical_device = logical_device
+        self.log = None
+
+    def role_for(self, client_sap):
+        # Index of the role a client SAP associates as, or -1.
+        roles = self.roles
+        for i in range(len(roles)):
+            if roles[i].client_sap == client_sap:
+                return i
+        return -1
+
+    def find(self, class_id, buf, off):
+        # The entry with this class id and the logical name at buf[off:off+6]
+        # (compared in place), or None.
+        for e in self.table:
+            if e[E_CLASS] != class_id:
+                continue
+            ln = e[E_LN]
+            if (
+                ln[0] == buf[off]
+                and ln[1] == buf[off + 1]
+                and ln[2] == buf[off + 2]
+                and ln[3] == buf[off + 3]
+                and ln[4] == buf[off + 4]
+                and ln[5] == buf[off + 5]
+            ):
+                return e
+        return None
+
+    def find_ln(self, buf, off):
+        # The first entry with this logical name, whatever its class.
+        for e in self.table:
+            ln = e[E_LN]
+            if (
+                ln[0] == buf[off]
+                and ln[1] == buf[off + 1]
+                and ln[2] == buf[off + 2]
+                and ln[3] == buf[off + 3]
+                and ln[4] == buf[off + 4]
+                and ln[5] == buf[off + 5]
+            ):
+                return e
+        return None
