@@ -87,7 +87,27 @@ def main():
     if not MP:
         tracemalloc.start()
     h0 = heap_used()
-    from dlms_micro import axdr, crc16, obis  # noqa: F401
+    # Import one module at a time to show what each costs in RAM when it is
+    # loaded from the filesystem (.mpy); a frozen build keeps code in flash.
+    prev = h0
+    for name in (
+        "dlms_micro.errors",
+        "dlms_micro.crc16",
+        "dlms_micro.ticks",
+        "dlms_micro.obis",
+        "dlms_micro.axdr",
+        "dlms_micro.link.hdlc",
+        "dlms_micro.link.wrapper",
+        "dlms_micro.cosem.base",
+        "dlms_micro.meter",
+        "dlms_micro.app.association",
+        "dlms_micro.app.xdlms",
+    ):
+        __import__(name)
+        h = heap_used()
+        print("  import %-32s %8d B" % (name, h - prev))
+        prev = h
+    from dlms_micro import axdr, crc16  # noqa: F401
     from dlms_micro.link import hdlc, wrapper
 
     h1 = heap_used()
