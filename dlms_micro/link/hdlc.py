@@ -127,6 +127,7 @@ class HdlcServer:
         self._reasm_drop = False
         # Transmit: the application's APDU lives in tx_apdu from TX_APDU_START
         self.tx_apdu = bytearray(TX_APDU_START + max_apdu + 3)
+        self.tx_apdu_end = TX_APDU_START + max_apdu  # the reply may not pass this
         self._ctl = bytearray(40)  # control frames (UA, RR, DM, FRMR)
         self._ctl_len = 0
         self._save = bytearray(_HDR_ROOM + 3)

@@ -41,6 +41,7 @@ class WrapperServer:
         self.max_apdu = max_apdu
         self.rx = bytearray(HEADER_LEN + max_apdu)
         self.tx_apdu = bytearray(HEADER_LEN + max_apdu)
+        self.tx_apdu_end = HEADER_LEN + max_apdu  # the reply may not pass this
         self.tx_buf = self.tx_apdu
         self.tx_start = 0
         self.tx_end = 0
