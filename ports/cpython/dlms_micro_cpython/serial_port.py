@@ -1,0 +1,220 @@
+# HDLC over a serial line for a dlms_micro meter, in the asyncio loop:
+#
+#   line = SerialLine(make_channel, device="/dev/ttyUSB0", baudrate=9600)
+#   line = PtyLine(make_channel)        # a pseudo-terminal; line.path is the
+#                                       # slave side a client opens
+#   await line.start(); ...; await line.stop()
+#
+# One Channel serves the line for as long as it is open (a serial line is one
+# link; the HDLC link itself handles SNRM/DISC and timeouts). Reads are
+# non-blocking (add_reader on the file descriptor); writes that cannot go out
+# at once are queued and flushed when the descriptor is writable.
+
+import asyncio
+import errno
+import logging
+import os
+import tty
+
+from dlms_micro_cpython.driver import POLL_INTERVAL, ChannelDriver
+
+_READ_SIZE = 4096
+
+
+class _FdLine:
+    # A byte stream on a non-blocking file descriptor, pumped into a Channel.
+    kind = "serial"
+
+    def __init__(self, make_channel, logger=None):
+        self.make_channel = make_channel
+        self.logger = logger or logging.getLogger("dlms_micro.serial")
+        self.driver = None
+        self.path = None
+        self._fd = -1
+        self._pending = bytearray()
+        self._writer_on = False
+        self._timer = None
+        self._loop = None
+
+    # subclasses open / close the descriptor
+    def _open(self):
+        raise NotImplementedError
+
+    def _close_fd(self):
+        raise NotImplementedError
+
+    def _read(self):
+        return os.read(self._fd, _READ_SIZE)
+
+    def _write_some(self, data):
+        return os.write(self._fd, data)
+
+    async def start(self):
+        self._loop = asyncio.get_running_loop()
+        self._open()
+        name = "%s %s" % (self.kind, self.path)
+
+        def core_log(msg, _name=name):
+            self.logger.info("%s: %s", _name, msg)
+
+        ch = self.make_channel("hdlc")
+        if hasattr(ch, "set_log"):
+            ch.set_log(core_log)
+        else:
+            ch.log = core_log
+        self.driver = ChannelDriver(ch, self._write, self._close_from_channel, core_log)
+        self._loop.add_reader(self._fd, self._on_readable)
+        self._timer = self._loop.call_later(POLL_INTERVAL, self._tick)
+        return self
+
+    async def stop(self):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            if self._writer_on:
+                self._loop.remove_writer(self._fd)
+                self._writer_on = False
+            if self.driver is not None:
+                self.driver.connection_lost()
+            self._close_fd()
+            self._fd = -1
+
+    def _on_readable(self):
+        try:
+            data = self._read()
+        except BlockingIOError:
+            return
+        except OSError as e:
+            if e.errno == errno.EIO:
+                # pty: no process has the slave side open (any more)
+                return self._idle_hangup()
+            self.logger.error("%s %s: read error: %s", self.kind, self.path, e)
+            return self._idle_hangup()
+        if not data:
+            return self._idle_hangup()
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug("%s %s rx %s", self.kind, self.path, data.hex())
+        try:
+            self.driver.data_received(data)
+        except Exception:
+            self.logger.exception("%s %s: error serving data", self.kind, self.path)
+
+    def _idle_hangup(self):
+        # Nobody is on the other side; stop watching until the next tick so
+        # an EIO/EOF does not spin the loop.
+        self._loop.remove_reader(self._fd)
+        self._loop.call_later(POLL_INTERVAL, self._rearm)
+
+    def _rearm(self):
+        if self._fd >= 0:
+            self._loop.add_reader(self._fd, self._on_readable)
+
+    def _write(self, data):
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug("%s %s tx %s", self.kind, self.path, data.hex())
+        if self._pending:
+            self._pending += data
+            return
+        try:
+            n = self._write_some(data)
+        except BlockingIOError:
+            n = 0
+        except OSError as e:
+            self.logger.error("%s %s: write error: %s", self.kind, self.path, e)
+            return
+        if n < len(data):
+            self._pending += data[n:]
+            if not self._writer_on:
+                self._loop.add_writer(self._fd, self._on_writable)
+                self._writer_on = True
+
+    def _on_writable(self):
+        try:
+            n = self._write_some(bytes(self._pending))
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self.logger.error("%s %s: write error: %s", self.kind, self.path, e)
+            n = len(self._pending)
+        del self._pending[:n]
+        if not self._pending:
+            self._loop.remove_writer(self._fd)
+            self._writer_on = False
+
+    def _close_from_channel(self):
+        # HDLC never asks for this; a line cannot be closed by the protocol.
+        self.driver.closed = False
+
+    def _tick(self):
+        self._timer = None
+        try:
+            self.driver.poll()
+        except Exception:
+            self.logger.exception("%s %s: error in timer poll", self.kind, self.path)
+        if self._fd >= 0:
+            self._timer = self._loop.call_later(POLL_INTERVAL, self._tick)
+
+
+class SerialLine(_FdLine):
+    # A real serial port (RS-485 adapter, optical probe) through pyserial.
+    kind = "serial"
+
+    def __init__(self, make_channel, device, baudrate=9600, logger=None):
+        super().__init__(make_channel, logger)
+        self.device = device
+        self.baudrate = baudrate
+        self._serial = None
+
+    def _open(self):
+        import serial  # pyserial
+
+        self._serial = serial.Serial(self.device, self.baudrate, bytesize=8, parity="N", stopbits=1, timeout=0)
+        self.path = self.device
+        self._fd = self._serial.fileno()
+
+    def _read(self):
+        return self._serial.read(max(1, self._serial.in_waiting))
+
+    def _close_fd(self):
+        self._serial.close()
+        self._serial = None
+
+
+class PtyLine(_FdLine):
+    # A pseudo-terminal: the meter serves the master side and prints the
+    # slave path, which a client opens as if it were a serial port.
+    kind = "pty"
+
+    def __init__(self, make_channel, logger=None, link_path=None):
+        super().__init__(make_channel, logger)
+        self._slave = -1
+        self.link_path = link_path  # optional stable symlink to the slave
+
+    def _open(self):
+        master, slave = os.openpty()
+        # Raw mode: no echo, no CR/LF translation, every byte passes as is.
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._fd = master
+        # Keep our own handle on the slave so a client closing it does not
+        # hang up the master, and the next client can open it again.
+        self._slave = slave
+        self.path = os.ttyname(slave)
+        if self.link_path:
+            try:
+                os.unlink(self.link_path)
+            except FileNotFoundError:
+                pass
+            os.symlink(self.path, self.link_path)
+
+    def _close_fd(self):
+        os.close(self._fd)
+        os.close(self._slave)
+        self._slave = -1
+        if self.link_path:
+            try:
+                os.unlink(self.link_path)
+            except OSError:
+                pass

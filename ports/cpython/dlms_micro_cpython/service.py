@@ -1,0 +1,176 @@
+# Everything a running demo meter is: the meter, its transports and the
+# simulation timer, started and stopped together in one asyncio loop.
+#
+#   svc = MeterService(demo, wrapper_port=4059, hdlc_port=4060, pty=True)
+#   await svc.start()          # svc.endpoints: [(kind, where), ...]
+#   await svc.stop()
+#
+# ThreadedService runs one in a background thread (tests, embedding):
+#
+#   with ThreadedService(demo, wrapper_port=0, hdlc_port=0) as svc:
+#       svc.wrapper_address    # ("127.0.0.1", port)
+
+import asyncio
+import logging
+import threading
+
+from dlms_micro_cpython.serial_port import PtyLine, SerialLine
+from dlms_micro_cpython.tcp import HDLC, WRAPPER, TcpServer
+
+UPDATE_INTERVAL = 1.0  # seconds between simulation steps
+SAVE_INTERVAL = 60.0  # seconds between saves of the persistent state
+
+
+class MeterService:
+    def __init__(
+        self,
+        demo,
+        host="127.0.0.1",
+        wrapper_port=4059,
+        hdlc_port=4060,
+        serial=None,
+        baudrate=9600,
+        pty=False,
+        pty_link=None,
+        logger=None,
+    ):
+        # A port of None disables that server; 0 lets the OS pick one.
+        self.demo = demo
+        self.host = host
+        self.wrapper_port = wrapper_port
+        self.hdlc_port = hdlc_port
+        self.serial = serial
+        self.baudrate = baudrate
+        self.pty = pty
+        self.pty_link = pty_link
+        self.logger = logger or logging.getLogger("dlms_micro")
+        self.wrapper = None
+        self.hdlc = None
+        self.serial_line = None
+        self.pty_line = None
+        self.endpoints = []
+        self._task = None
+
+    async def start(self):
+        make = self.demo.make_channel
+        try:
+            if self.wrapper_port is not None:
+                self.wrapper = await TcpServer(make, WRAPPER, self.host, self.wrapper_port, self.logger).start()
+                self.endpoints.append(("wrapper", "tcp %s:%d" % (self.host, self.wrapper.port)))
+            if self.hdlc_port is not None:
+                self.hdlc = await TcpServer(make, HDLC, self.host, self.hdlc_port, self.logger).start()
+                self.endpoints.append(("hdlc", "tcp %s:%d" % (self.host, self.hdlc.port)))
+            if self.serial:
+                self.serial_line = await SerialLine(make, self.serial, self.baudrate, self.logger).start()
+                self.endpoints.append(("hdlc", "serial %s %d baud" % (self.serial, self.baudrate)))
+            if self.pty:
+                self.pty_line = await PtyLine(make, self.logger, self.pty_link).start()
+                self.endpoints.append(("hdlc", "pty %s" % self.pty_line.path))
+        except BaseException:
+            await self.stop()
+            raise
+        self._task = asyncio.get_running_loop().create_task(self._simulate())
+        return self
+
+    async def _simulate(self):
+        loop = asyncio.get_running_loop()
+        next_save = loop.time() + SAVE_INTERVAL
+        while True:
+            await asyncio.sleep(UPDATE_INTERVAL)
+            try:
+                self.demo.update()
+                if loop.time() >= next_save:
+                    next_save = loop.time() + SAVE_INTERVAL
+                    self.demo.save()
+            except Exception:
+                self.logger.exception("demo meter update failed")
+
+    async def stop(self):
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        for part in (self.wrapper, self.hdlc, self.serial_line, self.pty_line):
+            if part is not None:
+                try:
+                    await part.stop()
+                except Exception:
+                    self.logger.exception("error stopping %r", part)
+        self.wrapper = self.hdlc = self.serial_line = self.pty_line = None
+        try:
+            self.demo.save()
+        except Exception:
+            self.logger.exception("could not save the meter's state")
+
+    @property
+    def wrapper_address(self):
+        return (self.host, self.wrapper.port) if self.wrapper else None
+
+    @property
+    def hdlc_address(self):
+        return (self.host, self.hdlc.port) if self.hdlc else None
+
+    @property
+    def pty_path(self):
+        return self.pty_line.path if self.pty_line else None
+
+
+class ThreadedService:
+    # A MeterService in its own thread and event loop. Meter state must then
+    # be touched only through call() (it runs a function in the loop's thread).
+    def __init__(self, demo, **kw):
+        self.service = MeterService(demo, **kw)
+        self.loop = None
+        self._thread = None
+        self._started = threading.Event()
+        self._error = None
+
+    def start(self, timeout=10.0):
+        self._thread = threading.Thread(target=self._run, name="dlms-micro-meter", daemon=True)
+        self._thread.start()
+        if not self._started.wait(timeout):
+            raise RuntimeError("meter service did not start in %.0f s" % timeout)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _run(self):
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.service.start())
+        except BaseException as e:
+            self._error = e
+            self._started.set()
+            self.loop.close()
+            return
+        self._started.set()
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.run_until_complete(self.service.stop())
+            self.loop.close()
+
+    def call(self, fn, *args, timeout=5.0):
+        # Run fn(*args) in the meter's thread; returns its result.
+        async def run():
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def stop(self, timeout=10.0):
+        if self.loop is not None and self._thread is not None and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def __getattr__(self, name):
+        return getattr(self.service, name)
