@@ -1,0 +1,350 @@
+# Drives the two third-party DLMS client libraries against the demo meter,
+# through their public APIs only (test-only peers; their code is not read or
+# copied here):
+#   GuruxPeer  gurux-dlms (GXDLMSClient builds requests and parses replies;
+#              the byte transport is ours: a TCP socket or pyserial)
+#   CosemPeer  dlms-cosem (DlmsClient with its TcpTransport / HdlcTransport)
+# Every read has a deadline: a peer that waits for bytes that never come
+# fails with TimeoutError instead of hanging the suite.
+
+import socket
+import time
+
+import serial  # pyserial
+
+IO_TIMEOUT = 5.0  # seconds: any single reply
+PASSWORD = b"12345678"
+LOGICAL = 1
+PHYSICAL = 17
+
+# Transports under test
+WRAPPER = "wrapper"
+HDLC_TCP = "hdlc-tcp"
+HDLC_PTY = "hdlc-pty"
+TRANSPORTS = (WRAPPER, HDLC_TCP, HDLC_PTY)
+
+
+# ---------------------------------------------------------------- byte media
+
+
+class TcpMedia:
+    def __init__(self, address, timeout=IO_TIMEOUT):
+        self.sock = socket.create_connection(address, timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.timeout = timeout
+
+    def send(self, data):
+        self.sock.sendall(bytes(data))
+
+    def recv(self, deadline):
+        # Some bytes, or TimeoutError once the deadline has passed.
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no reply from the meter in time")
+        self.sock.settimeout(left)
+        try:
+            b = self.sock.recv(4096)
+        except socket.timeout:
+            raise TimeoutError("no reply from the meter in time") from None
+        if not b:
+            raise ConnectionError("the meter closed the connection")
+        return b
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+class SerialMedia:
+    # HDLC on a serial line (here the meter's pseudo-terminal) via pyserial.
+    def __init__(self, path, baudrate=9600, timeout=IO_TIMEOUT):
+        self.port = serial.Serial(path, baudrate, timeout=0.05, write_timeout=timeout)
+        self.port.reset_input_buffer()
+        self.timeout = timeout
+
+    def send(self, data):
+        self.port.write(bytes(data))
+        self.port.flush()
+
+    def recv(self, deadline):
+        while True:
+            b = self.port.read(max(1, self.port.in_waiting))
+            if b:
+                return b
+            if time.monotonic() >= deadline:
+                raise TimeoutError("no reply from the meter in time")
+
+    def close(self):
+        self.port.close()
+
+
+def open_media(meter, transport):
+    if transport == HDLC_PTY:
+        return SerialMedia(meter.pty_path)
+    if transport == HDLC_TCP:
+        return TcpMedia(meter.hdlc_address)
+    return TcpMedia(meter.wrapper_address)
+
+
+# ---------------------------------------------------------------- gurux-dlms
+
+
+class GuruxError(Exception):
+    def __init__(self, code, msg=""):
+        super().__init__("gurux: error %s %s" % (code, msg))
+        self.code = code
+
+
+class GuruxPeer:
+    # A gurux-dlms client session. Raises on any refusal; .trace keeps
+    # (direction, hex) of every message for failure reports.
+    def __init__(self, meter, transport, sap=16, password=None, max_pdu=None, server_address_size=None, wrong=False):
+        from gurux_dlms import GXDLMSClient
+        from gurux_dlms.enums import Authentication, InterfaceType
+
+        self.transport = transport
+        hdlc = transport != WRAPPER
+        if sap == 16:
+            auth, pw = Authentication.NONE, None
+        else:
+            auth, pw = Authentication.LOW, (password if password is not None else PASSWORD)
+        if hdlc:
+            if server_address_size == 1:
+                server = LOGICAL
+            else:
+                server = GXDLMSClient.getServerAddress(LOGICAL, PHYSICAL, server_address_size or 0)
+        else:
+            server = LOGICAL
+        c = GXDLMSClient(True, sap, server, auth, pw, InterfaceType.HDLC if hdlc else InterfaceType.WRAPPER)
+        if hdlc and server_address_size:
+            c.serverAddressSize = server_address_size
+        if max_pdu is not None:
+            c.maxReceivePDUSize = max_pdu
+        self.client = c
+        self.media = open_media(meter, transport)
+        self.trace = []
+        self.objects = None
+
+    # transport of one request / one reply
+    def _packet(self, data, reply):
+        from gurux_dlms import GXByteBuffer, GXReplyData
+
+        notify = GXReplyData()
+        rd = GXByteBuffer()
+        if data:
+            self.trace.append(("tx", bytes(data).hex()))
+            self.media.send(data)
+        deadline = time.monotonic() + IO_TIMEOUT
+        while not self.client.getData(rd, reply, notify):
+            if notify.data.size != 0 and not notify.isMoreData():
+                notify.clear()
+            chunk = self.media.recv(deadline)
+            self.trace.append(("rx", chunk.hex()))
+            rd.set(chunk)
+        if reply.error != 0:
+            raise GuruxError(reply.error)
+
+    def _block(self, packets, reply):
+        if isinstance(packets, (bytes, bytearray)):
+            packets = [packets]
+        for p in packets:
+            reply.clear()
+            self._packet(p, reply)
+            while reply.isMoreData():
+                if reply.isStreaming():
+                    data = None
+                else:
+                    data = self.client.receiverReady(reply)
+                self._packet(data, reply)
+        return reply
+
+    def _reply(self):
+        from gurux_dlms import GXReplyData
+
+        return GXReplyData()
+
+    # session
+    def snrm(self):
+        data = self.client.snrmRequest()
+        if data:
+            reply = self._reply()
+            self._packet(data, reply)
+            self.client.parseUAResponse(reply.data)
+
+    def associate(self):
+        if self.transport != WRAPPER:
+            self.snrm()
+        reply = self._block(self.client.aarqRequest(), self._reply())
+        self.client.parseAareResponse(reply.data)
+
+    def connect(self):
+        self.associate()
+        return self
+
+    def read_object_list(self):
+        reply = self._block(self.client.getObjectsRequest(), self._reply())
+        self.objects = self.client.parseObjects(reply.data, True)
+        return self.objects
+
+    def read(self, obj, attr):
+        reply = self._block(self.client.read(obj, attr), self._reply())
+        return self.client.updateValue(obj, attr, reply.value)
+
+    def write(self, obj, attr):
+        self._block(self.client.write(obj, attr), self._reply())
+
+    def read_list(self, pairs):
+        reply = self._block(self.client.readList(pairs), self._reply())
+        values = reply.value
+        self.client.updateValues(pairs, values)
+        return values
+
+    def method(self, packets):
+        return self._block(packets, self._reply())
+
+    def release(self):
+        reply = self._reply()
+        for p in self.client.releaseRequest() or ():
+            self._packet(p, reply)
+
+    def disconnect(self):
+        data = self.client.disconnectRequest()
+        if data and self.transport != WRAPPER:
+            self._packet(data, self._reply())
+
+    def close(self):
+        self.media.close()
+
+    def trace_text(self):
+        return "\n".join("%s %s" % t for t in self.trace[-40:])
+
+
+# ---------------------------------------------------------------- dlms-cosem
+
+
+def _cosem_io_classes():
+    from dlms_cosem.io import BlockingTcpIO, HdlcTransport, SerialIO
+
+    class LengthFramedHdlcTransport(HdlcTransport):
+        # dlms-cosem's stock frame reader stops at the first 7E after the
+        # opening flag, so a frame whose FCS ends in 7E (~1 in 256) hangs it.
+        # This reader takes the frame length from the format field instead.
+        def recv_frame(self):
+            io = self.io
+            deadline = time.monotonic() + IO_TIMEOUT
+
+            def take(n):
+                got = bytearray()
+                while len(got) < n:
+                    b = io.recv(n - len(got))
+                    if b:
+                        got += b
+                    elif time.monotonic() > deadline:
+                        raise TimeoutError("dlms-cosem: no HDLC frame from the meter in time")
+                return bytes(got)
+
+            while take(1) != b"\x7e":
+                pass
+            f0 = take(1)
+            while f0 == b"\x7e":  # a repeated or shared flag
+                f0 = take(1)
+            f1 = take(1)
+            length = ((f0[0] & 0x07) << 8) | f1[0]
+            # the rest of the frame after the format field, and the closing flag
+            return b"\x7e" + f0 + f1 + take(length - 2 + 1)
+
+    return BlockingTcpIO, SerialIO, HdlcTransport, LengthFramedHdlcTransport
+
+
+class CosemPeer:
+    def __init__(self, meter, transport, sap=16, password=None, max_pdu=65535, extended_addressing=False, stock_hdlc_reader=False):
+        import dlms_cosem.io as cio
+        from dlms_cosem import security
+        from dlms_cosem.client import DlmsClient
+
+        BlockingTcpIO, SerialIO, HdlcTransport, Fixed = _cosem_io_classes()
+        t = int(IO_TIMEOUT)
+        if transport == WRAPPER:
+            host, port = meter.wrapper_address
+            tr = cio.TcpTransport(client_logical_address=sap, server_logical_address=LOGICAL, io=BlockingTcpIO(host=host, port=port, timeout=t), timeout=t)
+        else:
+            if transport == HDLC_PTY:
+                io = SerialIO(port_name=meter.pty_path, baud_rate=9600, timeout=t)
+            else:
+                host, port = meter.hdlc_address
+                io = BlockingTcpIO(host=host, port=port, timeout=t)
+            cls = HdlcTransport if stock_hdlc_reader else Fixed
+            tr = cls(
+                client_logical_address=sap,
+                server_logical_address=LOGICAL,
+                server_physical_address=PHYSICAL,
+                extended_addressing=extended_addressing,
+                io=io,
+                timeout=t,
+            )
+        if sap == 16:
+            auth = security.NoSecurityAuthentication()
+        else:
+            auth = security.LowLevelSecurityAuthentication(secret=password if password is not None else PASSWORD)
+        self.transport_kind = transport
+        self.transport = tr
+        self.client = DlmsClient(transport=tr, authentication=auth, max_pdu_size=max_pdu, timeout=t)
+
+    def connect(self):
+        self.client.connect()
+        return self
+
+    def associate(self):
+        return self.client.associate()
+
+    def get(self, interface, obis, attr):
+        from dlms_cosem import cosem, enumerations
+
+        return self.client.get(
+            cosem.CosemAttribute(interface=enumerations.CosemInterface(interface), instance=cosem.Obis.from_string(obis), attribute=attr)
+        )
+
+    def set(self, interface, obis, attr, data):
+        from dlms_cosem import cosem, enumerations
+
+        return self.client.set(
+            cosem.CosemAttribute(interface=enumerations.CosemInterface(interface), instance=cosem.Obis.from_string(obis), attribute=attr),
+            data,
+        )
+
+    def action(self, interface, obis, method, data):
+        from dlms_cosem import cosem, enumerations
+
+        return self.client.action(
+            cosem.CosemMethod(interface=enumerations.CosemInterface(interface), instance=cosem.Obis.from_string(obis), method=method),
+            data,
+        )
+
+    def get_many(self, items):
+        # items: (interface, obis, attr)
+        from dlms_cosem import cosem, enumerations
+
+        return self.client.get_many(
+            [
+                cosem.CosemAttributeWithSelection(
+                    attribute=cosem.CosemAttribute(interface=enumerations.CosemInterface(i), instance=cosem.Obis.from_string(o), attribute=a),
+                    access_selection=None,
+                )
+                for (i, o, a) in items
+            ]
+        )
+
+    def release(self):
+        return self.client.release_association()
+
+    def disconnect(self):
+        self.client.disconnect()
+
+    def close(self):
+        try:
+            self.client.disconnect()
+        except Exception:
+            pass
