@@ -8,7 +8,8 @@
 #   make test-runner       self-test of tools/micropython/runner.mjs
 #   make mpy-check         every dlms_micro module compiles with mpy-cross; sizes
 #   make bench             tools/bench_alloc.py under CPython and under MicroPython
-#   make serve             the demo meter (not written yet)
+#   make serve             the demo meter on 127.0.0.1:4059 (wrapper) and :4060
+#                          (HDLC over TCP); SERVE_ARGS='--pty --log-level debug'
 #   make clean             build outputs and caches; `make distclean` also
 #                          removes .venv and node_modules
 #
@@ -23,6 +24,7 @@ NODE_STAMP := $(MP_DIR)/node_modules/.npm-ci-done
 RUNNER := node $(MP_DIR)/runner.mjs
 PYTEST_ARGS ?=
 MP_ARGS ?=
+SERVE_ARGS ?=
 
 .PHONY: test test-cpython test-micropython test-runner mpy-check bench serve \
         clean distclean bootstrap check-node
@@ -81,10 +83,9 @@ bench: bootstrap
 	$(VPY) tools/bench_alloc.py
 	$(RUNNER) --script tools/bench_alloc.py
 
-serve:
-	@echo "make serve: there is no demo meter yet; it arrives with the application layer" \
-	      "(ACSE/xDLMS). Nothing to serve." >&2
-	@exit 1
+# Only the Python half of the bootstrap: serving needs no Node.js.
+serve: $(DEV_STAMP)
+	$(VENV)/bin/dlms-micro serve $(SERVE_ARGS)
 
 clean:
 	rm -rf build build-mpy .pytest_cache .hypothesis
