@@ -92,6 +92,19 @@ def open_media(meter, transport):
 # ---------------------------------------------------------------- gurux-dlms
 
 
+def as_bytes(v):
+    # An octet-string value as gurux hands it over (bytes, bytearray, str for
+    # printable contents, or a GXByteBuffer) -> bytes.
+    if isinstance(v, str):
+        return v.encode("latin-1")
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v)
+    arr = getattr(v, "array", None)
+    if arr is not None:
+        return bytes(arr[: getattr(v, "size", len(arr))])
+    return bytes(v)
+
+
 class GuruxError(Exception):
     def __init__(self, code, msg=""):
         super().__init__("gurux: error %s %s" % (code, msg))
@@ -150,7 +163,13 @@ class GuruxPeer:
     def _block(self, packets, reply):
         if isinstance(packets, (bytes, bytearray)):
             packets = [packets]
-        for p in packets:
+        flat = []
+        for p in packets:  # readList gives a list of messages, each a list of frames
+            if isinstance(p, (list, tuple)):
+                flat.extend(p)
+            else:
+                flat.append(p)
+        for p in flat:
             reply.clear()
             self._packet(p, reply)
             while reply.isMoreData():
@@ -190,8 +209,10 @@ class GuruxPeer:
         return self.objects
 
     def read(self, obj, attr):
+        # The value as received (gurux's parse), after updating obj with it.
         reply = self._block(self.client.read(obj, attr), self._reply())
-        return self.client.updateValue(obj, attr, reply.value)
+        self.client.updateValue(obj, attr, reply.value)
+        return reply.value
 
     def write(self, obj, attr):
         self._block(self.client.write(obj, attr), self._reply())
@@ -225,15 +246,28 @@ class GuruxPeer:
 # ---------------------------------------------------------------- dlms-cosem
 
 
+_INNER_FLAGS = {}  # id(transport) -> empty reads still owed (see below)
+
+
 def _cosem_io_classes():
     from dlms_cosem.io import BlockingTcpIO, HdlcTransport, SerialIO
 
     class LengthFramedHdlcTransport(HdlcTransport):
-        # dlms-cosem's stock frame reader stops at the first 7E after the
-        # opening flag, so a frame whose FCS ends in 7E (~1 in 256) hangs it.
-        # This reader takes the frame length from the format field instead.
+        # dlms-cosem's HDLC layer finds the end of a frame by searching for
+        # the next 7E, which fails for any frame with a 7E byte inside (an
+        # I-frame control field with N(S)=7, N(R)=3 and P/F set is 7E; an
+        # HCS, FCS or data byte can be): its stock reader then waits for
+        # bytes that never come. This reader takes exactly one frame by its
+        # length field, and after a frame with k inner 7E bytes answers the
+        # next k reads with nothing, so the connection's search can step
+        # past each false end flag (observed behaviour of its public
+        # HdlcConnection.next_event: each NEED_DATA retry searches further).
         def recv_frame(self):
             io = self.io
+            pending = _INNER_FLAGS.get(id(self), 0)
+            if pending:
+                _INNER_FLAGS[id(self)] = pending - 1
+                return b""
             deadline = time.monotonic() + IO_TIMEOUT
 
             def take(n):
@@ -254,7 +288,9 @@ def _cosem_io_classes():
             f1 = take(1)
             length = ((f0[0] & 0x07) << 8) | f1[0]
             # the rest of the frame after the format field, and the closing flag
-            return b"\x7e" + f0 + f1 + take(length - 2 + 1)
+            frame = b"\x7e" + f0 + f1 + take(length - 2 + 1)
+            _INNER_FLAGS[id(self)] = frame.count(b"\x7e", 1, len(frame) - 1)
+            return frame
 
     return BlockingTcpIO, SerialIO, HdlcTransport, LengthFramedHdlcTransport
 
