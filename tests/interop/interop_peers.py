@@ -246,27 +246,25 @@ class GuruxPeer:
 # ---------------------------------------------------------------- dlms-cosem
 
 
-_INNER_FLAGS = {}  # id(transport) -> empty reads still owed (see below)
-
-
 def _cosem_io_classes():
     from dlms_cosem.io import BlockingTcpIO, HdlcTransport, SerialIO
 
     class LengthFramedHdlcTransport(HdlcTransport):
-        # dlms-cosem's HDLC layer finds the end of a frame by searching for
-        # the next 7E, which fails for any frame with a 7E byte inside (an
-        # I-frame control field with N(S)=7, N(R)=3 and P/F set is 7E; an
-        # HCS, FCS or data byte can be): its stock reader then waits for
-        # bytes that never come. This reader takes exactly one frame by its
-        # length field, and after a frame with k inner 7E bytes answers the
-        # next k reads with nothing, so the connection's search can step
-        # past each false end flag (observed behaviour of its public
-        # HdlcConnection.next_event: each NEED_DATA retry searches further).
+        # dlms-cosem's HdlcConnection takes the first 7E after the opening
+        # flag as the end of the frame and, when that does not parse, asks
+        # for more data, searching further on each retry. Its stock reader
+        # (bytes up to the next 7E) copes with a 7E inside a frame (an
+        # I-frame with N(S)=7, N(R)=3 and P/F set has control field 7E; an
+        # HCS or data byte can be 7E) but hangs when the byte before the
+        # closing flag is 7E (an FCS ending in 7E, ~1 frame in 256). This
+        # reader takes exactly one frame by its length field, and after a
+        # frame with k inner 7E bytes answers the next k reads with nothing,
+        # so the connection's retries step past each false end flag.
         def recv_frame(self):
             io = self.io
-            pending = _INNER_FLAGS.get(id(self), 0)
-            if pending:
-                _INNER_FLAGS[id(self)] = pending - 1
+            owed = getattr(self, "_empty_reads_owed", 0)
+            if owed:
+                self._empty_reads_owed = owed - 1
                 return b""
             deadline = time.monotonic() + IO_TIMEOUT
 
@@ -289,7 +287,7 @@ def _cosem_io_classes():
             length = ((f0[0] & 0x07) << 8) | f1[0]
             # the rest of the frame after the format field, and the closing flag
             frame = b"\x7e" + f0 + f1 + take(length - 2 + 1)
-            _INNER_FLAGS[id(self)] = frame.count(b"\x7e", 1, len(frame) - 1)
+            self._empty_reads_owed = frame.count(b"\x7e", 1, len(frame) - 1)
             return frame
 
     return BlockingTcpIO, SerialIO, HdlcTransport, LengthFramedHdlcTransport
