@@ -25,6 +25,12 @@
 //   --heap N          GC heap in bytes; suffix k/m = KiB/MiB. Default 100k.
 //   --no-cap          let the heap grow as the stock build does (up to 128 MiB),
 //                     e.g. to measure how much a piece of code needs
+//   --no-code-allowance  test mode: the heap is --heap, code included. By
+//                     default each test module gets --heap for its data plus
+//                     the heap that importing it keeps (measured first in a
+//                     probe instance): modules load here as .mpy into RAM,
+//                     while a board freezes the core into flash, where its
+//                     code costs no heap. The allowance is printed per module.
 //   --py              ship .py sources instead of .mpy (compiled on the "board",
 //                     which needs far more heap)
 //   --package DIR     package to copy to /lib (repeatable); default dlms_micro/
@@ -101,7 +107,7 @@ const MP_DIR = path.join(HERE, "node_modules", ...MP_PACKAGE.split("/"));
 // Command line
 
 const USAGE = "usage: node tools/micropython/runner.mjs [--heap N] [--no-cap] [--py] " +
-    "[--package DIR] [--tests DIR] [-k TEXT] [-v] [--list] [--timeout S] " +
+    "[--no-code-allowance] [--package DIR] [--tests DIR] [-k TEXT] [-v] [--list] [--timeout S] " +
     "[--keep-frozen] [--allow-frozen A,B] [--mpy-cross PATH] [--script FILE [ARGS...]]";
 
 class UsageError extends Error {}
@@ -119,6 +125,7 @@ function parseArgs(argv) {
     const opts = {
         heap: 100 * 1024,
         cap: true,
+        codeAllowance: true,
         py: false,
         packages: [],
         tests: path.join(REPO, "tests", "portable"),
@@ -145,6 +152,7 @@ function parseArgs(argv) {
             case "--child": opts.child = true; break;
             case "--heap": opts.heap = parseSize(value()); break;
             case "--no-cap": opts.cap = false; break;
+            case "--no-code-allowance": opts.codeAllowance = false; break;
             case "--py": opts.py = true; break;
             case "--package": opts.packages.push(path.resolve(value())); break;
             case "--tests": opts.tests = path.resolve(value()); break;
@@ -431,7 +439,14 @@ _heap_total = gc.mem_free() + gc.mem_alloc()
     takeOutput();
     await send({ ev: "ready", heapTotal });
 
-    if (scriptMode) {
+    if (job.mode === "probe") {
+        // How much heap importing the test module keeps: the code of every
+        // module it loads (as .mpy in RAM here; frozen in flash on a board).
+        run("gc.collect()\n_a = gc.mem_alloc()");
+        const r = guarded(`import ${job.module}`);
+        run("gc.collect()\n_used = gc.mem_alloc() - _a");
+        await send({ ev: "code", bytes: r.exc ? 0 : mp.globals.get("_used") });
+    } else if (scriptMode) {
         await runScript(job, mp, run, guarded);
     } else {
         await runTests(job, mp, run, guarded, takeOutput);
@@ -636,7 +651,9 @@ function prepare(opts) {
     const wasm = opts.cap ? cappedWasmPath() : null;
     const version = JSON.parse(fs.readFileSync(path.join(MP_DIR, "package.json"), "utf8")).version;
     const what = opts.py ? ".py sources" : `.mpy (${ctx.mpyCross.version.replace(/^MicroPython /, "")})`;
-    const heap = `heap ${opts.heap} bytes ${opts.cap ? "(capped)" : "(NOT capped: grows to 128 MiB)"}`;
+    const heap = `heap ${opts.heap} bytes ${opts.cap ? "(capped)" : "(NOT capped: grows to 128 MiB)"}` +
+        (opts.cap && opts.codeAllowance && !opts.script
+            ? " for data, plus the code each test module loads (frozen in flash on a board)" : "");
     const frozen = opts.keepFrozen ? "frozen modules kept" : "frozen modules hidden" +
         (opts.allowFrozen.length ? ` except ${opts.allowFrozen.join(",")}` : "");
     const banner = `MicroPython ${version} (wasm), ${heap}, modules as ${what}, ${frozen}`;
@@ -738,12 +755,26 @@ async function testMain(opts) {
             failures.push({ id: `${m.name}::${name}`, message, out });
             results.push("F");
         };
+        // The code allowance: on a board the core is frozen into flash and
+        // costs no heap, here it is loaded as .mpy into the heap. So each
+        // test module gets --heap for its data plus what importing it keeps.
+        let code = 0;
+        if (opts.cap && opts.codeAllowance) {
+            const probe = { ...baseJob(opts, prep), heap: 4 * 1024 * 1024, mode: "probe", files,
+                sysPath: ["/tests", "/lib"], module: m.name, sourceOrder: [], filters: [], skip: [] };
+            await runChild(probe, opts.timeout, (msg) => {
+                if (msg.ev === "code") {
+                    code = msg.bytes;
+                }
+            }, false);
+        }
         for (;;) { // one pass per MicroPython instance; more only after a hang/crash
             let current = null;
             let importFailed = false;
             let fatal = null;
             const job = {
                 ...baseJob(opts, prep),
+                heap: opts.heap + code,
                 mode: "tests",
                 files,
                 sysPath: ["/tests", "/lib"],
@@ -802,7 +833,9 @@ async function testMain(opts) {
             break;
         }
         if (collected !== null || results.length) {
-            const count = collected === null ? "" : ` (${collected.length} selected)`;
+            const count = (collected === null ? "" : ` (${collected.length} selected`) +
+                (code ? `${collected === null ? " (" : "; "}heap ${opts.heap} + ${code} code)` :
+                    (collected === null ? "" : ")"));
             if (!opts.verbose || results.includes("F")) {
                 process.stdout.write(`${line}${results.join("")}${count}\n`);
             }
