@@ -13,6 +13,11 @@ MECH_HLS_GMAC = 5
 class Role:
     # One association the meter offers: which client SAP may open it, with
     # which authentication, and which xDLMS services it grants.
+
+    # HLS secret (mechanisms 2 and up), set by Association LN
+    # change_HLS_secret; an instance attribute once changed.
+    hls_secret = b""
+
     def __init__(self, client_sap, mechanism=MECH_NONE, secret=b"", conformance=0, name=""):
         self.client_sap = client_sap
         self.mechanism = mechanism
@@ -22,6 +27,13 @@ class Role:
 
 
 class Meter:
+    # HLS hook for Association LN reply_to_HLS_authentication (the security
+    # layer sets it on the instance, meter.hls_verify = fn, so that it is
+    # not bound): hls_verify(ctx, buf, start, end) checks the client's
+    # f(StoC) at buf[start:end] for the association ctx.assoc and returns
+    # the server's f(CtoS) (bytes), or None when the check fails.
+    hls_verify = None
+
     def __init__(self, table, roles, state, wall_clock=None, logical_device=1):
         # table: tuple of object entries (cosem.base); roles: tuple of Role;
         # state: the preallocated list of run-time values; wall_clock: the
