@@ -95,7 +95,8 @@ class Services:
         if tag != GET_REQUEST and tag != SET_REQUEST and tag != ACTION_REQUEST:
             self._error("xdlms: unknown or unsupported APDU 0x%02x" % tag)
             return self._exception(out, out_start, STATE_SERVICE_UNKNOWN, SERVICE_NOT_SUPPORTED)
-        if a.status != asn.ASSOCIATED:
+        if a.status != asn.ASSOCIATED and not (a.status == asn.ASSOCIATION_PENDING and self._hls_reply(req, start, end)):
+            # Pending (HLS): only reply_to_HLS_authentication may pass.
             self._error("xdlms: request outside an association")
             return self._exception(out, out_start, STATE_SERVICE_NOT_ALLOWED, SERVICE_OPERATION_NOT_POSSIBLE)
         if end - start > self.max_pdu:
@@ -123,6 +124,11 @@ class Services:
             self._error("xdlms: malformed request: %s" % e)
             self.abort_blocks()
             return self._exception(out, out_start, STATE_SERVICE_UNKNOWN, SERVICE_OTHER_REASON)
+
+    def _hls_reply(self, req, s, e):
+        # ACTION-Request-Normal for Association LN (class 15) method 1,
+        # reply_to_HLS_authentication: C3 01 iip 000F <ln 6> 01 ...
+        return e - s >= 13 and req[s] == ACTION_REQUEST and req[s + 1] == 1 and req[s + 3] == 0 and req[s + 4] == 15 and req[s + 11] == 1
 
     def _exception(self, out, o, state, service):
         out[o] = EXCEPTION_RESPONSE

@@ -304,3 +304,12 @@ def test_get_allocates_nothing_on_micropython():
     used = gc.mem_alloc() - before
     gc.enable()
     assert used == 0, used
+
+
+def test_pending_association_passes_only_reply_to_hls():
+    m, a, s = make()
+    a.status = asn.ASSOCIATION_PENDING
+    assert call(s, "C001C1" + ENERGY + "0200") == unhex("D8 01 01")
+    # the HLS reply reaches the dispatcher (here: no such object -> refused
+    # by the dispatcher, not by the association state)
+    assert call(s, "C301C1 000F 0000280000ff 01 01 0906 000102030405") == unhex("C701C1 03 00")
