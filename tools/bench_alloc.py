@@ -102,6 +102,10 @@ def main():
         "dlms_micro.meter",
         "dlms_micro.app.association",
         "dlms_micro.app.xdlms",
+        "dlms_micro.app.acse",
+        "dlms_micro.server",
+        "dlms_micro.cosem.common",
+        "dlms_micro.cosem.register",
     ):
         __import__(name)
         h = heap_used()
@@ -190,6 +194,38 @@ def main():
 
     measure("wrapper request in + reply out", wrapper_round)
 
+    # --- a GET of a Register value on an open association, through the whole
+    # channel: HDLC frame in -> ACSE/xDLMS -> Register -> reply frame out
+    from dlms_micro import server
+    from dlms_micro.cosem.register import REGISTER
+    from dlms_micro.meter import Meter, Role
+
+    rw = (b"\x01\x01\x01", b"\x01")
+    table = ((3, 0, b"\x01\x00\x01\x08\x00\xff", REGISTER, 0, (rw,), (0, 30)),)
+    meter = Meter(table, (Role(16),), [123456789])
+    ch = server.Channel(meter, hdlc.HdlcServer(max_apdu=512))
+    _pump(ch, _frame(crc16, 0x93, b""))
+    aarq = bytes.fromhex("601DA109060760857405080101BE10040E01000000065F1F0400007E1F04B0")
+    _pump(ch, _iframe(crc16, 0, aarq))
+    get3 = bytes.fromhex("c001c1000301000108 00ff0200".replace(" ", ""))
+    gframes = []
+    for k in range(8):
+        gframes.append(_iframe(crc16, k + 1, get3))
+    gstate = [0]
+
+    def channel_get():
+        k = gstate[0]
+        gstate[0] = (k + 1) & 7
+        f = gframes[k]
+        ch.feed(f, 0, len(f), 0)
+        while ch.next_event(0):
+            pass
+
+    channel_get()
+    assert ch.assoc.status == 2, "association not open"
+    assert ch.tx_buf[ch.tx_end - 8] == 0x06, "GET did not return the value"
+    measure("GET Register value: frame in, reply out", channel_get)
+
     # --- CRC over a full 128-byte frame (the per-frame checksum cost)
     blk = bytes(range(128))
     measure("crc16 over 128 B", lambda: crc16.fcs(blk, 0, 128))
@@ -214,6 +250,12 @@ def _frame(crc16, ctrl, info):
 def _iframe(crc16, k, apdu):
     k &= 7
     return _frame(crc16, (k << 5) | 0x10 | (k << 1), b"\xe6\xe6\x00" + apdu)
+
+
+def _pump(ch, f):
+    ch.feed(f, 0, len(f), 0)
+    while ch.next_event(0):
+        pass
 
 
 def _connect(link, crc16):
