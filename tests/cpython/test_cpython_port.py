@@ -199,3 +199,90 @@ def test_cli_reports_a_port_in_use(tmp_path):
         busy.close()
     assert r.returncode == 1
     assert "cannot start" in r.stderr
+
+
+# --------------------------------------------------------------- demo meter
+
+
+def _demo(tmp_path, clock=None):
+    from dlms_micro_cpython.demo import DemoMeter
+
+    return DemoMeter(storage=storage.FileStorage(str(tmp_path)), wall_clock=clock, seed=7)
+
+
+def _value(demo, obis):
+    from dlms_micro_cpython.demo import entry
+
+    return demo.meter.state[entry(demo.meter, bytes(obis))[4]]
+
+
+def test_demo_energy_accumulates_from_the_simulated_power(tmp_path, monkeypatch):
+    from dlms_micro_cpython import demo as demo_mod
+
+    t = [1000.0]
+    monkeypatch.setattr(demo_mod.time, "monotonic", lambda: t[0])
+    d = _demo(tmp_path, clock=lambda: 1_700_000_000)  # 2023-11-14 22:13 UTC
+    total = 0.0
+    for _ in range(600):  # ten minutes in 1 s steps
+        total += d.sim.import_w / 3600.0
+        t[0] += 1.0
+        d.update()
+        v = _value(d, (1, 0, 32, 7, 0, 255))
+        assert 2070 <= v <= 2530
+        assert 0 <= _value(d, (1, 0, 31, 7, 0, 255)) <= 2000
+    assert abs(_value(d, (1, 0, 1, 8, 0, 255)) - total) <= 1.0
+
+
+def test_demo_state_survives_a_restart(tmp_path):
+    from dlms_micro_cpython.demo import OBIS_CLOCK, OBIS_ENERGY_EXPORT, OBIS_ENERGY_IMPORT, entry
+
+    d = _demo(tmp_path)
+    st = d.meter.state
+    st[entry(d.meter, OBIS_ENERGY_IMPORT)[4]] = 123456
+    st[entry(d.meter, OBIS_ENERGY_EXPORT)[4]] = 789
+    st[entry(d.meter, OBIS_CLOCK)[4]] = -3600  # the clock was set an hour back
+    d.meter.roles[2].secret = b"new-pass"  # changed through Association LN
+    d.save()
+    d2 = _demo(tmp_path)
+    assert _value(d2, OBIS_ENERGY_IMPORT) == 123456
+    assert _value(d2, OBIS_ENERGY_EXPORT) == 789
+    assert _value(d2, OBIS_CLOCK) == -3600
+    assert d2.meter.roles[2].secret == b"new-pass"
+    assert d2.meter.roles[1].secret == b"12345678"
+
+
+def test_demo_answers_every_hdlc_address_form_and_the_wrapper(tmp_path):
+    d = _demo(tmp_path)
+    link = d.make_link("hdlc")
+    assert (link.logical, link.physical) == (1, 17)
+    assert d.make_link("hdlc-tcp").inter_octet_timeout >= 1000
+    assert d.make_link("wrapper").wports == (1,)
+    with pytest.raises(ValueError):
+        d.make_link("udp")
+
+
+def test_serial_line_serves_hdlc_through_pyserial(tmp_path):
+    # --serial DEVICE: here the device is one end of a pseudo-terminal pair and
+    # the test plays the client on the other end.
+    import tty
+
+    from dlms_micro_cpython.service import ThreadedService
+
+    master, slave = os.openpty()
+    tty.setraw(master)
+    path = os.ttyname(slave)
+    try:
+        with ThreadedService(_demo(tmp_path), wrapper_port=None, hdlc_port=None, serial=path, baudrate=9600) as svc:
+            assert svc.serial_line is not None
+            os.write(master, bytes.fromhex("7ea00802232193bd647e"))  # SNRM
+            got = b""
+            deadline = time.monotonic() + 5
+            while not (len(got) > 2 and got.endswith(b"\x7e")) and time.monotonic() < deadline:
+                import select
+
+                if select.select([master], [], [], 0.1)[0]:
+                    got += os.read(master, 256)
+            assert got[:7] == bytes.fromhex("7ea01f21022373"), got.hex()  # UA
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -23,7 +23,10 @@ PHYSICAL_ADDRESS = 17
 PASSWORD = b"12345678"
 MAX_APDU = 1024
 
-STORE_KEY_ENERGY = "demo.energy"  # import Wh, export Wh (8 bytes each, big-endian)
+# Persistent state (storage keys)
+STORE_KEY_ENERGY = "demo.energy"  # import Wh, export Wh: 4 bytes each, big-endian
+STORE_KEY_CLOCK = "demo.clock-offset"  # meter time - host time, s: 8 bytes signed
+STORE_KEY_SECRET = "demo.lls-secret.%d"  # a role's LLS password, by client SAP
 
 
 class LoadSimulator:
@@ -37,10 +40,7 @@ class LoadSimulator:
         self.current = 0.0  # A
         self.import_w = 0.0  # W
         self.export_w = 0.0  # W
-        self.import_wh = 0.0  # Wh, accumulated
-        self.export_wh = 0.0
         self._appliances = 0.0  # W of switched appliances
-        self._last = None
 
     def _base_load(self, hour):
         # Night ~150 W, morning and evening peaks.
@@ -51,125 +51,246 @@ class LoadSimulator:
             return 0.0
         return self.pv_peak_w * math.sin(math.pi * (hour - 6.0) / 14.0) ** 2
 
-    def step(self, wall_seconds, mono_seconds):
-        # Advance to the given time; energies integrate the power held since
-        # the previous step (at most 60 s counted, so a suspended host does
-        # not produce a jump).
-        if self._last is not None:
-            dt = mono_seconds - self._last
-            if dt > 0:
-                dt = min(dt, 60.0)
-                self.import_wh += self.import_w * dt / 3600.0
-                self.export_wh += self.export_w * dt / 3600.0
-        self._last = mono_seconds
-        lt = time.localtime(wall_seconds)
-        hour = lt.tm_hour + lt.tm_min / 60.0 + lt.tm_sec / 3600.0
+    def step(self, local_hour):
+        # New instantaneous values for this time of day (hours, float).
         rng = self.rng
-        # Appliances switch on and off now and then.
-        if rng.random() < 0.05:
+        if rng.random() < 0.05:  # an appliance switches now and then
             self._appliances = rng.choice((0.0, 0.0, 60.0, 120.0, 800.0, 2000.0))
-        load = self._base_load(hour) + self._appliances + rng.uniform(-20.0, 20.0)
-        pv = self._pv(hour) * rng.uniform(0.85, 1.0)
+        load = self._base_load(local_hour) + self._appliances + rng.uniform(-20.0, 20.0)
+        pv = self._pv(local_hour) * rng.uniform(0.85, 1.0)
         net = load - pv
         self.import_w = max(0.0, net)
         self.export_w = max(0.0, -net)
-        # Voltage sags a little under import, rises under export.
+        # Voltage sags a little under import and rises under export.
         v = 230.0 + rng.uniform(-1.5, 1.5) - net / 1000.0
         self.voltage = max(207.0, min(253.0, v))
         self.current = abs(net) / (self.voltage * 0.95)
 
 
 class DemoMeter:
+    # The meter's run-time values live in meter.state (what clients read and
+    # reset); the simulation adds energy to them and sets the instantaneous
+    # values. Persistent: the energies, the clock offset and the LLS secrets.
     def __init__(self, storage=None, wall_clock=None, seed=None, log=None):
         self.storage = storage
         self.wall_clock = wall_clock or (lambda: int(time.time()))
         self.log = log
         self.sim = LoadSimulator(seed)
-        self._restore_energy()
         self.meter = build_meter(self.wall_clock)
         self.meter.log = log
+        m = self.meter
+        self._slot = {ln: entry(m, ln)[4] for ln in (OBIS_ENERGY_IMPORT, OBIS_ENERGY_EXPORT, OBIS_POWER, OBIS_VOLTAGE, OBIS_CURRENT, OBIS_CLOCK)}
+        self._carry_import = 0.0  # Wh not yet counted (registers hold whole Wh)
+        self._carry_export = 0.0
+        self._last = None
+        self.restore()
         self.update()
 
     # ------------------------------------------------------------ channels
 
     def make_link(self, kind):
-        if kind == "hdlc":
-            return HdlcServer(logical=LOGICAL_ADDRESS, physical=PHYSICAL_ADDRESS, max_apdu=MAX_APDU)
         if kind == "wrapper":
             return WrapperServer(wports=(LOGICAL_ADDRESS,), max_apdu=MAX_APDU)
-        raise ValueError("unknown link kind %r" % (kind,))
+        if kind not in ("hdlc", "hdlc-tcp"):
+            raise ValueError("unknown link kind %r" % (kind,))
+        from dlms_micro.cosem import hdlc_setup
+
+        # The IEC HDLC setup object holds the configured parameters; a change
+        # takes effect on the next connection.
+        _baud, wtx, wrx, mitx, mirx, inter_octet, inactivity, device = hdlc_setup.link_parameters(self.meter, entry(self.meter, OBIS_HDLC_SETUP))
+        if kind == "hdlc-tcp":
+            # TCP may deliver one frame in pieces far apart: no inter-octet
+            # timeout worth the name there.
+            inter_octet = max(inter_octet, 2000)
+        return HdlcServer(
+            logical=LOGICAL_ADDRESS,
+            physical=device,
+            max_info_tx=mitx,
+            max_info_rx=mirx,
+            window_tx=wtx,
+            window_rx=wrx,
+            max_apdu=MAX_APDU,
+            inactivity_timeout=inactivity * 1000,
+            inter_octet_timeout=inter_octet,
+        )
 
     def make_channel(self, kind):
-        try:
-            from dlms_micro.server import Channel
-        except ImportError:  # TEMPORARY: until the application layer lands
-            return _LinkOnlyChannel(self.make_link(kind))
+        from dlms_micro.server import Channel
+
         return Channel(self.meter, self.make_link(kind))
 
     # ------------------------------------------------------------ simulation
 
     def update(self):
-        self.sim.step(self.wall_clock(), time.monotonic())
-        store_measurements(self.meter, self.sim)
+        # Advance the simulation to now: integrate the power held since the
+        # last update (at most 60 s, so a suspended host makes no jump), then
+        # draw new instantaneous values.
+        st = self.meter.state
+        sl = self._slot
+        sim = self.sim
+        mono = time.monotonic()
+        if self._last is not None:
+            dt = min(max(mono - self._last, 0.0), 60.0)
+            self._carry_import += sim.import_w * dt / 3600.0
+            self._carry_export += sim.export_w * dt / 3600.0
+            whole = int(self._carry_import)
+            if whole:
+                self._carry_import -= whole
+                st[sl[OBIS_ENERGY_IMPORT]] = (st[sl[OBIS_ENERGY_IMPORT]] + whole) & 0xFFFFFFFF
+            whole = int(self._carry_export)
+            if whole:
+                self._carry_export -= whole
+                st[sl[OBIS_ENERGY_EXPORT]] = (st[sl[OBIS_ENERGY_EXPORT]] + whole) & 0xFFFFFFFF
+        self._last = mono
+        lt = time.localtime(self.wall_clock() + st[sl[OBIS_CLOCK]])
+        sim.step(lt.tm_hour + lt.tm_min / 60.0 + lt.tm_sec / 3600.0)
+        st[sl[OBIS_POWER]] = int(round(sim.import_w))
+        st[sl[OBIS_VOLTAGE]] = int(round(sim.voltage * 10))
+        st[sl[OBIS_CURRENT]] = int(round(sim.current * 100))
 
-    def _restore_energy(self):
+    # ------------------------------------------------------------ persistence
+
+    def restore(self):
         if self.storage is None:
             return
+        st = self.meter.state
+        sl = self._slot
         b = self.storage.get(STORE_KEY_ENERGY)
-        if b is not None and len(b) == 16:
-            self.sim.import_wh = int.from_bytes(b[:8], "big") / 1000.0
-            self.sim.export_wh = int.from_bytes(b[8:], "big") / 1000.0
+        if b is not None and len(b) == 8:
+            st[sl[OBIS_ENERGY_IMPORT]] = int.from_bytes(b[:4], "big")
+            st[sl[OBIS_ENERGY_EXPORT]] = int.from_bytes(b[4:], "big")
+        b = self.storage.get(STORE_KEY_CLOCK)
+        if b is not None and len(b) == 8:
+            st[sl[OBIS_CLOCK]] = int.from_bytes(b, "big", signed=True)
+        for role in self.meter.roles:
+            b = self.storage.get(STORE_KEY_SECRET % role.client_sap)
+            if b:
+                role.secret = b
 
     def save(self):
         if self.storage is None:
             return
-        b = int(self.sim.import_wh * 1000).to_bytes(8, "big") + int(self.sim.export_wh * 1000).to_bytes(8, "big")
-        self.storage.put(STORE_KEY_ENERGY, b)
+        st = self.meter.state
+        sl = self._slot
+        energy = st[sl[OBIS_ENERGY_IMPORT]].to_bytes(4, "big") + st[sl[OBIS_ENERGY_EXPORT]].to_bytes(4, "big")
+        self._put(STORE_KEY_ENERGY, energy)
+        self._put(STORE_KEY_CLOCK, int(st[sl[OBIS_CLOCK]]).to_bytes(8, "big", signed=True))
+        for role in self.meter.roles:
+            key = STORE_KEY_SECRET % role.client_sap
+            if role.mechanism and bytes(role.secret) != PASSWORD:
+                self._put(key, bytes(role.secret))  # changed through Association LN
+            elif self.storage.get(key) is not None:
+                self.storage.delete(key)
 
-
-class _LinkOnlyChannel:
-    # TEMPORARY stand-in for dlms_micro.server.Channel while the application
-    # layer is being written: the link runs, APDUs get no answer.
-    def __init__(self, link):
-        self.link = link
-        self.tx_buf = link.tx_buf
-        self.tx_start = self.tx_end = 0
-        self.log = None
-
-    def set_log(self, fn):
-        self.log = self.link.log = fn
-
-    def feed(self, data, start, end, now):
-        return self.link.feed(data, start, end, now)
-
-    def close(self):
-        pass
-
-    def next_event(self, now):
-        while True:
-            ev = self.link.next_event(now)
-            if ev == 1:
-                self.tx_buf = self.link.tx_buf
-                self.tx_start = self.link.tx_start
-                self.tx_end = self.link.tx_end
-                return ev
-            if ev == 2:
-                self.link.send_apdu(-1)
-            elif ev in (3, 4):
-                continue
-            else:
-                return ev
+    def _put(self, key, value):
+        if self.storage.get(key) != value:  # no disk write for an unchanged value
+            self.storage.put(key, value)
 
 
 # --------------------------------------------------------------- object table
-# Filled in once the interface classes (dlms_micro.cosem.*) exist.
+
+LDN = b"DMI0000000012345"  # logical device name: manufacturer flag + 13 characters
+SERIAL_NUMBER = b"12345678"
+FIRMWARE_VERSION = b"dlms_micro 0.1.0"
+
+# Roles, in Meter.roles order (the object table's access tuples follow it).
+R_PUBLIC, R_READER, R_MANAGEMENT = 0, 1, 2
+
+# OBIS codes of the objects the simulation and persistence touch
+OBIS_ENERGY_IMPORT = bytes((1, 0, 1, 8, 0, 255))
+OBIS_ENERGY_EXPORT = bytes((1, 0, 2, 8, 0, 255))
+OBIS_POWER = bytes((1, 0, 1, 7, 0, 255))
+OBIS_VOLTAGE = bytes((1, 0, 32, 7, 0, 255))
+OBIS_CURRENT = bytes((1, 0, 31, 7, 0, 255))
+OBIS_CLOCK = bytes((0, 0, 1, 0, 0, 255))
+OBIS_HDLC_SETUP = bytes((0, 0, 22, 0, 0, 255))
+
+
+def _modes(n, *pairs, default=0):
+    # n access-mode bytes, default everywhere except the (index, mode) pairs
+    # (index 1-based: attribute or method id).
+    b = bytearray([default] * n)
+    for i, m in pairs:
+        b[i - 1] = m
+    return bytes(b)
 
 
 def build_meter(wall_clock):
-    from dlms_micro.meter import Meter
+    from dlms_micro.app import association as asn
+    from dlms_micro.cosem import base, clock, hdlc_setup
+    from dlms_micro.cosem.association_ln import ASSOCIATION_LN
+    from dlms_micro.cosem.clock import CLOCK
+    from dlms_micro.cosem.data import DATA
+    from dlms_micro.cosem.hdlc_setup import IEC_HDLC_SETUP
+    from dlms_micro.cosem.register import REGISTER
+    from dlms_micro.cosem.sap import SAP_ASSIGNMENT
+    from dlms_micro import axdr
+    from dlms_micro.meter import MECH_LLS, MECH_NONE, Meter, Role
 
-    return Meter((), (), [], wall_clock=wall_clock, logical_device=LOGICAL_ADDRESS)
+    R, RW, W = base.READ, base.READ_WRITE, base.WRITE
+
+    reading = asn.CONF_GET | asn.CONF_BLOCK_TRANSFER_WITH_GET | asn.CONF_SELECTIVE_ACCESS | asn.CONF_MULTIPLE_REFERENCES
+    # The reader may try SET/ACTION (the access rights refuse them), as with
+    # most companion standards' reading clients.
+    roles = (
+        Role(16, MECH_NONE, b"", reading, "public"),
+        Role(32, MECH_LLS, PASSWORD, reading | asn.CONF_SET | asn.CONF_ACTION, "reader"),
+        Role(1, MECH_LLS, PASSWORD, 0xFFFFFF, "management"),  # HLS arrives with security suite 0
+    )
+
+    state = []
+
+    def slots(values):
+        at = len(state)
+        state.extend(values)
+        return at
+
+    def ro(ic):
+        return (_modes(ic.attribute_count, default=R), _modes(ic.method_count))
+
+    # Association LN: everyone reads it (the secret never); management may
+    # change the secret and use the HLS methods.
+    assoc_ro = (_modes(9, (7, 0), default=R), _modes(4))
+    assoc_mgmt = (_modes(9, (7, W), default=R), _modes(4, (1, 1), (2, 1)))
+    data_ro = ro(DATA)
+    reg_ro = ro(REGISTER)
+    reg_mgmt = (_modes(3, default=R), _modes(1, (1, 1)))
+    clock_ro = ro(CLOCK)
+    clock_mgmt = (_modes(9, (9, R), default=RW), _modes(6, default=1))
+    hdlc_mgmt = (_modes(9, (1, R), default=RW), b"")
+    sap_ro = ro(SAP_ASSIGNMENT)
+
+    octets = axdr.OCTET_STRING
+    dlu = axdr.DOUBLE_LONG_UNSIGNED
+    lu = axdr.LONG_UNSIGNED
+    # Register params: (scaler, unit, value type); units: 27 W, 30 Wh, 33 A, 35 V
+    table = (
+        (15, 1, bytes((0, 0, 40, 0, 0, 255)), ASSOCIATION_LN, -1, (assoc_ro, assoc_ro, assoc_mgmt), None),
+        (1, 0, bytes((0, 0, 42, 0, 0, 255)), DATA, -1, (data_ro, data_ro, data_ro), (octets, 0, 16, LDN)),
+        (1, 0, bytes((0, 0, 96, 1, 0, 255)), DATA, -1, (None, data_ro, data_ro), (octets, 0, 16, SERIAL_NUMBER)),
+        (1, 0, bytes((1, 0, 0, 2, 0, 255)), DATA, -1, (None, data_ro, data_ro), (octets, 0, 32, FIRMWARE_VERSION)),
+        (8, 0, OBIS_CLOCK, CLOCK, slots(clock.initial_state()), (clock_ro, clock_ro, clock_mgmt), None),
+        (3, 0, OBIS_ENERGY_IMPORT, REGISTER, slots([0]), (None, reg_ro, reg_mgmt), (0, 30, dlu)),
+        (3, 0, OBIS_ENERGY_EXPORT, REGISTER, slots([0]), (None, reg_ro, reg_mgmt), (0, 30, dlu)),
+        (3, 0, OBIS_POWER, REGISTER, slots([0]), (None, reg_ro, reg_mgmt), (0, 27, dlu)),
+        (3, 0, OBIS_VOLTAGE, REGISTER, slots([2300]), (None, reg_ro, reg_mgmt), (-1, 35, lu)),
+        (3, 0, OBIS_CURRENT, REGISTER, slots([0]), (None, reg_ro, reg_mgmt), (-2, 33, lu)),
+        (
+            23,
+            1,
+            OBIS_HDLC_SETUP,
+            IEC_HDLC_SETUP,
+            slots(hdlc_setup.initial_state(device_address=PHYSICAL_ADDRESS)),
+            (None, ro(IEC_HDLC_SETUP), hdlc_mgmt),
+            None,
+        ),
+        (17, 0, bytes((0, 0, 41, 0, 0, 255)), SAP_ASSIGNMENT, -1, (None, sap_ro, sap_ro), ((LOGICAL_ADDRESS, LDN),)),
+    )
+    return Meter(table, roles, state, wall_clock=wall_clock, logical_device=LOGICAL_ADDRESS)
 
 
-def store_measurements(meter, sim):
-    pass
+def entry(meter, ln):
+    for e in meter.table:
+        if e[2] == ln:
+            return e
+    raise KeyError(ln)

@@ -7,7 +7,8 @@
 #   drv.connection_lost()       # the transport went away
 #
 # write(bytes) sends; close() is called when the channel asks for the
-# connection to be closed (EV_CLOSE).
+# connection to be closed (EV_CLOSE); it returns False when the transport
+# cannot be closed (a serial line) and the channel keeps serving.
 
 import time
 
@@ -80,9 +81,10 @@ class ChannelDriver:
                 self.bytes_out += len(out)
                 self._write(out)
             elif ev == EV_CLOSE:
+                if self._close() is False:
+                    continue
                 self.closed = True
                 self.channel.close()
-                self._close()
                 return events
             if events > 10000:
                 # A core bug must not hang the port's event loop.

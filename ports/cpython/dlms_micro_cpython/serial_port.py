@@ -145,7 +145,7 @@ class _FdLine:
 
     def _close_from_channel(self):
         # HDLC never asks for this; a line cannot be closed by the protocol.
-        self.driver.closed = False
+        return False
 
     def _tick(self):
         self._timer = None

@@ -10,7 +10,7 @@
 #   await srv.stop()             # closes the listener and every connection
 #
 # make_channel(kind) returns a new dlms_micro.server.Channel for kind
-# "wrapper" or "hdlc".
+# "wrapper" or "hdlc-tcp" (HDLC over TCP).
 
 import asyncio
 import logging
@@ -44,7 +44,7 @@ class _Connection(asyncio.Protocol):
         def core_log(msg, _name=name):
             log.info("%s: %s", _name, msg)
 
-        ch = srv.make_channel(srv.kind)
+        ch = srv.make_channel("hdlc-tcp" if srv.kind == HDLC else WRAPPER)
         if hasattr(ch, "set_log"):
             ch.set_log(core_log)
         else:
@@ -55,7 +55,7 @@ class _Connection(asyncio.Protocol):
         self._schedule()
 
     def data_received(self, data):
-        if srv_log_enabled(self.server.logger):
+        if _debug_on(self.server.logger):
             self.server.logger.debug("%s %s rx %s", self.server.kind, self.peer, data.hex())
         try:
             self.driver.data_received(data)
@@ -76,7 +76,7 @@ class _Connection(asyncio.Protocol):
     # driver callbacks
 
     def _write(self, data):
-        if srv_log_enabled(self.server.logger):
+        if _debug_on(self.server.logger):
             self.server.logger.debug("%s %s tx %s", self.server.kind, self.peer, data.hex())
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
@@ -123,7 +123,7 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-def srv_log_enabled(logger):
+def _debug_on(logger):
     return logger.isEnabledFor(logging.DEBUG)
 
 
