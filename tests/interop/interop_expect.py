@@ -1,0 +1,63 @@
+# What the demo meter holds, as a client should see it (independent of the
+# meter's own code, so a mismatch shows up as a failure).
+
+import time
+
+ASSOCIATION = "0.0.40.0.0.255"
+LDN = "0.0.42.0.0.255"
+SERIAL = "0.0.96.1.0.255"
+FIRMWARE = "1.0.0.2.0.255"
+CLOCK = "0.0.1.0.0.255"
+ENERGY_IMPORT = "1.0.1.8.0.255"
+ENERGY_EXPORT = "1.0.2.8.0.255"
+POWER = "1.0.1.7.0.255"
+VOLTAGE = "1.0.32.7.0.255"
+CURRENT = "1.0.31.7.0.255"
+HDLC_SETUP = "0.0.22.0.0.255"
+SAP_ASSIGNMENT = "0.0.41.0.0.255"
+
+CLASS = {
+    ASSOCIATION: 15,
+    LDN: 1,
+    SERIAL: 1,
+    FIRMWARE: 1,
+    CLOCK: 8,
+    ENERGY_IMPORT: 3,
+    ENERGY_EXPORT: 3,
+    POWER: 3,
+    VOLTAGE: 3,
+    CURRENT: 3,
+    HDLC_SETUP: 23,
+    SAP_ASSIGNMENT: 17,
+}
+
+PUBLIC_OBJECTS = {ASSOCIATION, LDN, CLOCK}
+ALL_OBJECTS = set(CLASS)
+OBJECTS_BY_SAP = {16: PUBLIC_OBJECTS, 32: ALL_OBJECTS, 1: ALL_OBJECTS}
+SAPS = (16, 32, 1)
+
+LDN_VALUE = b"DMI0000000012345"
+
+# Register scaler and unit (Blue Book unit enum: 27 W, 30 Wh, 33 A, 35 V)
+SCALER_UNIT = {
+    ENERGY_IMPORT: (0, 30),
+    ENERGY_EXPORT: (0, 30),
+    POWER: (0, 27),
+    VOLTAGE: (-1, 35),
+    CURRENT: (-2, 33),
+}
+
+
+def plausible(obis, raw):
+    # A register value (raw, before the scaler) the simulated load can give.
+    if obis == VOLTAGE:
+        return 2070 <= raw <= 2530  # 207.0 .. 253.0 V
+    if obis == CURRENT:
+        return 0 <= raw <= 2000  # 0 .. 20 A
+    if obis == POWER:
+        return 0 <= raw <= 5000
+    return 0 <= raw < 2**32
+
+
+def now_utc():
+    return int(time.time())
