@@ -471,10 +471,12 @@ class HdlcServer:
         return True
 
     def _timeouts(self, now):
-        if self._wpos > self._rpos and ticks_diff(now, self._last_rx) >= self.inter_octet_timeout:
+        r = self._rpos
+        w = self._wpos
+        if w - r == 1 and self.rx[r] == _FLAG:
+            pass  # only the last frame's closing flag: it may open the next one
+        elif w > r and ticks_diff(now, self._last_rx) >= self.inter_octet_timeout:
             # A partial frame that stopped arriving: was it short of its length?
-            r = self._rpos
-            w = self._wpos
             if self.rx[r] == _FLAG and self._header(r, w) == 1:
                 p = self._salvage(r + 1, w)
                 if p >= 0:

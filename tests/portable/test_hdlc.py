@@ -591,6 +591,17 @@ def test_partial_frame_dropped_after_inter_octet_timeout():
     assert d.apdus == [b"\x01"] and Frame(out[0]).is_i()
 
 
+def test_idle_line_after_a_frame_is_not_an_incomplete_frame():
+    d = connect()
+    d.link.last_error = None
+    d.tick(30)
+    d.tick(1000)
+    assert d.link.garbage_bytes == 0 and d.link.last_error is None
+    # the kept closing flag still opens the next frame when it comes flagless
+    out = d.send(iframe(0, 0, LLC_REQ + b"\x01")[1:])
+    assert d.apdus == [b"\x01"] and Frame(out[0]).is_i()
+
+
 # ---------------------------------------------------------------- allocation
 
 
