@@ -180,3 +180,39 @@ def test_wrapper_client_wport_selects_the_role():
     out = wsend(ch, wrap(AARQ_LLS, src=32))
     assert unhex("A203020100") in out[0]
     assert ch.assoc.role == 1 and ch.assoc.client_sap == 32
+
+
+def test_client_max_pdu_0_means_no_limit_and_65535_is_accepted():
+    for pdu in ("0000", "FFFF"):
+        s = HdlcSession()
+        s.connect()
+        aare = s.request(AARQ_PUBLIC.replace("04B0", pdu))
+        assert unhex("A203020100") in aare
+        assert s.ch.assoc.client_max_pdu == 0xFFFF
+        assert s.request(GET_ENERGY) == unhex("C401C1 00 0600003039")
+
+
+def test_client_vanishing_mid_block_transfer_leaves_no_trace():
+    s = HdlcSession()
+    s.connect()
+    s.request(AARQ_PUBLIC.replace("04B0", "0040"))  # 64-byte client PDU
+    first = s.request("C001C1 0007 0100630100ff 0200")
+    assert first[:4] == unhex("C402C1 00")  # a block transfer is under way
+    # the client is gone: the link is set up again by another client
+    s.ns = s.nr = 0
+    s.connect()
+    assert s.ch.assoc.block_kind == 0
+    s.request(AARQ_PUBLIC)
+    assert s.request("C002C1 00000001") == unhex("C402C1 01 00000000 01 10")
+    assert s.request(GET_ENERGY) == unhex("C401C1 00 0600003039")
+
+
+def test_several_channels_are_independent():
+    m = meter()
+    a = server.Channel(m, wrapper.WrapperServer())
+    b = server.Channel(m, wrapper.WrapperServer())
+    wsend(a, wrap(AARQ_PUBLIC))
+    assert wsend(b, wrap(GET_ENERGY))[0][8:] == unhex("D80101")
+    assert wsend(a, wrap(GET_ENERGY))[0][8:] == unhex("C401C1000600003039")
+    a.close()
+    assert a.assoc.status == 0
