@@ -22,7 +22,9 @@ class Role:
         self.client_sap = client_sap
         self.mechanism = mechanism
         self.secret = secret  # LLS password (changeable through Association LN)
-        self.conformance = conformance  # the services this role grants (bit mask)
+        # the xDLMS services this role grants (conformance bits); 0: all the
+        # server implements (server.SERVER_CONFORMANCE)
+        self.conformance = conformance
         self.name = name
 
 
@@ -57,31 +59,24 @@ class Meter:
         # The entry with this class id and the logical name at buf[off:off+6]
         # (compared in place), or None.
         for e in self.table:
-            if e[E_CLASS] != class_id:
-                continue
-            ln = e[E_LN]
-            if (
-                ln[0] == buf[off]
-                and ln[1] == buf[off + 1]
-                and ln[2] == buf[off + 2]
-                and ln[3] == buf[off + 3]
-                and ln[4] == buf[off + 4]
-                and ln[5] == buf[off + 5]
-            ):
+            if e[E_CLASS] == class_id and _same_ln(e[E_LN], buf, off):
                 return e
         return None
 
     def find_ln(self, buf, off):
         # The first entry with this logical name, whatever its class.
         for e in self.table:
-            ln = e[E_LN]
-            if (
-                ln[0] == buf[off]
-                and ln[1] == buf[off + 1]
-                and ln[2] == buf[off + 2]
-                and ln[3] == buf[off + 3]
-                and ln[4] == buf[off + 4]
-                and ln[5] == buf[off + 5]
-            ):
+            if _same_ln(e[E_LN], buf, off):
                 return e
         return None
+
+
+def _same_ln(ln, buf, off):
+    return (
+        ln[0] == buf[off]
+        and ln[1] == buf[off + 1]
+        and ln[2] == buf[off + 2]
+        and ln[3] == buf[off + 3]
+        and ln[4] == buf[off + 4]
+        and ln[5] == buf[off + 5]
+    )
