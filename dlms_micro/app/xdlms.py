@@ -305,19 +305,23 @@ class Services:
             b = self.block
             for i in range(n):
                 b[i] = b[self._bpos + i]
+            self._blen = n
+            self._bpos = 0
             ctx = self.ctx
             ctx.cursor = a.block_cursor
             try:
                 res = self._get_attr(a.block_obj, a.block_attr, b, n, len(b))
             except EncodeError:
-                res = base.OTHER_REASON
-            if res:
+                # Not even the next item fits behind the tail: send the tail
+                # now and continue the attribute in the next block.
+                res = -1 if n else base.OTHER_REASON
+            if res > 0:
                 self.abort_blocks()
                 return self._block_dar(iip, out, o, res)
-            self._blen = ctx.pos
-            self._bpos = 0
-            a.block_cursor = ctx.cursor
-            n = self._blen
+            if res == 0:
+                self._blen = ctx.pos
+                a.block_cursor = ctx.cursor
+                n = self._blen
         if n > room:
             n = room
         a.block_number += 1

@@ -63,6 +63,33 @@ class Big(base.InterfaceClass):
         return 1 << 2 if attr == 2 else 0
 
 
+class Chunky(base.InterfaceClass):
+    # class 7-like with 40-byte items; raises BufferFull when the next item
+    # does not fit below ctx.limit (as the real long attributes do)
+    class_id = 7
+    attribute_count = 2
+
+    def get(self, ctx, obj, attr):
+        n = obj[base.E_PARAM]
+        i = ctx.cursor
+        p = ctx.pos
+        if i == 0:
+            p = axdr.enc_array(ctx.buf, p, n)
+        item = bytes(38)
+        wrote = 0
+        while i < n:
+            if p + 40 > ctx.limit:
+                if not wrote:
+                    raise axdr.BufferFull("no room for one item")
+                break
+            p = axdr.enc_octet_string(ctx.buf, p, item)
+            i += 1
+            wrote += 1
+        ctx.pos = p
+        ctx.cursor = i if i < n else 0
+        return base.SUCCESS
+
+
 VALUE = Value()
 BIG = Big()
 RW = (b"\x01\x03", b"\x01")
@@ -72,6 +99,7 @@ TABLE = (
     (1, 0, b"\x01\x00\x01\x08\x00\xff", VALUE, 0, (RW, RO), None),
     (1, 0, b"\x00\x00\x2a\x00\x00\xff", VALUE, 1, (RO, None), None),
     (7, 1, b"\x01\x00\x63\x01\x00\xff", BIG, -1, (RO, RO), 300),
+    (7, 1, b"\x01\x00\x63\x03\x00\xff", Chunky(), -1, (RO, RO), 60),
 )
 
 ALL = (
@@ -313,3 +341,45 @@ def test_pending_association_passes_only_reply_to_hls():
     # the HLS reply reaches the dispatcher (here: no such object -> refused
     # by the dispatcher, not by the association state)
     assert call(s, "C301C1 000F 0000280000ff 01 01 0906 000102030405") == unhex("C701C1 03 00")
+
+
+def read_blocks(s, first, max_pdu):
+    raw = b""
+    block = first
+    n = 1
+    while True:
+        assert block[0:3] == unhex("C402C1") and block[8] == 0, block[:12]
+        assert len(block) <= max_pdu
+        r = axdr.Reader(block, 9)
+        size = r.length()
+        raw += block[r.pos : r.pos + size]
+        if block[3]:
+            return raw
+        block = call(s, "C002C1 %08x" % n)
+        n += 1
+
+
+def check_chunky_blocks(pdu):
+    m, a, s = make(client_max_pdu=pdu, max_pdu=1024)
+    first = call(s, "C001C1 0007 0100630300ff 0200")
+    raw = read_blocks(s, first, pdu)
+    tag, value, end = axdr.decode(raw)
+    assert end == len(raw) and len(value) == 60, pdu
+
+
+def test_blocks_as_large_as_the_block_buffer_carry_items_over():
+    # client PDU as large as the block buffer: the refill after each block
+    # has little room, so items must carry over to the next block
+    check_chunky_blocks(1024)
+
+
+def test_blocks_just_under_the_block_buffer_carry_items_over():
+    check_chunky_blocks(1000)
+
+
+def test_blocks_of_middling_size_carry_items_over():
+    check_chunky_blocks(700)
+
+
+def test_small_blocks_of_a_long_attribute():
+    check_chunky_blocks(130)
