@@ -36,6 +36,12 @@ class Meter:
     # the server's f(CtoS) (bytes), or None when the check fails.
     hls_verify = None
 
+    # The meter's security material and invocation counters (a
+    # dlms_micro.security.keys.KeyStore, set by the port on the instance);
+    # None: the meter offers no protection (Security setup and the
+    # invocation counter object answer object-unavailable).
+    keys = None
+
     def __init__(self, table, roles, state, wall_clock=None, logical_device=1):
         # table: tuple of object entries (cosem.base); roles: tuple of Role;
         # state: the preallocated list of run-time values; wall_clock: the

@@ -56,6 +56,9 @@ class AssociationState:
         self.server_max_pdu = 0  # ours, as sent in the InitiateResponse
         self.dlms_version = 6
         self.quality_of_service = -1  # -1: not present
+        # The client system title the AARQ presented (calling-AP-title, 8
+        # bytes, bytes or bytearray; set by the security layer), or None
+        self.client_system_title = None
         # Link facts for Association LN / IEC HDLC setup (set by the server)
         self.link_kind = 0  # 0: none, 1: HDLC, 2: wrapper
         self.client_address = 0
