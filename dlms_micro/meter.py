@@ -18,9 +18,12 @@ class Role:
     # change_HLS_secret; an instance attribute once changed.
     hls_secret = b""
 
-    def __init__(self, client_sap, mechanism=MECH_NONE, secret=b"", conformance=0, name=""):
+    def __init__(self, client_sap, mechanism=MECH_NONE, secret=b"", conformance=0, name="", ciphered=False):
         self.client_sap = client_sap
         self.mechanism = mechanism
+        # True: the association uses the ciphered LN context (suite 0
+        # protection of the InitiateRequest/Response and of every APDU)
+        self.ciphered = ciphered
         self.secret = secret  # LLS password (changeable through Association LN)
         # the xDLMS services this role grants (conformance bits); 0: all the
         # server implements (server.SERVER_CONFORMANCE)
@@ -41,6 +44,10 @@ class Meter:
     # None: the meter offers no protection (Security setup and the
     # invocation counter object answer object-unavailable).
     keys = None
+
+    # The port's source of random bytes (os.urandom), for HLS challenges;
+    # set on the instance. None: HLS associations are refused.
+    random_bytes = None
 
     def __init__(self, table, roles, state, wall_clock=None, logical_device=1):
         # table: tuple of object entries (cosem.base); roles: tuple of Role;
