@@ -59,8 +59,9 @@
 #   accept_hls_ic(key_id, title, off, ic): the counter inside f(StoC) of
 #     HLS-GMAC (reply_to_HLS_authentication). Accepted when ic >= floor, then
 #     next = floor = max(next, ic + 1). So the counter of f(StoC) may equal the
-#     counter of the APDU that carried it (dlms-cosem), be one above it or one
-#     below it (consecutive values, in either order: gurux-dlms), or be any
+#     counter of the APDU that carried it (dlms-cosem), be one below it
+#     (gurux-dlms 1.0.203 makes f(StoC) with n, then protects the ACTION with
+#     n + 1, as seen on the wire) or above it, or be any
 #     value never accepted before; it cannot be a value accepted before the
 #     carrying APDU, and a second f(StoC) cannot reuse the window. Replay of
 #     f(StoC) itself is impossible anyway: it authenticates the meter's fresh

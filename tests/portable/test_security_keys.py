@@ -145,21 +145,27 @@ def test_rx_counters_are_per_key_and_per_client_title_read_in_place():
 
 
 def test_rx_hls_dlms_cosem_style_same_counter_in_apdu_and_f_stoc():
+    # dlms-cosem 25.1.0 as observed: the AARQ's InitiateRequest protected
+    # with 100 moves its counter to 101; f(StoC) is made with the counter
+    # without moving it, so the ACTION that carries it is protected with 101
     k = store()
-    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 10)  # AARQ (glo-initiate)
-    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 11)  # ACTION reply_to_HLS
-    assert k.accept_hls_ic(ks.KEY_EK, CLIENT_A, 0, 11)  # f(StoC), same value
-    assert not k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 11)
-    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 12)  # the next request
+    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 100)  # AARQ (glo-initiate)
+    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 101)  # ACTION reply_to_HLS
+    assert k.accept_hls_ic(ks.KEY_EK, CLIENT_A, 0, 101)  # f(StoC), same value
+    assert not k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 101)
+    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 102)  # the next request
 
 
 def test_rx_hls_gurux_style_consecutive_counters_either_order():
     k = store()
-    # f(StoC) computed first with n, the APDU carrying it protected with n + 1
-    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 20)  # AARQ
-    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 22)
-    assert k.accept_hls_ic(ks.KEY_EK, CLIENT_A, 0, 21)
-    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 23)
+    # f(StoC) made first with n, the APDU carrying it protected with n + 1:
+    # gurux-dlms 1.0.203 as observed on the wire (AARQ 100, f(StoC) 101,
+    # glo-action-request 102); the meter sees the APDU's counter first
+    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 100)  # AARQ
+    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 102)
+    assert k.accept_hls_ic(ks.KEY_EK, CLIENT_A, 0, 101)
+    assert not k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 102)
+    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 103)
     # the APDU with n, f(StoC) with n + 1
     k = store()
     assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 20)
