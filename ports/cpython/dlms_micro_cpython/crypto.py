@@ -1,0 +1,130 @@
+# The `cryptography` package as dlms_micro's AES backend on CPython.
+#
+# Importing this module registers the backend "cryptography" as the preferred
+# one (security.backend.new() and security.gcm.new() then use it); the
+# portable "pure" backend stays selectable with backend.select("pure").
+#   CryptographyAes: the block-cipher backend (AES-128 ECB per key)
+#   CryptographyGcm: a whole-operation AES-GCM with the API of
+#                    dlms_micro.security.gcm.Gcm (AESGCM for encryption, the
+#                    GCM decryptor with a truncated tag for decryption)
+# CPython allocates anyway; these are about speed and a second opinion in the
+# tests, not about the heap.
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from dlms_micro.security import backend
+
+NAME = "cryptography"
+
+
+class CryptographyAes:
+    name = NAME
+
+    def __init__(self):
+        self._enc = None
+        self._dec = None
+
+    def set_key(self, key, off=0):
+        if len(key) - off < 16:
+            raise ValueError("AES-128 key needs 16 bytes")
+        cipher = Cipher(algorithms.AES(bytes(key[off : off + 16])), modes.ECB())
+        self._enc = cipher.encryptor()
+        self._dec = cipher.decryptor()
+
+    def encrypt_block(self, buf, off):
+        buf[off : off + 16] = self._enc.update(bytes(buf[off : off + 16]))
+
+    def decrypt_block(self, buf, off):
+        buf[off : off + 16] = self._dec.update(bytes(buf[off : off + 16]))
+
+    def wipe(self):
+        self._enc = None
+        self._dec = None
+
+
+def _aad(aad, aad_s, aad_e, aad2, aad2_s, aad2_e):
+    a = bytes(aad[aad_s:aad_e])
+    if aad2 is not None:
+        a += bytes(aad2[aad2_s:aad2_e])
+    return a
+
+
+def _check(s, e, aad_s, aad_e, aad2_s, aad2_e, tag_len):
+    if tag_len < 4 or tag_len > 16 or s > e or aad_s > aad_e or aad2_s > aad2_e:
+        raise ValueError("bad GCM range or tag length")
+
+
+class CryptographyGcm:
+    # Same calls and results as gcm.Gcm (see there).
+    tables = 0
+
+    def __init__(self):
+        self._key = None
+        self._aead = None
+        self.has_key = False
+
+    def set_key(self, key, off=0):
+        if len(key) - off < 16:
+            raise ValueError("AES-128 key needs 16 bytes")
+        self._key = bytes(key[off : off + 16])
+        self._aead = AESGCM(self._key)
+        self.has_key = True
+
+    def wipe(self):
+        self._key = None
+        self._aead = None
+        self.has_key = False
+
+    def _need_key(self):
+        if not self.has_key:
+            raise ValueError("Gcm without a key")
+
+    def encrypt(self, iv, iv_off, aad, aad_s, aad_e, buf, s, e, tag, tag_off, tag_len=12,
+                aad2=None, aad2_s=0, aad2_e=0):
+        _check(s, e, aad_s, aad_e, aad2_s, aad2_e, tag_len)
+        self._need_key()
+        out = self._aead.encrypt(bytes(iv[iv_off : iv_off + 12]), bytes(buf[s:e]),
+                                 _aad(aad, aad_s, aad_e, aad2, aad2_s, aad2_e))
+        n = e - s
+        if n:
+            buf[s:e] = out[:n]
+        tag[tag_off : tag_off + tag_len] = out[n : n + tag_len]
+
+    def decrypt(self, iv, iv_off, aad, aad_s, aad_e, buf, s, e, tag, tag_off, tag_len=12,
+                aad2=None, aad2_s=0, aad2_e=0):
+        _check(s, e, aad_s, aad_e, aad2_s, aad2_e, tag_len)
+        self._need_key()
+        d = Cipher(
+            algorithms.AES(self._key),
+            modes.GCM(bytes(iv[iv_off : iv_off + 12]), bytes(tag[tag_off : tag_off + tag_len]),
+                      min_tag_length=tag_len),
+        ).decryptor()
+        d.authenticate_additional_data(_aad(aad, aad_s, aad_e, aad2, aad2_s, aad2_e))
+        plain = d.update(bytes(buf[s:e]))
+        try:
+            d.finalize()
+        except InvalidTag:
+            return False
+        if e > s:
+            buf[s:e] = plain
+        return True
+
+    def gmac(self, iv, iv_off, aad, aad_s, aad_e, tag, tag_off, tag_len=12,
+             aad2=None, aad2_s=0, aad2_e=0):
+        self.encrypt(iv, iv_off, aad, aad_s, aad_e, tag, 0, 0, tag, tag_off, tag_len,
+                     aad2, aad2_s, aad2_e)
+
+    def gmac_ok(self, iv, iv_off, aad, aad_s, aad_e, tag, tag_off, tag_len=12,
+                aad2=None, aad2_s=0, aad2_e=0):
+        return self.decrypt(iv, iv_off, aad, aad_s, aad_e, tag, 0, 0, tag, tag_off, tag_len,
+                            aad2, aad2_s, aad2_e)
+
+
+def install(first=True):
+    # Register "cryptography" (done on import); first: make it the default.
+    backend.register(NAME, CryptographyAes, first=first, gcm=CryptographyGcm)
+
+
+install()
