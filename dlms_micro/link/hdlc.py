@@ -233,15 +233,16 @@ class HdlcServer:
                 continue
             return EV_NONE
 
-    def send_apdu(self, end):
-        # The application's reply is tx_apdu[TX_APDU_START:end]; end < 0: none.
+    def send_apdu(self, end, start=TX_APDU_START):
+        # The application's reply is tx_apdu[start:end] (start >= TX_APDU_START,
+        # e.g. after room left for a security header); end < 0: no reply.
         if not self._await_reply:
             return
         self._await_reply = False
         if self._out_ui:
             if end < 0 or not self._req_pf:
                 return  # unconfirmed, or a broadcast: never answered
-            if end - _HDR_ROOM > self.max_info_tx:
+            if end - start + 3 > self.max_info_tx:
                 self._error("hdlc: UI reply longer than one frame, dropped")
                 return
         elif end < 0:
@@ -249,15 +250,15 @@ class HdlcServer:
                 self._rr()
             return
         buf = self.tx_apdu
-        if end > len(buf) - 3 or end < TX_APDU_START:
+        if end > len(buf) - 3 or start < TX_APDU_START or end < start:
             self._error("hdlc: reply outside the transmit buffer, dropped")
             if self._req_pf and self.state == NRM and not self._out_ui:
                 self._rr()
             return
-        buf[_HDR_ROOM] = 0xE6
-        buf[_HDR_ROOM + 1] = 0xE7
-        buf[_HDR_ROOM + 2] = 0x00
-        self._out_next = _HDR_ROOM
+        buf[start - 3] = 0xE6
+        buf[start - 2] = 0xE7
+        buf[start - 1] = 0x00
+        self._out_next = start - 3
         self._out_end = end
         self._win = 1 if self._out_ui else self.window_tx
 

@@ -105,28 +105,30 @@ class WrapperServer:
                 return EV_APDU
         return EV_NONE
 
-    def send_apdu(self, end):
-        # The reply is tx_apdu[TX_APDU_START:end]; end < 0: no reply.
+    def send_apdu(self, end, start=TX_APDU_START):
+        # The reply is tx_apdu[start:end] (start >= TX_APDU_START); end < 0:
+        # no reply.
         if not self._await_reply:
             return
         self._await_reply = False
         if end < 0:
             return
-        if end > len(self.tx_apdu) or end < HEADER_LEN:
+        if end > len(self.tx_apdu) or start < HEADER_LEN or end < start:
             self._error("wrapper: reply outside the transmit buffer, dropped")
             return
         b = self.tx_apdu
-        n = end - HEADER_LEN
-        b[0] = 0
-        b[1] = VERSION
-        b[2] = self.dest_wport >> 8  # source: the logical device that answers
-        b[3] = self.dest_wport & 0xFF
-        b[4] = self.source_wport >> 8
-        b[5] = self.source_wport & 0xFF
-        b[6] = n >> 8
-        b[7] = n & 0xFF
+        n = end - start
+        h = start - HEADER_LEN
+        b[h] = 0
+        b[h + 1] = VERSION
+        b[h + 2] = self.dest_wport >> 8  # source: the logical device that answers
+        b[h + 3] = self.dest_wport & 0xFF
+        b[h + 4] = self.source_wport >> 8
+        b[h + 5] = self.source_wport & 0xFF
+        b[h + 6] = n >> 8
+        b[h + 7] = n & 0xFF
         self.tx_buf = b
-        self.tx_start = 0
+        self.tx_start = h
         self.tx_end = end
         self._send = True
 

@@ -639,3 +639,17 @@ def test_steady_state_request_reply_allocates_nothing_on_micropython():
     used = gc.mem_alloc() - a
     gc.enable()
     assert used == 0, used
+
+
+def test_reply_may_start_after_room_left_for_a_header():
+    link = hdlc.HdlcServer()
+    d = Driver(link)
+    d.send(snrm())
+    link.feed(iframe(0, 0, LLC_REQ + b"\x01"), 0, len(iframe(0, 0, LLC_REQ + b"\x01")), 0)
+    assert link.next_event(0) == hdlc.EV_APDU
+    s = link.TX_APDU_START + 18
+    link.tx_apdu[s : s + 3] = b"abc"
+    link.send_apdu(s + 3, s)
+    assert link.next_event(0) == hdlc.EV_SEND
+    f = Frame(link.tx_buf[link.tx_start : link.tx_end])
+    assert f.info == LLC_RSP + b"abc"

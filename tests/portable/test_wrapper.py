@@ -146,3 +146,15 @@ def test_steady_state_allocates_nothing_on_micropython():
     used = gc.mem_alloc() - a
     gc.enable()
     assert used == 0, used
+
+
+def test_reply_may_start_after_room_left_for_a_header():
+    link = wrapper.WrapperServer()
+    req = wpdu(b"\x01")
+    link.feed(req, 0, len(req), 0)
+    assert link.next_event(0) == wrapper.EV_APDU
+    s = link.TX_APDU_START + 18
+    link.tx_apdu[s : s + 2] = b"ok"
+    link.send_apdu(s + 2, s)
+    assert link.next_event(0) == wrapper.EV_SEND
+    assert bytes(link.tx_buf[link.tx_start : link.tx_end]) == wpdu(b"ok", src=1, dst=0x10)
