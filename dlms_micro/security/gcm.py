@@ -208,6 +208,20 @@ def _ghash4(t, z, src, p, n):
     z[7] = z7
 
 
+# The GHASH functions new Gcm objects use: (t, z, src, p, n) as above. A
+# board may put faster ones here (use_ghash), e.g. viper code for the ESP32,
+# which must give the same results on the same tables.
+_GHASH = {4: _ghash4, 8: _ghash8}
+
+
+def use_ghash(tables, fn=None):
+    # GHASH for `tables` (4 or 8) in Gcm objects made from now on; None: the
+    # portable one. Returns the one it replaces.
+    old = _GHASH[tables]
+    _GHASH[tables] = fn if fn is not None else (_ghash4 if tables == 4 else _ghash8)
+    return old
+
+
 def new(name=None, tables=4):
     # An AES-GCM object for backend `name` (else the selected one): the
     # backend's whole-operation implementation if it registered one, else Gcm
@@ -228,10 +242,10 @@ class Gcm:
         self.tables = tables
         if tables == 8:
             self._t = tuple(_zeros(256) for _ in range(16))
-            self._ghash = _ghash8
+            self._ghash = _GHASH[8]
         else:
             self._t = tuple(_zeros(64) for _ in range(8))
-            self._ghash = _ghash4
+            self._ghash = _GHASH[4]
         self._z = _zeros(16)  # GHASH state (8 limbs) + scratch
         self._ctr = bytearray(16)  # counter block
         self._ks = bytearray(16)  # key stream / E(K, J0)
