@@ -21,6 +21,10 @@ from dlms_micro.app.xdlms import Services
 from dlms_micro.errors import DlmsError
 from dlms_micro.link import hdlc
 
+# Security suite 0 is loaded only for a meter that has keys (meter.keys), so
+# a board without security does not import the crypto modules.
+_s0 = None
+
 EV_NONE = 0
 EV_SEND = 1
 EV_CLOSE = 5
@@ -62,6 +66,23 @@ class Channel:
         self.tx_end = 0
         self.log = None
         self.requests = 0
+        self._reply_start = 0
+        # Suite 0 (AES-GCM) for a meter with keys: the global-key cipher is
+        # shared by the meter's channels, the dedicated-key one is ours.
+        self.suite = None
+        if meter.keys is not None:
+            global _s0
+            if _s0 is None:
+                from dlms_micro.security import suite0 as _s0
+            from dlms_micro.security import gcm
+
+            if getattr(meter, "_gcm", None) is None:
+                meter._gcm = gcm.new()
+            self.suite = _s0.Suite0(meter.keys, meter._gcm, gcm.new())
+            self.assoc.security = self.suite
+            self._scratch = bytearray(_s0.HEADER_ROOM + 32 + _s0.TRAILER)
+            if meter.hls_verify is None:
+                meter.hls_verify = _hls_verify
 
     def _error(self, msg):
         if self.log is not None:
@@ -90,7 +111,9 @@ class Channel:
                 self.tx_end = link.tx_end
                 return EV_SEND
             if ev == hdlc.EV_APDU:
-                link.send_apdu(self._apdu())
+                self._reply_start = link.TX_APDU_START
+                end = self._apdu()
+                link.send_apdu(end, self._reply_start)
             elif ev == hdlc.EV_CONNECTED or ev == hdlc.EV_DISCONNECTED:
                 self._release()
             else:
@@ -99,8 +122,15 @@ class Channel:
     def _release(self):
         if self.assoc.status != asn.NON_ASSOCIATED:
             self._error("association released by the link")
+        self._end_association()
+
+    def _end_association(self):
         self.services.abort_blocks()
         self.assoc.reset()
+        if self.suite is not None:
+            self.suite.reset()
+            self.assoc.security = self.suite
+            self.meter.keys.sync_rx()
 
     def _saps(self):
         # The client and server SAPs of the request: the HDLC addresses or
@@ -130,6 +160,11 @@ class Channel:
                 return self._aarq(buf, s, e, out, o, lim)
             if e > s and buf[s] == acse.RLRQ:
                 return self._rlrq(buf, s, e, out, o, lim)
+            if self.suite is not None and e > s and _s0.request_form(buf[s]):
+                return self._ciphered(buf, s, e, out, o, lim)
+            if self.assoc.status and self._plain_refused():
+                self._error("unprotected request where the security policy wants protection")
+                return self.services._exception(out, o, 1, 1)
             if self.kind == _LINK_WRAPPER and link.source_wport != self.assoc.client_address and self.assoc.status:
                 # A second client on the same stream: it has no association.
                 self._error("request from a wPort without an association")
@@ -159,10 +194,23 @@ class Channel:
             aare.initiate.kind = acse.UI_ERROR
             aare.initiate.error = acse.INIT_OTHER
             return aare.encode(out, o, lim)
-        self._saps()
+        is_open = a.status != asn.NON_ASSOCIATED
+        if not is_open:
+            self._saps()
         sap = a.client_address
         i = meter.role_for(sap)
         role = meter.roles[i] if i >= 0 else None
+        suite = self.suite
+        ciphered = role is not None and role.ciphered and suite is not None
+        context = acse.CONTEXT_LN_CIPHERED if ciphered else acse.CONTEXT_LN
+        secure_ok = True
+        if not is_open and suite is not None:
+            # A new association: keys changed under the last one apply now.
+            meter.keys.activate_pending()
+            suite.reset()
+            if ciphered or (role is not None and role.mechanism == acse.MECH_HLS_GMAC):
+                secure_ok = self._secure_aarq(aarq, role)
+                suite.enabled = 1 if ciphered else 0
         outcome = self.outcome
         conformance = SERVER_CONFORMANCE
         if role is not None and role.conformance:
@@ -170,55 +218,198 @@ class Channel:
         acse.decide(
             outcome,
             aarq,
-            acse.CONTEXT_LN,
+            context,
             role.mechanism if role is not None else acse.MECH_NONE,
             role.secret if role is not None else b"",
             conformance,
             self.max_pdu,
         )
-        aare.from_outcome(outcome, acse.CONTEXT_LN, self.max_pdu)
+        aare.from_outcome(outcome, context, self.max_pdu)
+        accepted = False
         if role is None and outcome.accepted():
             # No association is configured for this client SAP.
             self._error("AARQ from client SAP %d: no association for it" % sap)
             aare.result = acse.REJECTED_PERMANENT
             aare.diagnostic = acse.DIAG_NO_REASON
-        elif a.status != asn.NON_ASSOCIATED and outcome.accepted():
+        elif is_open:
             # A second AARQ does not replace the association that is open.
             self._error("AARQ while an association is open: refused")
             aare.result = acse.REJECTED_PERMANENT
             aare.diagnostic = acse.DIAG_NO_REASON
+            if outcome.error < 0:
+                aare.initiate.kind = acse.UI_ERROR
+                aare.initiate.error = acse.INIT_OTHER
+            return aare.encode(out, o, lim)
+        elif not secure_ok:
+            self._refuse_aarq_security(aare)
+            return aare.encode(out, o, lim)
         elif not outcome.accepted():
             self._error(
                 "AARQ from client SAP %d rejected: diagnostic %d, initiate error %d"
                 % (sap, outcome.diagnostic, outcome.error)
             )
-        elif outcome.hls:
-            # HLS needs the security layer (server challenge, GMAC check).
-            self._error("AARQ for HLS: not available on this meter yet")
+        elif outcome.hls and not self._start_hls(aarq, aare, role):
             aare.result = acse.REJECTED_PERMANENT
             aare.diagnostic = acse.DIAG_MECHANISM_NOT_RECOGNISED
         else:
+            accepted = True
+        if accepted:
             self.services.abort_blocks()
-            a.status = asn.ASSOCIATED
+            a.status = asn.ASSOCIATION_PENDING if outcome.hls else asn.ASSOCIATED
             a.role = i
             a.client_sap = sap
             a.server_sap = a.server_address
-            a.context = acse.CONTEXT_LN
+            a.context = context
             a.mechanism = role.mechanism
             a.conformance = outcome.conformance
             a.client_max_pdu = outcome.client_max_pdu
             a.server_max_pdu = self.max_pdu
             a.dlms_version = outcome.dlms_version
             a.quality_of_service = aarq.initiate.qos if aarq.initiate.qos_present else -1
+            if suite is not None:
+                # SET/ACTION counters are stored at once unless HLS keeps
+                # the association pending first
+                suite.durable = 0 if outcome.hls else 1
+        if ciphered:
+            self._secure_aare(aare, aarq.ciphered())
         if not outcome.respond:
             return -1
         return aare.encode(out, o, lim)
+
+    def _start_hls(self, aarq, aare, role):
+        # HLS pass 2: keep the client's challenge, answer ours (StoC).
+        a = self.assoc
+        rnd = self.meter.random_bytes
+        if role.mechanism != acse.MECH_HLS_GMAC or self.suite is None or rnd is None:
+            self._error("AARQ for an HLS mechanism this meter cannot serve")
+            return False
+        n = aarq.auth_len
+        for k in range(n):
+            a.ctos[k] = aarq.buf[aarq.auth_value + k]
+        a.ctos_len = n
+        c = rnd(16)
+        m = len(c)
+        if m < acse.MIN_CHALLENGE or m > acse.MAX_CHALLENGE:
+            self._error("the port's random source gave a challenge of %d bytes" % m)
+            return False
+        for k in range(m):
+            a.stoc[k] = c[k]
+        a.stoc_len = m
+        aare.mechanism = role.mechanism
+        aare.stoc = a.stoc
+        aare.stoc_start = 0
+        aare.stoc_len = m
+        return True
 
     def _rlrq(self, buf, s, e, out, o, lim):
         try:
             self.rlrq.parse(buf, s, e)
         except DlmsError as ex:
             self._error("RLRQ malformed: %s" % ex)
-        self.services.abort_blocks()
-        self.assoc.reset()
+        self._end_association()
         return acse.build_rlre(out, o, lim, acse.RELEASE_NORMAL)
+
+    # ------------------------------------------------------------ suite 0
+
+    def _plain_refused(self):
+        # A plain xDLMS request in a ciphered association whose security
+        # policy requires protected requests.
+        return (
+            self.suite is not None
+            and self.suite.enabled
+            and _s0.request_level(self.meter.keys.policy)
+            and self.assoc.status == asn.ASSOCIATED
+        )
+
+    def _ciphered(self, buf, s, e, out, o, lim):
+        # A protected xDLMS request: check and decipher it in place, serve the
+        # plaintext, protect the response in the request's form.
+        a = self.assoc
+        suite = self.suite
+        if a.status == asn.NON_ASSOCIATED:
+            self._error("ciphered request outside an association")
+            return self.services._exception(out, o, 1, 1)
+        try:
+            suite.unprotect(buf, s, e)
+        except _s0.SecurityError as ex:
+            self._error("ciphered request refused: %s" % ex)
+            return _s0.exception_response(out, o, ex)
+        p = o + _s0.HEADER_ROOM
+        # The response, once ciphered, must still fit the client's max PDU.
+        end = o + a.client_max_pdu - _s0.TRAILER
+        if end > lim - _s0.TRAILER:
+            end = lim - _s0.TRAILER
+        q = self.services.handle(buf, suite.start, suite.end, out, p, end)
+        if q < 0:
+            return -1
+        q = suite.protect(out, p, q, lim)
+        self._reply_start = suite.out_start
+        return q
+
+    def _secure_aarq(self, aarq, role):
+        # The ciphered context's part of an AARQ: the client system title,
+        # the protected InitiateRequest (deciphered into aarq.initiate) and a
+        # dedicated key. Returns False when it must be refused.
+        suite = self.suite
+        suite.enabled = 1
+        try:
+            if aarq.calling_ap_title < 0:
+                raise _s0.SecurityError(_s0.E_SYSTEM_TITLE, "AARQ without calling-AP-title")
+            suite.set_client_title(aarq.buf, aarq.calling_ap_title, aarq.calling_ap_title_len)
+            if aarq.ciphered():
+                suite.unprotect(aarq.buf, aarq.ui, aarq.ui + aarq.ui_len)
+                aarq.initiate.parse(aarq.buf, suite.start, suite.end)
+            ini = aarq.initiate
+            if ini.valid and ini.dedicated_key >= 0:
+                suite.set_dedicated_key(aarq.buf, ini.dedicated_key, ini.dedicated_key_len)
+        except DlmsError as ex:
+            self._error("AARQ security refused: %s" % ex)
+            return False
+        self.assoc.client_system_title = bytes(suite.client_title)
+        return True
+
+    def _secure_aare(self, aare, ciphered_request):
+        # The server system title, and the InitiateResponse ciphered in the
+        # form the request used.
+        keys = self.meter.keys
+        aare.ap_title = keys.system_title
+        aare.ap_title_start = 0
+        aare.ap_title_len = len(keys.system_title)
+        if not ciphered_request:
+            return
+        ini = aare.initiate
+        b = self._scratch
+        room = _s0.HEADER_ROOM
+        q = ini.put(b, room - 4)  # BE len 04 len, then the InitiateResponse
+        q = self.suite.protect(b, room, q, len(b))
+        ini.kind = acse.UI_CIPHERED
+        ini.ciphered = b
+        ini.ciphered_start = self.suite.out_start
+        ini.ciphered_len = q - self.suite.out_start
+
+    def _refuse_aarq_security(self, aare):
+        aare.result = acse.REJECTED_PERMANENT
+        aare.source = acse.SOURCE_USER
+        aare.diagnostic = acse.DIAG_NO_REASON
+        ini = aare.initiate
+        ini.kind = acse.UI_CIPHERED
+        ini.ciphered = _s0.AARE_DECIPHERING_ERROR
+        ini.ciphered_start = 0
+        ini.ciphered_len = 4
+
+
+def _hls_verify(ctx, buf, start, end):
+    # meter.hls_verify for HLS-GMAC (Association LN reply_to_HLS_
+    # authentication): check the client's f(StoC), answer f(CtoS).
+    a = ctx.assoc
+    suite = a.security
+    try:
+        suite.hls_verify(buf, start, end, a.stoc, 0, a.stoc_len)
+        out = bytearray(17)
+        suite.hls_answer(a.ctos, 0, a.ctos_len, out, 0)
+    except DlmsError as ex:
+        log = ctx.meter.log
+        if log is not None:
+            log("HLS reply refused: %s" % ex)
+        return None
+    return bytes(out)

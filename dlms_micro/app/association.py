@@ -42,6 +42,11 @@ CONF_ACTION = 1 << 0
 
 class AssociationState:
     def __init__(self):
+        # HLS challenges: the client's CtoS (from the AARQ) and ours, StoC
+        self.ctos = bytearray(64)
+        self.stoc = bytearray(64)
+        # the channel's suite 0 (dlms_micro.security.suite0.Suite0) or None
+        self.security = None
         self.reset()
 
     def reset(self):
@@ -59,6 +64,8 @@ class AssociationState:
         # The client system title the AARQ presented (calling-AP-title, 8
         # bytes, bytes or bytearray; set by the security layer), or None
         self.client_system_title = None
+        self.ctos_len = 0
+        self.stoc_len = 0
         # Link facts for Association LN / IEC HDLC setup (set by the server)
         self.link_kind = 0  # 0: none, 1: HDLC, 2: wrapper
         self.client_address = 0
