@@ -160,14 +160,14 @@ class Channel:
                 return self._aarq(buf, s, e, out, o, lim)
             if e > s and buf[s] == acse.RLRQ:
                 return self._rlrq(buf, s, e, out, o, lim)
+            if self.kind == _LINK_WRAPPER and link.source_wport != self.assoc.client_address and self.assoc.status:
+                # A second client on the same stream: it has no association.
+                self._error("request from a wPort without an association")
+                return self.services._exception(out, o, 1, 1)
             if self.suite is not None and e > s and _s0.request_form(buf[s]):
                 return self._ciphered(buf, s, e, out, o, lim)
             if self.assoc.status and self._plain_refused():
                 self._error("unprotected request where the security policy wants protection")
-                return self.services._exception(out, o, 1, 1)
-            if self.kind == _LINK_WRAPPER and link.source_wport != self.assoc.client_address and self.assoc.status:
-                # A second client on the same stream: it has no association.
-                self._error("request from a wPort without an association")
                 return self.services._exception(out, o, 1, 1)
             return self.services.handle(buf, s, e, out, o, lim)
         except DlmsError as ex:
