@@ -128,6 +128,58 @@ def test_select_forces_a_backend_and_none_restores_automatic():
     raises(ValueError, backend.new, "no-such-backend")
 
 
+class FakeCryptolib:
+    # MicroPython's cryptolib as the docs describe it: aes(key, mode), ECB is
+    # mode 1, encrypt/decrypt(in_buf, out_buf) over whole 16-byte blocks, in
+    # place allowed, and one object only ever encrypts or only ever decrypts.
+    class aes:
+        def __init__(self, key, mode):
+            assert mode == 1 and len(key) == 16
+            self._a = backend.new("pure")
+            self._a.set_key(bytes(key))  # copied, as the C module does
+            self._way = None
+
+        def _run(self, way, src, dst):
+            assert self._way in (None, way), "cryptolib: one direction per object"
+            self._way = way
+            assert len(src) % 16 == 0 and len(dst) == len(src)
+            for o in range(0, len(src), 16):
+                for i in range(16):
+                    dst[o + i] = src[o + i]
+                if way == "e":
+                    self._a.encrypt_block(dst, o)
+                else:
+                    self._a.decrypt_block(dst, o)
+
+        def encrypt(self, src, dst):
+            self._run("e", src, dst)
+
+        def decrypt(self, src, dst):
+            self._run("d", src, dst)
+
+
+def test_cryptolib_wrapper_in_place_at_offsets_and_both_ways():
+    c = backend.CryptolibAes(FakeCryptolib)
+    assert c.name == "cryptolib"
+    c.set_key(b"?" + C1_KEY, 1)
+    b = bytearray(C1_PLAIN)
+    c.encrypt_block(b, 0)  # a whole 16-byte buffer goes straight through
+    assert bytes(b) == C1_CIPHER
+    b = bytearray(b"\x01\x02" + C1_PLAIN + b"\x03")
+    c.encrypt_block(b, 2)
+    assert bytes(b) == b"\x01\x02" + C1_CIPHER + b"\x03"
+    c.decrypt_block(b, 2)  # its own decrypting object
+    assert bytes(b) == b"\x01\x02" + C1_PLAIN + b"\x03"
+    c.encrypt_block(b, 2)  # and encryption still works
+    assert bytes(b) == b"\x01\x02" + C1_CIPHER + b"\x03"
+    c.set_key(B_KEY)
+    b = bytearray(B_CIPHER)
+    c.decrypt_block(b, 0)
+    assert bytes(b) == B_PLAIN
+    c.wipe()
+    assert bytes(c._key) == bytes(16)
+
+
 def test_encrypt_block_allocates_nothing_on_micropython():
     try:
         import micropython  # noqa: F401
