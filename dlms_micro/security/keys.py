@@ -630,10 +630,16 @@ class KeyStore:
 
     def sync_rx(self):
         # Store the receive counters if any moved since they were last
-        # stored (e.g. when an association is released). Raises what the
-        # storage raises.
+        # stored (e.g. when an association is released). Returns False when
+        # the storage failed (they stay marked and are tried again on the
+        # next save), True otherwise; never raises.
         if self._rx_dirty:
-            self._save_rx()
+            try:
+                self._save_rx()
+            except Exception:  # storage failure
+                self._rx_dirty = True
+                return False
+        return True
 
     def _save_rx_quietly(self):
         try:
