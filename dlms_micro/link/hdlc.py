@@ -23,6 +23,7 @@
 # allocated per request. Only segmented requests are copied (reassembly).
 
 from dlms_micro import crc16
+from dlms_micro.link import copy_in
 from dlms_micro.ticks import ticks_diff
 
 try:
@@ -192,18 +193,10 @@ class HdlcServer:
                 rx[0] = _FLAG
                 self._rpos = 0
                 w = 1
-        n = end - start
-        free = len(rx) - w
-        if n > free:
-            n = free
-        if n <= 0:
-            return 0
-        if start == 0 and end == len(data) and n == end:
-            rx[w : w + n] = data
-        else:
-            rx[w : w + n] = memoryview(data)[start : start + n]
-        self._wpos = w + n
-        self._last_rx = now
+        n = copy_in(rx, w, data, start, end)
+        if n:
+            self._wpos = w + n
+            self._last_rx = now
         return n
 
     def next_event(self, now):

@@ -14,6 +14,8 @@
 # The request is handed over in place and the reply header is written in
 # place in front of it: nothing is allocated per request.
 
+from dlms_micro.link import copy_in
+
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -76,16 +78,7 @@ class WrapperServer:
         w = self._wpos
         if self._rpos == w and not self._await_reply:
             self._rpos = w = 0
-        n = end - start
-        free = len(rx) - w
-        if n > free:
-            n = free
-        if n <= 0:
-            return 0
-        if start == 0 and end == len(data) and n == end:
-            rx[w : w + n] = data
-        else:
-            rx[w : w + n] = memoryview(data)[start : start + n]
+        n = copy_in(rx, w, data, start, end)
         self._wpos = w + n
         return n
 
