@@ -138,8 +138,12 @@ def _dlms_micro():
 def test_cli_help_lists_the_serve_options():
     r = subprocess.run(_dlms_micro() + ["serve", "--help"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0
-    for opt in ("--host", "--port", "--hdlc-port", "--serial", "--baud", "--pty", "--data", "--log-level"):
+    for opt in ("--host", "--port", "--hdlc-port", "--serial", "--baud", "--pty", "--data", "--keys", "--log-level"):
         assert opt in r.stdout
+    # the demo-only keys and the system title rule are stated
+    text = " ".join(r.stdout.split())
+    for fact in ("000102030405060708090A0B0C0D0E0F", "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF", "C0C1C2C3C4C5C6C7C8C9CACBCCCDCECF", "444D490000BC614E"):
+        assert fact in text, fact
 
 
 def test_cli_serve_prints_where_it_listens_answers_and_stops_on_sigterm(tmp_path):
@@ -170,6 +174,9 @@ def test_cli_serve_prints_where_it_listens_answers_and_stops_on_sigterm(tmp_path
             s.sendall(bytes.fromhex("7ea00802232193bd647e"))
             ua = s.recv(100)
         assert ua[:7] == bytes.fromhex("7ea01f21022373"), ua.hex()  # UA, F set
+        # the demo keys are printed, and said to be demo-only
+        assert "DEMO-ONLY keys" in text and "EK 000102030405060708090A0B0C0D0E0F" in text, text
+        assert "system title 444D490000BC614E, policy 0x6C" in text, text
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=15)
         assert proc.returncode == 0, err
@@ -199,6 +206,62 @@ def test_cli_reports_a_port_in_use(tmp_path):
         busy.close()
     assert r.returncode == 1
     assert "cannot start" in r.stderr
+
+
+def _serve_once(args, tmp_path):
+    # `dlms-micro serve` with every transport off: it prints what it would
+    # serve and stops at once.
+    return subprocess.run(
+        _dlms_micro() + ["serve", "--port", "off", "--hdlc-port", "off", "--data", str(tmp_path / "d")] + args,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_cli_keys_file_replaces_the_demo_keys_and_is_never_printed(tmp_path):
+    f = tmp_path / "keys.json"
+    f.write_text('{"ek": "11111111111111111111111111111111", "ak": "22222222 22222222 22222222 22222222",'
+                 ' "kek": "33:33:33:33:33:33:33:33:33:33:33:33:33:33:33:33", "system_title": "4142434400000001"}')
+    r = _serve_once(["--keys", str(f)], tmp_path)
+    assert "nothing to serve" in r.stderr
+    assert "system title 4142434400000001" in r.stdout, r.stdout
+    assert "keys from %s" % f in r.stdout
+    assert "DEMO-ONLY" not in r.stdout
+    for k in ("1111", "2222", "3333"):
+        assert k not in r.stdout + r.stderr
+    # the file's keys were stored: without --keys the meter keeps them
+    r = _serve_once([], tmp_path)
+    assert "keys stored in the data directory" in r.stdout, r.stdout
+    assert "system title 444D490000BC614E" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("not json", "not JSON"),
+        ('{"ek": "00", "ak": "00", "kek": "00"}', "ek: 16 bytes needed, 1 given"),
+        ('{"ek": "000102030405060708090A0B0C0D0E0F", "ak": "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"}', "kek is missing"),
+        ('{"ek": "000102030405060708090A0B0C0D0E0F", "ak": "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF", "kek": "zz"}', "kek: not a hex string"),
+        ('{"EK": "000102030405060708090A0B0C0D0E0F"}', "unknown member(s): EK"),
+    ],
+)
+def test_cli_refuses_a_bad_key_file(tmp_path, content, message):
+    f = tmp_path / "keys.json"
+    f.write_text(content)
+    r = _serve_once(["--keys", str(f)], tmp_path)
+    assert r.returncode == 1
+    assert "bad key file" in r.stderr and message in r.stderr, r.stderr
+    assert "0001020304" not in r.stderr  # no key value in a message
+
+
+def test_cli_refuses_a_corrupt_stored_key_record(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "sec.keys").write_bytes(b"\x01" + b"\x00" * 79)  # wrong CRC
+    r = _serve_once([], tmp_path)
+    assert r.returncode == 1
+    assert "cannot load the security state" in r.stderr and "sec.keys" in r.stderr, r.stderr
 
 
 # --------------------------------------------------------------- demo meter
@@ -241,14 +304,78 @@ def test_demo_state_survives_a_restart(tmp_path):
     st[entry(d.meter, OBIS_ENERGY_IMPORT)[4]] = 123456
     st[entry(d.meter, OBIS_ENERGY_EXPORT)[4]] = 789
     st[entry(d.meter, OBIS_CLOCK)[4]] = -3600  # the clock was set an hour back
-    d.meter.roles[2].secret = b"new-pass"  # changed through Association LN
+    d.meter.roles[1].secret = b"new-pass"  # the reader's, changed through Association LN
     d.save()
     d2 = _demo(tmp_path)
     assert _value(d2, OBIS_ENERGY_IMPORT) == 123456
     assert _value(d2, OBIS_ENERGY_EXPORT) == 789
     assert _value(d2, OBIS_CLOCK) == -3600
-    assert d2.meter.roles[2].secret == b"new-pass"
-    assert d2.meter.roles[1].secret == b"12345678"
+    assert d2.meter.roles[1].secret == b"new-pass"
+    d2.meter.roles[1].secret = b"12345678"  # back to the default: nothing stored
+    d2.save()
+    assert _demo(tmp_path).meter.roles[1].secret == b"12345678"
+    assert not any(k.startswith("demo.lls-secret") for k in storage.FileStorage(str(tmp_path)).keys())
+
+
+def test_demo_system_title_is_the_manufacturer_id_and_the_serial_number():
+    from dlms_micro_cpython.demo import SERIAL_NUMBER, system_title_for
+
+    assert system_title_for(SERIAL_NUMBER) == b"DMI\x00\x00\xbc\x61\x4e"  # 12345678 = 0xBC614E
+    assert system_title_for(b"1099511627775") == b"DMI\xff\xff\xff\xff\xff"
+    with pytest.raises(ValueError):
+        system_title_for(b"1099511627776")  # more than 5 bytes
+
+
+def test_demo_management_is_hls_gmac_ciphered_with_the_demo_keys(tmp_path):
+    from dlms_micro.meter import MECH_HLS_GMAC
+    from dlms_micro_cpython.demo import DEMO_AK, DEMO_EK, DEMO_KEK
+
+    d = _demo(tmp_path)
+    mgmt = d.meter.roles[2]
+    assert (mgmt.client_sap, mgmt.mechanism, mgmt.ciphered) == (1, MECH_HLS_GMAC, True)
+    assert [r.client_sap for r in d.meter.roles[:2]] == [16, 32] and not any(r.ciphered for r in d.meter.roles[:2])
+    k = d.meter.keys
+    assert (k.ek, k.ak, k.kek, k.policy) == (DEMO_EK, DEMO_AK, DEMO_KEK, 0x6C)
+    assert d.uses_demo_keys and d.meter.random_bytes is os.urandom
+    assert "0001020304" not in repr(k)
+
+
+def test_demo_invocation_counters_survive_a_restart(tmp_path):
+    from dlms_micro.security import keys as ks
+
+    d = _demo(tmp_path)
+    k = d.meter.keys
+    first = [k.next_tx_ic() for _ in range(3)]
+    assert k.accept_rx_ic(ks.KEY_EK, b"CLIENT01", 0, 41)
+    d.save()
+    k2 = _demo(tmp_path).meter.keys
+    assert k2.next_tx_ic() > max(first)  # never a value handed out before
+    assert not k2.check_rx_ic(ks.KEY_EK, b"CLIENT01", 0, 41)  # a replay stays one
+    assert k2.check_rx_ic(ks.KEY_EK, b"CLIENT01", 0, 42)
+
+
+def test_demo_keys_given_replace_stored_ones_and_reset_their_counters(tmp_path):
+    from dlms_micro.security import keys as ks
+    from dlms_micro_cpython.demo import DEMO_KEK, DemoMeter
+
+    d = _demo(tmp_path)
+    assert d.meter.keys.accept_rx_ic(ks.KEY_EK, b"CLIENT01", 0, 41)
+    d.save()
+    new = {"ek": b"\x11" * 16, "ak": b"\x22" * 16, "kek": DEMO_KEK, "system_title": None}
+    d2 = DemoMeter(storage=storage.FileStorage(str(tmp_path)), seed=7, keys=new)
+    k = d2.meter.keys
+    assert (k.ek, k.ak, k.kek) == (b"\x11" * 16, b"\x22" * 16, DEMO_KEK) and not d2.uses_demo_keys
+    assert k.check_rx_ic(ks.KEY_EK, b"CLIENT01", 0, 0)  # a new EK: its counters start over
+    # and they stay without the file
+    k3 = _demo(tmp_path).meter.keys
+    assert (k3.ek, k3.ak) == (b"\x11" * 16, b"\x22" * 16)
+
+
+def test_demo_without_storage_still_has_a_key_store():
+    from dlms_micro_cpython.demo import DemoMeter
+
+    d = DemoMeter(seed=1)
+    assert d.meter.keys.next_tx_ic() == 0
 
 
 def test_demo_answers_every_hdlc_address_form_and_the_wrapper(tmp_path):

@@ -19,6 +19,14 @@ TEST_TIME_LIMIT = 60
 
 if sys.implementation.name != "cpython":  # pragma: no cover
     collect_ignore_glob = ["*.py"]
+else:
+    # dlms-cosem logs every APDU through structlog to stdout at debug level;
+    # keep its warnings only, so that a failure report stays readable.
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
 @pytest.fixture(scope="session")

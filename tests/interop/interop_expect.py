@@ -15,6 +15,8 @@ VOLTAGE = "1.0.32.7.0.255"
 CURRENT = "1.0.31.7.0.255"
 HDLC_SETUP = "0.0.22.0.0.255"
 SAP_ASSIGNMENT = "0.0.41.0.0.255"
+SECURITY_SETUP = "0.0.43.0.0.255"
+INVOCATION_COUNTER = "0.0.43.1.0.255"
 
 CLASS = {
     ASSOCIATION: 15,
@@ -29,14 +31,21 @@ CLASS = {
     CURRENT: 3,
     HDLC_SETUP: 23,
     SAP_ASSIGNMENT: 17,
+    SECURITY_SETUP: 64,
+    INVOCATION_COUNTER: 1,
 }
 
-PUBLIC_OBJECTS = {ASSOCIATION, LDN, CLOCK}
+# Security setup only in the management association; the invocation counter
+# in every one (head-ends read it as the public client before associating)
+PUBLIC_OBJECTS = {ASSOCIATION, LDN, CLOCK, INVOCATION_COUNTER}
 ALL_OBJECTS = set(CLASS)
-OBJECTS_BY_SAP = {16: PUBLIC_OBJECTS, 32: ALL_OBJECTS, 1: ALL_OBJECTS}
+OBJECTS_BY_SAP = {16: PUBLIC_OBJECTS, 32: ALL_OBJECTS - {SECURITY_SETUP}, 1: ALL_OBJECTS}
 SAPS = (16, 32, 1)
 
 LDN_VALUE = b"DMI0000000012345"
+# the meter's system title: "DMI" and serial number 12345678 in 5 bytes
+METER_TITLE = b"DMI\x00\x00\xbc\x61\x4e"
+SECURITY_POLICY = 0x6C  # authenticated and encrypted requests and responses
 
 # Register scaler and unit (Blue Book unit enum: 27 W, 30 Wh, 33 A, 35 V)
 SCALER_UNIT = {

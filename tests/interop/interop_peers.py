@@ -6,6 +6,14 @@
 #   CosemPeer  dlms-cosem (DlmsClient with its TcpTransport / HdlcTransport)
 # Every read has a deadline: a peer that waits for bytes that never come
 # fails with TimeoutError instead of hanging the suite.
+#
+# Client SAP 1 (management) is HLS-GMAC (mechanism 5) with security suite 0,
+# every APDU authenticated and encrypted: gurux-dlms through its
+# GXDLMSSecureClient (glo-ciphering), dlms-cosem through DlmsClient's keys
+# (general-glo-ciphering). Like a head-end, the test process remembers each
+# client system title's invocation counter per meter (HesCounters) and starts
+# the next association above it; or (ic_from_meter=True) reads the meter's
+# invocation counter object 0.0.43.1.0.255 as the public client first.
 
 import socket
 import time
@@ -16,6 +24,44 @@ IO_TIMEOUT = 5.0  # seconds: any single reply
 PASSWORD = b"12345678"
 LOGICAL = 1
 PHYSICAL = 17
+
+# The demo meter's demo-only keys (ports/cpython/dlms_micro_cpython/demo.py)
+DEMO_EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
+DEMO_AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
+DEMO_KEK = bytes.fromhex("C0C1C2C3C4C5C6C7C8C9CACBCCCDCECF")
+DEMO_KEYS = {"ek": DEMO_EK, "ak": DEMO_AK, "kek": DEMO_KEK}
+METER_TITLE = b"DMI\x00\x00\xbc\x61\x4e"  # "DMI" + serial 12345678 in 5 bytes
+GURUX_TITLE = b"GURUXHES"  # client system titles (8 bytes)
+COSEM_TITLE = b"COSEMHES"
+SECURE_SAP = 1
+INVOCATION_COUNTER = "0.0.43.1.0.255"
+SECURITY_SETUP = "0.0.43.0.0.255"
+
+
+class HesCounters:
+    # What a head-end keeps per meter and client system title: the next
+    # invocation counter it may use, and the last one it saw from the meter.
+    def __init__(self):
+        self.client = {}  # title -> next counter to use
+        self.meter = {}  # title -> last counter received from the meter
+
+    def client_next(self, title):
+        return self.client.get(title, 0)
+
+    def note(self, title, client_next, meter_last):
+        if client_next is not None and client_next > self.client.get(title, -1):
+            self.client[title] = client_next
+        if meter_last is not None and meter_last > self.meter.get(title, -1):
+            self.meter[title] = meter_last
+
+
+def hes_counters(meter):
+    # The counters the test process keeps for one running meter.
+    c = getattr(meter, "hes_counters", None)
+    if c is None:
+        c = HesCounters()
+        meter.hes_counters = c
+    return c
 
 # Transports under test
 WRAPPER = "wrapper"
@@ -113,15 +159,38 @@ class GuruxError(Exception):
 
 class GuruxPeer:
     # A gurux-dlms client session. Raises on any refusal; .trace keeps
-    # (direction, hex) of every message for failure reports.
-    def __init__(self, meter, transport, sap=16, password=None, max_pdu=None, server_address_size=None, wrong=False):
+    # (direction, hex) of every message for failure reports. SAP 1: HLS-GMAC
+    # and suite 0 with keys (default: the demo keys) and client system title
+    # title; invocation_counter: the first one to use (default: one above
+    # what this process used last with this meter and title).
+    def __init__(
+        self,
+        meter,
+        transport,
+        sap=16,
+        password=None,
+        max_pdu=None,
+        server_address_size=None,
+        wrong=False,
+        keys=None,
+        title=GURUX_TITLE,
+        invocation_counter=None,
+        ic_from_meter=False,
+    ):
         from gurux_dlms import GXDLMSClient
-        from gurux_dlms.enums import Authentication, InterfaceType
+        from gurux_dlms.enums import Authentication, InterfaceType, Security
+        from gurux_dlms.secure import GXDLMSSecureClient
 
         self.transport = transport
+        self.meter = meter
+        self.sap = sap
+        self.title = title
+        self.secure = sap == SECURE_SAP
         hdlc = transport != WRAPPER
         if sap == 16:
             auth, pw = Authentication.NONE, None
+        elif self.secure:
+            auth, pw = Authentication.HIGH_GMAC, None
         else:
             auth, pw = Authentication.LOW, (password if password is not None else PASSWORD)
         if hdlc:
@@ -131,7 +200,22 @@ class GuruxPeer:
                 server = GXDLMSClient.getServerAddress(LOGICAL, PHYSICAL, server_address_size or 0)
         else:
             server = LOGICAL
-        c = GXDLMSClient(True, sap, server, auth, pw, InterfaceType.HDLC if hdlc else InterfaceType.WRAPPER)
+        kind = InterfaceType.HDLC if hdlc else InterfaceType.WRAPPER
+        if self.secure:
+            if ic_from_meter:
+                # start above the meter's next counter
+                invocation_counter = read_invocation_counter_gurux(meter, transport) + 1
+            elif invocation_counter is None:
+                invocation_counter = max(1, hes_counters(meter).client_next(title))
+            c = GXDLMSSecureClient(True, sap, server, auth, None, kind)
+            keys = keys or DEMO_KEYS
+            c.ciphering.security = Security.AUTHENTICATION_ENCRYPTION
+            c.ciphering.systemTitle = title
+            c.ciphering.blockCipherKey = keys["ek"]
+            c.ciphering.authenticationKey = keys["ak"]
+            c.ciphering.invocationCounter = invocation_counter  # the next one it uses
+        else:
+            c = GXDLMSClient(True, sap, server, auth, pw, kind)
         if hdlc and server_address_size:
             c.serverAddressSize = server_address_size
         if max_pdu is not None:
@@ -198,10 +282,19 @@ class GuruxPeer:
             self.snrm()
         reply = self._block(self.client.aarqRequest(), self._reply())
         self.client.parseAareResponse(reply.data)
+        if self.client.isAuthenticationRequired:
+            # HLS pass 3/4: reply_to_HLS_authentication with f(StoC),
+            # check the meter's f(CtoS)
+            reply = self._block(self.client.getApplicationAssociationRequest(), self._reply())
+            self.client.parseApplicationAssociationResponse(reply.data)
 
     def connect(self):
         self.associate()
         return self
+
+    def sent_apdus(self):
+        # The raw messages sent so far, as on the wire (hex -> bytes)
+        return [bytes.fromhex(h) for d, h in self.trace if d == "tx"]
 
     def read_object_list(self):
         reply = self._block(self.client.getObjectsRequest(), self._reply())
@@ -228,15 +321,25 @@ class GuruxPeer:
 
     def release(self):
         reply = self._reply()
-        for p in self.client.releaseRequest() or ():
-            self._packet(p, reply)
+        try:
+            for p in self.client.releaseRequest() or ():
+                self._packet(p, reply)
+        finally:
+            self.remember_counters()
 
     def disconnect(self):
+        self.remember_counters()
         data = self.client.disconnectRequest()
         if data and self.transport != WRAPPER:
             self._packet(data, self._reply())
 
+    def remember_counters(self):
+        # what a head-end stores after talking to the meter
+        if self.secure:
+            hes_counters(self.meter).note(self.title, self.client.ciphering.invocationCounter, None)
+
     def close(self):
+        self.remember_counters()
         self.media.close()
 
     def trace_text(self):
@@ -294,7 +397,23 @@ def _cosem_io_classes():
 
 
 class CosemPeer:
-    def __init__(self, meter, transport, sap=16, password=None, max_pdu=65535, extended_addressing=False, stock_hdlc_reader=False):
+    # A dlms-cosem client session. SAP 1: HLS-GMAC and suite 0 (see
+    # GuruxPeer); .sent keeps every APDU the client handed its transport (the
+    # ciphered bytes, before HDLC or wrapper framing).
+    def __init__(
+        self,
+        meter,
+        transport,
+        sap=16,
+        password=None,
+        max_pdu=65535,
+        extended_addressing=False,
+        stock_hdlc_reader=False,
+        keys=None,
+        title=COSEM_TITLE,
+        invocation_counter=None,
+        ic_from_meter=False,
+    ):
         import dlms_cosem.io as cio
         from dlms_cosem import security
         from dlms_cosem.client import DlmsClient
@@ -319,17 +438,59 @@ class CosemPeer:
                 io=io,
                 timeout=t,
             )
-        if sap == 16:
-            auth = security.NoSecurityAuthentication()
-        else:
-            auth = security.LowLevelSecurityAuthentication(secret=password if password is not None else PASSWORD)
+        self.meter = meter
+        self.title = title
+        self.secure = sap == SECURE_SAP
         self.transport_kind = transport
         self.transport = tr
-        self.client = DlmsClient(transport=tr, authentication=auth, max_pdu_size=max_pdu, timeout=t)
+        self.sent = []
+        send = tr.send_request
+
+        def recording_send(telegram):
+            self.sent.append(bytes(telegram))
+            return send(telegram)
+
+        tr.send_request = recording_send
+        if sap == 16:
+            auth = security.NoSecurityAuthentication()
+        elif self.secure:
+            auth = security.HighLevelSecurityGmacAuthentication(challenge_length=32)
+        else:
+            auth = security.LowLevelSecurityAuthentication(secret=password if password is not None else PASSWORD)
+        if self.secure:
+            keys = keys or DEMO_KEYS
+            hes = hes_counters(meter)
+            meter_last = hes.meter.get(title, -1)
+            if ic_from_meter:
+                # the meter's next counter: start above it, and expect it
+                ic = read_invocation_counter_cosem(meter, transport)
+                invocation_counter, meter_last = ic + 1, ic - 1
+            elif invocation_counter is None:
+                invocation_counter = hes.client_next(title)
+            # dlms-cosem wants every counter from the meter strictly above
+            # meter_initial_invocation_counter (-1: any, 0 included)
+            self.client = DlmsClient(
+                transport=tr,
+                authentication=auth,
+                encryption_key=keys["ek"],
+                authentication_key=keys["ak"],
+                client_system_title=title,
+                client_initial_invocation_counter=invocation_counter,
+                meter_initial_invocation_counter=meter_last,
+                max_pdu_size=max_pdu,
+                timeout=t,
+            )
+        else:
+            self.client = DlmsClient(transport=tr, authentication=auth, max_pdu_size=max_pdu, timeout=t)
 
     def connect(self):
         self.client.connect()
         return self
+
+    def replay(self, telegram):
+        # Hand an APDU to the transport again, as sent before (framed anew:
+        # the HDLC sequence numbers stay right); the meter's raw answer.
+        return self.transport.send_request(telegram)
 
     def associate(self):
         return self.client.associate()
@@ -372,13 +533,60 @@ class CosemPeer:
         )
 
     def release(self):
-        return self.client.release_association()
+        try:
+            return self.client.release_association()
+        finally:
+            self.remember_counters()
 
     def disconnect(self):
+        self.remember_counters()
         self.client.disconnect()
 
+    def remember_counters(self):
+        # what a head-end stores after talking to the meter
+        if self.secure:
+            conn = self.client.dlms_connection
+            hes_counters(self.meter).note(self.title, conn.client_invocation_counter, conn.meter_invocation_counter)
+
     def close(self):
+        self.remember_counters()
         try:
             self.client.disconnect()
         except Exception:
             pass
+
+
+# ------------------------------------------------- the invocation counter
+
+
+def read_invocation_counter_gurux(meter, transport):
+    # What a head-end does before it associates: read the meter's invocation
+    # counter 0.0.43.1.0.255 as the public client (gurux-dlms).
+    from gurux_dlms.objects import GXDLMSData
+
+    p = GuruxPeer(meter, transport, sap=16)
+    try:
+        p.connect()
+        o = GXDLMSData(INVOCATION_COUNTER)
+        v = p.read(o, 2)
+        p.release()
+        p.disconnect()
+        return int(v)
+    finally:
+        p.close()
+
+
+def read_invocation_counter_cosem(meter, transport):
+    # The same with dlms-cosem.
+    from dlms_cosem.utils import parse_as_dlms_data
+
+    p = CosemPeer(meter, transport, sap=16)
+    try:
+        p.connect()
+        p.associate()
+        v = parse_as_dlms_data(p.get(1, INVOCATION_COUNTER, 2))
+        p.release()
+        p.disconnect()
+        return int(v[0] if isinstance(v, list) else v)
+    finally:
+        p.close()

@@ -2,9 +2,12 @@
 #
 #   dlms-micro serve [--host 127.0.0.1] [--port 4059] [--hdlc-port 4060]
 #                    [--serial DEVICE [--baud 9600]] [--pty]
-#                    [--data DIR] [--log-level info]
+#                    [--data DIR] [--keys FILE] [--log-level info]
 #
-# Serves the demo meter until Ctrl-C or SIGTERM; prints where it listens.
+# Serves the demo meter until Ctrl-C or SIGTERM; prints where it listens and
+# which security suite 0 keys the management association (client SAP 1)
+# uses: the demo-only keys (printed), or those of --keys FILE (never
+# printed), or keys a key_transfer stored in the data directory.
 
 import argparse
 import asyncio
@@ -12,7 +15,7 @@ import logging
 import signal
 import sys
 
-from dlms_micro_cpython import storage
+from dlms_micro_cpython import keyfile, storage
 
 
 def _port(text):
@@ -32,7 +35,14 @@ def build_parser():
         help="run the demo meter",
         description="Run the demo meter: TCP wrapper (IEC 62056-47), HDLC over TCP, and optionally HDLC "
         "on a serial port or a pseudo-terminal. HDLC server address: logical 1, physical 17. Client SAPs: "
-        "16 public (no authentication), 32 reader and 1 management (LLS, password 12345678).",
+        "16 public (no authentication), 32 reader (LLS, password 12345678), 1 management (HLS-GMAC, "
+        "mechanism 5, with security suite 0: every APDU authenticated and encrypted).",
+        epilog="Demo-only suite 0 keys (public; never use them in a real meter): block cipher key (EK) "
+        "000102030405060708090A0B0C0D0E0F, authentication key (AK) D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF "
+        "(the Green Book's example keys), master key (KEK) C0C1C2C3C4C5C6C7C8C9CACBCCCDCECF. The meter's "
+        "system title is 'DMI' and the serial number 12345678 as a 5-byte integer: 444D490000BC614E. "
+        'Key file (--keys): JSON {"ek": "<32 hex digits>", "ak": "...", "kek": "...", '
+        '"system_title": "<16 hex digits>" (optional)}.',
     )
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=_port, default=4059, help="TCP wrapper port (default 4059; 0: any free port; off: none)")
@@ -42,6 +52,12 @@ def build_parser():
     s.add_argument("--pty", action="store_true", help="also serve HDLC on a new pseudo-terminal (prints its path)")
     s.add_argument("--pty-link", metavar="PATH", help="with --pty: make PATH a symlink to the pseudo-terminal")
     s.add_argument("--data", metavar="DIR", help="directory for persistent state (default %s)" % storage.default_dir())
+    s.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="suite 0 keys from this JSON file instead of the demo keys; they replace keys stored in the "
+        "data directory (see below)",
+    )
     s.add_argument(
         "--log-level",
         default="info",
@@ -75,8 +91,17 @@ async def _serve(args):
     from dlms_micro_cpython.service import MeterService
 
     logger = logging.getLogger("dlms_micro")
+    try:
+        keys = keyfile.load(args.keys) if args.keys else None
+    except keyfile.KeyFileError as e:
+        print("dlms-micro: bad key file: %s" % e, file=sys.stderr)
+        return 1
     store = storage.FileStorage(args.data)
-    demo = DemoMeter(storage=store, log=lambda msg: logger.info("meter: %s", msg))
+    try:
+        demo = DemoMeter(storage=store, log=lambda msg: logger.info("meter: %s", msg), keys=keys)
+    except ValueError as e:  # a stored key or counter record failed its checks
+        print("dlms-micro: cannot load the security state in %s: %s" % (store.directory, e), file=sys.stderr)
+        return 1
     svc = MeterService(
         demo,
         host=args.host,
@@ -101,6 +126,7 @@ async def _serve(args):
         except (NotImplementedError, RuntimeError):  # not on this platform
             pass
     print("dlms-micro demo meter (HDLC logical 1 physical 17; wrapper wPort 1; data %s)" % store.directory, flush=True)
+    print(_security_text(demo, args.keys), flush=True)
     for kind, where in svc.endpoints:
         print("listening: %s %s" % (kind, where), flush=True)
     if not svc.endpoints:
@@ -111,6 +137,25 @@ async def _serve(args):
     await svc.stop()
     print("dlms-micro: stopped", flush=True)
     return 0
+
+
+def _security_text(demo, key_file):
+    # What the management association (SAP 1) needs to know: the system
+    # title and policy always; the keys only when they are the demo ones.
+    from dlms_micro_cpython import demo as d
+
+    k = demo.meter.keys
+    head = "security suite 0 (SAP 1, HLS-GMAC): system title %s, policy 0x%02X" % (k.system_title.hex().upper(), k.policy)
+    if demo.uses_demo_keys:
+        return "%s\n  DEMO-ONLY keys (public, never use them in a real meter): EK %s AK %s KEK %s" % (
+            head,
+            d.DEMO_EK.hex().upper(),
+            d.DEMO_AK.hex().upper(),
+            d.DEMO_KEK.hex().upper(),
+        )
+    if key_file:
+        return "%s\n  keys from %s" % (head, key_file)
+    return "%s\n  keys stored in the data directory (changed by key_transfer)" % head
 
 
 if __name__ == "__main__":

@@ -3,20 +3,35 @@
 #   demo = DemoMeter(storage=FileStorage(dir))
 #   ch = demo.make_channel("hdlc")        # or "wrapper": one per connection
 #   demo.update()                         # every second: advance the simulation
-#   demo.save()                           # at shutdown: persist the energies
+#   demo.save()                           # at shutdown: persist energies, clock, counters
 #
 # HDLC server address: logical 1, physical 17 (wire 02 23; the link also
 # answers the 1- and 4-byte forms). Wrapper: wPort 1.
 # Associations: client SAP 16 public (no authentication, reads the clock, the
-# logical device name and its own association), 32 reader (LLS, reads every
-# metering object), 1 management (LLS for now, all rights).
+# logical device name, its own association and the invocation counter), 32
+# reader (LLS, reads every metering object), 1 management (HLS mechanism 5,
+# GMAC, in the ciphered LN context: every APDU authenticated and encrypted
+# with security suite 0; all rights, Security setup included).
+#
+# SECURITY (suite 0). The meter's KeyStore (meter.keys) keeps the keys, the
+# security policy and the invocation counters in the storage, so the
+# counters, and keys changed by key_transfer, survive restarts. Keys: the
+# demo keys below (public, demo-only: the Green Book's example EK and AK, and
+# a made-up KEK), or those of DemoMeter(keys=...) (`--keys FILE`, see
+# keyfile.py), which replace stored ones. Security policy 0x6C:
+# authenticated and encrypted requests and responses. The meter's system
+# title is the manufacturer id "DMI" followed by the serial number as a
+# 5-byte big-endian integer (system_title_for): serial 12345678 gives
+# 44 4D 49 00 00 BC 61 4E.
 
 import math
+import os
 import random
 import time
 
 from dlms_micro.link.hdlc import HdlcServer
 from dlms_micro.link.wrapper import WrapperServer
+from dlms_micro.meter import MECH_LLS
 
 LOGICAL_ADDRESS = 1
 PHYSICAL_ADDRESS = 17
@@ -27,6 +42,40 @@ MAX_APDU = 1024
 STORE_KEY_ENERGY = "demo.energy"  # import Wh, export Wh: 4 bytes each, big-endian
 STORE_KEY_CLOCK = "demo.clock-offset"  # meter time - host time, s: 8 bytes signed
 STORE_KEY_SECRET = "demo.lls-secret.%d"  # a role's LLS password, by client SAP
+# (the key store keeps its own records: "sec.keys", "sec.tx", "sec.rx")
+
+# Demo-only security material (public values: never use them in a real meter)
+DEMO_EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")  # Green Book example
+DEMO_AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")  # Green Book example
+DEMO_KEK = bytes.fromhex("C0C1C2C3C4C5C6C7C8C9CACBCCCDCECF")  # made up for the demo
+MANUFACTURER_ID = b"DMI"  # as in the logical device name
+# authenticated + encrypted requests (0x04, 0x08) and responses (0x20, 0x40)
+SECURITY_POLICY = 0x6C
+
+
+def system_title_for(serial_number, manufacturer=MANUFACTURER_ID):
+    # The meter's system title: the 3-letter manufacturer id, then the
+    # (decimal) serial number as a 5-byte big-endian integer.
+    n = int(serial_number)
+    if len(manufacturer) != 3 or not 0 <= n < 1 << 40:
+        raise ValueError("a system title needs a 3-letter id and a serial number below 2**40")
+    return bytes(manufacturer) + n.to_bytes(5, "big")
+
+
+class MemoryStorage:
+    # The storage interface in RAM, for a demo meter without a data
+    # directory (the key store needs one; nothing then survives a restart).
+    def __init__(self):
+        self._d = {}
+
+    def get(self, key):
+        return self._d.get(key)
+
+    def put(self, key, value):
+        self._d[key] = bytes(value)
+
+    def delete(self, key):
+        self._d.pop(key, None)
 
 
 class LoadSimulator:
@@ -70,14 +119,21 @@ class LoadSimulator:
 class DemoMeter:
     # The meter's run-time values live in meter.state (what clients read and
     # reset); the simulation adds energy to them and sets the instantaneous
-    # values. Persistent: the energies, the clock offset and the LLS secrets.
-    def __init__(self, storage=None, wall_clock=None, seed=None, log=None):
+    # values. Persistent: the energies, the clock offset, the LLS secrets,
+    # and the key store's keys and counters.
+    # keys: None (the demo keys, or keys stored by a key_transfer), or a dict
+    # {"ek", "ak", "kek": 16 bytes, "system_title": 8 bytes or None} (a key
+    # file, keyfile.load) that replaces the stored keys. A stored key record
+    # that fails its checks raises ValueError.
+    def __init__(self, storage=None, wall_clock=None, seed=None, log=None, keys=None, random_bytes=os.urandom):
         self.storage = storage
         self.wall_clock = wall_clock or (lambda: int(time.time()))
         self.log = log
         self.sim = LoadSimulator(seed)
         self.meter = build_meter(self.wall_clock)
         self.meter.log = log
+        self.meter.keys = make_key_store(storage if storage is not None else MemoryStorage(), keys)
+        self.meter.random_bytes = random_bytes
         m = self.meter
         self._slot = {ln: entry(m, ln)[4] for ln in (OBIS_ENERGY_IMPORT, OBIS_ENERGY_EXPORT, OBIS_POWER, OBIS_VOLTAGE, OBIS_CURRENT, OBIS_CLOCK)}
         self._carry_import = 0.0  # Wh not yet counted (registers hold whole Wh)
@@ -113,6 +169,12 @@ class DemoMeter:
             inactivity_timeout=inactivity * 1000,
             inter_octet_timeout=inter_octet,
         )
+
+    @property
+    def uses_demo_keys(self):
+        # whether the active keys are the public demo keys
+        k = self.meter.keys
+        return k.ek == DEMO_EK and k.ak == DEMO_AK and k.kek == DEMO_KEK
 
     def make_channel(self, kind):
         from dlms_micro.server import Channel
@@ -164,7 +226,7 @@ class DemoMeter:
             st[sl[OBIS_CLOCK]] = int.from_bytes(b, "big", signed=True)
         for role in self.meter.roles:
             b = self.storage.get(STORE_KEY_SECRET % role.client_sap)
-            if b:
+            if b and role.mechanism == MECH_LLS:
                 role.secret = b
 
     def save(self):
@@ -177,14 +239,41 @@ class DemoMeter:
         self._put(STORE_KEY_CLOCK, int(st[sl[OBIS_CLOCK]]).to_bytes(8, "big", signed=True))
         for role in self.meter.roles:
             key = STORE_KEY_SECRET % role.client_sap
-            if role.mechanism and bytes(role.secret) != PASSWORD:
+            if role.mechanism == MECH_LLS and bytes(role.secret) != PASSWORD:
                 self._put(key, bytes(role.secret))  # changed through Association LN
             elif self.storage.get(key) is not None:
                 self.storage.delete(key)
+        self.meter.keys.sync_rx()  # receive counters moved since the last store
 
     def _put(self, key, value):
         if self.storage.get(key) != value:  # no disk write for an unchanged value
             self.storage.put(key, value)
+
+
+def make_key_store(storage, keys=None):
+    # The meter's KeyStore: demo keys by default (a stored record, written by
+    # key_transfer, overrides them); keys (a key file's dict) replace both.
+    from dlms_micro.security import keys as ks
+
+    import dlms_micro_cpython.crypto  # noqa: F401  (AES-GCM by `cryptography`)
+
+    title = keys.get("system_title") if keys else None
+    store = ks.KeyStore(
+        storage,
+        title or system_title_for(SERIAL_NUMBER),
+        ek=DEMO_EK,
+        ak=DEMO_AK,
+        kek=DEMO_KEK,
+        policy=SECURITY_POLICY,
+    )
+    if keys:
+        # The file's keys become the meter's: stored (a key whose value
+        # changes starts its receive counters over) and active at once.
+        updates = [(i, keys[n]) for i, n in ((ks.KEY_EK, "ek"), (ks.KEY_AK, "ak"), (ks.KEY_KEK, "kek")) if store.key(i) != keys[n]]
+        if updates:
+            store.store_keys(updates)
+            store.activate_pending()
+    return store
 
 
 # --------------------------------------------------------------- object table
@@ -204,6 +293,8 @@ OBIS_VOLTAGE = bytes((1, 0, 32, 7, 0, 255))
 OBIS_CURRENT = bytes((1, 0, 31, 7, 0, 255))
 OBIS_CLOCK = bytes((0, 0, 1, 0, 0, 255))
 OBIS_HDLC_SETUP = bytes((0, 0, 22, 0, 0, 255))
+OBIS_SECURITY_SETUP = bytes((0, 0, 43, 0, 0, 255))
+OBIS_INVOCATION_COUNTER = bytes((0, 0, 43, 1, 0, 255))
 
 
 def _modes(n, *pairs, default=0):
@@ -224,8 +315,9 @@ def build_meter(wall_clock):
     from dlms_micro.cosem.hdlc_setup import IEC_HDLC_SETUP
     from dlms_micro.cosem.register import REGISTER
     from dlms_micro.cosem.sap import SAP_ASSIGNMENT
+    from dlms_micro.cosem.security_setup import INVOCATION_COUNTER, SECURITY_SETUP
     from dlms_micro import axdr
-    from dlms_micro.meter import MECH_LLS, MECH_NONE, Meter, Role
+    from dlms_micro.meter import MECH_HLS_GMAC, MECH_NONE, Meter, Role
 
     R, RW, W = base.READ, base.READ_WRITE, base.WRITE
 
@@ -235,7 +327,8 @@ def build_meter(wall_clock):
     roles = (
         Role(16, MECH_NONE, b"", reading, "public"),
         Role(32, MECH_LLS, PASSWORD, reading | asn.CONF_SET | asn.CONF_ACTION, "reader"),
-        Role(1, MECH_LLS, PASSWORD, 0xFFFFFF, "management"),  # HLS arrives with security suite 0
+        # HLS-GMAC in the ciphered context: suite 0 with the key store's keys
+        Role(1, MECH_HLS_GMAC, b"", 0xFFFFFF, "management", ciphered=True),
     )
 
     state = []
@@ -248,10 +341,12 @@ def build_meter(wall_clock):
     def ro(ic):
         return (_modes(ic.attribute_count, default=R), _modes(ic.method_count))
 
-    # Association LN: everyone reads it (the secret never); management may
-    # change the secret and use the HLS methods.
+    # Association LN: everyone reads it (the secret never); management
+    # answers the HLS challenge (method 1). Its HLS-GMAC "secret" is the
+    # authentication key, changed with Security setup key_transfer, so
+    # neither attribute 7 nor change_HLS_secret is offered.
     assoc_ro = (_modes(9, (7, 0), default=R), _modes(4))
-    assoc_mgmt = (_modes(9, (7, W), default=R), _modes(4, (1, 1), (2, 1)))
+    assoc_mgmt = (_modes(9, (7, 0), default=R), _modes(4, (1, 1)))
     data_ro = ro(DATA)
     reg_ro = ro(REGISTER)
     reg_mgmt = (_modes(3, default=R), _modes(1, (1, 1)))
@@ -259,13 +354,17 @@ def build_meter(wall_clock):
     clock_mgmt = (_modes(9, (9, R), default=RW), _modes(6, default=1))
     hdlc_mgmt = (_modes(9, (1, R), default=RW), b"")
     sap_ro = ro(SAP_ASSIGNMENT)
+    # Security setup: read every attribute; security_activate and
+    # key_transfer (methods 3..8 belong to suites 1 and 2)
+    security_mgmt = (_modes(6, default=R), _modes(8, (1, 1), (2, 1)))
+    ic_ro = ro(INVOCATION_COUNTER)
 
     octets = axdr.OCTET_STRING
     dlu = axdr.DOUBLE_LONG_UNSIGNED
     lu = axdr.LONG_UNSIGNED
     # Register params: (scaler, unit, value type); units: 27 W, 30 Wh, 33 A, 35 V
     table = (
-        (15, 1, bytes((0, 0, 40, 0, 0, 255)), ASSOCIATION_LN, -1, (assoc_ro, assoc_ro, assoc_mgmt), None),
+        (15, 1, bytes((0, 0, 40, 0, 0, 255)), ASSOCIATION_LN, -1, (assoc_ro, assoc_ro, assoc_mgmt), (-1, OBIS_SECURITY_SETUP)),
         (1, 0, bytes((0, 0, 42, 0, 0, 255)), DATA, -1, (data_ro, data_ro, data_ro), (octets, 0, 16, LDN)),
         (1, 0, bytes((0, 0, 96, 1, 0, 255)), DATA, -1, (None, data_ro, data_ro), (octets, 0, 16, SERIAL_NUMBER)),
         (1, 0, bytes((1, 0, 0, 2, 0, 255)), DATA, -1, (None, data_ro, data_ro), (octets, 0, 32, FIRMWARE_VERSION)),
@@ -285,6 +384,9 @@ def build_meter(wall_clock):
             None,
         ),
         (17, 0, bytes((0, 0, 41, 0, 0, 255)), SAP_ASSIGNMENT, -1, (None, sap_ro, sap_ro), ((LOGICAL_ADDRESS, LDN),)),
+        (64, 1, OBIS_SECURITY_SETUP, SECURITY_SETUP, -1, (None, None, security_mgmt), None),
+        # head-ends read it (often as the public client) before they associate
+        (1, 0, OBIS_INVOCATION_COUNTER, INVOCATION_COUNTER, -1, (ic_ro, ic_ro, ic_ro), None),
     )
     return Meter(table, roles, state, wall_clock=wall_clock, logical_device=LOGICAL_ADDRESS)
 

@@ -1,0 +1,69 @@
+# The key file of `dlms-micro serve --keys FILE`: the meter's security suite 0
+# keys (and optionally its system title) as JSON with hex strings.
+#
+#   {
+#     "ek":  "000102030405060708090A0B0C0D0E0F",   global unicast encryption key
+#     "ak":  "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF",   authentication key
+#     "kek": "...32 hex digits...",                master key (key_transfer)
+#     "system_title": "444D4900 00BC614E"          optional, 8 bytes
+#   }
+#
+# ek, ak and kek are required (16 bytes each); hex digits may be upper or
+# lower case, with spaces or colons between bytes. Any other member is an
+# error (a typo must not silently leave a demo key in place).
+
+import json
+
+KEY_NAMES = ("ek", "ak", "kek")
+_OPTIONAL = ("system_title",)
+
+
+class KeyFileError(ValueError):
+    pass
+
+
+def _hex(text, name, size):
+    if not isinstance(text, str):
+        raise KeyFileError("%s: a hex string is needed" % name)
+    digits = text.replace(" ", "").replace(":", "")
+    try:
+        b = bytes.fromhex(digits)
+    except ValueError:
+        raise KeyFileError("%s: not a hex string" % name) from None
+    if len(b) != size:
+        raise KeyFileError("%s: %d bytes needed, %d given" % (name, size, len(b)))
+    return b
+
+
+def parse(text):
+    # The file's contents -> {"ek": bytes, "ak": bytes, "kek": bytes,
+    # "system_title": bytes or None}. Messages never repeat a key's value.
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise KeyFileError("not JSON: %s" % e) from None
+    if not isinstance(doc, dict):
+        raise KeyFileError("a JSON object is needed")
+    unknown = sorted(set(doc) - set(KEY_NAMES) - set(_OPTIONAL))
+    if unknown:
+        raise KeyFileError("unknown member(s): %s" % ", ".join(unknown))
+    out = {}
+    for name in KEY_NAMES:
+        if name not in doc:
+            raise KeyFileError("%s is missing" % name)
+        out[name] = _hex(doc[name], name, 16)
+    t = doc.get("system_title")
+    out["system_title"] = _hex(t, "system_title", 8) if t is not None else None
+    return out
+
+
+def load(path):
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise KeyFileError("cannot read %s: %s" % (path, e.strerror or e)) from None
+    try:
+        return parse(text)
+    except KeyFileError as e:
+        raise KeyFileError("%s: %s" % (path, e)) from None
