@@ -8,6 +8,10 @@
 #     "system_title": "444D4900 00BC614E"          optional, 8 bytes
 #   }
 #
+# The keys are stored in the meter's data directory (DemoMeter(keys=...)),
+# so they stay when the meter next starts without the file; the system
+# title applies only while the file is given.
+#
 # ek, ak and kek are required (16 bytes each); hex digits may be upper or
 # lower case, with spaces or colons between bytes. Any other member is an
 # error (a typo must not silently leave a demo key in place).
