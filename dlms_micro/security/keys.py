@@ -31,7 +31,7 @@
 #
 # TRANSMIT INVOCATION COUNTER (one for everything the meter protects, whatever
 # the key; never reset, so no (key, IV) pair can repeat even if a key comes
-# back). next_tx_ic() / put_next_tx_ic() hand out 0, 1, 2, ... and never a
+# back). next_tx_ic() / put_next_tx_ic() hand out 1, 2, 3, ... and never a
 # value twice, across power cuts at any instant: storage holds a *mark*, and
 # every value handed out is below a mark that is already durable. When the
 # counter reaches the mark, mark + tx_reserve is stored first, then the value
@@ -269,7 +269,10 @@ class KeyStore:
         self._pending_policy = -1
 
         # transmit counter: next value (hi, lo) and durable mark (hi, lo)
-        mark = 0
+        # A meter that never protected anything starts at 1: 0 is never sent,
+        # as clients such as dlms-cosem accept only counters above their
+        # initial 0.
+        mark = 1
         rec = storage.get(STORE_TX)
         if _check(rec, _TX_SIZE, STORE_TX):
             mark = (rec[1] << 24) | (rec[2] << 16) | (rec[3] << 8) | rec[4]

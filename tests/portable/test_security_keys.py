@@ -14,22 +14,23 @@ NEW_EK = bytes(range(16, 32))
 # ------------------------------------------------------------ transmit
 
 
-def test_tx_counter_counts_from_zero_and_stores_a_reservation_first():
+def test_tx_counter_counts_from_one_and_stores_a_reservation_first():
+    # 0 is never sent: dlms-cosem accepts only counters above its initial 0
     s = MemStorage()
     k = store(s, tx_reserve=4)
-    assert k.tx_ic == 0 and s.puts == 0  # nothing stored before it is needed
-    assert [k.next_tx_ic() for _ in range(3)] == [0, 1, 2]
-    assert s.data[ks.STORE_TX] == tx_record(4)
-    assert k.tx_ic == 3
+    assert k.tx_ic == 1 and s.puts == 0  # nothing stored before it is needed
+    assert [k.next_tx_ic() for _ in range(3)] == [1, 2, 3]
+    assert s.data[ks.STORE_TX] == tx_record(5)
+    assert k.tx_ic == 4
 
 
 def test_tx_reservation_written_once_per_reserve_values():
     s = MemStorage()
     k = store(s, tx_reserve=4)
-    for i in range(10):
+    for i in range(1, 11):
         assert k.next_tx_ic() == i
-    assert s.puts == 3  # at 0, 4 and 8
-    assert s.data[ks.STORE_TX] == tx_record(12)
+    assert s.puts == 3  # at 1, 5 and 9
+    assert s.data[ks.STORE_TX] == tx_record(13)
 
 
 def test_tx_restart_starts_at_the_stored_mark():
@@ -38,9 +39,9 @@ def test_tx_restart_starts_at_the_stored_mark():
     for _ in range(5):
         k.next_tx_ic()
     k2 = store(s, tx_reserve=4)
-    assert k2.tx_ic == 8
-    assert k2.next_tx_ic() == 8
-    assert s.data[ks.STORE_TX] == tx_record(12)
+    assert k2.tx_ic == 9
+    assert k2.next_tx_ic() == 9
+    assert s.data[ks.STORE_TX] == tx_record(13)
 
 
 def test_tx_counter_never_repeats_with_a_power_cut_at_any_write():
@@ -68,16 +69,16 @@ def test_tx_counter_never_repeats_with_a_power_cut_at_any_write():
 def test_tx_failed_reservation_refuses_then_retries():
     s = MemStorage()
     k = store(s, tx_reserve=2)
-    assert k.next_tx_ic() == 0
     assert k.next_tx_ic() == 1
+    assert k.next_tx_ic() == 2
     s.fail = True
     e = raises(ks.InvocationCounterError, k.next_tx_ic)
     assert "reservation" in str(e)
     buf = bytearray(b"\xaa" * 4)
     raises(ks.InvocationCounterError, k.put_next_tx_ic, buf, 0)
-    assert buf == b"\xaa" * 4 and k.tx_ic == 2  # nothing handed out
+    assert buf == b"\xaa" * 4 and k.tx_ic == 3  # nothing handed out
     s.fail = False
-    assert k.next_tx_ic() == 2
+    assert k.next_tx_ic() == 3
 
 
 def test_tx_put_next_writes_big_endian_halves():

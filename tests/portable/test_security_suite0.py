@@ -593,14 +593,14 @@ def test_exchange_with_the_key_store():
     assert bytes(buf[s.start : s.end]) == unhex(GET_CLOCK)
     assert keys.rx_ic(ks.KEY_EK, GET_TITLE, 0) == 0x01234568
     rsp = answer(s, GET_RESPONSE)
-    assert rsp[0] == 0xCC and rsp[2:7] == unhex("3000000000")
+    assert rsp[0] == 0xCC and rsp[2:7] == unhex("3000000001")  # a new meter starts at 1
     e = refused(s, unhex(GLO_GET_30), suite0.E_REPLAY)
     assert e.expected_ic == 0x01234568
     # the next counter is fine, and the meter's counter goes on
     nxt = client_requests(1, 0x01234568)[0]
     s.unprotect(bytearray(nxt), 0, len(nxt))
-    assert answer(s, GET_RESPONSE)[2:7] == unhex("3000000001")
-    assert keys.tx_ic == 2
+    assert answer(s, GET_RESPONSE)[2:7] == unhex("3000000002")
+    assert keys.tx_ic == 3
 
 
 def test_hls_gmac_with_the_key_store():
