@@ -19,15 +19,19 @@ from dlms_micro.app import acse
 from dlms_micro.app import association as asn
 from dlms_micro.app.xdlms import Services
 from dlms_micro.errors import DlmsError
-from dlms_micro.link import hdlc
 
 # Security suite 0 is loaded only for a meter that has keys (meter.keys), so
 # a board without security does not import the crypto modules.
 _s0 = None
 
+# Events: the links' numbers (link.hdlc / link.wrapper use the same), so
+# that a board with one link type does not load the other's module.
 EV_NONE = 0
 EV_SEND = 1
-EV_CLOSE = 5
+_EV_APDU = 2
+_EV_CONNECTED = 3  # HDLC: link (re)established
+_EV_DISCONNECTED = 4  # HDLC: DISC or inactivity
+EV_CLOSE = 5  # wrapper: the stream cannot be trusted any more
 
 _LINK_HDLC = 1
 _LINK_WRAPPER = 2
@@ -50,7 +54,7 @@ class Channel:
     def __init__(self, meter, link, max_pdu=None):
         self.meter = meter
         self.link = link
-        self.kind = _LINK_HDLC if isinstance(link, hdlc.HdlcServer) else _LINK_WRAPPER
+        self.kind = _LINK_WRAPPER if hasattr(link, "source_wport") else _LINK_HDLC
         cap = link.tx_apdu_end - link.TX_APDU_START
         if max_pdu is None or max_pdu > cap:
             max_pdu = cap
@@ -110,11 +114,11 @@ class Channel:
                 self.tx_start = link.tx_start
                 self.tx_end = link.tx_end
                 return EV_SEND
-            if ev == hdlc.EV_APDU:
+            if ev == _EV_APDU:
                 self._reply_start = link.TX_APDU_START
                 end = self._apdu()
                 link.send_apdu(end, self._reply_start)
-            elif ev == hdlc.EV_CONNECTED or ev == hdlc.EV_DISCONNECTED:
+            elif ev == _EV_CONNECTED or ev == _EV_DISCONNECTED:
                 self._release()
             else:
                 return ev  # EV_NONE, or the wrapper's EV_CLOSE

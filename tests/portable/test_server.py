@@ -216,3 +216,12 @@ def test_several_channels_are_independent():
     assert wsend(a, wrap(GET_ENERGY))[0][8:] == unhex("C401C1000600003039")
     a.close()
     assert a.assoc.status == 0
+
+
+def test_server_event_numbers_match_both_links():
+    assert server.EV_NONE == hdlc.EV_NONE == wrapper.EV_NONE
+    assert server.EV_SEND == hdlc.EV_SEND == wrapper.EV_SEND
+    assert server._EV_APDU == hdlc.EV_APDU == wrapper.EV_APDU
+    assert server._EV_CONNECTED == hdlc.EV_CONNECTED
+    assert server._EV_DISCONNECTED == hdlc.EV_DISCONNECTED
+    assert server.EV_CLOSE == wrapper.EV_CLOSE
