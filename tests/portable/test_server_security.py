@@ -15,6 +15,7 @@ from dlms_micro.security.gcm import Gcm
 from dlms_micro.security.suite0 import Suite0
 from keystore_support import MemStorage, tx_record
 from support import unhex
+from test_server import wsend
 from test_security_suite0 import AK, CTOS, EK, F_CTOS, F_STOC, HLS_CLIENT_TITLE, SERVER_TITLE, STOC, FakeKeys
 
 ALL9 = b"\x01\x01\x01\x01\x01\x01\x01\x01\x01"
@@ -78,16 +79,7 @@ def wrap(apdu, src=1):
 
 
 def exchange(ch, apdu):
-    data = wrap(apdu)
-    out = []
-    k = 0
-    while k < len(data):
-        k += ch.feed(data, k, len(data), 0)
-        while True:
-            ev = ch.next_event(0)
-            if ev == server.EV_NONE:
-                break
-            out.append(bytes(ch.tx_buf[ch.tx_start : ch.tx_end]))
+    out = wsend(ch, wrap(apdu))
     assert len(out) == 1
     return out[0][8:]
 
