@@ -1,0 +1,78 @@
+"""The mip package split (tools/dlms_packages.py, packages/*/package.json)."""
+
+import json
+import os
+import posixpath
+import subprocess
+import sys
+import tomllib
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+
+import dlms_packages as pk  # noqa: E402
+import mip_json  # noqa: E402
+
+
+def test_mip_every_module_is_in_exactly_one_package():
+    owner = {}
+    for name in pk.PACKAGES:
+        for m in pk.modules(name):
+            assert m not in owner, "%s is in %s and %s" % (m, owner[m], name)
+            owner[m] = name
+    on_disk = pk.all_modules_on_disk()
+    assert sorted(owner) == on_disk, (
+        "not in any package: %s; listed but missing: %s"
+        % (sorted(set(on_disk) - set(owner)), sorted(set(owner) - set(on_disk))))
+
+
+def test_mip_deps_are_known_and_acyclic_with_core_first():
+    for name, (_, deps, _) in pk.PACKAGES.items():
+        for d in deps:
+            assert d in pk.PACKAGES
+        order = pk.closure([name])
+        assert order[-1] == name and order[0] == "core"
+
+
+def test_mip_committed_package_json_is_up_to_date():
+    assert mip_json.main(["--check"]) == 0
+
+
+def test_mip_every_relative_url_resolves_to_an_existing_file():
+    # mip joins a scheme-less URL to the package.json's folder
+    for name in pk.PACKAGES:
+        folder = "packages/" + name
+        with open(os.path.join(REPO, folder, "package.json")) as f:
+            data = json.load(f)
+        assert data["version"] == pk.VERSION
+        assert data["deps"] == []
+        dests = [d for d, _ in data["urls"]]
+        assert len(dests) == len(set(dests))
+        want = []
+        for each in pk.closure([name]):
+            want.extend(pk.modules(each))
+        assert dests == want
+        for dest, url in data["urls"]:
+            assert ":" not in url, url
+            src = posixpath.normpath(posixpath.join(folder, url))
+            assert src == dest
+            assert os.path.isfile(os.path.join(REPO, src)), src
+
+
+def test_mip_base_option_writes_absolute_urls_and_deps(tmp_path):
+    out = os.path.join(REPO, "build", "test-mip-base")
+    rc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "mip_json.py"),
+                         "--base", "github:ORG/REPO", "--out", out],
+                        capture_output=True, text=True)
+    assert rc.returncode == 0, rc.stderr
+    with open(os.path.join(out, "security-setup", "package.json")) as f:
+        data = json.load(f)
+    assert data["urls"] == [["dlms_micro/cosem/security_setup.py",
+                             "github:ORG/REPO/dlms_micro/cosem/security_setup.py"]]
+    assert data["deps"] == [["github:ORG/REPO/build/test-mip-base/core", "HEAD"],
+                            ["github:ORG/REPO/build/test-mip-base/security", "HEAD"]]
+
+
+def test_mip_version_matches_pyproject():
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        assert tomllib.load(f)["project"]["version"] == pk.VERSION

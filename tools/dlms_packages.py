@@ -1,0 +1,121 @@
+"""The layers of dlms_micro as installable packages: one table for all tools.
+
+A board installs only what it uses (docs: DESIGN.md, "Footprint"), so the
+portable core is split like micropython-lib splits `lora`: a base package and
+extension packages that depend on it. This table is the one place that says
+which module belongs to which package; tools/mip_json.py writes the
+`package.json` files for mip from it, tools/freeze.py compiles a selection of
+it with mpy-cross, tools/manifest.py freezes a selection into a firmware, and
+tests/cpython/test_tools_mip.py checks that every module of dlms_micro/ is in
+exactly one package.
+
+Plain CPython (the tools run on the host); nothing here runs on a board.
+"""
+
+import os
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VERSION = "0.1.0"  # kept equal to pyproject.toml's version by the tests
+
+# short name -> (description, deps (short names), modules relative to the repo)
+# Order matters only for printing: a package comes after its deps.
+PACKAGES = {
+    "core": (
+        "A-XDR, OBIS, ACSE/xDLMS, the object table and the server channel;"
+        " the mandatory Association LN and SAP assignment objects",
+        (),
+        (
+            "dlms_micro/__init__.py",
+            "dlms_micro/errors.py",
+            "dlms_micro/ticks.py",
+            "dlms_micro/crc16.py",
+            "dlms_micro/axdr.py",
+            "dlms_micro/obis.py",
+            "dlms_micro/meter.py",
+            "dlms_micro/server.py",
+            "dlms_micro/app/__init__.py",
+            "dlms_micro/app/acse.py",
+            "dlms_micro/app/association.py",
+            "dlms_micro/app/xdlms.py",
+            "dlms_micro/cosem/__init__.py",
+            "dlms_micro/cosem/base.py",
+            "dlms_micro/cosem/common.py",
+            "dlms_micro/cosem/association_ln.py",
+            "dlms_micro/cosem/sap.py",
+            "dlms_micro/link/__init__.py",
+        ),
+    ),
+    "hdlc": ("HDLC link layer (IEC 62056-46)", ("core",),
+             ("dlms_micro/link/hdlc.py",)),
+    "wrapper": ("TCP/UDP wrapper link layer (IEC 62056-47)", ("core",),
+                ("dlms_micro/link/wrapper.py",)),
+    "security": (
+        "Security suite 0: AES-GCM-128, key store, key wrap; HLS-GMAC",
+        ("core",),
+        (
+            "dlms_micro/security/__init__.py",
+            "dlms_micro/security/aes.py",
+            "dlms_micro/security/backend.py",
+            "dlms_micro/security/gcm.py",
+            "dlms_micro/security/keys.py",
+            "dlms_micro/security/keywrap.py",
+            "dlms_micro/security/suite0.py",
+        ),
+    ),
+    "data": ("Interface class 1: Data", ("core",),
+             ("dlms_micro/cosem/data.py",)),
+    "clock": ("Interface class 8: Clock", ("core",),
+              ("dlms_micro/cosem/clock.py",)),
+    # register.py imports clock only inside the function that stamps a
+    # capture time (extended/demand register); a board with registers but no
+    # clock object still needs clock.py for that, so it is a dependency.
+    "register": ("Interface classes 3, 4: register, extended register",
+                 ("core", "clock"), ("dlms_micro/cosem/register.py",)),
+    "local-port": ("Interface class 19: IEC local port setup", ("core",),
+                   ("dlms_micro/cosem/local_port.py",)),
+    "hdlc-setup": ("Interface class 23: IEC HDLC setup", ("core",),
+                   ("dlms_micro/cosem/hdlc_setup.py",)),
+    "security-setup": ("Interface class 64: Security setup", ("core", "security"),
+                       ("dlms_micro/cosem/security_setup.py",)),
+}
+
+
+def mip_name(short):
+    return "dlms-micro-" + short
+
+
+def closure(names):
+    """The named packages and everything they depend on, deps first."""
+    out = []
+
+    def add(name):
+        if name not in PACKAGES:
+            raise KeyError("unknown package %r (known: %s)"
+                           % (name, ", ".join(PACKAGES)))
+        if name in out:
+            return
+        for dep in PACKAGES[name][1]:
+            add(dep)
+        out.append(name)
+
+    for name in names:
+        add(name)
+    return out
+
+
+def modules(name):
+    return PACKAGES[name][2]
+
+
+def all_modules_on_disk():
+    """Every .py below dlms_micro/, relative to the repo, '/'-separated."""
+    found = []
+    top = os.path.join(REPO, "dlms_micro")
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = [d for d in dirnames
+                       if d != "__pycache__" and not d.startswith(".")]
+        for f in filenames:
+            if f.endswith(".py"):
+                rel = os.path.relpath(os.path.join(dirpath, f), REPO)
+                found.append(rel.replace(os.sep, "/"))
+    return sorted(found)
