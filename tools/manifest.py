@@ -1,0 +1,59 @@
+# MicroPython manifest: freeze dlms_micro into a firmware image.
+#
+# A frozen module runs from flash: its bytecode and constants cost no heap,
+# which on a 100 KiB ESP32 is the difference between fitting and not.
+#
+# Stand-alone, for a stock board plus dlms_micro (all layers):
+#
+#     cd micropython/ports/esp32
+#     make BOARD=ESP32_GENERIC FROZEN_MANIFEST=/path/to/dlms_micro/tools/manifest.py
+#
+# From a board's own manifest.py, with only the layers the board uses:
+#
+#     include("$(PORT_DIR)/boards/manifest.py")
+#     include("/path/to/dlms_micro/tools/manifest.py",
+#             layers="core,hdlc,security,register,clock",
+#             port_manifest=False, table="/path/to/meter_table.py")
+#
+# Options (keyword arguments of include()):
+#   layers         comma-separated short names from tools/dlms_packages.py
+#                  (core, hdlc, wrapper, security, data, clock, register,
+#                  local-port, hdlc-setup, security-setup) or "all" (default);
+#                  dependencies are added
+#   port_manifest  include $(PORT_DIR)/boards/manifest.py first (default True,
+#                  which FROZEN_MANIFEST=this-file needs: it replaces the port's
+#                  own manifest); pass False when the including manifest has
+#                  already done it
+#   table          a .py module (the meter's object table) to freeze as well
+#   opt            mpy-cross optimisation level (default: none, asserts kept)
+#
+# MicroPython runs a manifest with its own folder as the working directory,
+# so relative paths below are relative to tools/.
+
+import os
+import sys
+
+options.defaults(layers="all", port_manifest=True, table=None, opt=None)
+
+if os.getcwd() not in sys.path:
+    sys.path.insert(0, os.getcwd())
+import dlms_packages
+
+if options.port_manifest:
+    include("$(PORT_DIR)/boards/manifest.py")
+
+metadata(description="dlms_micro: DLMS/COSEM meter-side stack",
+         version=dlms_packages.VERSION)
+
+_names = ([n.strip() for n in options.layers.split(",") if n.strip()]
+          if options.layers != "all" else list(dlms_packages.PACKAGES))
+_files = []
+for _name in dlms_packages.closure(_names):
+    for _mod in dlms_packages.modules(_name):
+        _files.append(_mod[len("dlms_micro/"):])
+package("dlms_micro", files=_files, base_path="..", opt=options.opt)
+
+if options.table:
+    module(os.path.basename(options.table),
+           base_path=os.path.dirname(os.path.abspath(options.table)),
+           opt=options.opt)
