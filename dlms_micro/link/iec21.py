@@ -209,7 +209,11 @@ class SignOn:
             return EV_RESET
         st = self.state
         if st == IDENT_WAIT:
-            if ticks_diff(now, self._last_rx) >= self.reaction_ms:
+            dt = ticks_diff(now, self._last_rx)
+            if dt > T_R_MAX:
+                # The client has given up waiting (or the port was stalled).
+                self._timeout("iec21: too late to answer the request")
+            elif dt >= self.reaction_ms:
                 self.tx_start = 0
                 self.tx_end = self._ident_len
                 self.state = AWAIT_ACK

@@ -327,6 +327,16 @@ def test_bytes_between_acknowledgement_and_hdlc_are_dropped():
     assert s.state == iec21.HDLC and p.hdlc_bytes == b""
 
 
+def test_request_not_answered_after_reaction_time_max():
+    s = iec21.SignOn()
+    p = Port(s)
+    p.send(REQ, 0)
+    assert p.pump(1501) == [] and s.state == iec21.IDLE
+    assert s.timeouts == 1
+    p.send(REQ, 2000)
+    assert p.pump(3500) == [("send", IDENT)]
+
+
 def test_ticks_wrap():
     t0 = (1 << 30) - 100
     s = iec21.SignOn()
