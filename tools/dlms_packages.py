@@ -49,6 +49,9 @@ PACKAGES = {
              ("dlms_micro/link/hdlc.py",)),
     "wrapper": ("TCP/UDP wrapper link layer (IEC 62056-47)", ("core",),
                 ("dlms_micro/link/wrapper.py",)),
+    # mode E always goes on as HDLC, so a board with the sign-on needs both
+    "iec21": ("IEC 62056-21 mode E sign-on on an optical port, then HDLC",
+              ("core", "hdlc"), ("dlms_micro/link/iec21.py",)),
     "security": (
         "Security suite 0: AES-GCM-128, key store, key wrap; HLS-GMAC",
         ("core",),

@@ -3,7 +3,7 @@
     python tools/freeze.py [PACKAGE ...] [--out build/mpy] [--table FILE.py]
                            [--board DIR] [--extra PATH ...] [--march ARCH] [-O N]
 
-PACKAGE is a short name from tools/dlms_packages.py (core, hdlc, wrapper,
+PACKAGE is a short name from tools/dlms_packages.py (core, hdlc, wrapper, iec21,
 security, data, clock, register, local-port, hdlc-setup, security-setup);
 their dependencies are added. No PACKAGE: all of them. Layout of --out (what
 tools/deploy.py copies to the board's root):

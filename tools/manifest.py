@@ -17,7 +17,7 @@
 #
 # Options (keyword arguments of include()):
 #   layers         comma-separated short names from tools/dlms_packages.py
-#                  (core, hdlc, wrapper, security, data, clock, register,
+#                  (core, hdlc, wrapper, iec21, security, data, clock, register,
 #                  local-port, hdlc-setup, security-setup) or "all" (default);
 #                  dependencies are added
 #   port_manifest  include $(PORT_DIR)/boards/manifest.py first (default True,
