@@ -110,13 +110,15 @@ class SignOn:
         reaction_ms=-1,
         switch_confirm=True,
         inactivity_timeout=INACTIVITY,
+        ignore_leading_zeros=True,
     ):
         # manufacturer: 3 letters; a lower-case 3rd letter announces a 20 ms
         # minimum reaction time. identification: up to 14 printable characters
         # (16 with the "\2"), no "/" or "!". max_baud_char: the proposed rate,
         # b"0".."6"; the client may confirm it or any lower one.
         # address: the device address answered besides an empty one (up to
-        # 32 characters; b"": answer only requests without an address).
+        # 32 characters; b"": answer only requests without an address);
+        # ignore_leading_zeros: "/?0042!" and "/?42!" are the same address.
         # reaction_ms < 0: the standard's minimum for this manufacturer id.
         # switch_confirm: send ACK 2 Z 2 at the new rate (mode E, 6.4.5).
         if len(manufacturer) != 3:
@@ -137,6 +139,7 @@ class SignOn:
             if c < 0x20 or c > 0x7E or c == _BANG or c == _SLASH:
                 raise ValueError("device address: printable, no / or !")
         self.address = bytes(address)
+        self.ignore_leading_zeros = ignore_leading_zeros
         self.max_baud_char = max_baud_char[0]
         if reaction_ms < 0:
             reaction_ms = T_R_MIN_FAST if manufacturer[2] >= 0x61 else T_R_MIN
@@ -369,16 +372,28 @@ class SignOn:
             self._idle()
 
     def _addressed(self):
+        # An empty address is everyone's; otherwise equal to ours, leading
+        # zeros aside ("/?0042!" = "/?42!") when ignore_leading_zeros is set.
         n = self._addr_len
         if n == 0:
             return True
         a = self.address
-        if n != len(a):
-            return False
+        m = len(a)
         rx = self._rx_addr
-        for i in range(n):
-            if rx[i] != a[i]:
+        i = 0
+        j = 0
+        if self.ignore_leading_zeros:
+            while i < n - 1 and rx[i] == 0x30:
+                i += 1
+            while j < m - 1 and a[j] == 0x30:
+                j += 1
+        if n - i != m - j:
+            return False
+        while i < n:
+            if rx[i] != a[j]:
                 return False
+            i += 1
+            j += 1
         return True
 
     def _garbage(self):

@@ -119,6 +119,23 @@ def test_other_device_address_gets_silence():
     assert p.pump(5000) == [] and s.state == iec21.IDLE
 
 
+def test_leading_zeros_of_the_address_are_ignored():
+    for ours, theirs in ((b"42", b"0042"), (b"0042", b"42"), (b"0", b"000"), (b"007", b"7")):
+        s = iec21.SignOn(address=ours)
+        p = Port(s)
+        p.send(b"/?" + theirs + b"!\r\n", 0)
+        assert p.pump(200) == [("send", IDENT)], (ours, theirs)
+    for ours, theirs in ((b"42", b"0420"), (b"42", b"0"), (b"0", b"00A")):
+        s = iec21.SignOn(address=ours)
+        p = Port(s)
+        p.send(b"/?" + theirs + b"!\r\n", 0)
+        assert p.pump(200) == [], (ours, theirs)
+    s = iec21.SignOn(address=b"42", ignore_leading_zeros=False)
+    p = Port(s)
+    p.send(b"/?042!\r\n", 0)
+    assert p.pump(200) == []
+
+
 def test_address_of_32_characters_and_too_long():
     a = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ 12345"
     s = iec21.SignOn(address=a)
