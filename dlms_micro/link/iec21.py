@@ -19,8 +19,9 @@
 # it the line is 8N1.
 #
 # Sans-IO, as link.hdlc:
-#   taken = signon.feed(data, start, end, now)   # 0 while signon.hdlc: the
-#                                                # bytes belong to the HDLC link
+#   n = signon.feed(data, 0, len(data), now)  # all, or 0 once signon.hdlc:
+#   if n < len(data):                         # bytes not taken belong to the
+#       hdlc.feed(data, n, len(data), now)    # HDLC link (and count as activity)
 #   while True:
 #       ev = signon.next_event(now)
 #       if ev == EV_NONE: break
@@ -28,10 +29,9 @@
 #       elif ev == EV_BAUD or ev == EV_RESET:
 #           wait until the UART has sent every byte, then set the line to
 #           signon.baud, signon.data_bits (7 or 8), signon.parity ("E" even,
-#           "N" none), one stop bit. From the EV_BAUD with signon.hdlc True on,
-#           received bytes go to the HDLC link (and signon.touch(now) is called
-#           for them); EV_RESET (back to 300 Bd 7E1) also means: drop the HDLC
-#           link (HdlcServer.disconnect()).
+#           "N" none), one stop bit. After the EV_BAUD with signon.hdlc True,
+#           the line is the HDLC link's. EV_RESET (back to 300 Bd 7E1) also
+#           means: drop the HDLC link (HdlcServer.disconnect()).
 #   When the HDLC link ends (EV_DISCONNECTED), the port calls
 #   signon.link_closed(now), after the UA has been written.
 #
@@ -190,6 +190,8 @@ class SignOn:
         # them, except in the HDLC state (0: give them to the HDLC link).
         st = self.state
         if st == HDLC:
+            if end > start:
+                self._t_ref = now  # activity on the HDLC channel
             return 0
         if (st == REQUEST or (st == AWAIT_ACK and self._pos)) and ticks_diff(now, self._last_rx) > T_A:
             self._timeout("iec21: message interrupted, back to idle")
@@ -266,8 +268,9 @@ class SignOn:
         return EV_NONE
 
     def touch(self, now):
-        # The port received bytes for the HDLC link: restart the inactivity
-        # timer.
+        # Activity on the HDLC channel that did not pass through feed() (a
+        # port that hands bytes straight to the HDLC link): restart the
+        # inactivity timer.
         if self.state == HDLC:
             self._t_ref = now
 

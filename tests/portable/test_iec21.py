@@ -323,6 +323,15 @@ def test_inactivity_returns_to_300():
     assert s.state == iec21.IDLE
 
 
+def test_bytes_fed_in_hdlc_state_are_not_taken_but_count_as_activity():
+    s, p = signed_on()
+    for k in range(1, 5):
+        assert s.feed(b"\x7e", 0, 1, k * 100000) == 0
+        assert p.pump(k * 100000) == []
+    assert s.feed(b"\x7e", 0, 0, 500000) == 0  # nothing fed: no activity
+    assert p.pump(520001) == [("reset", 300, 7, "E", False)]
+
+
 def test_link_closed_during_switch_resets_the_line():
     s = iec21.SignOn()
     p = Port(s)

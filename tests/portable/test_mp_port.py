@@ -351,3 +351,61 @@ def test_mp_port_heap_figures():
           % (boot, gc.mem_free(), per, idle))
     assert idle == 0
     assert max(per) < 128
+
+
+def test_mp_port_start_reads_the_selected_board_and_lights_the_led():
+    import json
+
+    d = _store_dir("start")
+    try:
+        import os
+
+        os.mkdir(d)
+    except OSError:
+        pass
+    cfg = dict(CFG)
+    cfg["led"] = 8
+    cfg["led_active_low"] = True
+    with open(d + "/sel.json", "w") as f:
+        json.dump({"board": "mine"}, f)
+    with open(d + "/mine.json", "w") as f:
+        json.dump(cfg, f)
+    out = Lines()
+    app = board.start(d + "/sel.json", d, run=False, storage=None, log=Log(out), sleep_us=CLOCK.sleep_us)
+    assert out.lines[0].startswith("dlms_micro: board mine, 2 channels")
+    led = app.loop.led
+    assert led.value() == 1  # active low: off
+    he = HeadEnd(app)
+    he.uart.inject(snrm())
+    app.loop.step(CLOCK.ticks_ms())
+    assert led.value() == 0  # lit while bytes move
+    app.loop.step(CLOCK.ticks_ms())
+    assert led.value() == 1
+
+
+def test_mp_port_board_definitions_build():
+    # the board files in board/boards/ (CPython: the repo; MicroPython: not
+    # staged, so nothing to check there)
+    import json
+
+    try:
+        import os
+
+        here = __file__.rsplit("/", 1)[0]
+        d = here + "/../../board/boards"
+        names = [n for n in os.listdir(d) if n.endswith(".json")]
+    except (OSError, AttributeError):
+        return
+    assert "esp32_devkitc_max3485.json" in names and "esp32c3_battery.json" in names
+    for n in names:
+        with open(d + "/" + n) as f:
+            cfg = json.load(f)
+        app = board.build(cfg, log=Log(Lines()), sleep_us=CLOCK.sleep_us)
+        kinds = [c["kind"] for c in cfg["channels"]]
+        for c, p in zip(cfg["channels"], app.ports):
+            assert p.uart.baudrate == c["baud"] and p.uart.tx_pin == c["tx"] and p.uart.rx_pin == c["rx"]
+            assert (p.de is not None) == (c["kind"] == "rs485")
+        assert app.loop.wdt.timeout == cfg["wdt_ms"]
+        he = HeadEnd(app, 0)
+        assert [f.kind() for f in he.send(snrm())] == ["UA"], n
+        assert kinds

@@ -4,6 +4,10 @@
 #   app = board.build(cfg)          # opens the UARTs, pins, WDT, storage
 #   app.loop.run()                  # or app.loop.step(time.ticks_ms())
 #
+#   board.start()                   # main.py: the board named in
+#                                   # /dlms_board.json (tools/deploy.py writes
+#                                   # it), from /boards/<name>.json, run forever
+#
 # The definition is data: pins, baud rates, HDLC addresses and which
 # channels exist ("rs485": half-duplex with a driver-enable pin; "ir": the
 # optical port). See board/README.md for the keys.
@@ -107,7 +111,10 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None)
     dog = None
     if wdt and cfg.get("wdt_ms"):
         dog = machine.WDT(timeout=cfg["wdt_ms"])
-    loop = Loop(tuple(ports), wdt=dog, idle=idle_hook(cfg), service=None)
+    led = None
+    if cfg.get("led") is not None:
+        led = machine.Pin(cfg["led"], machine.Pin.OUT)
+    loop = Loop(tuple(ports), wdt=dog, idle=idle_hook(cfg), led=led, led_on=0 if cfg.get("led_active_low") else 1)
     if storage is not None:
         loop.service = storage.service
         _restore(meter, storage, s_imp, s_exp)
@@ -151,3 +158,29 @@ def _nap(ms):
         time.sleep_ms(ms)  # type: ignore[attr-defined]
     else:
         time.sleep(ms / 1000)
+
+
+SELECTED = "/dlms_board.json"  # {"board": NAME}, written by tools/deploy.py
+BOARDS = "/boards"
+
+
+def start(selected=SELECTED, boards=BOARDS, run=True, **kw):
+    # Load the selected board's definition, build the meter with flash
+    # storage, report the heap, run the loop (run=False: return the App).
+    from dlms_micro_mp.storage import FlashStorage
+
+    name = load(selected)["board"]
+    cfg = load(boards + "/" + name + ".json")
+    if "storage" not in kw:
+        kw["storage"] = FlashStorage(cfg.get("storage", "/data"))
+    app = build(cfg, **kw)
+    try:
+        import gc
+
+        gc.collect()
+        app.log("dlms_micro: board %s, %d channels, heap free %d B" % (name, len(app.ports), gc.mem_free()))
+    except AttributeError:  # CPython: no gc.mem_free
+        app.log("dlms_micro: board %s, %d channels" % (name, len(app.ports)))
+    if run:
+        app.loop.run()
+    return app

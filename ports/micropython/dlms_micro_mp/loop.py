@@ -179,14 +179,21 @@ class Loop:
     # after a step that moved nothing (sleep_ms(1), or machine.lightsleep on
     # a battery board); service: None or service(now) called every step
     # (storage flush, simulation, LED).
-    def __init__(self, ports, wdt=None, idle=None, service=None, ticks_ms=None):
+    # led: None or a machine.Pin, lit while a pass moves bytes (led_on: the
+    # level that lights it; many boards' LEDs are active low).
+    def __init__(self, ports, wdt=None, idle=None, service=None, ticks_ms=None, led=None, led_on=1):
         self.ports = ports
         self.wdt = wdt
         self.idle = idle
         self.service = service
         self.ticks_ms = ticks_ms if ticks_ms is not None else _ticks_ms
+        self.led = led
+        self.led_on = led_on
+        self._lit = False
         self.steps = 0
         self.running = True
+        if led is not None:
+            led.value(1 - led_on)
 
     def step(self, now):
         busy = False
@@ -195,6 +202,9 @@ class Loop:
                 busy = True
         if self.service is not None:
             self.service(now)
+        if self.led is not None and busy != self._lit:
+            self._lit = busy
+            self.led.value(self.led_on if busy else 1 - self.led_on)
         if self.wdt is not None:
             self.wdt.feed()
         self.steps += 1
