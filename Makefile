@@ -7,6 +7,7 @@
 #   make test-micropython  MicroPython suite only (MP_ARGS='-k hdlc -v --heap 120k')
 #   make test-runner       self-test of tools/micropython/runner.mjs
 #   make mpy-check         every dlms_micro module compiles with mpy-cross; sizes
+#   make typecheck-board   mypy of ports/micropython/ and board/ against the ESP32 stubs
 #   make bench             tools/bench_alloc.py under CPython and under MicroPython
 #   make serve             the demo meter on 127.0.0.1:4059 (wrapper) and :4060
 #                          (HDLC over TCP); SERVE_ARGS='--pty --log-level debug'
@@ -26,6 +27,7 @@ PYTEST_ARGS ?=
 MP_ARGS ?=
 SERVE_ARGS ?=
 
+.PHONY: typecheck-board
 .PHONY: test test-cpython test-micropython test-runner mpy-check bench serve \
         clean distclean bootstrap check-node
 
@@ -34,6 +36,7 @@ SERVE_ARGS ?=
 test: bootstrap
 	@failed=""; \
 	$(MAKE) --no-print-directory mpy-check || failed="$$failed mpy-check"; \
+	$(MAKE) --no-print-directory typecheck-board || failed="$$failed typecheck-board"; \
 	$(MAKE) --no-print-directory test-runner || failed="$$failed test-runner"; \
 	$(MAKE) --no-print-directory test-cpython || failed="$$failed test-cpython"; \
 	$(MAKE) --no-print-directory test-micropython || failed="$$failed test-micropython"; \
@@ -65,6 +68,12 @@ $(NODE_STAMP): $(MP_DIR)/package-lock.json $(MP_DIR)/package.json | check-node
 
 mpy-check: $(DEV_STAMP)
 	$(VPY) tools/mpy_check.py
+
+# mypy over ports/micropython/ and board/ against the ESP32 stubs (wrong
+# machine.UART/Pin keywords, read() that may be None); installs the pinned
+# stubs into build/esp32-stubs on first use.
+typecheck-board: $(DEV_STAMP)
+	$(VPY) tools/typecheck_board.py
 
 test-runner: bootstrap
 	node $(MP_DIR)/selftest.mjs
