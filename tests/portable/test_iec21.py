@@ -424,3 +424,64 @@ def test_steady_state_allocates_nothing_on_micropython():
     gc.enable()
     assert s.signons == 20
     assert used == 0, used
+
+
+def test_sign_on_then_hdlc_session_then_back_to_300():
+    # The whole optical-port path as a port drives it: the sign-on first,
+    # bytes it does not take go to the HDLC link, and the link's end takes
+    # the line back to 300 Bd for the next sign-on.
+    from dlms_micro.link import hdlc
+    from hdlc_peer import Frame, disc, snrm
+
+    s = iec21.SignOn()
+    link = hdlc.HdlcServer()
+    wire = []  # what the meter writes, with the line settings it used
+
+    def line():
+        return (s.baud, s.data_bits, s.parity)
+
+    def rx(data, now):
+        n = s.feed(data, 0, len(data), now)
+        if n < len(data):
+            k = n
+            while k < len(data):
+                k += link.feed(data, k, len(data), now)
+                run(now)
+        run(now)
+
+    def run(now):
+        while True:
+            ev = s.next_event(now)
+            if ev == iec21.EV_NONE:
+                break
+            if ev == iec21.EV_SEND:
+                wire.append((line(), bytes(s.tx_buf[s.tx_start : s.tx_end])))
+            elif ev == iec21.EV_RESET:
+                link.disconnect()
+        while True:
+            ev = link.next_event(now)
+            if ev == hdlc.EV_NONE:
+                break
+            if ev == hdlc.EV_SEND:
+                wire.append((line(), bytes(link.tx_buf[link.tx_start : link.tx_end])))
+            elif ev == hdlc.EV_DISCONNECTED:
+                s.link_closed(now)
+        if s.next_event(now) == iec21.EV_RESET:  # after the link closed
+            link.disconnect()
+
+    rx(REQ, 0)
+    run(250)
+    rx(ACK9600, 1000)
+    run(1300)
+    assert s.hdlc
+    rx(snrm(), 1500)
+    rx(disc(), 2000)
+    assert not s.hdlc and line() == (300, 7, "E")
+    assert wire[0] == ((300, 7, "E"), IDENT)
+    assert wire[1] == ((9600, 7, "E"), b"\x06252\r\n")
+    assert wire[2][0] == (9600, 8, "N") and Frame(wire[2][1]).kind() == "UA"
+    assert wire[3][0] == (9600, 8, "N") and Frame(wire[3][1]).kind() == "UA"
+    # and the next sign-on works
+    rx(REQ, 3000)
+    run(3300)
+    assert wire[4] == ((300, 7, "E"), IDENT)
