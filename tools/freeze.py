@@ -15,7 +15,7 @@ tools/deploy.py copies to the board's root):
     OUT/boot.py, OUT/main.py     --board DIR: boot.py/main.py stay source (the
                                  board runs them by file name); other .py
                                  files of DIR are compiled into OUT/lib, other
-                                 files copied to OUT as they are
+                                 files copied to OUT as they are (not *.md)
 
 Prints the .py and .mpy size of every module, a subtotal per package and the
 totals. The .mpy total is the flash the code takes on a board's filesystem;
@@ -115,6 +115,8 @@ def freeze(names, out, table=None, board=None, extras=(), march=None, opt=None,
             src = os.path.join(board, entry)
             if not os.path.isfile(src):
                 continue
+            if entry.endswith(".md"):
+                continue  # the folder's documentation stays on the host
             if entry.endswith(".py") and entry not in BOARD_SCRIPTS:
                 jobs.append(("board", src, entry))
             else:
@@ -150,6 +152,38 @@ def report(rows, out=None):
     return total_py, total_mpy
 
 
+def measure_ram(names):
+    """Heap the selected dlms_micro modules keep after import as .mpy files.
+
+    Runs real MicroPython (tools/micropython/runner.mjs, the wasm build: the
+    same 32-bit object sizes as the ESP32) with dlms_micro compiled by the
+    same mpy-cross, and reads the runner's code allowance: the heap that
+    importing a test module keeps, measured with a GC between import and
+    count. That is what the code costs in RAM when loaded from the
+    filesystem; frozen into the firmware its bytecode and constants stay in
+    flash. None if Node.js or the npm package is missing.
+    """
+    import re
+    import tempfile
+    mods = []
+    for name in pk.closure(names):
+        for m in pk.modules(name):
+            mod = m[:-3].replace("/", ".")
+            mods.append(mod[:-len(".__init__")] if mod.endswith(".__init__") else mod)
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "test_ram_after_import.py"), "w") as f:
+            f.write("".join("import %s\n" % m for m in mods))
+            f.write("\n\ndef test_imported():\n    pass\n")
+        try:
+            proc = subprocess.run(
+                ["node", os.path.join(TOOLS, "micropython", "runner.mjs"), "--tests", tmp],
+                capture_output=True, text=True, timeout=120, cwd=pk.REPO)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    found = re.search(r"\+ (\d+) code\)", proc.stdout)
+    return int(found.group(1)) if found and proc.returncode == 0 else None
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("packages", nargs="*", metavar="PACKAGE",
@@ -162,6 +196,9 @@ def main(argv=None):
     ap.add_argument("--march", help="mpy-cross -march (e.g. xtensawin)")
     ap.add_argument("-O", dest="opt", type=int, help="mpy-cross -O level")
     ap.add_argument("--mpy-cross", dest="mpy_cross", help="mpy-cross executable")
+    ap.add_argument("--ram", action="store_true",
+                    help="also measure the heap the selected dlms_micro modules keep "
+                         "after import as .mpy (real MicroPython via Node.js)")
     args = ap.parse_args(argv)
     names = args.packages or list(pk.PACKAGES)
     try:
@@ -172,8 +209,16 @@ def main(argv=None):
         return 1
     print("packages: %s" % ", ".join(pk.mip_name(n) for n in pk.closure(names)))
     report(rows)
-    print("ready to copy: %s (python tools/deploy.py PORT --src %s)"
-          % (args.out, os.path.relpath(args.out)))
+    if args.ram:
+        ram = measure_ram(names)
+        if ram is None:
+            print("RAM: not measured (needs Node.js and make bootstrap)")
+        else:
+            print("RAM: %d B of heap kept after importing these dlms_micro modules "
+                  "as .mpy from the filesystem (MicroPython 1.27, 32-bit); frozen "
+                  "into the firmware (tools/manifest.py) the code stays in flash" % ram)
+    print("ready to copy: python tools/deploy.py PORT --board NAME --src %s"
+          % os.path.relpath(args.out))
     return 0
 
 

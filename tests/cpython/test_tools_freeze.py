@@ -96,3 +96,14 @@ def test_freeze_output_loads_under_micropython(frozen, tmp_path):
         capture_output=True, text=True, timeout=120, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "loaded %d" % len(names) in proc.stdout
+
+
+def test_freeze_ram_measure_reads_the_heap_kept_after_import():
+    if shutil.which("node") is None or not os.path.isdir(
+            os.path.join(REPO, "tools", "micropython", "node_modules")):
+        pytest.skip("Node.js or the MicroPython npm package missing (make bootstrap)")
+    core = freeze.measure_ram(["core"])
+    with_hdlc = freeze.measure_ram(["hdlc"])
+    assert core is not None and with_hdlc is not None
+    # bytecode loaded into RAM at least; more modules keep more
+    assert 10000 < core < with_hdlc
