@@ -7,6 +7,8 @@ import subprocess
 import sys
 import tomllib
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
@@ -76,3 +78,34 @@ def test_mip_base_option_writes_absolute_urls_and_deps(tmp_path):
 def test_mip_version_matches_pyproject():
     with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
         assert tomllib.load(f)["project"]["version"] == pk.VERSION
+
+
+class FakeBoardFs:
+    """The part of mpremote's transport that its mip installer uses."""
+
+    def __init__(self):
+        self.files = {}
+        self.dirs = set()
+
+    def fs_exists(self, path):
+        return path in self.dirs or path in self.files
+
+    def fs_mkdir(self, path):
+        self.dirs.add(path)
+
+    def fs_writefile(self, path, data, progress_callback=None):
+        self.files[path] = data
+
+
+def test_mip_mpremote_installs_a_committed_package_from_the_clone(monkeypatch):
+    # `mpremote mip install packages/register/package.json`, the board faked
+    mip = pytest.importorskip("mpremote.mip")
+    monkeypatch.chdir(REPO)
+    board = FakeBoardFs()
+    mip._install_package(board, "packages/register/package.json",
+                         "https://micropython.org/pi/v2", "/lib", None, True)
+    want = [m for n in pk.closure(["register"]) for m in pk.modules(n)]
+    assert sorted(board.files) == sorted("/lib/" + m for m in want)
+    with open(os.path.join(REPO, "dlms_micro", "cosem", "register.py"), "rb") as f:
+        assert board.files["/lib/dlms_micro/cosem/register.py"] == f.read()
+    assert "/lib/dlms_micro/link/hdlc.py" not in board.files
