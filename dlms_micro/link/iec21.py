@@ -114,7 +114,7 @@ class SignOn:
     ):
         # manufacturer: 3 letters; a lower-case 3rd letter announces a 20 ms
         # minimum reaction time. identification: up to 14 printable characters
-        # (16 with the "\2"), no "/" or "!". max_baud_char: the proposed rate,
+        # (16 with the "\2"), no "/", "!" or "\". max_baud_char: the proposed rate,
         # b"0".."6"; the client may confirm it or any lower one.
         # address: the device address answered besides an empty one (up to
         # 32 characters; b"": answer only requests without an address);
@@ -129,8 +129,9 @@ class SignOn:
         if len(identification) + 2 > MAX_IDENT:
             raise ValueError("identification longer than 14 characters")
         for c in identification:
-            if c < 0x20 or c > 0x7E or c == _SLASH or c == _BANG:
-                raise ValueError("identification: printable, no / or !")
+            # no "\" either: it would start another escape sequence
+            if c < 0x20 or c > 0x7E or c == _SLASH or c == _BANG or c == 0x5C:
+                raise ValueError("identification: printable, no / ! or \\")
         if len(max_baud_char) != 1 or not (0x30 <= max_baud_char[0] <= 0x36):
             raise ValueError("max_baud_char must be b'0'..b'6'")
         if len(address) > MAX_ADDRESS:

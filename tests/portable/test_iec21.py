@@ -377,6 +377,7 @@ def test_bad_configuration_is_rejected():
     raises(ValueError, iec21.SignOn, b"D1I")
     raises(ValueError, iec21.SignOn, b"DMI", b"ABCDEFGHIJKLMNO")  # 15 + "\2"
     raises(ValueError, iec21.SignOn, b"DMI", b"A/B")
+    raises(ValueError, iec21.SignOn, b"DMI", b"A\\B")
     raises(ValueError, iec21.SignOn, b"DMI", b"AB", b"7")
     iec21.SignOn(b"DMI", b"ABCDEFGHIJKLMN")  # 14 + "\2" = 16
 
