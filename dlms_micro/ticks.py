@@ -12,5 +12,7 @@ def ticks_diff(new, old):
     # Signed difference new - old, correct across one wrap of the counter.
     d = (new - old) & TICKS_MASK
     if d >= TICKS_HALF:
-        d -= TICKS_PERIOD
+        # minus TICKS_PERIOD in two steps: 2**30 itself is not a small int
+        # on MicroPython and would allocate
+        d = d - TICKS_HALF - TICKS_HALF
     return d

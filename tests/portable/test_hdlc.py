@@ -653,3 +653,27 @@ def test_reply_may_start_after_room_left_for_a_header():
     assert link.next_event(0) == hdlc.EV_SEND
     f = Frame(link.tx_buf[link.tx_start : link.tx_end])
     assert f.info == LLC_RSP + b"abc"
+
+
+def test_ticks_diff_is_signed_across_the_wrap_and_allocates_nothing():
+    from dlms_micro.ticks import ticks_diff
+
+    assert ticks_diff(5, 0x3FFFFFFF) == 6
+    assert ticks_diff(0x3FFFFFFF, 5) == -6
+    assert ticks_diff(100, 300) == -200
+    try:
+        import gc
+
+        import micropython  # noqa: F401
+    except ImportError:
+        return
+    if not hasattr(gc, "mem_alloc"):
+        return
+    gc.collect()
+    gc.disable()
+    a = gc.mem_alloc()
+    for i in range(20):
+        ticks_diff(i, 1000)
+    used = gc.mem_alloc() - a
+    gc.enable()
+    assert used == 0, used
