@@ -80,6 +80,12 @@ class UART:
         self.bits = bits
         self.parity = parity
         self.stop = stop
+        # (time, baud, bits, parity) of each line setting, the last 16
+        if not hasattr(self, "lines"):
+            self.lines = []
+        self.lines.append((CLOCK.us, baudrate, bits, parity))
+        if len(self.lines) > 16:
+            self.lines.pop(0)
 
     def byte_us(self):
         return (1 + self.bits + (0 if self.parity is None else 1) + self.stop) * 1000000 // self.baudrate

@@ -2,7 +2,9 @@
 # steppable main loop with a test double of `machine` (mp_machine): a
 # head-end over RS-485 (SNRM/UA, AARQ/AARE, GET, DISC) with the
 # driver-enable timing checked, noise on the IR port, a client that never
-# disconnects, UART overruns, flash storage across power cuts, and the heap
+# disconnects, UART overruns, flash storage across power cuts, the IEC
+# 62056-21 mode E sign-on on the IR port (300 Bd, baud switch, HDLC, back to
+# 300 Bd), and the heap
 # the loop allocates per request. Runs under pytest and real MicroPython.
 
 import sys
@@ -406,6 +408,102 @@ def test_mp_port_board_definitions_build():
             assert p.uart.baudrate == c["baud"] and p.uart.tx_pin == c["tx"] and p.uart.rx_pin == c["rx"]
             assert (p.de is not None) == (c["kind"] == "rs485")
         assert app.loop.wdt.timeout == cfg["wdt_ms"]
-        he = HeadEnd(app, 0)
+        c0 = cfg["channels"][0]
+        if c0.get("mode_e"):
+            he = sign_on(app, b"/DMI5\\2" + c0["identification"].encode() + b"\r\n")
+        else:
+            he = HeadEnd(app, 0)
         assert [f.kind() for f in he.send(snrm())] == ["UA"], n
-        assert kinds
+        assert "rs485" in kinds or "ir" in kinds
+
+
+CFG_MODE_E = {
+    "name": "mode-e",
+    "hdlc": {"logical": 1, "physical": 17, "max_apdu": 512, "inactivity_s": 5},
+    "channels": [{"name": "ir", "kind": "ir", "uart": 1, "tx": 26, "rx": 27, "baud": 300, "mode_e": True,
+                  "manufacturer": "DMI", "identification": "DLMSMICRO", "max_baud_char": "5"}],
+}
+IDENT = b"/DMI5\\2DLMSMICRO\r\n"
+ACK_9600 = b"\x06252\r\n"  # ACK, V=2 (HDLC), Z=5 (9600 Bd), Y=2 (binary)
+
+
+def mode_e_app():
+    out = Lines()
+    app = board.build(CFG_MODE_E, log=Log(out), sleep_us=CLOCK.sleep_us)
+    return app, out
+
+
+def sign_on(app, ident=IDENT):
+    # 300 Bd 7E1 request and identification, acknowledgement, switch to
+    # 9600 Bd with the confirm, then 8N1: returns the IR head-end
+    he = HeadEnd(app, 0)
+    uart = he.uart
+    assert (uart.baudrate, uart.bits, uart.parity) == (300, 7, 0)
+    uart.inject(b"/?!\r\n")
+    run(app, 1)
+    assert uart.take() == b""  # not before the reaction time
+    CLOCK.advance_ms(210)
+    run(app, 1)
+    assert uart.take() == ident
+    uart.flush()  # the identification takes ~0.7 s at 300 Bd
+    uart.inject(ACK_9600)
+    run(app, 1)
+    assert (uart.baudrate, uart.bits, uart.parity) == (9600, 7, 0)
+    CLOCK.advance_ms(210)
+    run(app, 2)
+    assert uart.take() == ACK_9600  # the switch confirm, at the new rate
+    assert (uart.baudrate, uart.bits, uart.parity) == (9600, 8, None)
+    return he
+
+
+def test_mp_port_mode_e_sign_on_hdlc_session_and_back_to_300_baud():
+    app, log = mode_e_app()
+    app.meter.state[app.energy_slots[0]] = 99
+    he = sign_on(app)
+    uart = he.uart
+    assert [f.kind() for f in he.send(snrm())] == ["UA"]
+    he.request(AARQ_PUBLIC)
+    assert he.request(GET_IMPORT) == unhex("C401C1 00 06 00000063")
+    assert [f.kind() for f in he.send(disc())] == ["UA"]
+    # back to 300 Bd 7E1, and only after the UA's last bit left the UART
+    t, baud, bits, parity = uart.lines[-1]
+    assert (baud, bits, parity) == (300, 7, 0)
+    assert t >= uart.write_times()[-1][1]
+    assert he.port.channel.assoc.status == asn.NON_ASSOCIATED
+    # and a second sign-on works the same
+    he = sign_on(app)
+    assert [f.kind() for f in he.send(snrm())] == ["UA"]
+    assert he.port.signon.signons == 2
+
+
+def test_mp_port_mode_e_noise_at_the_wrong_baud_then_sign_on():
+    app, log = mode_e_app()
+    uart = app.ports[0].uart
+    for _ in range(30):  # a head-end that talks HDLC at 9600 to a 300 Bd line
+        uart.inject(snrm() + b"/?!\r\n", baudrate=9600)
+        run(app, 1)
+        CLOCK.advance_ms(300)
+        run(app, 1)
+    assert uart.take() == b""
+    assert len(log.lines) <= 4, log.lines
+    he = sign_on(app)
+    assert [f.kind() for f in he.send(snrm())] == ["UA"]
+
+
+def test_mp_port_mode_e_client_that_never_disconnects_returns_the_line_to_300():
+    app, log = mode_e_app()
+    he = sign_on(app)
+    he.send(snrm())
+    he.request(AARQ_PUBLIC)
+    CLOCK.advance_ms(6000)  # beyond the HDLC inactivity timeout (5 s)
+    run(app, 2)
+    uart = he.uart
+    assert (uart.baudrate, uart.bits, uart.parity) == (300, 7, 0)
+    assert he.port.channel.assoc.status == asn.NON_ASSOCIATED
+    # signed on, but no SNRM ever: the sign-on's own timer (set short here)
+    he.port.signon.inactivity_timeout = 3000
+    sign_on(app)
+    CLOCK.advance_ms(3500)
+    run(app, 2)
+    assert (uart.baudrate, uart.bits, uart.parity) == (300, 7, 0)
+    assert sign_on(app).port.signon.signons == 3

@@ -95,19 +95,28 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None)
         de = None
         if c.get("de") is not None:
             de = machine.Pin(c["de"], machine.Pin.OUT, value=0)
-        ports.append(
-            UartPort(
-                c["name"],
-                open_uart(c),
-                Channel(meter, link),
-                de=de,
-                turnaround_us=c.get("turnaround_us", 0),
-                de_setup_us=c.get("de_setup_us", 0),
-                rx_size=c.get("rx_chunk", 64),
-                log=log,
-                sleep_us=sleep_us,
+        kw = {
+            "de": de,
+            "turnaround_us": c.get("turnaround_us", 0),
+            "de_setup_us": c.get("de_setup_us", 0),
+            "rx_size": c.get("rx_chunk", 64),
+            "log": log,
+            "sleep_us": sleep_us,
+        }
+        if c.get("mode_e"):
+            # IEC 62056-21 mode E: 300 Bd sign-on, then HDLC at the agreed rate
+            from dlms_micro.link.iec21 import SignOn
+            from dlms_micro_mp.optical import ModeEPort
+
+            signon = SignOn(
+                manufacturer=c.get("manufacturer", "DMI").encode(),
+                identification=c.get("identification", "DLMSMICRO").encode(),
+                max_baud_char=c.get("max_baud_char", "5").encode(),
+                address=c.get("device_address", "").encode(),
             )
-        )
+            ports.append(ModeEPort(c["name"], open_uart(c), Channel(meter, link), signon, **kw))
+        else:
+            ports.append(UartPort(c["name"], open_uart(c), Channel(meter, link), **kw))
     dog = None
     if wdt and cfg.get("wdt_ms"):
         dog = machine.WDT(timeout=cfg["wdt_ms"])
