@@ -507,3 +507,33 @@ def test_mp_port_mode_e_client_that_never_disconnects_returns_the_line_to_300():
     run(app, 2)
     assert (uart.baudrate, uart.bits, uart.parity) == (300, 7, 0)
     assert sign_on(app).port.signon.signons == 3
+
+
+def test_mp_port_mode_e_heap_per_request():
+    # bytes one loop step allocates answering a GET on the IR port after the
+    # sign-on; MicroPython only
+    if sys.implementation.name != "micropython":
+        return
+    import gc
+
+    app, log = mode_e_app()
+    he = sign_on(app)
+    he.send(snrm())
+    he.request(AARQ_PUBLIC)
+    frames = []
+    for i in range(3):
+        frames.append(iframe((he.ns + i) & 7, (he.nr + i) & 7, LLC_REQ + unhex(GET_IMPORT)))
+    per = []
+    for f in frames:
+        he.uart.inject(f)
+        now = CLOCK.ticks_ms()
+        gc.collect()
+        gc.disable()
+        a = gc.mem_alloc()
+        app.loop.step(now)
+        used = gc.mem_alloc() - a
+        gc.enable()
+        per.append(used)
+        assert Frame(he.uart.take()).is_i()
+    print("heap: IR (mode E, then HDLC) loop step with a GET %s B" % per)
+    assert max(per) < 128
