@@ -71,6 +71,10 @@ class UartPort:
         self.turnaround_us = turnaround_us
         self.de_setup_us = de_setup_us
         self.rx = bytearray(rx_size)
+        # rx[0:n] views, made once per n as first seen (at most rx_size of
+        # 16 B): a link copies a whole buffer it is given without allocating,
+        # while a part of one costs it 32 B per read
+        self._views = [None] * (rx_size + 1)
         self.log = log if log is not None else Log()
         self.sleep_us = sleep_us if sleep_us is not None else _sleep_us
         self._tx_src = None  # the buffer self._tx_mv views
@@ -107,7 +111,9 @@ class UartPort:
 
     def _feed(self, n, now):
         ch = self.channel
-        rx = self.rx
+        rx = self._views[n]
+        if rx is None:
+            rx = self._views[n] = memoryview(self.rx)[0:n]
         k = 0
         try:
             while k < n:
