@@ -34,9 +34,24 @@ import subprocess
 import sys
 
 TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
-import dlms_packages as pk  # noqa: E402
-from mpy_check import find_mpy_cross  # noqa: E402
+
+
+def _sibling(name):
+    # Load tools/NAME.py without putting tools/ on sys.path: tools/micropython/
+    # would then import as a namespace package `micropython`, and portable
+    # code would take CPython for MicroPython.
+    if name not in sys.modules:
+        import importlib.util
+        here = os.path.dirname(os.path.abspath(__file__))
+        spec = importlib.util.spec_from_file_location(name, os.path.join(here, name + ".py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+pk = _sibling("dlms_packages")
+find_mpy_cross = _sibling("mpy_check").find_mpy_cross
 
 MARKER = ".dlms-freeze"  # an --out folder with this file is ours to replace
 BOARD_SCRIPTS = ("boot.py", "main.py")

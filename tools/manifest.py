@@ -35,9 +35,16 @@ import sys
 
 options.defaults(layers="all", port_manifest=True, table=None, opt=None)
 
-if os.getcwd() not in sys.path:
-    sys.path.insert(0, os.getcwd())
-import dlms_packages
+# tools/ is not put on sys.path (tools/micropython/ would shadow a module name)
+if "dlms_packages" in sys.modules:
+    dlms_packages = sys.modules["dlms_packages"]
+else:
+    import importlib.util
+    _spec = importlib.util.spec_from_file_location(
+        "dlms_packages", os.path.join(os.getcwd(), "dlms_packages.py"))
+    dlms_packages = importlib.util.module_from_spec(_spec)
+    sys.modules["dlms_packages"] = dlms_packages
+    _spec.loader.exec_module(dlms_packages)
 
 if options.port_manifest:
     include("$(PORT_DIR)/boards/manifest.py")

@@ -26,8 +26,21 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import dlms_packages as pk  # noqa: E402
+def _sibling(name):
+    # Load tools/NAME.py without putting tools/ on sys.path: tools/micropython/
+    # would then import as a namespace package `micropython`, and portable
+    # code would take CPython for MicroPython.
+    if name not in sys.modules:
+        import importlib.util
+        here = os.path.dirname(os.path.abspath(__file__))
+        spec = importlib.util.spec_from_file_location(name, os.path.join(here, name + ".py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+pk = _sibling("dlms_packages")
 
 OUT_DEFAULT = os.path.join(pk.REPO, "packages")
 

@@ -8,10 +8,21 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "tools"))
+def _tool(name):
+    # tools/ stays off sys.path: tools/micropython/ would import as a
+    # namespace package `micropython` and fool portable code under CPython
+    if name not in sys.modules:
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            name, os.path.join(REPO, "tools", name + ".py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
-import deploy  # noqa: E402
-import freeze  # noqa: E402
+
+deploy = _tool("deploy")
+freeze = _tool("freeze")
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,21 @@ import tomllib
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "tools"))
+def _tool(name):
+    # tools/ stays off sys.path: tools/micropython/ would import as a
+    # namespace package `micropython` and fool portable code under CPython
+    if name not in sys.modules:
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            name, os.path.join(REPO, "tools", name + ".py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
-import dlms_packages as pk  # noqa: E402
-import mip_json  # noqa: E402
+
+pk = _tool("dlms_packages")
+mip_json = _tool("mip_json")
 
 
 def test_mip_every_module_is_in_exactly_one_package():
