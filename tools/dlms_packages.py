@@ -80,6 +80,9 @@ PACKAGES = {
                    ("dlms_micro/cosem/hdlc_setup.py",)),
     "security-setup": ("Interface class 64: Security setup", ("core", "security"),
                        ("dlms_micro/cosem/security_setup.py",)),
+    # capture() reads any class through its own handler; no import of them
+    "profile": ("Interface class 7: Profile generic (load profiles in a fixed-size ring)",
+                ("core",), ("dlms_micro/cosem/profile.py",)),
 }
 
 

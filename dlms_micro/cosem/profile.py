@@ -1,0 +1,557 @@
+# Profile generic (class_id 7, version 1), Blue Book 4.3.6: a FIFO of rows,
+# each row the values of a fixed list of capture objects at one instant.
+#
+#   attribute 2 buffer            array of structure (one per row; each
+#                                 element encoded as its capture object's
+#                                 attribute was when captured). Streamed
+#                                 row by row with ctx.cursor; selective
+#                                 access: 1 range_descriptor, 2
+#                                 entry_descriptor
+#   attribute 3 capture_objects   array of structure {class_id long-unsigned,
+#                                 logical_name octet-string, attribute_index
+#                                 integer, data_index long-unsigned}
+#   attribute 4 capture_period    double-long-unsigned, seconds (from param)
+#   attribute 5 sort_method       enum: 1 FIFO (the only one supported)
+#   attribute 6 sort_object       capture object definition, all zero (FIFO)
+#   attribute 7 entries_in_use    double-long-unsigned
+#   attribute 8 profile_entries   double-long-unsigned (from param)
+#   method 1 reset (integer(0))   empty the buffer
+#   method 2 capture (integer(0)) take one row now
+# Every attribute but the buffer is static here (SET: READ_WRITE_DENIED).
+#
+# param: (capture_objects, capture_period, profile_entries), constant data:
+#   capture_objects  tuple of (class_id, logical_name (6 bytes),
+#                    attribute_index, data_index, width) - width is the
+#                    bytes the row keeps for that value: 1 length byte + the
+#                    longest A-XDR encoding it may have, tag included
+#                    (field_width() gives it for the usual types: 6 for a
+#                    double-long-unsigned, 15 for a Clock time). data_index
+#                    must be 0 (whole attribute); other values capture
+#                    null-data.
+#   capture_period   seconds (0: captured on request/event only)
+#   profile_entries  rows the ring holds
+# state: 1 slot, [slot] a ProfileBuffer(param) made at boot: the ring
+#   (one preallocated bytearray of profile_entries fixed-size records), its
+#   counters, and the selection of a GET in progress.
+#
+# RECORDS. A row is the capture objects' fields side by side; a field is
+# [n][n bytes: the value's A-XDR encoding as its own get() wrote it], n = 0
+# when the value could not be read (encoded as null-data). Row r of all rows
+# ever captured since the last reset (its absolute number) sits at record
+# r % profile_entries; rows total-count .. total-1 are present. A GET's
+# continuation names absolute rows, so a capture that overwrites a row not
+# yet sent ends the transfer with LONG_GET_ABORTED rather than sending rows
+# the array header did not announce (one that only appends changes nothing).
+#
+# PERSISTENCE (optional). ProfileBuffer(param, storage, key): storage.get(key)
+# at boot restores the ring, storage.put(key, record) after each capture and
+# reset stores it whole (one atomic record: 8-byte header total/count, then
+# the ring). Simple and power-cut safe when put() is atomic, but it rewrites
+# the whole ring per capture: on flash, prefer a storage that writes only the
+# changed record and header, or a long capture period (a 15-minute profile
+# of 96 x 20 bytes writes 2 KB every 15 minutes, ~70 MB a year; spread over a
+# wear-levelled partition of many erase blocks).
+#
+# SELECTIVE ACCESS (first call, cursor 0; kept in the ProfileBuffer):
+#   range_descriptor structure {restricting_object (a capture object
+#     definition, one of the capture objects), from_value, to_value,
+#     selected_values (array of capture object definitions; empty: all)}:
+#     rows whose restricting value v has from_value <= v <= to_value.
+#     Date-times (octet-string(12) or date-time) compare field by field
+#     (year, month, day, hour, minute, second, hundredths; day of week,
+#     deviation and status ignored); a field not specified (0xFF, year
+#     0xFFFF) on either side is a wildcard. Integers compare as numbers.
+#   entry_descriptor structure {from_entry double-long-unsigned, to_entry
+#     double-long-unsigned (0: last), from_selected_value long-unsigned,
+#     to_selected_value long-unsigned (0: last)}; entries and columns count
+#     from 1, oldest row first; entries past the last are simply absent.
+#   A parameter of the wrong shape or type: TYPE_UNMATCHED; a restricting
+#   or selected object that is not a capture object, bounds of a type that
+#   does not match, from > to: OTHER_REASON.
+
+from dlms_micro import axdr
+from dlms_micro.cosem import base, common
+from dlms_micro.errors import DecodeError, EncodeError
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+SLOTS = 1
+
+# param fields
+P_CAPTURE_OBJECTS = const(0)
+P_CAPTURE_PERIOD = const(1)
+P_ENTRIES = const(2)
+# capture object fields
+C_CLASS = const(0)
+C_LN = const(1)
+C_ATTR = const(2)
+C_DATA_INDEX = const(3)
+C_WIDTH = const(4)
+
+SORT_FIFO = const(1)
+
+_ZERO_LN = b"\x00\x00\x00\x00\x00\x00"
+# offsets in a date-time of month, day, hour, minute, second, hundredths
+_DT_FIELDS = b"\x02\x03\x05\x06\x07\x08"
+# integer tags 0..22: byte size (0: not an integer), and signedness
+_INT_SIZE = b"\x00\x00\x00\x00\x00\x04\x04\x00\x00\x00\x00\x00\x00\x01\x00\x01\x02\x01\x02\x00\x08\x08\x01"
+_INT_SIGNED = b"\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x01\x00\x00\x00\x01\x00\x00"
+
+# what a selected bound is
+_B_NONE = const(0)
+_B_INT = const(1)
+_B_DT = const(2)
+
+
+def field_width(tag, size=0):
+    # Field width for a value of A-XDR type `tag`; size: the bytes of a
+    # string value (its maximum). Date-times count as octet-string(12).
+    if tag == axdr.DATE_TIME:
+        return 15
+    if tag == axdr.OCTET_STRING or tag == axdr.VISIBLE_STRING or tag == axdr.UTF8_STRING:
+        return 3 + size if size < 128 else 4 + size
+    if 0 <= tag < len(_INT_SIZE) and _INT_SIZE[tag]:
+        return 2 + _INT_SIZE[tag]
+    if tag == axdr.BOOLEAN:
+        return 3
+    if tag == axdr.FLOAT32:
+        return 6
+    if tag == axdr.FLOAT64:
+        return 10
+    return 1 + size
+
+
+CLOCK_WIDTH = const(15)  # a Clock time: octet-string(12) + the length byte
+
+
+class ProfileBuffer:
+    # The run-time part of one Profile generic object (its state slot).
+
+    def __init__(self, param, storage=None, key=None):
+        cos = param[P_CAPTURE_OBJECTS]
+        offs = []
+        w = 0
+        big = 1
+        for co in cos:
+            offs.append(w)
+            w += co[C_WIDTH]
+            if co[C_WIDTH] > big:
+                big = co[C_WIDTH]
+        self.offs = tuple(offs)
+        self.width = w
+        self.rows = param[P_ENTRIES]
+        self.data = bytearray(w * self.rows)
+        self.total = 0  # rows captured since the last reset
+        self.count = 0  # rows present (entries_in_use)
+        self.scratch = bytearray(big - 1 if big > 1 else 1)
+        self.ctx = None  # capture's Context, made on the first capture
+        # selection of the GET in progress
+        self.first = 0  # absolute number of the first row selected
+        self.end = 0  # absolute number after the last one
+        self.cols = bytearray(len(cos))  # 1: column selected
+        self.ncols = 0  # columns selected
+        self.rcol = -1  # range restricting column (-1: every row in first..end)
+        self.kind = _B_NONE
+        self.lo = 0
+        self.hi = 0
+        self.lo_dt = bytearray(12)
+        self.hi_dt = bytearray(12)
+        self.storage = storage
+        self.key = key
+        if storage is not None:
+            self.load()
+
+    def load(self):
+        rec = self.storage.get(self.key)
+        n = len(self.data)
+        if rec is None or len(rec) != 8 + n:
+            return False
+        total = int.from_bytes(rec[0:4], "big")
+        count = int.from_bytes(rec[4:8], "big")
+        if count > self.rows or count > total:
+            return False
+        self.data[0:n] = rec[8:]
+        self.total = total
+        self.count = count
+        return True
+
+    def save(self):
+        if self.storage is None:
+            return
+        n = len(self.data)
+        rec = bytearray(8 + n)
+        t = self.total
+        c = self.count
+        for i in range(4):
+            rec[3 - i] = (t >> (8 * i)) & 0xFF
+            rec[7 - i] = (c >> (8 * i)) & 0xFF
+        rec[8:] = self.data
+        self.storage.put(self.key, bytes(rec))
+
+    def reset(self):
+        self.total = 0
+        self.count = 0
+        self.save()
+
+
+def buffer_of(meter, obj):
+    return meter.state[obj[base.E_SLOT]]
+
+
+def capture(meter, obj):
+    # Take one row now (the port calls it every capture_period, the ACTION
+    # capture calls it on request): each capture object's attribute is read
+    # through its own handler into its field; the oldest row goes when full.
+    pb = meter.state[obj[base.E_SLOT]]
+    cos = obj[base.E_PARAM][P_CAPTURE_OBJECTS]
+    ctx = pb.ctx
+    if ctx is None:
+        ctx = pb.ctx = base.Context(meter)
+    scratch = pb.scratch
+    d = pb.data
+    row = (pb.total % pb.rows) * pb.width
+    offs = pb.offs
+    for i in range(len(cos)):
+        co = cos[i]
+        room = co[C_WIDTH] - 1
+        f = row + offs[i]
+        n = 0
+        e = meter.find(co[C_CLASS], co[C_LN], 0)
+        if e is not None and co[C_DATA_INDEX] == 0:
+            ctx.buf = scratch
+            ctx.pos = 0
+            ctx.limit = room
+            ctx.cursor = 0
+            ctx.selector = 0
+            a = co[C_ATTR]
+            try:
+                if a == 1:
+                    ctx.pos = axdr.enc_octet_string(scratch, 0, e[base.E_LN])
+                    res = base.SUCCESS
+                else:
+                    res = e[base.E_IC].get(ctx, e, a)
+                if res == base.SUCCESS and ctx.cursor == 0 and ctx.pos <= room:
+                    n = ctx.pos
+            except EncodeError:  # longer than its field
+                n = 0
+        d[f] = n
+        f += 1
+        for j in range(n):
+            d[f + j] = scratch[j]
+    pb.total += 1
+    if pb.count < pb.rows:
+        pb.count += 1
+    pb.save()
+
+
+def _int_at(d, p):
+    # The integer Data element at d[p:] (tag included), or None.
+    t = d[p]
+    if t >= len(_INT_SIZE):
+        return None
+    n = _INT_SIZE[t]
+    if not n:
+        return None
+    v = d[p + 1]
+    if _INT_SIGNED[t] and v > 127:
+        v -= 256
+    for i in range(p + 2, p + 1 + n):
+        v = (v << 8) | d[i]
+    return v
+
+
+def _dt_at(d, p, n):
+    # Offset of the 12 date-time bytes of the Data element at d[p:] (n
+    # bytes long), or -1.
+    t = d[p]
+    if t == axdr.OCTET_STRING and n == 14 and d[p + 1] == 12:
+        return p + 2
+    if t == axdr.DATE_TIME and n == 13:
+        return p + 1
+    return -1
+
+
+def _dt_cmp(a, pa, b, pb):
+    # Compare date-times a[pa:] and b[pb:], skipping fields either leaves
+    # unspecified: -1, 0, 1.
+    ya = (a[pa] << 8) | a[pa + 1]
+    yb = (b[pb] << 8) | b[pb + 1]
+    if ya != 0xFFFF and yb != 0xFFFF and ya != yb:
+        return -1 if ya < yb else 1
+    for k in _DT_FIELDS:
+        x = a[pa + k]
+        y = b[pb + k]
+        if x == 0xFF or y == 0xFF:
+            continue
+        if k == 2 and (x > 12 or y > 12):  # DST begin/end markers
+            continue
+        if k == 3 and (x > 31 or y > 31):  # last / second last day
+            continue
+        if x != y:
+            return -1 if x < y else 1
+    return 0
+
+
+def _matches(pb, a):
+    # Does absolute row a pass the range restriction?
+    f = (a % pb.rows) * pb.width + pb.offs[pb.rcol]
+    d = pb.data
+    n = d[f]
+    if n == 0:
+        return False
+    if pb.kind == _B_DT:
+        p = _dt_at(d, f + 1, n)
+        if p < 0:
+            return False
+        return _dt_cmp(d, p, pb.lo_dt, 0) >= 0 and _dt_cmp(d, p, pb.hi_dt, 0) <= 0
+    v = _int_at(d, f + 1)
+    if v is None:
+        return False
+    return pb.lo <= v <= pb.hi
+
+
+def _column(r, cos):
+    # Read a capture object definition; its column, -1 when it is no
+    # capture object. DecodeError when it is malformed.
+    if r.structure() != 4:
+        raise DecodeError("capture object definition")
+    cid = r.long_unsigned()
+    if r.octet_string() != 6:
+        raise DecodeError("logical name")
+    p = r.mark
+    b = r.buf
+    attr = r.integer()
+    di = r.long_unsigned()
+    for i in range(len(cos)):
+        co = cos[i]
+        ln = co[C_LN]
+        if (co[C_CLASS] == cid and co[C_ATTR] == attr and co[C_DATA_INDEX] == di and ln[0] == b[p]
+                and ln[1] == b[p + 1] and ln[2] == b[p + 2] and ln[3] == b[p + 3] and ln[4] == b[p + 4]
+                and ln[5] == b[p + 5]):
+            return i
+    return -1
+
+
+def _bound(r, pb, hi):
+    # Read a range bound into the ProfileBuffer; its kind.
+    t = r.peek()
+    if t == axdr.OCTET_STRING or t == axdr.DATE_TIME:
+        p = common.read_date_time(r)
+        if p < 0:
+            raise DecodeError("date-time bound")
+        dst = pb.hi_dt if hi else pb.lo_dt
+        b = r.buf
+        for i in range(12):
+            dst[i] = b[p + i]
+        return _B_DT
+    v = r.number()
+    if hi:
+        pb.hi = v
+    else:
+        pb.lo = v
+    return _B_INT
+
+
+def _select(ctx, obj, pb):
+    # Set the selection for a new GET of the buffer; a data-access-result.
+    cos = obj[base.E_PARAM][P_CAPTURE_OBJECTS]
+    cols = pb.cols
+    ncols = len(cos)
+    lo_col = 0
+    hi_col = ncols
+    pb.end = pb.total
+    pb.first = pb.total - pb.count
+    pb.rcol = -1
+    sel = ctx.selector
+    if sel:
+        r = ctx.r
+        try:
+            if r.structure() != 4:
+                return base.TYPE_UNMATCHED
+            if sel == 1:
+                rcol = _column(r, cos)
+                k1 = _bound(r, pb, 0)
+                k2 = _bound(r, pb, 1)
+                n = r.array()
+                for i in range(ncols):
+                    cols[i] = 0 if n else 1
+                for _ in range(n):
+                    c = _column(r, cos)
+                    if c < 0:
+                        return base.OTHER_REASON
+                    cols[c] = 1
+                if rcol < 0 or k1 != k2:
+                    return base.OTHER_REASON
+                if k1 == _B_INT and pb.lo > pb.hi:
+                    return base.OTHER_REASON
+                if k1 == _B_DT and _dt_cmp(pb.lo_dt, 0, pb.hi_dt, 0) > 0:
+                    return base.OTHER_REASON
+                pb.kind = k1
+                pb.rcol = rcol
+                lo_col = -1  # columns already set
+            elif sel == 2:
+                fe = r.double_long_unsigned()
+                te = r.double_long_unsigned()
+                fs = r.long_unsigned()
+                ts = r.long_unsigned()
+                if fe == 0:
+                    fe = 1
+                if fs == 0:
+                    fs = 1
+                if ts == 0:
+                    ts = ncols
+                if (te and fe > te) or fs > ts or ts > ncols:
+                    return base.OTHER_REASON
+                old = pb.first
+                if fe - 1 < pb.count:
+                    pb.first = old + fe - 1
+                else:
+                    pb.first = pb.end
+                if te and te < pb.count:
+                    pb.end = old + te
+                lo_col = fs - 1
+                hi_col = ts
+            else:
+                return base.OTHER_REASON
+        except DecodeError:
+            return base.TYPE_UNMATCHED
+    if lo_col >= 0:
+        for i in range(ncols):
+            cols[i] = 1 if lo_col <= i < hi_col else 0
+    n = 0
+    for i in range(ncols):
+        n += cols[i]
+    pb.ncols = n
+    return base.SUCCESS
+
+
+def _selected(pb):
+    # rows the selection holds
+    if pb.rcol < 0:
+        return pb.end - pb.first
+    n = 0
+    for a in range(pb.first, pb.end):
+        if _matches(pb, a):
+            n += 1
+    return n
+
+
+class ProfileGeneric(base.InterfaceClass):
+    class_id = 7
+    version = 1
+    attribute_count = 8
+    method_count = 2
+    slots = SLOTS
+
+    def selectors(self, attr):
+        return 0b110 if attr == 2 else 0
+
+    def get(self, ctx, obj, attr):
+        if attr == 2:
+            return self._buffer(ctx, obj, ctx.meter.state[obj[base.E_SLOT]])
+        p = obj[base.E_PARAM]
+        buf = ctx.buf
+        pos = ctx.pos
+        if attr == 3:
+            cos = p[P_CAPTURE_OBJECTS]
+            pos = axdr.enc_array(buf, pos, len(cos))
+            for co in cos:
+                pos = _enc_definition(buf, pos, co[C_CLASS], co[C_LN], co[C_ATTR], co[C_DATA_INDEX])
+        elif attr == 4:
+            pos = axdr.enc_double_long_unsigned(buf, pos, p[P_CAPTURE_PERIOD])
+        elif attr == 5:
+            pos = axdr.enc_enum(buf, pos, SORT_FIFO)
+        elif attr == 6:
+            pos = _enc_definition(buf, pos, 0, _ZERO_LN, 0, 0)
+        elif attr == 7:
+            pos = axdr.enc_double_long_unsigned(buf, pos, ctx.meter.state[obj[base.E_SLOT]].count)
+        elif attr == 8:
+            pos = axdr.enc_double_long_unsigned(buf, pos, p[P_ENTRIES])
+        else:
+            return base.READ_WRITE_DENIED
+        ctx.pos = pos
+        common.check_limit(ctx)
+        return base.SUCCESS
+
+    def _buffer(self, ctx, obj, pb):
+        buf = ctx.buf
+        pos = ctx.pos
+        if ctx.cursor == 0:
+            res = _select(ctx, obj, pb)
+            if res:
+                return res
+            pos = axdr.enc_array(buf, pos, _selected(pb))
+            a = pb.first
+        else:
+            a = pb.first + ctx.cursor - 1
+            if a < pb.total - pb.count or pb.end > pb.total:
+                return base.LONG_GET_ABORTED  # rows gone since the header
+        limit = ctx.limit
+        if limit > len(buf):
+            limit = len(buf)
+        d = pb.data
+        cols = pb.cols
+        offs = pb.offs
+        rows = pb.rows
+        width = pb.width
+        ncols = len(cols)
+        while a < pb.end:
+            if pb.rcol >= 0 and not _matches(pb, a):
+                a += 1
+                continue
+            row = (a % rows) * width
+            size = 2
+            for i in range(ncols):
+                if cols[i]:
+                    n = d[row + offs[i]]
+                    size += n if n else 1
+            if pos + size > limit:
+                ctx.pos = pos
+                ctx.cursor = a - pb.first + 1
+                return base.SUCCESS
+            pos = axdr.enc_structure(buf, pos, pb.ncols)
+            for i in range(ncols):
+                if cols[i]:
+                    f = row + offs[i]
+                    n = d[f]
+                    if n == 0:
+                        buf[pos] = axdr.NULL_DATA
+                        pos += 1
+                    else:
+                        f += 1
+                        for j in range(n):
+                            buf[pos + j] = d[f + j]
+                        pos += n
+            a += 1
+        ctx.pos = pos
+        ctx.cursor = 0
+        return base.SUCCESS
+
+    def action(self, ctx, obj, method):
+        if method != 1 and method != 2:
+            return base.READ_WRITE_DENIED
+        res = common.integer_param(ctx)
+        if res:
+            return res
+        if method == 1:
+            ctx.meter.state[obj[base.E_SLOT]].reset()
+        else:
+            capture(ctx.meter, obj)
+        return base.SUCCESS
+
+
+def _enc_definition(buf, pos, cid, ln, attr, di):
+    pos = axdr.enc_structure(buf, pos, 4)
+    pos = axdr.enc_long_unsigned(buf, pos, cid)
+    pos = axdr.enc_octet_string(buf, pos, ln)
+    pos = axdr.enc_integer(buf, pos, attr)
+    return axdr.enc_long_unsigned(buf, pos, di)
+
+
+PROFILE_GENERIC = ProfileGeneric()
