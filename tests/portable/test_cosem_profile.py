@@ -341,3 +341,47 @@ def test_persistent_ring_survives_a_restart():
     assert pb.data == meter.state[11].data
     st.d["lp1"] = b"\x00" * 5  # a damaged record is ignored
     assert ProfileBuffer(param, st, "lp1").count == 0
+
+
+def test_thousand_rows_through_a_128_byte_pdu():
+    # 1000 rows read in blocks of a 128-byte PDU: the dispatcher's block
+    # buffer is PDU-sized, so the buffer is never built whole
+    cos = ((3, ENERGY_LN, 2, 0, profile.field_width(axdr.DOUBLE_LONG_UNSIGNED)),)
+    param = (cos, 900, 1000)
+    t = (
+        (3, 0, ENERGY_LN, REGISTER, 0, REG_ACC, (0, 30)),
+        (7, 1, LP_LN, PROFILE_GENERIC, 1, LP_ACC, param),
+    )
+    meter = Meter(t, (Role(16),), [0, ProfileBuffer(param)])
+    for i in range(1000):
+        meter.state[0] = i
+        profile.capture(meter, t[1])
+    a = asn.AssociationState()
+    a.status = asn.ASSOCIATED
+    a.role = 0
+    a.conformance = SEL_ALL
+    a.client_max_pdu = 128
+    s = Services(meter, a, 128)
+    out = bytearray(8 + 128)
+    raw = bytearray(8000)
+    got = 0
+    req = unhex("C001C1 0007 0100630100ff 02 00")
+    n = 0
+    while True:
+        end = s.handle(req, 0, len(req), out, 8, 136)
+        assert end - 8 <= 128 and out[8:11] == b"\xc4\x02\xc1" and out[16] == 0
+        r = axdr.Reader(out, 17, end)
+        size = r.length()
+        raw[got:got + size] = out[r.pos:r.pos + size]
+        got += size
+        n += 1
+        if out[11]:
+            break
+        req = unhex("C002C1 %08x" % n)
+    assert n > 50
+    r = axdr.Reader(raw, 0, got)
+    assert r.array() == 1000
+    for i in range(1000):
+        assert r.structure() == 1
+        assert r.double_long_unsigned() == i
+    assert r.pos == got
