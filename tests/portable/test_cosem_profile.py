@@ -385,3 +385,36 @@ def test_thousand_rows_through_a_128_byte_pdu():
         assert r.structure() == 1
         assert r.double_long_unsigned() == i
     assert r.pos == got
+
+
+def test_rows_overwritten_during_a_transfer_abort_it():
+    ctx, obj, wall = setup(entries=6, size=50)
+    fill(ctx.meter, obj, wall, 6)
+    res, out = get(ctx, obj, 2)
+    assert res == 0 and ctx.cursor == 3  # header + 2 rows
+    cur = ctx.cursor
+    profile.capture(ctx.meter, obj)  # the oldest row goes: rows shift
+    ctx.pos = 0
+    ctx.cursor = cur
+    assert PROFILE_GENERIC.get(ctx, obj, 2) == base.SUCCESS  # row 3 is still there
+    cur = ctx.cursor
+    fill(ctx.meter, obj, wall, 5)
+    ctx.pos = 0
+    ctx.cursor = cur
+    assert PROFILE_GENERIC.get(ctx, obj, 2) == base.LONG_GET_ABORTED
+
+
+def test_capture_of_a_register_allocates_nothing_on_micropython():
+    cos = ((3, ENERGY_LN, 2, 0, 6),)
+    param = (cos, 900, 8)
+    t = (
+        (3, 0, ENERGY_LN, REGISTER, 0, REG_ACC, (0, 30)),
+        (7, 1, LP_LN, PROFILE_GENERIC, 1, LP_ACC, param),
+    )
+    meter = Meter(t, (Role(16),), [5, ProfileBuffer(param)])
+
+    def cap():
+        profile.capture(meter, t[1])
+
+    used = allocated(cap)
+    assert used is None or used == 0, used
