@@ -30,6 +30,9 @@
 #                    null-data.
 #   capture_period   seconds (0: captured on request/event only)
 #   profile_entries  rows the ring holds
+# CAPTURING. capture(meter, obj) takes a row (also ACTION capture);
+# tick(meter, obj, utc) called by the port's loop captures at each multiple
+# of capture_period.
 # state: 1 slot, [slot] a ProfileBuffer(param) made at boot: the ring
 #   (one preallocated bytearray of profile_entries fixed-size records), its
 #   counters, and the selection of a GET in progress.
@@ -151,6 +154,7 @@ class ProfileBuffer:
         self.count = 0  # rows present (entries_in_use)
         self.scratch = bytearray(big - 1 if big > 1 else 1)
         self.ctx = None  # capture's Context, made on the first capture
+        self.period_no = None  # tick(): capture_period number of the last call
         # selection of the GET in progress
         self.first = 0  # absolute number of the first row selected
         self.end = 0  # absolute number after the last one
@@ -248,6 +252,26 @@ def capture(meter, obj):
     if pb.count < pb.rows:
         pb.count += 1
     pb.save()
+
+
+def tick(meter, obj, utc):
+    # The port's periodic call (e.g. once a second, utc: the meter's time,
+    # clock.now()): captures a row when utc has crossed a multiple of
+    # capture_period since the previous call, as a 15-minute load profile
+    # captures at :00, :15, :30, :45. The first call after boot only takes
+    # note of the period it is in. True when it captured. A few big-int
+    # operations per call (utc > 2**30): ~64 B on MicroPython.
+    period = obj[base.E_PARAM][P_CAPTURE_PERIOD]
+    if not period or utc is None:
+        return False
+    pb = meter.state[obj[base.E_SLOT]]
+    k = utc // period
+    last = pb.period_no
+    pb.period_no = k
+    if last is None or k == last:
+        return False
+    capture(meter, obj)
+    return True
 
 
 def _int_at(d, p):

@@ -418,3 +418,16 @@ def test_capture_of_a_register_allocates_nothing_on_micropython():
 
     used = allocated(cap)
     assert used is None or used == 0, used
+
+
+def test_tick_captures_at_each_capture_period_boundary():
+    ctx, obj, wall = setup(entries=10)
+    m = ctx.meter
+    t = T0 + 100  # 10:01:40
+    assert not profile.tick(m, obj, t)  # first call: notes the period
+    assert not profile.tick(m, obj, t + 700)  # 10:13:20
+    wall.t = T0 + 900
+    assert profile.tick(m, obj, T0 + 900)  # 10:15:00
+    assert not profile.tick(m, obj, T0 + 901)
+    assert not profile.tick(m, obj, None)
+    assert get_ok(ctx, obj, 2) == unhex("0101" + row_hex(10, 15, 1000))
