@@ -65,6 +65,7 @@ class Services:
         # Block buffer: a long response being handed out, or a long request
         # being collected.
         self.block = bytearray(max_pdu)
+        self._block_mv = memoryview(self.block)  # made once: a slice costs 16 B, not 32
         self._sel_pos = 0
         self._blen = 0  # bytes in the block buffer
         self._bpos = 0  # bytes already sent from it
@@ -334,7 +335,7 @@ class Services:
         out[p] = 0  # raw-data
         p = axdr.put_length(out, p + 1, n)
         s = self._bpos
-        out[p : p + n] = memoryview(self.block)[s : s + n]
+        out[p : p + n] = self._block_mv[s : s + n]
         self._bpos = s + n
         if last:
             self.abort_blocks()
@@ -395,7 +396,7 @@ class Services:
             out[o] = GET_RESPONSE
             out[o + 1] = 3
             out[o + 2] = iip
-            out[o + 3 : o + 3 + p] = memoryview(b)[0:p]
+            out[o + 3 : o + 3 + p] = self._block_mv[0:p]
             return o + 3 + p
         a = self.assoc
         if not a.conformance & asn.CONF_BLOCK_TRANSFER_WITH_GET:
