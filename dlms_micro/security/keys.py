@@ -287,6 +287,7 @@ class KeyStore:
         self._rx_floor = [0] * rx_slots
         self._rx_due = [0] * rx_slots  # next value that triggers a save
         self._rx_dirty = False
+        self._slot_was_new = False  # set by _accept_slot
         rec = storage.get(STORE_RX)
         if _check(rec, 0, STORE_RX):
             n = rec[1]
@@ -579,14 +580,10 @@ class KeyStore:
         # is new (not below the next expected value), and the counter moves
         # past it; False otherwise (nothing changes). durable: the new value
         # is stored before True is returned (False when it cannot be).
-        if ic < 0 or ic > 0xFFFFFFFF:
+        j = self._accept_slot(key_id, buf, off, ic)
+        if j < 0:
             return False
-        j = self._slot(key_id, buf, off)
-        new = j < 0
-        if new:
-            j = self._new_slot(key_id, buf, off)
-            if j < 0:
-                return False  # every slot taken
+        new = self._slot_was_new
         old = self._rx_next[j]
         if ic < old:
             return False
@@ -599,14 +596,10 @@ class KeyStore:
         # The counter of an HLS-GMAC f(StoC) (see RECEIVE COUNTERS above):
         # True when ic is not below the floor, and the floor and next move
         # past it; False otherwise (nothing changes).
-        if ic < 0 or ic > 0xFFFFFFFF:
+        j = self._accept_slot(key_id, buf, off, ic)
+        if j < 0:
             return False
-        j = self._slot(key_id, buf, off)
-        new = j < 0
-        if new:
-            j = self._new_slot(key_id, buf, off)
-            if j < 0:
-                return False  # every slot taken
+        new = self._slot_was_new
         old_floor = self._rx_floor[j]
         if ic < old_floor:
             return False
@@ -614,6 +607,18 @@ class KeyStore:
         n = ic + 1 if ic >= old else old
         self._rx_next[j] = self._rx_floor[j] = n
         return self._after_accept(j, durable, new, old, old_floor)
+
+    def _accept_slot(self, key_id, buf, off, ic):
+        # The slot an accept works on: the existing one of (key_id, title),
+        # or a free one taken for it (self._slot_was_new says which); -1 when
+        # ic is not a 32-bit counter or every slot is taken.
+        if ic < 0 or ic > 0xFFFFFFFF:
+            return -1
+        j = self._slot(key_id, buf, off)
+        self._slot_was_new = j < 0
+        if j < 0:
+            j = self._new_slot(key_id, buf, off)
+        return j
 
     def _after_accept(self, j, durable, new, old, old_floor):
         if durable or self._rx_next[j] >= self._rx_due[j]:
