@@ -17,6 +17,12 @@ HDLC_SETUP = "0.0.22.0.0.255"
 SAP_ASSIGNMENT = "0.0.41.0.0.255"
 SECURITY_SETUP = "0.0.43.0.0.255"
 INVOCATION_COUNTER = "0.0.43.1.0.255"
+PROFILE_STATUS = "0.0.96.10.1.255"
+EVENT_CODE = "0.0.96.11.0.255"
+LOAD_PROFILE = "1.0.99.1.0.255"
+PQ_PROFILE = "1.0.99.2.0.255"
+DAILY_PROFILE = "1.0.98.1.0.255"
+EVENT_LOG = "0.0.99.98.0.255"
 
 CLASS = {
     ASSOCIATION: 15,
@@ -33,7 +39,23 @@ CLASS = {
     SAP_ASSIGNMENT: 17,
     SECURITY_SETUP: 64,
     INVOCATION_COUNTER: 1,
+    PROFILE_STATUS: 1,
+    EVENT_CODE: 1,
+    LOAD_PROFILE: 7,
+    PQ_PROFILE: 7,
+    DAILY_PROFILE: 7,
+    EVENT_LOG: 7,
 }
+
+# Profile generic capture objects: (class id, logical name, attribute,
+# data index), in column order
+CAPTURE_OBJECTS = {
+    LOAD_PROFILE: [(8, CLOCK, 2, 0), (1, PROFILE_STATUS, 2, 0), (3, ENERGY_IMPORT, 2, 0), (3, ENERGY_EXPORT, 2, 0)],
+    PQ_PROFILE: [(8, CLOCK, 2, 0), (3, VOLTAGE, 2, 0), (3, CURRENT, 2, 0), (3, POWER, 2, 0)],
+    DAILY_PROFILE: [(8, CLOCK, 2, 0), (3, ENERGY_IMPORT, 2, 0), (3, ENERGY_EXPORT, 2, 0)],
+    EVENT_LOG: [(8, CLOCK, 2, 0), (1, EVENT_CODE, 2, 0)],
+}
+CAPTURE_PERIOD = {LOAD_PROFILE: 900, PQ_PROFILE: 300, DAILY_PROFILE: 86400, EVENT_LOG: 0}
 
 # Security setup only in the management association; the invocation counter
 # in every one (head-ends read it as the public client before associating)

@@ -100,7 +100,11 @@ def test_object_list_then_every_attribute(peer_factory, transport, sap):
     problems = []
     reads = 0
     for ln, o in listed.items():
-        for attr in range(1, o.getAttributeCount() + 1):
+        order = list(range(1, o.getAttributeCount() + 1))
+        if int(o.objectType) == 7:  # gurux decodes a buffer with the capture objects read before
+            order.remove(3)
+            order.insert(1, 3)
+        for attr in order:
             access = o.getAccess(attr)
             readable = access in (AccessMode.READ, AccessMode.READ_WRITE)
             try:

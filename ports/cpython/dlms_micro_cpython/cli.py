@@ -3,6 +3,7 @@
 #   dlms-micro serve [--host 127.0.0.1] [--port 4059] [--hdlc-port 4060]
 #                    [--serial DEVICE [--baud 9600]] [--pty]
 #                    [--data DIR] [--keys FILE] [--log-level info]
+#                    [--accelerate N] [--history DAYS]
 #
 # Serves the demo meter until Ctrl-C or SIGTERM; prints where it listens and
 # which security suite 0 keys the management association (client SAP 1)
@@ -25,6 +26,19 @@ def _port(text):
     if not 0 <= v <= 65535:
         raise argparse.ArgumentTypeError("port must be 0..65535, or 'off'")
     return v
+
+
+def _positive(least):
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("not a number: %r" % text) from None
+        if not v >= least or v != v or v == float("inf"):
+            raise argparse.ArgumentTypeError("must be a number >= %g" % least)
+        return v
+
+    return parse
 
 
 def build_parser():
@@ -57,6 +71,22 @@ def build_parser():
         metavar="FILE",
         help="suite 0 keys from this JSON file instead of the demo keys; they replace keys stored in the "
         "data directory (see below)",
+    )
+    s.add_argument(
+        "--accelerate",
+        type=_positive(1.0),
+        default=1.0,
+        metavar="N",
+        help="run the meter's clock and simulation N times as fast as real time, so profiles fill quickly "
+        "(e.g. 900: a 15-minute load-profile row every second; default 1)",
+    )
+    s.add_argument(
+        "--history",
+        type=_positive(0.0),
+        default=0.0,
+        metavar="DAYS",
+        help="on a first start (empty load profile), backfill DAYS of simulated operation before now: "
+        "registers, load/power-quality/billing profiles and events (default 0)",
     )
     s.add_argument(
         "--log-level",
@@ -98,7 +128,13 @@ async def _serve(args):
         return 1
     store = storage.FileStorage(args.data)
     try:
-        demo = DemoMeter(storage=store, log=lambda msg: logger.info("meter: %s", msg), keys=keys)
+        demo = DemoMeter(
+            storage=store,
+            log=lambda msg: logger.info("meter: %s", msg),
+            keys=keys,
+            accelerate=args.accelerate,
+            history=args.history,
+        )
     except ValueError as e:  # a stored key or counter record failed its checks
         print("dlms-micro: cannot load the security state in %s: %s" % (store.directory, e), file=sys.stderr)
         return 1
@@ -127,6 +163,8 @@ async def _serve(args):
             pass
     print("dlms-micro demo meter (HDLC logical 1 physical 17; wrapper wPort 1; data %s)" % store.directory, flush=True)
     print(_security_text(demo, args.keys), flush=True)
+    if args.accelerate != 1:
+        print("simulated time runs %g times as fast as real time" % args.accelerate, flush=True)
     for kind, where in svc.endpoints:
         print("listening: %s %s" % (kind, where), flush=True)
     if not svc.endpoints:

@@ -3,7 +3,8 @@
 #   demo = DemoMeter(storage=FileStorage(dir))
 #   ch = demo.make_channel("hdlc")        # or "wrapper": one per connection
 #   demo.update()                         # every second: advance the simulation
-#   demo.save()                           # at shutdown: persist energies, clock, counters
+#   demo.save()                           # now and then: persist energies, clock, counters
+#   demo.power_down()                     # at shutdown: "power down" event, then save()
 #
 # HDLC server address: logical 1, physical 17 (wire 02 23; the link also
 # answers the 1- and 4-byte forms). Wrapper: wPort 1.
@@ -23,6 +24,27 @@
 # title is the manufacturer id "DMI" followed by the serial number as a
 # 5-byte big-endian integer (system_title_for): serial 12345678 gives
 # 44 4D 49 00 00 BC 61 4E.
+#
+# METERING (Profile generic, class 7; rows persist in the storage):
+#   1.0.99.1.0.255  load profile, every 15 minutes: clock, AMR profile status
+#                   (0.0.96.10.1.255), active energy import, export (Wh)
+#   1.0.99.2.0.255  load profile 2, power quality, every 5 minutes: clock,
+#                   voltage, current, active power (instantaneous values)
+#   1.0.98.1.0.255  daily billing values, at 00:00 UTC: clock, energy
+#                   import, export
+#   0.0.99.98.0.255 standard event log (captured on each event): clock,
+#                   event code (0.0.96.11.0.255, the last event's code)
+# Event codes (IDIS numbering): 1 power down, 2 power up, 4 clock adjusted
+# (the old time), 5 clock adjusted (the new time). AMR profile status bits of
+# a load-profile row: 0x80 power down in the interval, 0x20 clock adjusted,
+# 0x02 clock invalid.
+#
+# SIMULATED TIME. accelerate=N runs the meter's clock N times as fast as the
+# host's (the simulation integrates energy in steps of at most 60 simulated
+# seconds, so profiles fill N times faster with the same data). history=DAYS
+# backfills DAYS of simulated operation before now when the load profile is
+# empty (first start): energy registers, profiles and events as if the meter
+# had been running.
 
 import math
 import os
@@ -37,11 +59,24 @@ LOGICAL_ADDRESS = 1
 PHYSICAL_ADDRESS = 17
 PASSWORD = b"12345678"
 MAX_APDU = 1024
+STEP = 60.0  # simulated seconds per simulation step, at most
+MAX_GAP = 120.0  # host seconds between updates simulated, at most
+
+# Event codes of the standard event log (IDIS numbering)
+EVENT_POWER_DOWN = 1
+EVENT_POWER_UP = 2
+EVENT_CLOCK_OLD = 4  # clock adjusted: logged with the time before
+EVENT_CLOCK_NEW = 5  # clock adjusted: logged with the time after
+# AMR profile status bits (a load-profile row's status)
+STATUS_CLOCK_INVALID = 0x02
+STATUS_CLOCK_ADJUSTED = 0x20
+STATUS_POWER_DOWN = 0x80
 
 # Persistent state (storage keys)
 STORE_KEY_ENERGY = "demo.energy"  # import Wh, export Wh: 4 bytes each, big-endian
 STORE_KEY_CLOCK = "demo.clock-offset"  # meter time - host time, s: 8 bytes signed
 STORE_KEY_SECRET = "demo.lls-secret.%d"  # a role's LLS password, by client SAP
+STORE_KEY_PROFILE = "demo.profile.%s"  # a profile's rows (Profile generic persistence)
 # (the key store keeps its own records: "sec.keys", "sec.tx", "sec.rx")
 
 # Demo-only security material (public values: never use them in a real meter)
@@ -125,22 +160,67 @@ class DemoMeter:
     # {"ek", "ak", "kek": 16 bytes, "system_title": 8 bytes or None} (a key
     # file, keyfile.load) that replaces the stored keys. A stored key record
     # that fails its checks raises ValueError.
-    def __init__(self, storage=None, wall_clock=None, seed=None, log=None, keys=None, random_bytes=os.urandom):
+    def __init__(
+        self,
+        storage=None,
+        wall_clock=None,
+        seed=None,
+        log=None,
+        keys=None,
+        random_bytes=os.urandom,
+        accelerate=1,
+        history=0,
+    ):
+        if not accelerate >= 1:
+            raise ValueError("accelerate must be 1 or more")
+        if not history >= 0:
+            raise ValueError("history must be 0 days or more")
         self.storage = storage
         self.wall_clock = wall_clock or (lambda: int(time.time()))
+        self.accelerate = accelerate
+        self._pinned = None  # meter wall time while simulating a step (UTC s)
+        self._base = (self.wall_clock(), time.monotonic())  # for accelerate
         self.log = log
         self.sim = LoadSimulator(seed)
-        self.meter = build_meter(self.wall_clock)
+        self.meter = build_meter(self._clock, storage)
         self.meter.log = log
         self.meter.keys = make_key_store(storage if storage is not None else MemoryStorage(), keys)
         self.meter.random_bytes = random_bytes
         m = self.meter
-        self._slot = {ln: entry(m, ln)[4] for ln in (OBIS_ENERGY_IMPORT, OBIS_ENERGY_EXPORT, OBIS_POWER, OBIS_VOLTAGE, OBIS_CURRENT, OBIS_CLOCK)}
+        self._slot = {
+            ln: entry(m, ln)[4]
+            for ln in (OBIS_ENERGY_IMPORT, OBIS_ENERGY_EXPORT, OBIS_POWER, OBIS_VOLTAGE, OBIS_CURRENT, OBIS_CLOCK, OBIS_EVENT_CODE, OBIS_PROFILE_STATUS)
+        }
+        self.profiles = tuple(entry(m, ln) for ln in PROFILES)  # ticked in this order
         self._carry_import = 0.0  # Wh not yet counted (registers hold whole Wh)
         self._carry_export = 0.0
-        self._last = None
+        self._last = None  # time.monotonic() of the last update
         self.restore()
+        self._clock_offset = self.meter.state[self._slot[OBIS_CLOCK]]
+        if history and self.profile_buffer(OBIS_LOAD_PROFILE).count == 0:
+            self.backfill(history)
+        self.log_event(EVENT_POWER_UP)
+        self._status |= STATUS_POWER_DOWN  # this interval had an outage (the restart)
         self.update()
+
+    # ------------------------------------------------------------ time
+
+    def _clock(self):
+        # The meter's wall clock (Meter.wall_clock): the host's clock, N
+        # times as fast with accelerate=N, or the simulated instant while a
+        # simulation step runs.
+        if self._pinned is not None:
+            return self._pinned
+        if self.accelerate == 1:
+            return self.wall_clock()
+        w, mono = self._base
+        return w + int((time.monotonic() - mono) * self.accelerate)
+
+    def now(self):
+        # the meter's time (UTC seconds), its clock's offset included
+        from dlms_micro.cosem import clock
+
+        return clock.now(self.meter)
 
     # ------------------------------------------------------------ channels
 
@@ -185,30 +265,110 @@ class DemoMeter:
 
     def update(self):
         # Advance the simulation to now: integrate the power held since the
-        # last update (at most 60 s, so a suspended host makes no jump), then
-        # draw new instantaneous values.
+        # last update in steps of at most STEP simulated seconds, drawing new
+        # instantaneous values and ticking the profiles after each. A gap
+        # longer than MAX_GAP (a suspended host) is skipped, not simulated.
+        mono = time.monotonic()
+        if self._last is None:
+            self._last = mono
+            self._step(self._clock(), 0.0)
+            return
+        elapsed = min(max(mono - self._last, 0.0), MAX_GAP) * self.accelerate
+        self._last = mono
+        end = self._clock()
+        self._simulate(end - elapsed, end)
+
+    def _simulate(self, start, end):
+        # Simulate the meter from wall time start to end (floats, UTC s).
+        t = start
+        try:
+            while True:
+                dt = min(STEP, end - t)
+                if dt <= 0.0:
+                    break
+                t += dt
+                self._pinned = int(t)
+                self._step(self._pinned, dt)
+        finally:
+            self._pinned = None
+
+    def _step(self, wall, dt):
+        # One step ending at meter wall time `wall`: count the energy of the
+        # power held for dt seconds, notice a clock adjustment, draw new
+        # instantaneous values, tick the profiles.
         st = self.meter.state
         sl = self._slot
         sim = self.sim
-        mono = time.monotonic()
-        if self._last is not None:
-            dt = min(max(mono - self._last, 0.0), 60.0)
-            self._carry_import += sim.import_w * dt / 3600.0
-            self._carry_export += sim.export_w * dt / 3600.0
-            whole = int(self._carry_import)
-            if whole:
-                self._carry_import -= whole
-                st[sl[OBIS_ENERGY_IMPORT]] = (st[sl[OBIS_ENERGY_IMPORT]] + whole) & 0xFFFFFFFF
-            whole = int(self._carry_export)
-            if whole:
-                self._carry_export -= whole
-                st[sl[OBIS_ENERGY_EXPORT]] = (st[sl[OBIS_ENERGY_EXPORT]] + whole) & 0xFFFFFFFF
-        self._last = mono
-        lt = time.localtime(self.wall_clock() + st[sl[OBIS_CLOCK]])
+        self._carry_import += sim.import_w * dt / 3600.0
+        self._carry_export += sim.export_w * dt / 3600.0
+        whole = int(self._carry_import)
+        if whole:
+            self._carry_import -= whole
+            st[sl[OBIS_ENERGY_IMPORT]] = (st[sl[OBIS_ENERGY_IMPORT]] + whole) & 0xFFFFFFFF
+        whole = int(self._carry_export)
+        if whole:
+            self._carry_export -= whole
+            st[sl[OBIS_ENERGY_EXPORT]] = (st[sl[OBIS_ENERGY_EXPORT]] + whole) & 0xFFFFFFFF
+        offset = st[sl[OBIS_CLOCK]]
+        if offset != self._clock_offset:  # a client set or shifted the clock
+            new = offset
+            st[sl[OBIS_CLOCK]] = self._clock_offset
+            self.log_event(EVENT_CLOCK_OLD)
+            st[sl[OBIS_CLOCK]] = new
+            self.log_event(EVENT_CLOCK_NEW)
+            self._clock_offset = new
+            self._status |= STATUS_CLOCK_ADJUSTED
+        lt = time.localtime(wall + offset)
         sim.step(lt.tm_hour + lt.tm_min / 60.0 + lt.tm_sec / 3600.0)
         st[sl[OBIS_POWER]] = int(round(sim.import_w))
         st[sl[OBIS_VOLTAGE]] = int(round(sim.voltage * 10))
         st[sl[OBIS_CURRENT]] = int(round(sim.current * 100))
+        self._tick(wall + offset)
+
+    def _tick(self, utc):
+        from dlms_micro.cosem import profile
+
+        m = self.meter
+        st = m.state
+        for obj in self.profiles:
+            if obj[2] == OBIS_LOAD_PROFILE:
+                st[self._slot[OBIS_PROFILE_STATUS]] = self._status
+                if profile.tick(m, obj, utc):
+                    self._status = 0  # the row took the interval's status
+            else:
+                profile.tick(m, obj, utc)
+
+    def backfill(self, days):
+        # Simulate `days` days before now (the meter's first start): the
+        # registers, profiles and events fill as if it had been running.
+        end = float(self._clock())
+        self._simulate(end - days * 86400.0, end)
+        if self.log:
+            self.log("backfilled %g days: %d load-profile rows" % (days, self.profile_buffer(OBIS_LOAD_PROFILE).count))
+
+    # ------------------------------------------------------------ events
+
+    _status = 0  # AMR profile status of the load-profile interval running
+
+    def log_event(self, code):
+        # Record an event in the standard event log (clock, event code).
+        from dlms_micro.cosem import profile
+
+        m = self.meter
+        m.state[self._slot[OBIS_EVENT_CODE]] = code
+        profile.capture(m, entry(m, OBIS_EVENT_LOG))
+
+    def power_down(self):
+        # At shutdown: the "power down" event, then the persistent state.
+        try:
+            self.log_event(EVENT_POWER_DOWN)
+        finally:
+            self.save()
+
+    def profile_buffer(self, ln):
+        from dlms_micro.cosem import profile
+
+        return profile.buffer_of(self.meter, entry(self.meter, ln))
 
     # ------------------------------------------------------------ persistence
 
@@ -295,6 +455,19 @@ OBIS_CLOCK = bytes((0, 0, 1, 0, 0, 255))
 OBIS_HDLC_SETUP = bytes((0, 0, 22, 0, 0, 255))
 OBIS_SECURITY_SETUP = bytes((0, 0, 43, 0, 0, 255))
 OBIS_INVOCATION_COUNTER = bytes((0, 0, 43, 1, 0, 255))
+OBIS_PROFILE_STATUS = bytes((0, 0, 96, 10, 1, 255))
+OBIS_EVENT_CODE = bytes((0, 0, 96, 11, 0, 255))
+OBIS_LOAD_PROFILE = bytes((1, 0, 99, 1, 0, 255))
+OBIS_PQ_PROFILE = bytes((1, 0, 99, 2, 0, 255))
+OBIS_DAILY_PROFILE = bytes((1, 0, 98, 1, 0, 255))
+OBIS_EVENT_LOG = bytes((0, 0, 99, 98, 0, 255))
+# the profiles the simulation ticks (the event log captures on events only)
+PROFILES = (OBIS_LOAD_PROFILE, OBIS_PQ_PROFILE, OBIS_DAILY_PROFILE)
+# rows each profile keeps
+LOAD_PROFILE_ROWS = 96 * 62  # 62 days of 15-minute rows
+PQ_PROFILE_ROWS = 288 * 14  # 14 days of 5-minute rows
+DAILY_PROFILE_ROWS = 400
+EVENT_LOG_ROWS = 500
 
 
 def _modes(n, *pairs, default=0):
@@ -306,13 +479,15 @@ def _modes(n, *pairs, default=0):
     return bytes(b)
 
 
-def build_meter(wall_clock):
+def build_meter(wall_clock, storage=None):
+    # storage: where the profiles keep their rows (None: in RAM only)
     from dlms_micro.app import association as asn
-    from dlms_micro.cosem import base, clock, hdlc_setup
+    from dlms_micro.cosem import base, clock, hdlc_setup, profile
     from dlms_micro.cosem.association_ln import ASSOCIATION_LN
     from dlms_micro.cosem.clock import CLOCK
     from dlms_micro.cosem.data import DATA
     from dlms_micro.cosem.hdlc_setup import IEC_HDLC_SETUP
+    from dlms_micro.cosem.profile import PROFILE_GENERIC, ProfileBuffer
     from dlms_micro.cosem.register import REGISTER
     from dlms_micro.cosem.sap import SAP_ASSIGNMENT
     from dlms_micro.cosem.security_setup import INVOCATION_COUNTER, SECURITY_SETUP
@@ -358,10 +533,25 @@ def build_meter(wall_clock):
     # key_transfer (methods 3..8 belong to suites 1 and 2)
     security_mgmt = (_modes(6, default=R), _modes(8, (1, 1), (2, 1)))
     ic_ro = ro(INVOCATION_COUNTER)
+    # profiles: read; management may also reset/capture and set capture_period
+    pg_ro = ro(PROFILE_GENERIC)
+    pg_mgmt = (_modes(8, (4, RW), default=R), _modes(2, (1, 1), (2, 1)))
 
     octets = axdr.OCTET_STRING
     dlu = axdr.DOUBLE_LONG_UNSIGNED
     lu = axdr.LONG_UNSIGNED
+    def pg(ln, capture_objects, period, rows):
+        # a Profile generic entry; its rows persist under the profile's OBIS code
+        param = (capture_objects, period, rows)
+        key = STORE_KEY_PROFILE % ".".join(str(b) for b in ln)
+        buf = ProfileBuffer(param, storage, key) if storage is not None else ProfileBuffer(param)
+        return (7, 1, ln, PROFILE_GENERIC, slots([buf]), (None, pg_ro, pg_mgmt), param)
+
+    fw = profile.field_width
+    clock_col = (8, OBIS_CLOCK, 2, 0, profile.CLOCK_WIDTH)
+    import_col = (3, OBIS_ENERGY_IMPORT, 2, 0, fw(dlu))
+    export_col = (3, OBIS_ENERGY_EXPORT, 2, 0, fw(dlu))
+
     # Register params: (scaler, unit, value type); units: 27 W, 30 Wh, 33 A, 35 V
     table = (
         (15, 1, bytes((0, 0, 40, 0, 0, 255)), ASSOCIATION_LN, -1, (assoc_ro, assoc_ro, assoc_mgmt), (-1, OBIS_SECURITY_SETUP)),
@@ -387,6 +577,22 @@ def build_meter(wall_clock):
         (64, 1, OBIS_SECURITY_SETUP, SECURITY_SETUP, -1, (None, None, security_mgmt), None),
         # head-ends read it (often as the public client) before they associate
         (1, 0, OBIS_INVOCATION_COUNTER, INVOCATION_COUNTER, -1, (ic_ro, ic_ro, ic_ro), None),
+        (1, 0, OBIS_PROFILE_STATUS, DATA, slots([0]), (None, data_ro, data_ro), (axdr.UNSIGNED,)),
+        (1, 0, OBIS_EVENT_CODE, DATA, slots([0]), (None, data_ro, data_ro), (axdr.UNSIGNED,)),
+        pg(
+            OBIS_LOAD_PROFILE,
+            (clock_col, (1, OBIS_PROFILE_STATUS, 2, 0, fw(axdr.UNSIGNED)), import_col, export_col),
+            900,
+            LOAD_PROFILE_ROWS,
+        ),
+        pg(
+            OBIS_PQ_PROFILE,
+            (clock_col, (3, OBIS_VOLTAGE, 2, 0, fw(lu)), (3, OBIS_CURRENT, 2, 0, fw(lu)), (3, OBIS_POWER, 2, 0, fw(dlu))),
+            300,
+            PQ_PROFILE_ROWS,
+        ),
+        pg(OBIS_DAILY_PROFILE, (clock_col, import_col, export_col), 86400, DAILY_PROFILE_ROWS),
+        pg(OBIS_EVENT_LOG, (clock_col, (1, OBIS_EVENT_CODE, 2, 0, fw(axdr.UNSIGNED))), 0, EVENT_LOG_ROWS),
     )
     return Meter(table, roles, state, wall_clock=wall_clock, logical_device=LOGICAL_ADDRESS)
 

@@ -101,7 +101,7 @@ class MeterService:
                     self.logger.exception("error stopping %r", part)
         self.wrapper = self.hdlc = self.serial_line = self.pty_line = None
         try:
-            self.demo.save()
+            self.demo.power_down()  # the "power down" event, then save()
         except Exception:
             self.logger.exception("could not save the meter's state")
 

@@ -1,0 +1,159 @@
+# The demo meter's metering: load, power-quality and daily billing profiles
+# filled by the simulation, the standard event log, simulated time
+# (accelerate, history backfill) and the profiles' persistence.
+
+import datetime
+
+import pytest
+
+from dlms_micro import axdr
+from dlms_micro_cpython import demo as demo_mod
+from dlms_micro_cpython import storage
+from dlms_micro_cpython.demo import (
+    EVENT_CLOCK_NEW,
+    EVENT_CLOCK_OLD,
+    EVENT_POWER_DOWN,
+    EVENT_POWER_UP,
+    OBIS_CLOCK,
+    OBIS_DAILY_PROFILE,
+    OBIS_ENERGY_IMPORT,
+    OBIS_EVENT_LOG,
+    OBIS_LOAD_PROFILE,
+    OBIS_PQ_PROFILE,
+    STATUS_CLOCK_ADJUSTED,
+    STATUS_POWER_DOWN,
+    DemoMeter,
+    entry,
+)
+
+T0 = 1_782_900_000  # 2026-07-01 10:00:00 UTC
+
+
+class Host:
+    # the host's clocks: wall (UTC s) and monotonic, moved by the test
+    def __init__(self, monkeypatch, wall=T0):
+        self.wall = wall
+        self.mono = 5000.0
+        monkeypatch.setattr(demo_mod.time, "monotonic", lambda: self.mono)
+
+    def __call__(self):
+        return int(self.wall)
+
+    def run(self, d, seconds):
+        # the service's 1-second update loop
+        for _ in range(int(seconds)):
+            self.mono += 1.0
+            self.wall += 1.0
+            d.update()
+
+
+def rows(d, ln):
+    # the profile's rows, oldest first, each a list of decoded values
+    pb = d.profile_buffer(ln)
+    out = []
+    for a in range(pb.total - pb.count, pb.total):
+        base = (a % pb.rows) * pb.width
+        row = []
+        for off in pb.offs:
+            n = pb.data[base + off]
+            if n == 0:
+                row.append(None)
+            else:
+                t, v, end = axdr.decode(bytes(pb.data[base + off + 1 : base + off + 1 + n]))
+                row.append(v)
+        out.append(row)
+    return out
+
+
+def utc_of(octets):
+    # a date-time octet-string (deviation 0 in the demo) -> UTC seconds
+    y = (octets[0] << 8) | octets[1]
+    dt = datetime.datetime(y, octets[2], octets[3], octets[5], octets[6], octets[7], tzinfo=datetime.timezone.utc)
+    return int(dt.timestamp())
+
+
+def test_history_backfills_every_profile_at_its_period(monkeypatch):
+    host = Host(monkeypatch)
+    d = DemoMeter(wall_clock=host, seed=3, history=2)
+    lp = rows(d, OBIS_LOAD_PROFILE)
+    assert len(lp) == 2 * 96
+    times = [utc_of(r[0]) for r in lp]
+    assert all(t % 900 == 0 for t in times)  # on the quarter hours
+    assert [b - a for a, b in zip(times, times[1:])] == [900] * (len(times) - 1)
+    assert times[-1] == T0  # the last quarter hour before (or at) now
+    imports = [r[2] for r in lp]
+    assert imports == sorted(imports) and imports[-1] > imports[0]  # energy only grows
+    assert imports[-1] <= d.meter.state[entry(d.meter, OBIS_ENERGY_IMPORT)[4]]
+    pq = rows(d, OBIS_PQ_PROFILE)
+    assert len(pq) == 2 * 288
+    assert all(2070 <= r[1] <= 2530 for r in pq)  # voltage in 0.1 V
+    daily = rows(d, OBIS_DAILY_PROFILE)
+    assert [utc_of(r[0]) % 86400 for r in daily] == [0, 0]  # at midnight
+    # the load-profile row at midnight reads the billing row's energy
+    by_time = {utc_of(r[0]): r[2] for r in lp}
+    assert all(by_time[utc_of(r[0])] == r[1] for r in daily)
+
+
+def test_accelerated_time_fills_the_load_profile_a_row_a_second(monkeypatch):
+    host = Host(monkeypatch)
+    d = DemoMeter(wall_clock=host, seed=3, accelerate=900)
+    assert rows(d, OBIS_LOAD_PROFILE) == []
+    host.run(d, 10)  # 10 host seconds = 9000 meter seconds
+    lp = rows(d, OBIS_LOAD_PROFILE)
+    assert len(lp) == 10
+    assert [utc_of(r[0]) for r in lp] == [T0 + 900 * i for i in range(1, 11)]
+    assert abs(d.now() - (T0 + 9000)) <= 1
+    assert len(rows(d, OBIS_PQ_PROFILE)) == 30
+
+
+def test_events_power_up_down_and_clock_adjusted(monkeypatch, tmp_path):
+    host = Host(monkeypatch)
+    store = storage.FileStorage(str(tmp_path))
+    d = DemoMeter(storage=store, wall_clock=host, seed=3)
+    ev = rows(d, OBIS_EVENT_LOG)
+    assert [r[1] for r in ev] == [EVENT_POWER_UP] and utc_of(ev[0][0]) == T0
+    host.run(d, 100)
+    # a client sets the clock an hour ahead (as Clock SET of time does)
+    d.meter.state[entry(d.meter, OBIS_CLOCK)[4]] += 3600
+    host.run(d, 1)
+    ev = rows(d, OBIS_EVENT_LOG)
+    assert [r[1] for r in ev[1:]] == [EVENT_CLOCK_OLD, EVENT_CLOCK_NEW]
+    assert utc_of(ev[2][0]) - utc_of(ev[1][0]) == 3600
+    host.run(d, 900)
+    lp = rows(d, OBIS_LOAD_PROFILE)
+    # the first row: the restart and the adjustment happened in its interval
+    assert lp[0][1] == STATUS_POWER_DOWN | STATUS_CLOCK_ADJUSTED
+    d.power_down()
+    ev = rows(d, OBIS_EVENT_LOG)
+    assert ev[-1][1] == EVENT_POWER_DOWN
+
+
+def test_profiles_survive_a_restart_and_history_is_not_backfilled_twice(monkeypatch, tmp_path):
+    host = Host(monkeypatch)
+    d = DemoMeter(storage=storage.FileStorage(str(tmp_path)), wall_clock=host, seed=3, history=1)
+    before = rows(d, OBIS_LOAD_PROFILE)
+    assert len(before) == 96
+    d.power_down()
+    host.wall += 3600
+    d2 = DemoMeter(storage=storage.FileStorage(str(tmp_path)), wall_clock=host, seed=3, history=1)
+    assert rows(d2, OBIS_LOAD_PROFILE) == before
+    assert [r[1] for r in rows(d2, OBIS_EVENT_LOG)][-3:] == [EVENT_POWER_UP, EVENT_POWER_DOWN, EVENT_POWER_UP]
+    assert rows(d2, OBIS_DAILY_PROFILE) == rows(d, OBIS_DAILY_PROFILE)
+
+
+def test_bad_simulation_parameters_are_refused():
+    with pytest.raises(ValueError):
+        DemoMeter(accelerate=0.5)
+    with pytest.raises(ValueError):
+        DemoMeter(history=-1)
+
+
+def test_cli_refuses_bad_accelerate_and_history(capsys):
+    from dlms_micro_cpython import cli
+
+    for argv in (["serve", "--accelerate", "0"], ["serve", "--history", "-2"], ["serve", "--accelerate", "nan"]):
+        with pytest.raises(SystemExit) as e:
+            cli.build_parser().parse_args(argv)
+        assert e.value.code == 2
+    args = cli.build_parser().parse_args(["serve", "--accelerate", "900", "--history", "7"])
+    assert (args.accelerate, args.history) == (900.0, 7.0)
