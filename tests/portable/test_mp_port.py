@@ -352,6 +352,28 @@ def test_mp_port_heap_figures():
     print("heap: meter+2 channels after boot %d B, free %d B; loop step with a GET %s B; idle step %d B"
           % (boot, gc.mem_free(), per, idle))
     assert idle == 0
+    # the same board with a 192-row load profile (two days): the ring is
+    # 192 x 27 B in one bytearray, and a capture allocates little
+    cfg = dict(CFG)
+    cfg["load_profile_rows"] = 192
+    del app, he, frames
+    from dlms_micro.cosem import profile  # its code: in flash on a board
+
+    gc.collect()
+    a0 = gc.mem_alloc()
+    app2 = board.build(cfg, log=Log(Lines()), sleep_us=CLOCK.sleep_us, wall_clock=lambda: 800000000)
+    gc.collect()
+    boot_lp = gc.mem_alloc() - a0
+    lp = app2.meter.find(7, b"\x01\x00\x63\x01\x00\xff", 0)
+    profile.capture(app2.meter, lp)
+    gc.collect()
+    gc.disable()
+    a = gc.mem_alloc()
+    profile.capture(app2.meter, lp)
+    cap = gc.mem_alloc() - a
+    gc.enable()
+    print("heap: with a 192-row load profile after boot %d B (+%d B); a capture %d B" % (boot_lp, boot_lp - boot, cap))
+    assert boot_lp - boot < 192 * 27 + 2048
     # the first answer makes the port's views once; then 16 B a request
     # (the memoryview of the frame handed to uart.write)
     assert max(per) < 128 and max(per[1:]) <= 16
@@ -539,3 +561,29 @@ def test_mp_port_mode_e_heap_per_request():
         assert Frame(he.uart.take()).is_i()
     print("heap: IR (mode E, then HDLC) loop step with a GET %s B" % per)
     assert max(per) < 128 and max(per[1:]) <= 16
+
+
+def test_mp_port_load_profile_captures_on_the_quarter_hour_and_survives_a_restart():
+    cfg = dict(CFG)
+    cfg["load_profile_rows"] = 8
+    wall = [(800000000 // 900) * 900 + 898]  # 2 s before a quarter hour
+    store = FlashStorage(_store_dir("lp"))
+    app = board.build(cfg, storage=store, log=Log(Lines()), sleep_us=CLOCK.sleep_us, wall_clock=lambda: wall[0])
+    lp = app.meter.find(7, b"\x01\x00\x63\x01\x00\xff", 0)
+    ring = app.meter.state[lp[4]]
+    app.meter.state[app.energy_slots[0]] = 1234
+    for _ in range(4):  # the loop looks at the clock once a second
+        app.loop.step(CLOCK.ticks_ms())
+        CLOCK.advance_ms(1000)
+        wall[0] += 1
+    assert ring.count == 1
+    app.loop.step(CLOCK.ticks_ms())
+    assert ring.count == 1  # once per quarter hour
+    # the row: clock (octet-string 12), import 1234, export 0
+    row = ring.data[0 : ring.width]
+    assert row[0] == 14 and row[1] == 9 and row[2] == 12
+    assert bytes(row[15:21]) == b"\x05\x06\x00\x00\x04\xd2"  # [length 5] double-long-unsigned 1234
+    app2 = board.build(cfg, storage=FlashStorage(store.directory), log=Log(Lines()), sleep_us=CLOCK.sleep_us,
+                       wall_clock=lambda: wall[0])
+    ring2 = app2.meter.state[app2.meter.find(7, b"\x01\x00\x63\x01\x00\xff", 0)[4]]
+    assert ring2.count == 1 and bytes(ring2.data[0 : ring.width]) == bytes(row)

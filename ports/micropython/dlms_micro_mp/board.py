@@ -17,6 +17,7 @@ import json
 import machine
 
 from dlms_micro.link.hdlc import HdlcServer
+from dlms_micro.ticks import ticks_diff
 from dlms_micro.server import Channel
 from dlms_micro_mp.loop import Log, Loop, UartPort
 from dlms_micro_mp.meter_table import EPOCH_2000, build_meter
@@ -77,6 +78,8 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None)
         password=cfg.get("password", "12345678").encode(),
         logical=logical,
         physical=physical,
+        profile_rows=cfg.get("load_profile_rows", 0),
+        storage=storage,
     )
     meter.log = log
     ports = []
@@ -125,9 +128,38 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None)
         led = machine.Pin(cfg["led"], machine.Pin.OUT)
     loop = Loop(tuple(ports), wdt=dog, idle=idle_hook(cfg), led=led, led_on=0 if cfg.get("led_active_low") else 1)
     if storage is not None:
-        loop.service = storage.service
         _restore(meter, storage, s_imp, s_exp)
+    loop.service = Service(meter, storage)
     return App(meter, loop, tuple(ports), storage, (s_imp, s_exp), log)
+
+
+class Service:
+    # The loop's periodic work: the storage's lazy writes, and once a second
+    # the metering ticks (the load profile captures at each multiple of its
+    # capture period). tick_ms: how often the meter's time is looked at.
+    def __init__(self, meter, storage, tick_ms=1000):
+        self.meter = meter
+        self.storage = storage
+        self.tick_ms = tick_ms
+        self.profiles = tuple(e for e in meter.table if e[0] == 7 and e[4] >= 0)
+        self._at = None
+        if self.profiles:
+            from dlms_micro.cosem import clock, profile
+
+            self.now = clock.now
+            self.tick = profile.tick
+
+    def __call__(self, now):
+        if self.storage is not None:
+            self.storage.service(now)
+        if not self.profiles:
+            return
+        if self._at is not None and ticks_diff(now, self._at) < self.tick_ms:
+            return
+        self._at = now
+        utc = self.now(self.meter)
+        for e in self.profiles:
+            self.tick(self.meter, e, utc)
 
 
 def _restore(meter, storage, s_imp, s_exp):

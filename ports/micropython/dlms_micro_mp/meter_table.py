@@ -1,8 +1,11 @@
 # A board's own small object table (the CPython demo's imports are not
 # available on a board): logical device name, serial number, clock, active
 # energy import/export registers, IEC HDLC setup, SAP assignment and
-# Association LN. Public client (SAP 16) reads the name, the clock and the
-# energy import register; reader (SAP 32, LLS) reads everything.
+# Association LN, and with profile_rows > 0 a 15-minute load profile
+# 1.0.99.1.0.255 (clock, energy import, export; profile_rows rows of 27 B in
+# RAM, persisted through the storage). Public client (SAP 16) reads the
+# name, the clock and the energy import register; reader (SAP 32, LLS) reads
+# everything.
 
 from dlms_micro import axdr
 from dlms_micro.app import association as asn
@@ -19,6 +22,8 @@ OBIS_CLOCK = b"\x00\x00\x01\x00\x00\xff"
 OBIS_ENERGY_IMPORT = b"\x01\x00\x01\x08\x00\xff"
 OBIS_ENERGY_EXPORT = b"\x01\x00\x02\x08\x00\xff"
 OBIS_HDLC_SETUP = b"\x00\x00\x16\x00\x00\xff"
+OBIS_LOAD_PROFILE = b"\x01\x00\x63\x01\x00\xff"
+LOAD_PROFILE_PERIOD = 900
 
 # ESP32 time.time() counts from 2000-01-01; the core wants 1970-01-01.
 EPOCH_2000 = 946684800
@@ -29,9 +34,10 @@ def _modes(n, default=0):
 
 
 def build_meter(wall_clock, ldn=b"DMI0000000000001", serial=b"00000001", password=b"12345678",
-                logical=1, physical=17):
+                logical=1, physical=17, profile_rows=0, storage=None):
     # The Meter, and the state slots of the two energy registers (the port
-    # adds to them and saves them).
+    # adds to them and saves them). storage: where the load profile keeps
+    # its rows (None: RAM only).
     R = base.READ
     reading = asn.CONF_GET | asn.CONF_BLOCK_TRANSFER_WITH_GET | asn.CONF_SELECTIVE_ACCESS
     roles = (
@@ -65,4 +71,20 @@ def build_meter(wall_clock, ldn=b"DMI0000000000001", serial=b"00000001", passwor
          (None, ro(IEC_HDLC_SETUP)), None),
         (17, 0, b"\x00\x00\x29\x00\x00\xff", SAP_ASSIGNMENT, -1, (None, ro(SAP_ASSIGNMENT)), ((logical, ldn),)),
     )
+    if profile_rows:
+        from dlms_micro.cosem import profile
+
+        dlu_w = profile.field_width(dlu)
+        param = (
+            (
+                (8, OBIS_CLOCK, 2, 0, profile.CLOCK_WIDTH),
+                (3, OBIS_ENERGY_IMPORT, 2, 0, dlu_w),
+                (3, OBIS_ENERGY_EXPORT, 2, 0, dlu_w),
+            ),
+            LOAD_PROFILE_PERIOD,
+            profile_rows,
+        )
+        ring = profile.ProfileBuffer(param, storage, "lp") if storage is not None else profile.ProfileBuffer(param)
+        pg = ro(profile.PROFILE_GENERIC)
+        table += ((7, 1, OBIS_LOAD_PROFILE, profile.PROFILE_GENERIC, slots([ring]), (None, pg), param),)
     return Meter(table, roles, state, wall_clock), s_import, s_export
