@@ -1,0 +1,137 @@
+# Script table (class 9) and the script executor: write attribute and
+# execute method through the targets' own handlers, failing actions logged
+# and skipped, nested scripts, the execute method, the scripts attribute.
+
+from cosem_support import act, allocated, get_ok, make
+from dlms_micro import axdr
+from dlms_micro.cosem import base, script
+from dlms_micro.cosem.data import DATA
+from dlms_micro.cosem.register import REGISTER
+from dlms_micro.cosem.script import EXECUTE_METHOD, SCRIPT_TABLE, WRITE_ATTRIBUTE
+from support import unhex
+
+A = ((b"\x01\x03", b""), None)
+AR = ((b"\x01\x03\x01", b"\x01"), None)
+AS = ((b"\x01\x01", b"\x01"), None)
+
+MODE_LN = b"\x00\x00\x60\x01\x00\xff"
+NAME_LN = b"\x00\x00\x60\x01\x01\xff"
+ENERGY_LN = b"\x01\x00\x01\x08\x00\xff"
+TABLE_LN = b"\x00\x00\x0a\x00\x64\xff"
+OTHER_LN = b"\x00\x00\x0a\x00\x01\xff"
+MISSING_LN = b"\x00\x00\x60\x01\x09\xff"
+
+SCRIPTS = (
+    # 1: mode := 7, reset the energy register
+    (1, (
+        script.action(WRITE_ATTRIBUTE, 1, MODE_LN, 2, axdr.UNSIGNED, 7),
+        script.action(EXECUTE_METHOD, 3, ENERGY_LN, 1, axdr.INTEGER, 0),
+    )),
+    # 2: an undefined object, a wrong type, then mode := 9
+    (2, (
+        script.action(WRITE_ATTRIBUTE, 1, MISSING_LN, 2, axdr.UNSIGNED, 1),
+        script.action(WRITE_ATTRIBUTE, 1, MODE_LN, 2, axdr.LONG, 1),
+        script.action(WRITE_ATTRIBUTE, 3, MODE_LN, 2, axdr.UNSIGNED, 1),  # wrong class
+        script.action(WRITE_ATTRIBUTE, 1, MODE_LN, 1, axdr.UNSIGNED, 1),  # logical_name
+        script.action(EXECUTE_METHOD, 1, MODE_LN, 1, axdr.INTEGER, 0),  # Data has no methods
+        script.action(WRITE_ATTRIBUTE, 1, MODE_LN, 2, axdr.UNSIGNED, 9),
+    )),
+    # 3: name := "T2" and run script 1 of the other table
+    (3, (
+        script.action(WRITE_ATTRIBUTE, 1, NAME_LN, 2, axdr.OCTET_STRING, b"T2"),
+        script.action(EXECUTE_METHOD, 9, OTHER_LN, 1, axdr.LONG_UNSIGNED, 1),
+    )),
+    # 4: calls itself
+    (4, (script.action(EXECUTE_METHOD, 9, TABLE_LN, 1, axdr.LONG_UNSIGNED, 4),)),
+)
+OTHER = ((1, (script.action(WRITE_ATTRIBUTE, 1, MODE_LN, 2, axdr.UNSIGNED, 5),)),)
+
+
+def setup():
+    t = (
+        (1, 0, MODE_LN, DATA, 0, A, (axdr.UNSIGNED,)),
+        (1, 0, NAME_LN, DATA, 1, A, (axdr.OCTET_STRING, 8)),
+        (3, 0, ENERGY_LN, REGISTER, 2, AR, (0, 30)),
+        (9, 0, TABLE_LN, SCRIPT_TABLE, -1, AS, SCRIPTS),
+        (9, 0, OTHER_LN, SCRIPT_TABLE, -1, AS, OTHER),
+    )
+    ctx = make(t, [0, b"T1", 1234], meter_roles=None)
+    msgs = []
+    ctx.meter.log = msgs.append
+    return ctx, t, msgs
+
+
+def test_execute_writes_attributes_and_calls_methods():
+    ctx, t, msgs = setup()
+    assert script.execute(ctx.meter, TABLE_LN, 1)
+    assert ctx.meter.state[0] == 7
+    assert ctx.meter.state[2] == 0
+    assert msgs == []
+
+
+def test_failing_actions_are_logged_and_the_rest_runs():
+    ctx, t, msgs = setup()
+    assert script.execute(ctx.meter, TABLE_LN, 2)
+    assert ctx.meter.state[0] == 9
+    assert len(msgs) == 5, msgs
+    assert "0.0.96.1.9.255" in msgs[0] and "(4)" in msgs[0]  # object undefined
+    assert "(12)" in msgs[1]  # type unmatched
+    assert "(4)" in msgs[2]
+    assert "(3)" in msgs[3] and "(3)" in msgs[4]  # read-write denied
+
+
+def test_unknown_table_or_script_is_refused_and_logged():
+    ctx, t, msgs = setup()
+    assert not script.execute(ctx.meter, MISSING_LN, 1)
+    assert not script.execute(ctx.meter, TABLE_LN, 77)
+    assert len(msgs) == 2 and "77" in msgs[1]
+    assert script.execute(ctx.meter, TABLE_LN, 0)  # the null script
+    assert ctx.meter.state == [0, b"T1", 1234]
+
+
+def test_script_runs_another_tables_script():
+    ctx, t, msgs = setup()
+    assert script.execute(ctx.meter, TABLE_LN, 3)
+    assert ctx.meter.state[1] == b"T2"
+    assert ctx.meter.state[0] == 5
+    assert msgs == []
+
+
+def test_recursion_is_bounded():
+    ctx, t, msgs = setup()
+    assert script.execute(ctx.meter, TABLE_LN, 4)
+    assert any("too deep" in m for m in msgs), msgs
+    assert script._depth == 0
+
+
+def test_execute_method():
+    ctx, t, msgs = setup()
+    st = t[3]
+    assert act(ctx, st, 1, "1200 01")[0] == base.SUCCESS
+    assert ctx.meter.state[0] == 7
+    assert act(ctx, st, 1, "1200 00")[0] == base.SUCCESS  # null script
+    assert act(ctx, st, 1, "1200 63")[0] == base.OTHER_REASON
+    assert act(ctx, st, 1, "0900")[0] == base.TYPE_UNMATCHED
+    assert act(ctx, st, 1)[0] == base.TYPE_UNMATCHED
+    assert act(ctx, st, 2, "1200 01")[0] == base.READ_WRITE_DENIED
+
+
+def test_scripts_attribute():
+    ctx, t, msgs = setup()
+    out = get_ok(ctx, t[4], 2)
+    assert out == unhex("0101 0202 120001 0101 0205 1601 120001 0906 0000600100FF 0F02 1105")
+    assert ctx.r is not None
+    out = get_ok(ctx, t[3], 2)
+    assert out.startswith(unhex("0104 0202 120001 0102 0205 1601 120001"))
+
+
+def test_execute_allocates_nothing_on_micropython():
+    ctx, t, msgs = setup()
+    m = ctx.meter
+
+    def run():
+        script.execute(m, TABLE_LN, 1)
+
+    n = allocated(run)
+    if n is not None:
+        assert n == 0, n
