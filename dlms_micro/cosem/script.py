@@ -48,7 +48,7 @@
 # what the target handlers allocate and the log messages of failures.
 
 from dlms_micro import axdr
-from dlms_micro.cosem import base
+from dlms_micro.cosem import base, common
 
 try:
     from micropython import const
@@ -217,9 +217,8 @@ class ScriptTable(base.InterfaceClass):
                     pos = axdr.put_bytes(buf, pos, p)
                 else:
                     pos = axdr.enc_null(buf, pos)
-        if pos > ctx.limit:
-            raise axdr.BufferFull("scripts end at %d, past the limit %d" % (pos, ctx.limit))
         ctx.pos = pos
+        common.check_limit(ctx)
         return base.SUCCESS
 
     def action(self, ctx, obj, method):
