@@ -873,3 +873,68 @@ class HdlcServer:
         for i in range(3):
             b[e + i] = sv[hl + i]
         self._restore_at = -1
+
+
+# PUSH (IEC 62056-46: unnumbered information). What the meter sends without
+# being asked (a DataNotification from a Push setup) goes out in UI frames,
+# outside any connection: to the push client's address (one byte, 102 by
+# convention), from the meter's server address (2-byte form when both parts
+# are below 128, else 4-byte), LLC header E6 E7 00 in front of the APDU. An
+# APDU longer than max_info (LLC included) is segmented: every frame but the
+# last has the segmentation bit in its format field and control 0x03; the
+# last has control 0x13 (UI with the final bit).
+_LLC_RESPONSE = b"\xe6\xe7\x00"
+PUSH_CLIENT = const(102)
+
+
+def ui_frames(out, o, apdu, start, end, logical, physical, client=PUSH_CLIENT, max_info=DEFAULT_MAX_INFO):
+    # Write the UI frame(s) carrying apdu[start:end] at out[o:]; returns the
+    # end of the last frame, or -1 when out has no room for them (nothing
+    # meaningful written then). Allocates nothing.
+    if max_info < 32 or max_info > MAX_INFO_LIMIT:
+        raise ValueError("max information field must be 32..2030")
+    long_addr = logical > 127 or physical > 127
+    hl = 11 if long_addr else 9  # flag, format 2, client 1, server 2|4, control, HCS 2
+    p = start
+    first = 1
+    while True:
+        n = end - p
+        room = max_info - 3 * first
+        if n > room:
+            n = room
+        last = p + n == end
+        if o + hl + 3 * first + n + 3 > len(out):
+            return -1
+        s = o
+        out[s] = _FLAG
+        out[s + 3] = (client << 1) | 1
+        if long_addr:
+            out[s + 4] = (logical >> 7) << 1
+            out[s + 5] = (logical & 0x7F) << 1
+            out[s + 6] = (physical >> 7) << 1
+            out[s + 7] = ((physical & 0x7F) << 1) | 1
+        else:
+            out[s + 4] = logical << 1
+            out[s + 5] = (physical << 1) | 1
+        q = s + hl - 3
+        out[q] = (_UI | _PF) if last else _UI
+        hcs = q + 1
+        q += 3
+        if first:
+            for i in range(3):
+                out[q + i] = _LLC_RESPONSE[i]
+            q += 3
+        for i in range(n):
+            out[q + i] = apdu[p + i]
+        q += n
+        length = q + 2 - s - 1
+        out[s + 1] = 0xA0 | (0 if last else 0x08) | (length >> 8)
+        out[s + 2] = length & 0xFF
+        crc16.put_fcs(out, s + 1, hcs)
+        q = crc16.put_fcs(out, s + 1, q)
+        out[q] = _FLAG
+        o = q + 1
+        p += n
+        first = 0
+        if last:
+            return o

@@ -184,3 +184,29 @@ class WrapperServer:
                 buf[i] = buf[r + i]
             self._rpos = 0
             self._wpos = w - r
+
+
+# PUSH. What the meter sends without a request (a DataNotification from a
+# Push setup) goes out with the same header: source wPort the logical
+# device, destination wPort the push client's (102, 0x66, by convention; the
+# wPort gurux-dlms and most head-ends listen on for pushes).
+PUSH_WPORT = const(102)
+
+
+def push_frame(buf, start, end, source_wport, dest_wport=PUSH_WPORT):
+    # Frame the APDU buf[start:end] in place: the 8-byte header goes at
+    # buf[start-8:start]. Returns the frame's start (the frame is
+    # buf[start-8:end]). Allocates nothing.
+    h = start - HEADER_LEN
+    n = end - start
+    if h < 0 or n < 0 or n > 0xFFFF or end > len(buf):
+        raise ValueError("wrapper push: no room for the header, or a bad APDU range")
+    buf[h] = 0
+    buf[h + 1] = VERSION
+    buf[h + 2] = source_wport >> 8
+    buf[h + 3] = source_wport & 0xFF
+    buf[h + 4] = dest_wport >> 8
+    buf[h + 5] = dest_wport & 0xFF
+    buf[h + 6] = n >> 8
+    buf[h + 7] = n & 0xFF
+    return h

@@ -1,0 +1,178 @@
+# DataNotification (Green Book: the DataNotification service, xDLMS APDU
+# data-notification [15]): what a Push setup (cosem/push.py) sends, encoded
+# into the caller's preallocated buffer.
+#
+#   0F  long-invoke-id-and-priority  Unsigned32: bits 0..23 invoke id, bit 28
+#                                    self-descriptive, 29 processing option,
+#                                    30 service class (0: unconfirmed), 31
+#                                    priority (0: normal). Here: a 24-bit
+#                                    counter per Notifier, every flag 0.
+#       date-time                    OCTET STRING (SIZE(0|12)): 0C + the
+#                                    meter's local time (clock.put_local_time:
+#                                    deviation and clock status included), or
+#                                    00 when there is no time
+#       notification-body            Data: structure {one element per entry of
+#                                    the push_object_list}
+# Each element is the attribute's value as its own get() handler writes it
+# (attribute 1: the logical name as octet-string), as profile.capture does;
+# an object that is not in the table, data_index other than 0 or a get()
+# that refuses gives null-data. By the Blue Book's convention the first
+# entry is the push setup's own logical name (attribute 1), which tells the
+# receiver which push (and so which list) it is looking at.
+#
+# PROTECTION. When the meter has a key store (meter.keys) whose security
+# policy asks for protected responses (authenticated 0x20 and/or encrypted
+# 0x40), the APDU goes out as general-glo-ciphering (DB, 08 + the meter's
+# system title, length, SC, IC, ciphertext, tag), suite 0 with the global
+# unicast key and the key store's transmit invocation counter, at the level
+# the policy asks (security/suite0.py, Suite0.protect in place).
+#
+#   n = Notifier(meter)                     once, at boot
+#   end = n.encode(obj, buf, start, limit, utc)
+#       -> the APDU is buf[n.start:end]; -1 when it cannot be built (too big
+#       for buf[start:limit], no invocation counter left): a log line says
+#       why and nothing is sent. Leave HEADER_ROOM bytes free from start
+#       when the meter ciphers (the plaintext is written after them) and a
+#       link header's worth before start (wrapper.push_frame needs 8).
+# Steady state: nothing allocated by the encoder itself (the Context is made
+# once, values are encoded in place); a value's get() or the clock may
+# allocate what they always do (big ints of the time on MicroPython).
+
+from dlms_micro import axdr
+from dlms_micro.cosem import base
+from dlms_micro.errors import DlmsError, EncodeError
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+DATA_NOTIFICATION = const(0x0F)
+HEADER_ROOM = const(18)  # suite0.HEADER_ROOM: before a ciphered plaintext
+TRAILER = const(12)  # suite0.TRAILER: the tag after it
+INVOKE_ID_MASK = const(0xFFFFFF)
+
+# push object fields (cosem.push O_*)
+_O_CLASS = const(0)
+_O_LN = const(1)
+_O_ATTR = const(2)
+_O_DATA_INDEX = const(3)
+_P_OBJECTS = const(0)
+
+_clock = None
+_s0 = None
+
+
+class Notifier:
+    def __init__(self, meter):
+        self.meter = meter
+        self.ctx = base.Context(meter)
+        self.invoke_id = 0  # of the last notification
+        self.start = 0  # where the last APDU starts
+        self.suite = None  # Suite0 for protected pushes, made on first use
+        self.protected = False  # whether the last APDU was ciphered
+
+    def _log(self, msg):
+        if self.meter.log is not None:
+            self.meter.log(msg)
+
+    def _level(self):
+        # SC level bits the policy asks of what the meter sends; 0: plain
+        global _s0
+        keys = self.meter.keys
+        if keys is None:
+            return 0
+        if _s0 is None:
+            from dlms_micro.security import suite0 as _s0
+        return _s0.response_level(keys.policy)
+
+    def encode(self, obj, buf, start, limit, utc=None):
+        # The DataNotification of push setup obj at buf[start:limit] (see
+        # the header). Returns the end, or -1.
+        if limit > len(buf):
+            limit = len(buf)
+        level = self._level()
+        p = start + HEADER_ROOM if level else start
+        lim = limit - TRAILER if level else limit
+        try:
+            q = self.plain(obj, buf, p, lim, utc)
+            self.protected = bool(level)
+            if not level:
+                self.start = start
+                return q
+            s = self._suite()
+            end = s.protect(buf, p, q, limit, level, _s0.FORM_GENERAL_GLO)
+            self.start = s.out_start
+            return end
+        except EncodeError:
+            self._log("push: the notification does not fit its buffer, not sent")
+        except DlmsError:  # no transmit invocation counter, no keys
+            self._log("push: the notification could not be protected, not sent")
+        return -1
+
+    def _suite(self):
+        s = self.suite
+        if s is None:
+            from dlms_micro.security import gcm
+
+            m = self.meter
+            if getattr(m, "_gcm", None) is None:
+                m._gcm = gcm.new()  # the global-key cipher the channels share
+            s = self.suite = _s0.Suite0(m.keys, m._gcm)
+        return s
+
+    def plain(self, obj, buf, pos, limit, utc=None):
+        # The unprotected DataNotification at buf[pos:limit]; returns the end.
+        # Raises EncodeError (BufferFull) when it does not fit.
+        n = (self.invoke_id + 1) & INVOKE_ID_MASK
+        self.invoke_id = n
+        if pos + 7 > limit:
+            raise axdr.BufferFull("no room for the notification header")
+        buf[pos] = DATA_NOTIFICATION
+        buf[pos + 1] = 0
+        buf[pos + 2] = n >> 16
+        buf[pos + 3] = (n >> 8) & 0xFF
+        buf[pos + 4] = n & 0xFF
+        pos += 5
+        if utc is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            global _clock
+            if _clock is None:
+                from dlms_micro.cosem import clock as _clock
+            if pos + 13 > limit:
+                raise axdr.BufferFull("no room for the notification time")
+            buf[pos] = 12
+            pos = _clock.put_local_time(self.meter, utc, buf, pos + 1)
+        objs = obj[base.E_PARAM][_P_OBJECTS]
+        pos = axdr.enc_structure(buf, pos, len(objs))
+        meter = self.meter
+        ctx = self.ctx
+        for o in objs:
+            e = meter.find(o[_O_CLASS], o[_O_LN], 0)
+            if pos >= limit:
+                raise axdr.BufferFull("notification body")
+            res = base.OBJECT_UNDEFINED
+            if e is not None and o[_O_DATA_INDEX] == 0:
+                a = o[_O_ATTR]
+                if a == 1:
+                    pos = axdr.enc_octet_string(buf, pos, e[base.E_LN])
+                    continue
+                ctx.buf = buf
+                ctx.pos = pos
+                ctx.limit = limit
+                ctx.cursor = 0
+                ctx.selector = 0
+                res = e[base.E_IC].get(ctx, e, a)
+                if res == base.SUCCESS:
+                    if ctx.cursor or ctx.pos > limit:
+                        raise axdr.BufferFull("a value longer than the notification's room")
+                    pos = ctx.pos
+                    continue
+            buf[pos] = axdr.NULL_DATA
+            pos += 1
+        return pos
