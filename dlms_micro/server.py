@@ -14,9 +14,20 @@
 #
 # APDUs are handled inside next_event(): AARQ/RLRQ by ACSE, the rest by the
 # xDLMS services, each response encoded in place into the link's buffer.
+#
+# General block transfer (app.gbt): general-block-transfer APDUs are collected
+# into the request they carry (which may be ciphered), and a response goes
+# in GBT blocks when the request came in GBT, or when the association
+# negotiated GBT but not block-transfer-with-get (the client then has no
+# other way to take a long response). Otherwise long GET responses keep to
+# GET datablocks, which every client that proposes both understands. On the
+# wrapper a window of blocks is sent in a row (next_event() hands out one
+# block per EV_SEND); HDLC sends one block per client acknowledgement.
 
 from dlms_micro.app import acse
 from dlms_micro.app import association as asn
+from dlms_micro.app import gbt as _gbt
+from dlms_micro.app import xdlms as _xd
 from dlms_micro.app.xdlms import Services
 from dlms_micro.errors import DlmsError
 
@@ -47,7 +58,10 @@ SERVER_CONFORMANCE = (
     | asn.CONF_BLOCK_TRANSFER_WITH_GET
     | asn.CONF_BLOCK_TRANSFER_WITH_SET
     | asn.CONF_BLOCK_TRANSFER_WITH_ACTION
+    | asn.CONF_GENERAL_BLOCK_TRANSFER
 )
+_CONF_GBT = asn.CONF_GENERAL_BLOCK_TRANSFER
+_CONF_BT_GET = asn.CONF_BLOCK_TRANSFER_WITH_GET
 
 
 class Channel:
@@ -61,6 +75,8 @@ class Channel:
         self.max_pdu = max_pdu
         self.assoc = asn.AssociationState()
         self.services = Services(meter, self.assoc, max_pdu)
+        self.gbt = _gbt.Gbt(max_pdu)
+        self._gbt_push = False  # a streamed GBT block is due (wrapper)
         self.aarq = acse.Aarq()
         self.rlrq = acse.Rlrq()
         self.outcome = acse.Outcome()
@@ -97,6 +113,7 @@ class Channel:
         self.log = fn
         self.link.log = fn
         self.services.log = fn
+        self.gbt.log = fn
 
     def feed(self, data, start, end, now):
         return self.link.feed(data, start, end, now)
@@ -107,6 +124,9 @@ class Channel:
 
     def next_event(self, now):
         link = self.link
+        if self._gbt_push:
+            # The block sent last (EV_SEND) is out: the next one of the window.
+            self._push_gbt_block()
         while True:
             ev = link.next_event(now)
             if ev == EV_SEND:
@@ -130,6 +150,8 @@ class Channel:
 
     def _end_association(self):
         self.services.abort_blocks()
+        self.gbt.reset()
+        self._gbt_push = False
         self.assoc.reset()
         if self.suite is not None:
             self.suite.reset()
@@ -168,18 +190,120 @@ class Channel:
                 # A second client on the same stream: it has no association.
                 self._error("request from a wPort without an association")
                 return self.services._exception(out, o, 1, 1)
-            if self.suite is not None and e > s and _s0.request_form(buf[s]):
-                return self._ciphered(buf, s, e, out, o, lim)
-            if self.assoc.status and self._plain_refused():
-                self._error("unprotected request where the security policy wants protection")
-                return self.services._exception(out, o, 1, 1)
-            return self.services.handle(buf, s, e, out, o, lim)
+            self._gbt_push = False
+            if e > s and buf[s] == _gbt.GENERAL_BLOCK_TRANSFER:
+                return self._gbt_apdu(buf, s, e, out, o, lim)
+            self._gbt_abandon()
+            return self._request(buf, s, e, out, o, lim, False)
         except DlmsError as ex:
             self._error("request refused: %s" % ex)
         except Exception as ex:  # a bug must not take the meter off the line
             self._error("internal error serving a request: %r" % (ex,))
         self.services.abort_blocks()
+        self.services.gbt = _xd.GBT_OFF
+        self.gbt.reset()
         return self.services._exception(out, o, 2, 3)
+
+    def _request(self, buf, s, e, out, o, lim, in_gbt):
+        # One whole xDLMS request (in_gbt: collected from GBT blocks): serve
+        # it, the response as one APDU or in GBT blocks.
+        a = self.assoc
+        sv = self.services
+        ciphered = self.suite is not None and e > s and _s0.request_form(buf[s])
+        mode = _xd.GBT_OFF
+        if a.conformance & _CONF_GBT and (in_gbt or not a.conformance & _CONF_BT_GET):
+            # A ciphered response is protected whole before it is split.
+            mode = _xd.GBT_WHOLE if ciphered else _xd.GBT_STREAM
+        sv.gbt = mode
+        if ciphered:
+            q = self._ciphered(buf, s, e, out, o, lim)
+        elif a.status and self._plain_refused():
+            self._error("unprotected request where the security policy wants protection")
+            q = sv._exception(out, o, 1, 1)
+        else:
+            q = sv.handle(buf, s, e, out, o, lim)
+        sv.gbt = _xd.GBT_OFF
+        if q < 0 or not mode:
+            return q
+        start = self._reply_start
+        if not in_gbt and not sv.gbt_pending() and q - start <= a.client_max_pdu:
+            return q  # short enough to go whole
+        # Blocks of the client's max PDU, at most what the link carries.
+        size = a.client_max_pdu
+        if size > lim - o:
+            size = lim - o
+        g = self.gbt
+        g.start(out, start, q, sv if sv.gbt_pending() else None, size - _gbt.HEADER, self.kind == _LINK_WRAPPER)
+        return self._gbt_block(out, o)
+
+    # ---------------------------------------------- general block transfer
+
+    def _gbt_abandon(self):
+        # A new request ends any GBT transfer under way.
+        g = self.gbt
+        if g.receiving or (g.sending and not g.finished):
+            self._error("gbt: new request while a GBT transfer is under way: transfer abandoned")
+            self.services.abort_blocks()
+        g.reset()
+
+    def _gbt_block(self, out, o):
+        # The next block of the GBT response at out[o:]; a refusal when the
+        # response failed midway.
+        q = self.gbt.block(out, o)
+        if q < 0:
+            self.services.abort_blocks()
+            return self.services._exception(out, o, 1, 1)
+        self._reply_start = o
+        self._gbt_push = self.gbt.streams
+        return q
+
+    def _push_gbt_block(self):
+        # The next block of a window, sent without a request (wrapper).
+        self._gbt_push = False
+        link = self.link
+        o = link.TX_APDU_START
+        q = self._gbt_block(link.tx_apdu, o)
+        # The wrapper sends only replies; a streamed block is one more reply
+        # to the same request (see the report: a public link call is due).
+        link._await_reply = True
+        link.send_apdu(q, o)
+
+    def _gbt_apdu(self, buf, s, e, out, o, lim):
+        # A general-block-transfer APDU from the client: a block of a request,
+        # or the acknowledgement of blocks of our response.
+        a = self.assoc
+        g = self.gbt
+        sv = self.services
+        if a.status == asn.NON_ASSOCIATED or not a.conformance & _CONF_GBT:
+            self._error("gbt: general-block-transfer APDU in an association that did not negotiate it")
+            return sv._exception(out, o, 1, 2)
+        if not g.parse(buf, s, e):
+            self._error("gbt: malformed general-block-transfer APDU")
+            self._gbt_abandon()
+            return sv._exception(out, o, 2, 3)
+        empty = g.data_end == g.data_start
+        if g.sending and empty:
+            r = g.on_ack(g.bn, g.bna, g.bc)
+            if r < 0:
+                sv.abort_blocks()
+                return sv._exception(out, o, 1, 1)
+            if r == 0:
+                return -1
+            return self._gbt_block(out, o)
+        if g.sending:
+            self._gbt_abandon()  # a new request in GBT
+        if not g.receiving and (empty or g.bn != 1):
+            self._error("gbt: block %d with no GBT transfer under way" % g.bn)
+            return sv._exception(out, o, 1, 1)
+        res = g.take(buf)
+        if res == _gbt.TAKEN_SILENT:
+            return -1
+        if res == _gbt.TAKEN_ACK:
+            return g.ack(out, o)
+        if res == _gbt.TAKEN_TOO_LONG:
+            return sv._exception(out, o, 1, 4)
+        sv.abort_blocks()
+        return self._request(g.buf, 0, g.rx_len, out, o, lim, True)
 
     # ------------------------------------------------------------- ACSE
 
@@ -339,10 +463,11 @@ class Channel:
             self._error("ciphered request refused: %s" % ex)
             return _s0.exception_response(out, o, ex)
         p = o + _s0.HEADER_ROOM
-        # The response, once ciphered, must still fit the client's max PDU.
-        end = o + a.client_max_pdu - _s0.TRAILER
-        if end > lim - _s0.TRAILER:
-            end = lim - _s0.TRAILER
+        # The response, once ciphered, must still fit the client's max PDU
+        # (in GBT: the buffer; the blocks are cut to the client's PDU).
+        end = lim - _s0.TRAILER
+        if not self.services.gbt and o + a.client_max_pdu - _s0.TRAILER < end:
+            end = o + a.client_max_pdu - _s0.TRAILER
         q = self.services.handle(buf, suite.start, suite.end, out, p, end)
         if q < 0:
             return -1

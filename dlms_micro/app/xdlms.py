@@ -7,6 +7,15 @@
 # A response that does not fit the client's max PDU goes in blocks: the
 # attribute is encoded into the block buffer (long attributes in pieces,
 # resumed with ctx.cursor) and handed out block by block on GET-Request-Next.
+#
+# General block transfer (Green Book 9.4.6.13, dlms_micro.app.gbt) sits
+# above this layer: the channel sets Services.gbt before handle() when the
+# response will travel in GBT blocks. Then the response may use the whole
+# output buffer (the GBT blocks, not the APDU, must fit the client's max
+# PDU), and with GBT_STREAM a long attribute is not refused or put into
+# GET datablocks: handle() returns the first piece of a get-response-normal
+# and leaves the attribute open; gbt_more() encodes the following pieces,
+# resumed by cursor as for GET-Request-Next.
 
 from dlms_micro import axdr
 from dlms_micro.app import association as asn
@@ -44,6 +53,12 @@ _BLOCK_NONE = const(0)
 _BLOCK_GET = const(1)
 _BLOCK_SET = const(2)
 _BLOCK_ACTION = const(3)
+_BLOCK_GBT = const(4)  # a get-response-normal streamed through GBT
+
+# Services.gbt: how the response of the request being served travels
+GBT_OFF = const(0)  # as one APDU or in service-specific blocks
+GBT_WHOLE = const(1)  # in GBT blocks, made whole first (a ciphered response)
+GBT_STREAM = const(2)  # in GBT blocks, a long attribute streamed by cursor
 
 # What each service needs negotiated
 _CONF_GET = asn.CONF_GET
@@ -69,6 +84,7 @@ class Services:
         self._sel_pos = 0
         self._blen = 0  # bytes in the block buffer
         self._bpos = 0  # bytes already sent from it
+        self.gbt = GBT_OFF
         self.log = None
 
     def _error(self, msg):
@@ -102,10 +118,11 @@ class Services:
             return self._exception(out, out_start, STATE_SERVICE_NOT_ALLOWED, SERVICE_OPERATION_NOT_POSSIBLE)
         if end - start > self.max_pdu:
             return self._exception(out, out_start, STATE_SERVICE_NOT_ALLOWED, SERVICE_PDU_TOO_LONG)
-        # The response may not exceed the client's max receive PDU.
-        limit = out_start + a.client_max_pdu
-        if limit > out_end:
-            limit = out_end
+        # The response may not exceed the client's max receive PDU (in GBT
+        # only its blocks are bound by it).
+        limit = out_end
+        if not self.gbt and out_start + a.client_max_pdu < out_end:
+            limit = out_start + a.client_max_pdu
         r = self.r
         r.reset(req, start + 2, end)
         kind = req[start + 1]
@@ -239,6 +256,15 @@ class Services:
                 res = -1  # does not fit: go in blocks
             if res == base.SUCCESS and self.ctx.cursor == 0:
                 return self.ctx.pos
+            if res == base.SUCCESS and self.gbt == GBT_STREAM:
+                # The rest follows through gbt_more(), in GBT blocks.
+                a = self.assoc
+                a.block_kind = _BLOCK_GBT
+                a.block_obj = obj
+                a.block_attr = attr
+                a.block_cursor = self.ctx.cursor
+                a.block_invoke = iip
+                return self.ctx.pos
             if res > 0:
                 return self._dar(out, o + 3, res)
             return self._start_get_blocks(obj, attr, iip, out, o, limit)
@@ -249,6 +275,33 @@ class Services:
             self.abort_blocks()
             return self._get_list(iip, out, o, limit)
         raise DecodeError("unknown get-request choice %d" % kind)
+
+    def gbt_pending(self):
+        # True while a response streamed through GBT has more to come.
+        return self.assoc.block_kind == _BLOCK_GBT
+
+    def gbt_more(self, buf, pos, limit):
+        # Encode the next piece of the attribute streamed through GBT at
+        # buf[pos:limit]; returns the new end (pos: not even one item fits),
+        # or -1 when the attribute failed (the transfer is abandoned).
+        a = self.assoc
+        if a.block_kind != _BLOCK_GBT:
+            return pos
+        ctx = self.ctx
+        ctx.cursor = a.block_cursor
+        try:
+            res = self._get_attr(a.block_obj, a.block_attr, buf, pos, limit)
+        except EncodeError:
+            return pos
+        if res:
+            self._error("xdlms: long attribute failed in GBT (data-access-result %d)" % res)
+            self.abort_blocks()
+            return -1
+        if ctx.cursor == 0:
+            self.abort_blocks()  # finished
+        else:
+            a.block_cursor = ctx.cursor
+        return ctx.pos
 
     def _dar(self, out, p, code):
         out[p] = 1  # data-access-result
