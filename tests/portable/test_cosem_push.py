@@ -313,8 +313,8 @@ def test_notification_too_big_is_refused_with_a_log_line():
     assert n.encode(obj, buf, 0, len(buf), T0) == -1
 
 
-def keyed_meter(policy=0x60):
-    m, obj = make_meter()
+def keyed_meter(policy=0x60, **kw):
+    m, obj = make_meter(**kw)
     m.keys = ks.KeyStore(MemStorage(), TITLE, ek=EK, ak=AK, policy=policy)
     return m, obj
 
