@@ -20,8 +20,8 @@
 #
 # LISTENER. PushListener(port=4061, ek=..., ak=...) accepts TCP connections
 # carrying wrapper frames or HDLC frames (UI/I; segmented ones reassembled),
-# deciphers general-glo-ciphering (and glo-/ded- forms are not expected from
-# a push) with the given keys through our own suite 0, decodes the
+# deciphers general-glo-ciphering with the given keys through our own suite
+# 0 (a receive counter per meter system title: replays refused), decodes the
 # DataNotification with the A-XDR generic decoder and hands the readable
 # text to `out` (print by default): source, protection, invoke id, time
 # stamp, and each value, named after the push setup (first element an
@@ -281,8 +281,9 @@ class _Opener:
         from dlms_micro.security import gcm
         from dlms_micro.security import keys as ks
         from dlms_micro.security.suite0 import Suite0
+        from dlms_micro_cpython.demo import MemoryStorage
 
-        store = ks.KeyStore(_MemoryStorage(), b"LISTENER", ek=ek, ak=ak, rx_slots=64)
+        store = ks.KeyStore(MemoryStorage(), b"LISTENER", ek=ek, ak=ak, rx_slots=64)
         self.suite = Suite0(store, gcm.new())
         self.suite.enabled = 1
 
@@ -293,20 +294,6 @@ class _Opener:
         s.unprotect(b, 0, len(b), 0)
         title = b[2:10].hex().upper() if s.form >= 3 else "?"
         return bytes(b[s.start : s.end]), "general-glo-ciphering SC 0x%02X IC %d system title %s" % (s.sc, s.ic, title)
-
-
-class _MemoryStorage:
-    def __init__(self):
-        self._d = {}
-
-    def get(self, key):
-        return self._d.get(key)
-
-    def put(self, key, value):
-        self._d[key] = bytes(value)
-
-    def delete(self, key):
-        self._d.pop(key, None)
 
 
 class _Connection(asyncio.Protocol):
