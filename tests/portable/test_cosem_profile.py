@@ -321,6 +321,7 @@ def test_get_next_blocks_through_the_services_allocate_little():
 
 
 def test_persistent_ring_survives_a_restart():
+    # (pages, epochs, power cuts: test_cosem_profile_storage.py)
     class Store:
         def __init__(self):
             self.d = {}
@@ -329,7 +330,7 @@ def test_persistent_ring_survives_a_restart():
             return self.d.get(k)
 
         def put(self, k, v):
-            self.d[k] = v
+            self.d[k] = bytes(v)  # v is the profile's reused page buffer
 
     st = Store()
     t, param = table(3)
@@ -339,7 +340,7 @@ def test_persistent_ring_survives_a_restart():
     pb = ProfileBuffer(param, st, "lp1")
     assert (pb.total, pb.count) == (4, 3)
     assert pb.data == meter.state[11].data
-    st.d["lp1"] = b"\x00" * 5  # a damaged record is ignored
+    st.d["lp1"] = b"\x00" * 5  # a damaged header: a new, empty epoch
     assert ProfileBuffer(param, st, "lp1").count == 0
 
 
