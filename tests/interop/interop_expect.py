@@ -92,3 +92,6 @@ def plausible(obis, raw):
 
 def now_utc():
     return int(time.time())
+
+# Profile generic profile_entries (rows each profile keeps)
+PROFILE_ENTRIES = {LOAD_PROFILE: 96 * 62, PQ_PROFILE: 288 * 14, DAILY_PROFILE: 400, EVENT_LOG: 500}
