@@ -14,9 +14,11 @@
 #       notification-body            Data: structure {one element per entry of
 #                                    the push_object_list}
 # Each element is the attribute's value as its own get() handler writes it
-# (attribute 1: the logical name as octet-string), as profile.capture does;
-# an object that is not in the table, data_index other than 0 or a get()
-# that refuses gives null-data. By the Blue Book's convention the first
+# (attribute 1: the logical name as octet-string), as profile.capture does,
+# whatever the access rights of the associations (the meter reads its own
+# values); an object that is not in the table, attribute_index 0 (the whole
+# object) or negative, data_index other than 0, or a get() that refuses
+# gives null-data. By the Blue Book's convention the first
 # entry is the push setup's own logical name (attribute 1), which tells the
 # receiver which push (and so which list) it is looking at.
 #
@@ -156,9 +158,8 @@ class Notifier:
             e = meter.find(o[_O_CLASS], o[_O_LN], 0)
             if pos >= limit:
                 raise axdr.BufferFull("notification body")
-            res = base.OBJECT_UNDEFINED
-            if e is not None and o[_O_DATA_INDEX] == 0:
-                a = o[_O_ATTR]
+            a = o[_O_ATTR]
+            if e is not None and o[_O_DATA_INDEX] == 0 and a >= 1:
                 if a == 1:
                     pos = axdr.enc_octet_string(buf, pos, e[base.E_LN])
                     continue

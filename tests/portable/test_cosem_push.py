@@ -295,12 +295,15 @@ def test_notification_bytes():
 
 
 def test_missing_object_and_data_index_push_null():
-    objs = OBJECTS[:2] + ((3, b"\x01\x00\x63\x08\x00\xff", 2, 0), (3, ENERGY_LN, 2, 1))
+    # not in the table, a data index, the whole object (attribute 0), an
+    # attribute its class refuses
+    objs = OBJECTS[:2] + ((3, b"\x01\x00\x63\x08\x00\xff", 2, 0), (3, ENERGY_LN, 2, 1), (3, ENERGY_LN, 0, 0),
+                          (3, ENERGY_LN, 9, 0))
     m, obj = make_meter(objects=objs)
     buf = bytearray(128)
     n = notify.Notifier(m)
     end = n.encode(obj, buf, 0, len(buf))
-    assert bytes(buf[0:end]).endswith(unhex("0000"))
+    assert bytes(buf[0:end]) == unhex("0F 00000001 00 0206 0906 0000190900FF 090C%s 00 00 00 00" % dt_hex(10, 0))
 
 
 def test_notification_too_big_is_refused_with_a_log_line():
