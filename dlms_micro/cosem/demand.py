@@ -120,6 +120,15 @@
 #         (value = E * num // (den * N * T))   [+16] the energy value's
 #         modulus (2**32 for double-long-unsigned; 0: signed, no wrap)
 #
+# USE. Table entry and state, e.g. 15-minute block demand of 1.0.1.8.0 (Wh)
+# with its maximum in 1.0.1.6.0 (an Extended register, param (0, 27)):
+#   p = (0, 27, 3, b"\x01\x00\x01\x08\x00\xff", 4, b"\x01\x00\x01\x06\x00\xff")
+#   (5, 0, b"\x01\x00\x01\x04\x00\xff", demand.DEMAND_REGISTER, slot, acc, p)
+#   state[slot:slot + demand.SLOTS] = demand.initial_state(p, 900, 1)
+# and in the port's loop, once a second or so (any period works; a tick
+# after a boundary closes it):
+#   demand.tick(meter, entry, clock.now(meter))
+#
 # ALLOCATION (measured on MicroPython 1.27, tests/portable/test_cosem_demand
 # .py): a tick between boundaries allocates 0 B, whether the energy moved or
 # not, while the energy register stays below 2**30 (1 GWh in Wh); above it,
