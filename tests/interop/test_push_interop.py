@@ -1,8 +1,9 @@
-# A real peer reads our pushes: gurux-dlms 1.0.203 (GXDLMSSecureClient.getData
+# Real peers read our pushes. gurux-dlms 1.0.203 (GXDLMSSecureClient.getData
 # with a notification GXReplyData, as its push listener examples do) parses
 # the DataNotification the Notifier builds, framed for the TCP wrapper and as
 # HDLC UI frames (segmented), plain and general-glo-ciphered, and gets the
-# same time stamp and values. (gurux-dlms 1.0.203 does not check the GCM tag
+# same time stamp and values. dlms-cosem 25.1.0 parses the APDU, plain and
+# (after its own suite 0 decryption) general-glo-ciphered. (gurux-dlms 1.0.203 does not check the GCM tag
 # of a ciphered notification: a flipped ciphertext byte comes out as a wrong
 # value, a flipped tag byte goes unnoticed. Our listener refuses both.)
 
@@ -17,9 +18,12 @@ from gurux_dlms.secure import GXDLMSSecureClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "portable"))
 
+from dlms_cosem import security  # noqa: E402
+from dlms_cosem.connection import XDlmsApduFactory  # noqa: E402
+from dlms_cosem.protocol.xdlms import DataNotification, GeneralGlobalCipher  # noqa: E402
 from dlms_micro.app import notify  # noqa: E402
 from dlms_micro.link import hdlc, wrapper  # noqa: E402
-from test_cosem_push import AK, EK, PUSH_LN, T0, dt, keyed_meter, make_meter  # noqa: E402
+from test_cosem_push import AK, EK, PUSH_LN, T0, TITLE, dt, expected_plain, keyed_meter, make_meter  # noqa: E402
 
 VALUES = [PUSH_LN, dt(10, 0), 12345, 678]
 
@@ -77,3 +81,22 @@ def test_gurux_parses_segmented_hdlc_ui_frames(keyed):
     assert out[1] & 0x08  # more than one frame
     check(parse(client(InterfaceType.HDLC, keyed), bytes(out[:e])))
 
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["plain", "ciphered"])
+def test_dlms_cosem_parses_the_notification(keyed):
+    buf, start, end = notification(keyed)
+    apdu = XDlmsApduFactory.apdu_from_bytes(apdu_bytes=bytes(buf[start:end]))
+    if keyed:
+        assert isinstance(apdu, GeneralGlobalCipher)
+        assert bytes(apdu.system_title) == TITLE and apdu.invocation_counter == 1
+        sc = apdu.security_control
+        assert sc.authenticated and sc.encrypted and sc.security_suite == 0
+        plain = security.decrypt(sc, bytes(apdu.system_title), apdu.invocation_counter, EK, apdu.ciphered_text, AK)
+        assert plain == expected_plain(1)
+        apdu = XDlmsApduFactory.apdu_from_bytes(apdu_bytes=plain)
+    assert isinstance(apdu, DataNotification)
+    lid = apdu.long_invoke_id_and_priority
+    assert lid.long_invoke_id == 1 and not lid.confirmed and not lid.prioritized
+    assert apdu.date_time.replace(tzinfo=None) == datetime.datetime(2026, 7, 1, 10, 0)
+    assert bytes(apdu.body) == expected_plain(1)[18:]  # after tag, invoke id, date-time
