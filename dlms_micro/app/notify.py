@@ -168,7 +168,12 @@ class Notifier:
                 ctx.limit = limit
                 ctx.cursor = 0
                 ctx.selector = 0
-                res = e[base.E_IC].get(ctx, e, a)
+                try:
+                    res = e[base.E_IC].get(ctx, e, a)
+                except EncodeError:
+                    raise
+                except Exception:  # a class that needs an association (ctx.assoc is None)
+                    res = base.OTHER_REASON
                 if res == base.SUCCESS:
                     if ctx.cursor or ctx.pos > limit:
                         raise axdr.BufferFull("a value longer than the notification's room")
@@ -176,4 +181,6 @@ class Notifier:
                     continue
             buf[pos] = axdr.NULL_DATA
             pos += 1
+        if pos > limit:
+            raise axdr.BufferFull("notification body")
         return pos

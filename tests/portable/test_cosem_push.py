@@ -306,6 +306,26 @@ def test_missing_object_and_data_index_push_null():
     assert bytes(buf[0:end]) == unhex("0F 00000001 00 0206 0906 0000190900FF 090C%s 00 00 00 00" % dt_hex(10, 0))
 
 
+def test_a_value_that_needs_an_association_pushes_null():
+    # Association LN attribute 3 (associated_partners_id) reads the
+    # association of the request; a push has none
+    from dlms_micro.cosem.association_ln import ASSOCIATION_LN
+
+    assoc_ln = b"\x00\x00\x28\x00\x00\xff"
+    objs = (OBJECTS[0], (15, assoc_ln, 3, 0), OBJECTS[2])
+    param = (objs, 0, 32, 2)
+    table = (
+        (15, 1, assoc_ln, ASSOCIATION_LN, -1, ((b"\x01" * 9, b"\x00" * 4),), None),
+        (3, 0, ENERGY_LN, REGISTER, 0, REG_ACC, (0, 30)),
+        (40, 0, PUSH_LN, PUSH_SETUP, 1, PUSH_ACC, param),
+    )
+    m = Meter(table, (Role(16),), [12345, PushState(param)], wall_clock=Wall(T0))
+    n = notify.Notifier(m)
+    buf = bytearray(64)
+    end = n.encode(table[2], buf, 0, len(buf))
+    assert bytes(buf[0:end]) == unhex("0F 00000001 00 0203 0906 0000190900FF 00 0600003039")
+
+
 def test_notification_too_big_is_refused_with_a_log_line():
     m, obj = make_meter()
     n = notify.Notifier(m)
