@@ -157,3 +157,26 @@ def test_cli_refuses_bad_accelerate_and_history(capsys):
         assert e.value.code == 2
     args = cli.build_parser().parse_args(["serve", "--accelerate", "900", "--history", "7"])
     assert (args.accelerate, args.history) == (900.0, 7.0)
+
+
+def test_demand_and_maximum_demand_follow_the_simulated_load(monkeypatch):
+    from dlms_micro.cosem import demand
+    from dlms_micro_cpython.demo import OBIS_DEMAND, OBIS_MAX_DEMAND
+
+    host = Host(monkeypatch)
+    d = DemoMeter(wall_clock=host, seed=3, history=1)
+    st = d.meter.state
+    s = entry(d.meter, OBIS_DEMAND)[4]
+    x = entry(d.meter, OBIS_MAX_DEMAND)[4]
+    last = st[s + demand.S_LAST]
+    assert 0 < last < 5000  # W, a household's 15-minute average
+    assert st[s + demand.S_CAPTURE] % 300 == 0  # closed on a 5-minute boundary
+    # the maximum: at least every average seen since, with its time stamp
+    assert st[x] >= last and st[x + 2] is not None and st[x + 2] <= T0
+    # cross-check the last 15-minute average against the load profile's energy
+    lp = rows(d, OBIS_LOAD_PROFILE)
+    if st[s + demand.S_CAPTURE] == utc_of(lp[-1][0]):
+        assert abs(last - (lp[-1][2] - lp[-2][2]) * 4) <= 4  # Wh in 15 min * 4 = W
+    # the daily billing row carries the maximum demand of the day so far
+    daily = rows(d, OBIS_DAILY_PROFILE)
+    assert daily and daily[-1][3] <= st[x]

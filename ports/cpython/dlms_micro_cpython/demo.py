@@ -31,7 +31,11 @@
 #   1.0.99.2.0.255  load profile 2, power quality, every 5 minutes: clock,
 #                   voltage, current, active power (instantaneous values)
 #   1.0.98.1.0.255  daily billing values, at 00:00 UTC: clock, energy
-#                   import, export
+#                   import, export, maximum demand
+# Demand: 1.0.1.4.0.255 Demand register (class 5) of import power over a
+# 15-minute sliding window of three 5-minute sub-periods; its maximum goes
+# to the Extended register 1.0.1.6.0.255 (value and time stamp; reset by
+# management). Not persisted: both start over at a restart.
 #   0.0.99.98.0.255 standard event log (captured on each event): clock,
 #                   event code (0.0.96.11.0.255, the last event's code)
 # Event codes (IDIS numbering): 1 power down, 2 power up, 4 clock adjusted
@@ -192,6 +196,7 @@ class DemoMeter:
             for ln in (OBIS_ENERGY_IMPORT, OBIS_ENERGY_EXPORT, OBIS_POWER, OBIS_VOLTAGE, OBIS_CURRENT, OBIS_CLOCK, OBIS_EVENT_CODE, OBIS_PROFILE_STATUS)
         }
         self.profiles = tuple(entry(m, ln) for ln in PROFILES)  # ticked in this order
+        self._demand = entry(m, OBIS_DEMAND)
         self._carry_import = 0.0  # Wh not yet counted (registers hold whole Wh)
         self._carry_export = 0.0
         self._last = None  # time.monotonic() of the last update
@@ -326,10 +331,11 @@ class DemoMeter:
         self._tick(wall + offset)
 
     def _tick(self, utc):
-        from dlms_micro.cosem import profile
+        from dlms_micro.cosem import demand, profile
 
         m = self.meter
         st = m.state
+        demand.tick(m, self._demand, utc)
         for obj in self.profiles:
             if obj[2] == OBIS_LOAD_PROFILE:
                 st[self._slot[OBIS_PROFILE_STATUS]] = self._status
@@ -455,6 +461,8 @@ OBIS_CLOCK = bytes((0, 0, 1, 0, 0, 255))
 OBIS_HDLC_SETUP = bytes((0, 0, 22, 0, 0, 255))
 OBIS_SECURITY_SETUP = bytes((0, 0, 43, 0, 0, 255))
 OBIS_INVOCATION_COUNTER = bytes((0, 0, 43, 1, 0, 255))
+OBIS_DEMAND = bytes((1, 0, 1, 4, 0, 255))  # current average demand, import
+OBIS_MAX_DEMAND = bytes((1, 0, 1, 6, 0, 255))  # maximum demand, import
 OBIS_PROFILE_STATUS = bytes((0, 0, 96, 10, 1, 255))
 OBIS_EVENT_CODE = bytes((0, 0, 96, 11, 0, 255))
 OBIS_LOAD_PROFILE = bytes((1, 0, 99, 1, 0, 255))
@@ -488,6 +496,8 @@ def build_meter(wall_clock, storage=None):
     from dlms_micro.cosem.data import DATA
     from dlms_micro.cosem.hdlc_setup import IEC_HDLC_SETUP
     from dlms_micro.cosem.profile import PROFILE_GENERIC, ProfileBuffer
+    from dlms_micro.cosem import demand
+    from dlms_micro.cosem.register import EXTENDED_REGISTER
     from dlms_micro.cosem.register import REGISTER
     from dlms_micro.cosem.sap import SAP_ASSIGNMENT
     from dlms_micro.cosem.security_setup import INVOCATION_COUNTER, SECURITY_SETUP
@@ -552,6 +562,14 @@ def build_meter(wall_clock, storage=None):
     import_col = (3, OBIS_ENERGY_IMPORT, 2, 0, fw(dlu))
     export_col = (3, OBIS_ENERGY_EXPORT, 2, 0, fw(dlu))
 
+    # demand: 5-minute sub-periods, a 15-minute sliding window (3 of them),
+    # from the import energy; its maximum goes to the Extended register
+    demand_param = (0, 27, 3, OBIS_ENERGY_IMPORT, 12, OBIS_MAX_DEMAND)
+    demand_ro = ro(demand.DEMAND_REGISTER)
+    demand_mgmt = (_modes(9, (8, RW), (9, RW), default=R), _modes(2, default=1))
+    xreg_ro = ro(EXTENDED_REGISTER)
+    xreg_mgmt = (_modes(5, default=R), _modes(1, (1, 1)))
+
     # Register params: (scaler, unit, value type); units: 27 W, 30 Wh, 33 A, 35 V
     table = (
         (15, 1, bytes((0, 0, 40, 0, 0, 255)), ASSOCIATION_LN, -1, (assoc_ro, assoc_ro, assoc_mgmt), (-1, OBIS_SECURITY_SETUP)),
@@ -563,6 +581,8 @@ def build_meter(wall_clock, storage=None):
         (3, 0, OBIS_ENERGY_EXPORT, REGISTER, slots([0]), (None, reg_ro, reg_mgmt), (0, 30, dlu)),
         (3, 0, OBIS_POWER, REGISTER, slots([0]), (None, reg_ro, reg_mgmt), (0, 27, dlu)),
         (3, 0, OBIS_VOLTAGE, REGISTER, slots([2300]), (None, reg_ro, reg_mgmt), (-1, 35, lu)),
+        (5, 0, OBIS_DEMAND, demand.DEMAND_REGISTER, slots(demand.initial_state(demand_param, 300, 3)), (None, demand_ro, demand_mgmt), demand_param),
+        (4, 0, OBIS_MAX_DEMAND, EXTENDED_REGISTER, slots([0, 0, None]), (None, xreg_ro, xreg_mgmt), (0, 27, dlu)),
         (3, 0, OBIS_CURRENT, REGISTER, slots([0]), (None, reg_ro, reg_mgmt), (-2, 33, lu)),
         (
             23,
@@ -591,7 +611,7 @@ def build_meter(wall_clock, storage=None):
             300,
             PQ_PROFILE_ROWS,
         ),
-        pg(OBIS_DAILY_PROFILE, (clock_col, import_col, export_col), 86400, DAILY_PROFILE_ROWS),
+        pg(OBIS_DAILY_PROFILE, (clock_col, import_col, export_col, (4, OBIS_MAX_DEMAND, 2, 0, fw(dlu))), 86400, DAILY_PROFILE_ROWS),
         pg(OBIS_EVENT_LOG, (clock_col, (1, OBIS_EVENT_CODE, 2, 0, fw(axdr.UNSIGNED))), 0, EVENT_LOG_ROWS),
     )
     return Meter(table, roles, state, wall_clock=wall_clock, logical_device=LOGICAL_ADDRESS)
