@@ -148,7 +148,9 @@ class ImageState:
         self.verified = False
         self.storage = storage
         self.key = key
+        self.rec = None  # the persisted record, built in place
         if storage is not None:
+            self.rec = bytearray(_H + max_id + len(self.bitmap))
             self.load()
 
     def reset(self, size):
@@ -203,7 +205,7 @@ class ImageState:
         if self.storage is None:
             return
         nid = len(self.ident)
-        rec = bytearray(_H + nid + len(self.bitmap))
+        rec = self.rec
         rec[0] = self.status
         rec[1] = 1 if self.enabled else 0
         rec[2] = 1 if self.verified else 0
