@@ -32,9 +32,12 @@
 #                    (whole attribute), other values push null-data
 #   period           seconds between scheduled pushes, aligned to the clock
 #                    (at each multiple of period of the meter's UTC time, as
-#                    profile.tick captures); 0: no schedule. This stands in
-#                    for a Single action schedule (class 22) executing the
-#                    push script until that class exists.
+#                    profile.tick captures); 0: no schedule of its own. The
+#                    Blue Book's way is a Single action schedule (class 22)
+#                    running a Script table script whose action is method 1
+#                    (push) of this object (script.execute -> action ->
+#                    trigger); the period is the simple alternative for a
+#                    table without them.
 #   destination_max  bytes kept for the destination ("host:port" for TCP)
 #   windows_max      communication windows kept
 # state: 1 slot, [slot] a PushState(param, ...) made at boot (the settings

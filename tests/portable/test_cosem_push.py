@@ -454,3 +454,17 @@ def test_hdlc_ui_frames_segment_a_long_notification():
     info = b"".join(bytes(f.info) for f in frames)
     assert [len(f.info) for f in frames] == [64, 64, 64, 11]
     assert info == unhex("E6E700") + apdu
+
+
+def test_a_script_pushes_as_a_single_action_schedule_would():
+    # The Blue Book's way to schedule a push: a Single action schedule runs a
+    # Script table script whose action is the push setup's method push
+    from dlms_micro.cosem import script
+
+    push_script = b"\x00\x00\x0a\x00\x6c\xff"  # 0.0.10.0.108.255 push script table
+    m, obj = make_meter(period=0)
+    scripts = ((1, (script.action(2, 40, PUSH_LN, 1, axdr.INTEGER, 0),)),)
+    m.table = m.table + ((9, 0, push_script, script.SCRIPT_TABLE, -1, ((b"\x01\x01", b"\x01"),), scripts),)
+    assert script.execute(m, push_script, 1)
+    assert push.state_of(m, obj).pending and m.log.lines == []
+    assert push.due(m, obj, T0)
