@@ -72,7 +72,7 @@
 #     blocks: DATA_BLOCK_NUMBER_INVALID; a value longer than
 #     image_block_size, or of the wrong length for its place (every block
 #     but the last is image_block_size bytes; the last one holds the rest,
-#     zero padding up to the block size accepted and dropped): OTHER_REASON;
+#     and padding up to the block size is accepted and dropped): OTHER_REASON;
 #     sink write fails: HARDWARE_FAULT. Blocks may come in any order, and a
 #     block sent again overwrites the earlier copy.
 #   verify: no transfer: OTHER_REASON; blocks missing or the check fails:
