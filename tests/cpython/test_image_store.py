@@ -10,10 +10,24 @@ from dlms_micro.cosem import image
 from dlms_micro.cosem.data import DATA
 from dlms_micro.meter import Meter, Role
 from dlms_micro_cpython import image_store
-from dlms_micro_cpython.demo import MemoryStorage
 from dlms_micro_cpython.storage import FileStorage
 
 FW = bytes((1, 0, 0, 2, 0, 255))
+
+
+class MemoryStorage:
+    # the storage interface in RAM
+    def __init__(self):
+        self.d = {}
+
+    def get(self, key):
+        return self.d.get(key)
+
+    def put(self, key, value):
+        self.d[key] = bytes(value)
+
+    def delete(self, key):
+        self.d.pop(key, None)
 ACC = ((b"\x01\x01", b""),)
 
 
