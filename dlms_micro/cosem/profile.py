@@ -12,12 +12,14 @@
 #                                 integer, data_index long-unsigned}
 #   attribute 4 capture_period    double-long-unsigned, seconds; writable
 #                                 (when the access rights allow): a new
-#                                 value resets the buffer, as a change of
-#                                 capture_objects, sort_method, sort_object
-#                                 or profile_entries does (what gurux-dlms
-#                                 does as a server); an equal one changes
-#                                 nothing. Kept in the ProfileBuffer (and in
-#                                 the storage's header record)
+#                                 value resets the buffer (rows taken at
+#                                 another period would mix in one profile;
+#                                 gurux-dlms as a server resets on a SET of
+#                                 capture_period, sort_method, sort_object
+#                                 and profile_entries too), an equal one
+#                                 changes nothing; another type:
+#                                 TYPE_UNMATCHED. Kept in the ProfileBuffer
+#                                 (and in the storage's header record)
 #   attribute 5 sort_method       enum: 1 FIFO (the only one supported)
 #   attribute 6 sort_object       capture object definition, all zero (FIFO)
 #   attribute 7 entries_in_use    double-long-unsigned
@@ -41,9 +43,12 @@
 # CAPTURING. capture(meter, obj) takes a row (also ACTION capture);
 # tick(meter, obj, utc) called by the port's loop captures at each multiple
 # of capture_period.
-# state: 1 slot, [slot] a ProfileBuffer(param) made at boot: the ring
-#   (one preallocated bytearray of profile_entries fixed-size records), its
-#   counters, and the selection of a GET in progress.
+# state: 1 slot, [slot] a ProfileBuffer(param[, storage, key, page_rows])
+#   made at boot: the ring (one preallocated bytearray of profile_entries
+#   fixed-size records), its counters, capture_period, and the selection of
+#   a GET in progress. Its methods for a port: reset() and set_period(s)
+#   (False: storage refused, nothing changed), defer() and flush() (bulk
+#   backfill, below); save_errors counts failed page writes.
 #
 # RECORDS. A row is the capture objects' fields side by side; a field is
 # [n][n bytes: the value's A-XDR encoding as its own get() wrote it], n = 0
@@ -95,7 +100,21 @@
 # capture, 6.2 GB a year. Its 5-minute power-quality profile (29-byte
 # records) writes 243 bytes per capture, 25.5 MB a year. The old one-record
 # format (the whole ring under `key`) is not read: nothing was deployed
-# with it.
+# with it. The header's capture_period (a SET's) overrides param's at boot.
+# COST: one page buffer (11 + page_rows * width bytes) per stored profile; a
+# capture allocates nothing more on MicroPython but the page's key string,
+# once per page (storage.put's own costs aside); on CPython the page and
+# its CRC add ~35 us to a capture (18 us without storage). Boot reads every
+# page once (the demo's 744 pages: ~19 ms on CPython) and allocates a
+# transient list of one int per page.
+#
+# COMPACT-ARRAY (not offered). Profile generic version 1 has no selector or
+# attribute that returns the buffer as compact-array (data type 19): its
+# selective access is range_descriptor and entry_descriptor only. The Blue
+# Book's compact form of profile data is the Compact data interface class
+# (class_id 62: compact_buffer octet-string, capture_objects, template_id,
+# template_description, capture_method, methods reset and capture), whose
+# template fixes array sizes in advance; a separate class, not built here.
 #
 # SELECTIVE ACCESS (first call, cursor 0; kept in the ProfileBuffer):
 #   range_descriptor structure {restricting_object (a capture object
