@@ -180,3 +180,44 @@ def test_demand_and_maximum_demand_follow_the_simulated_load(monkeypatch):
     # the daily billing row carries the maximum demand of the day so far
     daily = rows(d, OBIS_DAILY_PROFILE)
     assert daily and daily[-1][3] <= st[x]
+
+
+def test_served_demo_pushes_to_the_listener_ciphered_every_period():
+    # the service's PushSender with an accelerated demo meter: a
+    # DataNotification every 15 meter minutes (one a second here) reaches a
+    # listener, general-glo-ciphered under the demo keys, and opens there
+    import asyncio
+
+    from dlms_micro_cpython.demo import DEMO_AK, DEMO_EK
+    from dlms_micro_cpython.push import PushListener
+    from dlms_micro_cpython.service import MeterService
+
+    async def run():
+        got = []
+        listener = await PushListener("127.0.0.1", 0, ek=DEMO_EK, ak=DEMO_AK, out=got.append).start()
+        dest = ("127.0.0.1:%d" % listener.port).encode()
+        svc = MeterService(DemoMeter(seed=3, accelerate=900, push_destination=dest), wrapper_port=None, hdlc_port=None)
+        await svc.start()
+        try:
+            for _ in range(80):
+                if len(listener.received) >= 2:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await svc.stop()
+            await listener.stop()
+        return listener.received, got
+
+    received, printed = asyncio.run(run())
+    assert len(received) >= 2, printed
+    assert all(n.protection is not None for n in received)  # ciphered, opened with the keys
+    assert "push setup 0-0:25.9.0*255" in printed[0]
+
+
+def test_cli_push_to_is_checked():
+    from dlms_micro_cpython import cli
+
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["serve", "--push-to", "nohost"])
+    assert cli.build_parser().parse_args(["serve", "--push-to", "127.0.0.1:4061"]).push_to == "127.0.0.1:4061"
+    assert cli.build_parser().parse_args(["listen", "--port", "0"]).command == "listen"

@@ -3,7 +3,9 @@
 #   dlms-micro serve [--host 127.0.0.1] [--port 4059] [--hdlc-port 4060]
 #                    [--serial DEVICE [--baud 9600]] [--pty]
 #                    [--data DIR] [--keys FILE] [--log-level info]
-#                    [--accelerate N] [--history DAYS]
+#                    [--accelerate N] [--history DAYS] [--push-to HOST:PORT]
+#   dlms-micro listen [--host 127.0.0.1] [--port 4061] [--ek HEX --ak HEX]
+#                    prints the DataNotifications pushed to it, decoded
 #
 # Serves the demo meter until Ctrl-C or SIGTERM; prints where it listens and
 # which security suite 0 keys the management association (client SAP 1)
@@ -39,6 +41,20 @@ def _positive(least):
         return v
 
     return parse
+
+
+def _push_to(text):
+    from dlms_micro_cpython.push import parse_destination
+
+    if text in ("", "off", "none"):
+        return ""
+    try:
+        parse_destination(text.encode())
+    except (ValueError, UnicodeError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if len(text) > 64:
+        raise argparse.ArgumentTypeError("at most 64 characters")
+    return text
 
 
 def build_parser():
@@ -89,11 +105,23 @@ def build_parser():
         "registers, load/power-quality/billing profiles and events (default 0)",
     )
     s.add_argument(
+        "--push-to",
+        type=_push_to,
+        metavar="HOST:PORT",
+        default="",
+        help="send the push setup's DataNotifications (every 15 minutes of meter time, ciphered per the security "
+        "policy) to this TCP address, e.g. 127.0.0.1:4061 where `dlms-micro listen` prints them (default: none "
+        "until a head-end sets the destination)",
+    )
+    s.add_argument(
         "--log-level",
         default="info",
         choices=("debug", "info", "warning", "error"),
         help="debug also logs every frame in hex (default info)",
     )
+    from dlms_micro_cpython import push as push_port
+
+    push_port.add_listen_parser(sub)
     return p
 
 
@@ -101,6 +129,10 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "listen":
+        from dlms_micro_cpython import push as push_port
+
+        return push_port.run_listen(args)
     return 2
 
 
@@ -134,6 +166,7 @@ async def _serve(args):
             keys=keys,
             accelerate=args.accelerate,
             history=args.history,
+            push_destination=args.push_to.encode(),
         )
     except ValueError as e:  # a stored key or counter record failed its checks
         print("dlms-micro: cannot load the security state in %s: %s" % (store.directory, e), file=sys.stderr)

@@ -32,6 +32,12 @@
 #                   voltage, current, active power (instantaneous values)
 #   1.0.98.1.0.255  daily billing values, at 00:00 UTC: clock, energy
 #                   import, export, maximum demand
+# PUSH: 0.0.25.9.0.255 Push setup (class 40): a DataNotification of its
+# logical name, the clock and the energies every 15 minutes (and on its
+# method push) over TCP to push_destination ("host:port"; empty by default:
+# no pushes until a head-end sets one, or `serve --push-to 127.0.0.1:4061`
+# where `dlms-micro listen` prints them); protected by the security policy
+# (general-glo-ciphering with the meter's keys). The service sends them.
 # Demand: 1.0.1.4.0.255 Demand register (class 5) of import power over a
 # 15-minute sliding window of three 5-minute sub-periods; its maximum goes
 # to the Extended register 1.0.1.6.0.255 (value and time stamp; reset by
@@ -63,6 +69,9 @@ LOGICAL_ADDRESS = 1
 PHYSICAL_ADDRESS = 17
 PASSWORD = b"12345678"
 MAX_APDU = 1024
+# Push destination "host:port": the one a head-end sets (attribute 3) or
+# `serve --push-to` gives; none at first
+PUSH_DESTINATION = b""
 STEP = 60.0  # simulated seconds per simulation step, at most
 MAX_GAP = 120.0  # host seconds between updates simulated, at most
 
@@ -174,6 +183,7 @@ class DemoMeter:
         random_bytes=os.urandom,
         accelerate=1,
         history=0,
+        push_destination=PUSH_DESTINATION,
     ):
         if not accelerate >= 1:
             raise ValueError("accelerate must be 1 or more")
@@ -186,7 +196,7 @@ class DemoMeter:
         self._base = (self.wall_clock(), time.monotonic())  # for accelerate
         self.log = log
         self.sim = LoadSimulator(seed)
-        self.meter = build_meter(self._clock, storage)
+        self.meter = build_meter(self._clock, storage, push_destination)
         self.meter.log = log
         self.meter.keys = make_key_store(storage if storage is not None else MemoryStorage(), keys)
         self.meter.random_bytes = random_bytes
@@ -463,6 +473,7 @@ OBIS_SECURITY_SETUP = bytes((0, 0, 43, 0, 0, 255))
 OBIS_INVOCATION_COUNTER = bytes((0, 0, 43, 1, 0, 255))
 OBIS_DEMAND = bytes((1, 0, 1, 4, 0, 255))  # current average demand, import
 OBIS_MAX_DEMAND = bytes((1, 0, 1, 6, 0, 255))  # maximum demand, import
+OBIS_PUSH = bytes((0, 0, 25, 9, 0, 255))  # Push setup
 OBIS_PROFILE_STATUS = bytes((0, 0, 96, 10, 1, 255))
 OBIS_EVENT_CODE = bytes((0, 0, 96, 11, 0, 255))
 OBIS_LOAD_PROFILE = bytes((1, 0, 99, 1, 0, 255))
@@ -475,6 +486,7 @@ PROFILES = (OBIS_LOAD_PROFILE, OBIS_PQ_PROFILE, OBIS_DAILY_PROFILE)
 LOAD_PROFILE_ROWS = 96 * 62  # 62 days of 15-minute rows
 PQ_PROFILE_ROWS = 288 * 14  # 14 days of 5-minute rows
 DAILY_PROFILE_ROWS = 400
+PUSH_PERIOD = 900
 EVENT_LOG_ROWS = 500
 
 
@@ -487,8 +499,9 @@ def _modes(n, *pairs, default=0):
     return bytes(b)
 
 
-def build_meter(wall_clock, storage=None):
-    # storage: where the profiles keep their rows (None: in RAM only)
+def build_meter(wall_clock, storage=None, push_destination=PUSH_DESTINATION):
+    # storage: where the profiles keep their rows (None: in RAM only);
+    # push_destination: "host:port" of the push listener (b"": no pushes)
     from dlms_micro.app import association as asn
     from dlms_micro.cosem import base, clock, hdlc_setup, profile
     from dlms_micro.cosem.association_ln import ASSOCIATION_LN
@@ -498,6 +511,7 @@ def build_meter(wall_clock, storage=None):
     from dlms_micro.cosem.profile import PROFILE_GENERIC, ProfileBuffer
     from dlms_micro.cosem import demand
     from dlms_micro.cosem.register import EXTENDED_REGISTER
+    from dlms_micro.cosem.push import PUSH_SETUP, PushState
     from dlms_micro.cosem.register import REGISTER
     from dlms_micro.cosem.sap import SAP_ASSIGNMENT
     from dlms_micro.cosem.security_setup import INVOCATION_COUNTER, SECURITY_SETUP
@@ -569,6 +583,11 @@ def build_meter(wall_clock, storage=None):
     demand_mgmt = (_modes(9, (8, RW), (9, RW), default=R), _modes(2, default=1))
     xreg_ro = ro(EXTENDED_REGISTER)
     xreg_mgmt = (_modes(5, default=R), _modes(1, (1, 1)))
+    push_objects = ((40, OBIS_PUSH, 1, 0), (8, OBIS_CLOCK, 2, 0), (3, OBIS_ENERGY_IMPORT, 2, 0), (3, OBIS_ENERGY_EXPORT, 2, 0))
+    push_param = (push_objects, PUSH_PERIOD, 64, 4)  # destination <= 64 B, <= 4 windows
+    push_ro = ro(PUSH_SETUP)
+    push_mgmt = (_modes(7, (1, R), (2, R), default=RW), _modes(1, (1, 1)))
+    push_state = PushState(push_param, destination=push_destination, retries=3, delay=30)
 
     # Register params: (scaler, unit, value type); units: 27 W, 30 Wh, 33 A, 35 V
     table = (
@@ -612,6 +631,7 @@ def build_meter(wall_clock, storage=None):
             PQ_PROFILE_ROWS,
         ),
         pg(OBIS_DAILY_PROFILE, (clock_col, import_col, export_col, (4, OBIS_MAX_DEMAND, 2, 0, fw(dlu))), 86400, DAILY_PROFILE_ROWS),
+        (40, 0, OBIS_PUSH, PUSH_SETUP, slots([push_state]), (None, push_ro, push_mgmt), push_param),
         pg(OBIS_EVENT_LOG, (clock_col, (1, OBIS_EVENT_CODE, 2, 0, fw(axdr.UNSIGNED))), 0, EVENT_LOG_ROWS),
     )
     return Meter(table, roles, state, wall_clock=wall_clock, logical_device=LOGICAL_ADDRESS)

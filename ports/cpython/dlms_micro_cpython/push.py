@@ -85,6 +85,9 @@ class PushSender:
             t = self._tasks.get(i)
             if t is not None and not t.done():
                 continue
+            st = push.state_of(self.meter, obj)
+            if st.service == push.TCP and st.dest_len == 0:
+                continue  # no destination set: this push setup is not in use
             if not push.due(self.meter, obj, utc):
                 continue
             job = self._prepare(obj, utc)

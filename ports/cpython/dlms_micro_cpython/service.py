@@ -50,6 +50,7 @@ class MeterService:
         self.pty_line = None
         self.endpoints = []
         self._task = None
+        self.push = None  # the PushSender, while started
 
     async def start(self):
         make = self.demo.make_channel
@@ -69,6 +70,9 @@ class MeterService:
         except BaseException:
             await self.stop()
             raise
+        from dlms_micro_cpython.push import PushSender
+
+        self.push = PushSender(self.demo.meter, logger=self.logger)
         self._task = asyncio.get_running_loop().create_task(self._simulate())
         return self
 
@@ -79,6 +83,7 @@ class MeterService:
             await asyncio.sleep(UPDATE_INTERVAL)
             try:
                 self.demo.update()
+                await self.push.poll()  # pushes due now go out on their own tasks
                 if loop.time() >= next_save:
                     next_save = loop.time() + SAVE_INTERVAL
                     self.demo.save()
@@ -86,6 +91,9 @@ class MeterService:
                 self.logger.exception("demo meter update failed")
 
     async def stop(self):
+        if self.push is not None:
+            await self.push.stop()
+            self.push = None
         if self._task is not None:
             self._task.cancel()
             try:
