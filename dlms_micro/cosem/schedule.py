@@ -192,41 +192,46 @@ def prev_sod(d, p, x):
     return -1
 
 
-def latest(d, tp, dp, lo, hi):
+NONE = const(-0x20000000)  # no occurrence (a small int below any offset used)
+
+
+def latest(d, tp, dp, lz, ls, hz, hs):
     # The latest local time in (lo, hi] named by the time pattern at d[tp:]
-    # and the date pattern at d[dp:], or -1. Searches CATCH_UP_DAYS days
-    # back at most.
-    z = hi // DAY
-    x = hi - z * DAY
-    zlo = lo // DAY
-    if zlo < z - CATCH_UP_DAYS:
-        zlo = z - CATCH_UP_DAYS
+    # and the date pattern at d[dp:], where lo is second ls of local day lz
+    # and hi second hs of day hz: as seconds from the start of day hz (<= 0
+    # unless on day hz), or NONE. Searches CATCH_UP_DAYS days back at most.
+    # Day numbers and seconds of the day keep every value a small int.
+    z = hz
+    x = hs
+    zlo = lz if lz >= hz - CATCH_UP_DAYS else hz - CATCH_UP_DAYS
     while z >= zlo:
         if date_matches(d, dp, z):
             sod = prev_sod(d, tp, x)
             if sod >= 0:
-                t = z * DAY + sod
-                return t if t > lo else -1
+                if z > lz or sod > ls:
+                    return (z - hz) * DAY + sod
+                return NONE
         z -= 1
         x = DAY - 1
-    return -1
+    return NONE
 
 
-def earliest(d, tp, dp, lo, hi):
-    # The earliest local time in (lo, hi] the patterns name, or -1 (for
-    # short intervals: it walks the days from lo to hi).
-    z = lo // DAY
-    x = lo - z * DAY
-    zhi = hi // DAY
-    while z <= zhi:
+def earliest(d, tp, dp, lz, ls, hz, hs):
+    # The earliest local time in (lo, hi] the patterns name, as seconds
+    # from the start of day lz, or NONE (for short intervals: it walks the
+    # days from lz to hz).
+    z = lz
+    x = ls
+    while z <= hz:
         if date_matches(d, dp, z):
             sod = next_sod(d, tp, x)
             if sod >= 0:
-                t = z * DAY + sod
-                return t if t <= hi else -1
+                if z < hz or sod <= hs:
+                    return (z - lz) * DAY + sod
+                return NONE
         z += 1
         x = -1
-    return -1
+    return NONE
 
 
 class Ticker:
@@ -234,7 +239,8 @@ class Ticker:
     def __init__(self):
         self.last = None  # utc of the last tick
         self.due = None  # utc before which a tick has nothing to do
-        self.hw = None  # local high-water mark (seconds), None before the first tick
+        self.hz = None  # local high-water mark: day (None before the first tick)
+        self.hs = 0  # and second of the day
 
     def quiet(self, utc):
         # True when the tick at utc has nothing to do (no allocation).
@@ -249,16 +255,13 @@ class Ticker:
         # Something changed (a SET, an activation): the next tick looks.
         self.due = None
 
-    def set_due(self, utc, cur, nxt):
-        # nxt: local time of the next event after cur (-1: none): the next
-        # tick that needs a look is at it or at the next quarter hour.
-        self.last = utc
-        q = (utc // QUARTER + 1) * QUARTER
-        if nxt >= 0:
-            t = utc + (nxt - cur)
-            if t < q:
-                q = t
-        self.due = q
+    def mark(self, z, s):
+        self.hz = z
+        self.hs = s
+
+    def since(self, z, s):
+        # seconds from the high-water mark to second s of local day z
+        return (z - self.hz) * DAY + s - self.hs
 
 
 def script_ok(meter, d, p, selector):
@@ -319,46 +322,58 @@ def tick(meter, obj, utc):
     if tk.quiet(utc):
         return False
     cur = local_seconds(meter, utc)
-    hw = tk.hw
+    cz = cur // DAY  # local day and second of the day: small ints from here
+    cs = cur % DAY
     fired = False
-    if hw is None or cur < hw - MAX_BACK:
-        tk.hw = cur
-    elif cur > hw:
-        fired = _fire(meter, sc, hw, cur)
-        tk.hw = cur
-    hw = tk.hw
+    if tk.hz is None:
+        tk.mark(cz, cs)
+    else:
+        dt = tk.since(cz, cs)
+        if dt < -MAX_BACK:
+            tk.mark(cz, cs)
+        elif dt > 0:
+            fired = _fire(meter, sc, tk.hz, tk.hs, cz, cs)
+            tk.mark(cz, cs)
+    # the next look: the next execution or the next quarter hour (local
+    # quarter hours are UTC ones: time zones and DST move by whole quarters)
+    wait = QUARTER - cs % QUARTER
+    ahead = -tk.since(cz, cs)  # >= 0: the high-water mark ahead of now (DST fallback)
+    ez = tk.hz + (tk.hs + QUARTER) // DAY
+    es = (tk.hs + QUARTER) % DAY
     d = sc.times
-    nxt = -1
     for i in range(sc.count):
         p = i * _TIME_REC
-        t = earliest(d, p, p + 4, hw, hw + QUARTER)
-        if t >= 0 and (nxt < 0 or t < nxt):
-            nxt = t
-    tk.set_due(utc, cur, nxt)
+        t = earliest(d, p, p + 4, tk.hz, tk.hs, ez, es)
+        if t != NONE:
+            t = t - tk.hs + ahead  # from now
+            if t < wait:
+                wait = t
+    tk.last = utc
+    tk.due = utc + wait
     return fired
 
 
-def _fire(meter, sc, lo, hi):
-    # Run the script once for each execution time that fell in (lo, hi],
-    # in time order.
+def _fire(meter, sc, lz, ls, hz, hs):
+    # Run the script once for each execution time that fell in (second ls
+    # of day lz, second hs of day hz], in time order.
     d = sc.times
     occ = sc.occ
     n = sc.count
     for i in range(n):
         p = i * _TIME_REC
-        occ[i] = latest(d, p, p + 4, lo, hi)
+        occ[i] = latest(d, p, p + 4, lz, ls, hz, hs)
     fired = False
     while True:
         k = -1
         for i in range(n):
-            if occ[i] >= 0 and (k < 0 or occ[i] < occ[k]):
+            if occ[i] != NONE and (k < 0 or occ[i] < occ[k]):
                 k = i
         if k < 0:
             return fired
         t = occ[k]
         for i in range(n):  # execution times naming the same instant run once
             if occ[i] == t:
-                occ[i] = -1
+                occ[i] = NONE
         script.execute(meter, sc.script, sc.selector)
         fired = True
 

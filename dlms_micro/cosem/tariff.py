@@ -603,6 +603,8 @@ class Calendar:
         self.f_day = 0  # what _action_at found
         self.f_idx = 0
         self.n_act = 0  # actions of the day profile _day_actions found
+        self.n_day = 0  # what _next_start found
+        self.n_sod = 0
         self.r = axdr.Reader()
         self.r2 = axdr.Reader()
         self.seen = bytearray(32)  # day ids met while checking a day table
@@ -858,14 +860,16 @@ def _consistent(cal, which):
     return True
 
 
-def _season_week(cal, y, t):
+def _season_week(cal, y, z):
     # Offset (in the active season buffer) of the week name of the season
-    # in force at local time t of year y: (offset << 8) | length, or -1.
+    # in force at the start of local day z of year y: (offset << 8) |
+    # length, or -1. Day numbers and seconds of the day: small ints.
     c = schedule._clk()
     r = cal.r
     sb = cal.bufs[A_SEASONS]
     best = -1
-    best_t = 0
+    bz = 0
+    bs = 0
     for back in range(2):  # this year's starts, then last year's
         yy = y - back
         r.reset(sb, 0, cal.lens[A_SEASONS])
@@ -884,10 +888,12 @@ def _season_week(cal, y, t):
                 d = c.days_in_month(sy, m)
             elif d == 0xFD:  # second last
                 d = c.days_in_month(sy, m) - 1
-            st = c.days_from_civil(sy, m, d) * DAY + _f(sb, p + 5) * 3600 + _f(sb, p + 6) * 60 + _f(sb, p + 7)
-            if st <= t and (best < 0 or st > best_t):
+            zs = c.days_from_civil(sy, m, d)
+            ss = _f(sb, p + 5) * 3600 + _f(sb, p + 6) * 60 + _f(sb, p + 7)
+            if (zs < z or (zs == z and ss == 0)) and (best < 0 or zs > bz or (zs == bz and ss > bs)):
                 best = (r.mark << 8) | k
-                best_t = st
+                bz = zs
+                bs = ss
         if best >= 0:
             return best
     return -1
@@ -904,7 +910,7 @@ def _profile(meter, cal, sd, z):
                 return p
     c = schedule._clk()
     y = c.civil_from_days(z) // 10000
-    sw = _season_week(cal, y, z * DAY)
+    sw = _season_week(cal, y, z)
     if sw < 0:
         return -1
     sb = cal.bufs[A_SEASONS]
@@ -928,11 +934,9 @@ def _special(meter, obj):
     return None if e is None else meter.state[e[base.E_SLOT]]
 
 
-def _action_at(meter, cal, sd, t):
-    # Find the action in force at local time t: sets cal.f_day, cal.f_idx,
-    # cal.ln, cal.sel; False when there is none.
-    z = t // DAY
-    sod = t - z * DAY
+def _action_at(meter, cal, sd, z, sod):
+    # Find the action in force at second sod of local day z: sets
+    # cal.f_day, cal.f_idx, cal.ln, cal.sel; False when there is none.
     d = cal.bufs[A_DAYS]
     p = _profile(meter, cal, sd, z)
     idx = -1
@@ -955,21 +959,24 @@ def _action_at(meter, cal, sd, t):
     return True
 
 
-def _next_start(meter, cal, sd, t):
-    # Local time of the first action start after t (today or tomorrow), or -1.
-    z = t // DAY
-    sod = t - z * DAY
+def _next_start(meter, cal, sd, z, sod):
+    # The first action start after second sod of local day z (that day or
+    # the next): True with it in cal.n_day, cal.n_sod, else False.
     d = cal.bufs[A_DAYS]
     p = _profile(meter, cal, sd, z)
     if p >= 0:
         for i in range(cal.n_act):
             s = _start(d, p + i * _ACTION)
             if s > sod:
-                return z * DAY + s
+                cal.n_day = z
+                cal.n_sod = s
+                return True
     p = _profile(meter, cal, sd, z + 1)
     if p >= 0 and cal.n_act:
-        return (z + 1) * DAY + _start(d, p)
-    return -1
+        cal.n_day = z + 1
+        cal.n_sod = _start(d, p)
+        return True
+    return False
 
 
 def _run(meter, cal):
@@ -1017,23 +1024,34 @@ def tick(meter, obj, utc):
             cal.act_utc = None
     sd = _special(meter, obj)
     cur = schedule.local_seconds(meter, utc)
-    hw = tk.hw
+    cz = cur // DAY  # local day and second of the day: small ints from here
+    cs = cur % DAY
+    hz = tk.hz
+    d = 0 if hz is None else tk.since(cz, cs)  # seconds since the high-water mark
     ran = False
-    if hw is not None and hw < cur <= hw + DAY and cal.cur_day is not None:
-        t = hw
-        while True:  # catch up the starts in (hw, cur], in order
-            n = _next_start(meter, cal, sd, t)
-            if n < 0 or n > cur:
+    if hz is not None and 0 < d <= DAY and cal.cur_day is not None:
+        z = hz
+        s = tk.hs
+        while _next_start(meter, cal, sd, z, s):  # catch up the starts in (hw, now], in order
+            z = cal.n_day
+            s = cal.n_sod
+            if (z - cz) * DAY + s - cs > 0:
                 break
-            if _action_at(meter, cal, sd, n):
+            if _action_at(meter, cal, sd, z, s):
                 ran = _run(meter, cal) or ran
-            t = n
-    if hw is None or cur > hw or cur < hw - schedule.MAX_BACK or cal.cur_day is None:
-        if _action_at(meter, cal, sd, cur):
+    if hz is None or d > 0 or d < -schedule.MAX_BACK or cal.cur_day is None:
+        if _action_at(meter, cal, sd, cz, cs):
             ran = _run(meter, cal) or ran
-        tk.hw = cur
-    nxt = _next_start(meter, cal, sd, tk.hw)
-    tk.set_due(utc, cur, nxt)
+        tk.mark(cz, cs)
+    # the next look: the next start or the next quarter hour (local quarter
+    # hours are UTC ones: time zones and DST move by whole quarters)
+    wait = schedule.QUARTER - cs % schedule.QUARTER
+    if _next_start(meter, cal, sd, tk.hz, tk.hs):
+        n = (cal.n_day - cz) * DAY + cal.n_sod - cs
+        if n < wait:
+            wait = n
+    tk.last = utc
+    tk.due = utc + wait
     if cal.act_utc is not None and cal.act_utc < tk.due:
         tk.due = cal.act_utc
     return ran
