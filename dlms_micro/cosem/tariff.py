@@ -784,6 +784,8 @@ def _check_days(meter, cal, r):
                 prev = t
                 pos = axdr.enc_structure(s, pos, 3)
                 pos = axdr.enc_octet_string(s, pos, b, p, p + 4)
+                if r.peek() != axdr.OCTET_STRING:
+                    return -base.TYPE_UNMATCHED
                 ln = r.octet_string()
                 q = r.mark
                 if r.peek() != axdr.LONG_UNSIGNED:

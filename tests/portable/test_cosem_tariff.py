@@ -253,6 +253,18 @@ def test_special_day_replaces_the_week_day():
     assert at(ctx, table, wall, MAR28 + 6 * DAY + 11 * HOUR + 120) == b"T1"
 
 
+def test_clock_steps_back_and_forward():
+    ctx, table, wall = setup(dst=False)
+    assert at(ctx, table, wall, MAR28 + 16 * HOUR + 300) == b"T3"  # Fri 17:05
+    # half an hour back (within MAX_BACK, like the DST fallback hour): the
+    # later tariff stays, and 17:00 does not run again
+    assert at(ctx, table, wall, MAR28 + 15 * HOUR + 35 * 60) == b"T3"
+    assert at(ctx, table, wall, MAR28 + 16 * HOUR + 60) == b"T3"
+    assert at(ctx, table, wall, MAR28 + 2 * HOUR) == b"T1"  # 14 hours back: 03:00's tariff
+    assert at(ctx, table, wall, MAR28 + 4 * DAY + 12 * HOUR) == b"T4"  # days forward: Tue 13:00, summer
+    assert at(ctx, table, wall, MAR28 + 4 * DAY + 12 * HOUR + 10) == b"T4"
+
+
 def test_calendar_attributes():
     ctx, table, wall = setup()
     cal = table[8]
