@@ -6,7 +6,6 @@
 # methods and refusals.
 
 from cosem_support import act, allocated, get_ok, make, put
-from dlms_micro import axdr
 from dlms_micro.cosem import base, clock, disconnect, prepay, token_gateway
 from dlms_micro.cosem.clock import CLOCK
 from dlms_micro.cosem.disconnect import DISCONNECT_CONTROL
@@ -192,7 +191,7 @@ def test_low_credit_warning_at_the_threshold():
 def test_emergency_credit_invoked_reconnects():
     ctx, t, relay, wall = credit_run_out(5)
     m = ctx.meter
-    em = entry(t, 112) if False else m.find(112, EMERGENCY_CREDIT, 0)
+    em = m.find(112, EMERGENCY_CREDIT, 0)
     assert act(ctx, em, 2, "0500000032")[0] == base.SUCCESS  # set_amount_to_value 50
     assert get_ok(ctx, em, 8) == unhex("1601")  # selectable: not used yet
     prepay.tick(m, account(t), clock.now(m))
@@ -427,4 +426,3 @@ def test_token_format():
     # HMAC-SHA256 itself: RFC 4231 test case 2
     mac = token_gateway.hmac_sha256(b"Jefe", b"what do ya want for nothing?")
     assert mac == unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
-    assert axdr.DOUBLE_LONG == 5
