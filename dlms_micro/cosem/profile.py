@@ -57,7 +57,9 @@
 # r % profile_entries; rows total-count .. total-1 are present. A GET's
 # continuation names absolute rows, so a capture that overwrites a row not
 # yet sent ends the transfer with LONG_GET_ABORTED rather than sending rows
-# the array header did not announce (one that only appends changes nothing).
+# the array header did not announce (one that only appends changes nothing);
+# so does a reset (or new capture_period) since the first block, however
+# many rows were captured after it.
 #
 # PERSISTENCE (optional): ProfileBuffer(param, storage, key, page_rows=0).
 # The ring is stored in pages of page_rows records (default: as many as fit
@@ -235,6 +237,7 @@ class ProfileBuffer:
         self.hi = 0
         self.lo_dt = bytearray(12)
         self.hi_dt = bytearray(12)
+        self.sel_epoch = 0  # epoch the selection was made in
         # persistence
         self.storage = storage
         self.key = key
@@ -636,6 +639,7 @@ def _select(ctx, obj, pb):
     lo_col = 0
     hi_col = ncols
     pb.end = pb.total
+    pb.sel_epoch = pb.epoch
     pb.first = pb.total - pb.count
     pb.rcol = -1
     sel = ctx.selector
@@ -760,7 +764,7 @@ class ProfileGeneric(base.InterfaceClass):
             a = pb.first
         else:
             a = pb.first + ctx.cursor - 1
-            if a < pb.total - pb.count or pb.end > pb.total:
+            if a < pb.total - pb.count or pb.end > pb.total or pb.sel_epoch != pb.epoch:
                 return base.LONG_GET_ABORTED  # rows gone since the header
         limit = ctx.limit
         if limit > len(buf):

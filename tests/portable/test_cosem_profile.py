@@ -405,6 +405,21 @@ def test_rows_overwritten_during_a_transfer_abort_it():
     assert PROFILE_GENERIC.get(ctx, obj, 2) == base.LONG_GET_ABORTED
 
 
+def test_reset_during_a_transfer_aborts_it_even_after_new_rows():
+    # rows captured after a reset have the old absolute numbers: the
+    # transfer must not go on with them
+    ctx, obj, wall = setup(entries=6, size=50)
+    fill(ctx.meter, obj, wall, 4)
+    res, out = get(ctx, obj, 2)
+    assert res == 0 and ctx.cursor == 3
+    cur = ctx.cursor
+    assert act(ctx, obj, 1, "0F00")[0] == base.SUCCESS
+    fill(ctx.meter, obj, wall, 6)
+    ctx.pos = 0
+    ctx.cursor = cur
+    assert PROFILE_GENERIC.get(ctx, obj, 2) == base.LONG_GET_ABORTED
+
+
 def test_capture_of_a_register_allocates_nothing_on_micropython():
     cos = ((3, ENERGY_LN, 2, 0, 6),)
     param = (cos, 900, 8)
