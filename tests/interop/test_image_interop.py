@@ -10,10 +10,10 @@
 # as the management client (HLS-GMAC, suite 0: every block authenticated
 # and encrypted).
 #
-# The meter: the demo meter plus an Image transfer object 0.0.44.0.0.255
-# (ImageMeter below), its firmware version turned from a constant into a
-# state slot that activation changes (image_store.version_activator), its
-# image kept in a file of the data directory (image_store.FileImageSink).
+# The meter: the demo meter, with its Image transfer object 0.0.44.0.0.255;
+# its firmware version is a state slot that activation changes
+# (image_store.version_activator), its image kept in a file of the data
+# directory (image_store.FileImageSink).
 
 import hashlib
 
@@ -23,7 +23,7 @@ from interop_peers import HDLC_TCP, SECURE_SAP, WRAPPER, GuruxError, GuruxPeer, 
 IMAGE_LN = "0.0.44.0.0.255"
 FIRMWARE_LN = "1.0.0.2.0.255"
 BLOCK_SIZE = 200
-CAPACITY = 64 * 1024
+CAPACITY = 1024 * 1024  # the demo meter's (demo.IMAGE_CAPACITY)
 TRANSPORTS = (WRAPPER, HDLC_TCP)
 
 # action-results
@@ -38,33 +38,11 @@ def _ln(text):
 
 
 def make_image_meter(storage, **kw):
-    # The demo meter with an Image transfer object (what the demo table
-    # entry would add; see the report of this change).
-    from dlms_micro.cosem import base
-    from dlms_micro.cosem.data import DATA
-    from dlms_micro.cosem.image import IMAGE_TRANSFER
-    from dlms_micro_cpython import image_store
-    from dlms_micro_cpython.demo import FIRMWARE_VERSION, DemoMeter, _modes
+    # The demo meter: its Image transfer object keeps the image in a file of
+    # the data directory, and activation changes the firmware version.
+    from dlms_micro_cpython.demo import DemoMeter
 
-    demo = DemoMeter(storage=storage, seed=1, **kw)
-    m = demo.meter
-    table = list(m.table)
-    fw = _ln(FIRMWARE_LN)
-    for i, e in enumerate(table):
-        if e[base.E_LN] == fw:
-            # the version becomes a value activation may change
-            table[i] = (1, 0, fw, DATA, len(m.state), e[base.E_ACCESS], (e[base.E_PARAM][0], 0, 32))
-            m.state.append(FIRMWARE_VERSION)
-    st = image_store.image_state(storage, None, CAPACITY, BLOCK_SIZE)
-    R, RW = base.READ, base.READ_WRITE
-    image_mgmt = (_modes(7, (5, RW), default=R), _modes(4, default=1))
-    image_ro = (_modes(7, default=R), _modes(4))
-    table.append((18, 0, _ln(IMAGE_LN), IMAGE_TRANSFER, len(m.state), (None, image_ro, image_mgmt), None))
-    m.state.append(st)
-    m.table = tuple(table)
-    st.sink.on_activate = image_store.version_activator(m, fw, storage)
-    image_store.restore_version(m, fw, storage)
-    return demo
+    return DemoMeter(storage=storage, seed=1, **kw)
 
 
 def start_service(directory, counters=None):

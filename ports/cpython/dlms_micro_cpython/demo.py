@@ -32,6 +32,11 @@
 #                   voltage, current, active power (instantaneous values)
 #   1.0.98.1.0.255  daily billing values, at 00:00 UTC: clock, energy
 #                   import, export, maximum demand
+# FIRMWARE UPDATE: 0.0.44.0.0.255 Image transfer (class 18), management
+# only: blocks go to a file in the data directory; the image ends with the
+# SHA-256 of what precedes it (image_verify checks it); image_activate makes
+# the image's identification the firmware version 1.0.0.2.0.255 (kept
+# across restarts).
 # PUSH: 0.0.25.9.0.255 Push setup (class 40): a DataNotification of its
 # logical name, the clock and the energies every 15 minutes (and on its
 # method push) over TCP to push_destination ("host:port"; empty by default:
@@ -474,6 +479,10 @@ OBIS_INVOCATION_COUNTER = bytes((0, 0, 43, 1, 0, 255))
 OBIS_DEMAND = bytes((1, 0, 1, 4, 0, 255))  # current average demand, import
 OBIS_MAX_DEMAND = bytes((1, 0, 1, 6, 0, 255))  # maximum demand, import
 OBIS_PUSH = bytes((0, 0, 25, 9, 0, 255))  # Push setup
+OBIS_FIRMWARE = bytes((1, 0, 0, 2, 0, 255))  # active firmware identifier
+OBIS_IMAGE_TRANSFER = bytes((0, 0, 44, 0, 0, 255))
+IMAGE_CAPACITY = 1024 * 1024
+IMAGE_BLOCK_SIZE = 200
 OBIS_PROFILE_STATUS = bytes((0, 0, 96, 10, 1, 255))
 OBIS_EVENT_CODE = bytes((0, 0, 96, 11, 0, 255))
 OBIS_LOAD_PROFILE = bytes((1, 0, 99, 1, 0, 255))
@@ -512,6 +521,8 @@ def build_meter(wall_clock, storage=None, push_destination=PUSH_DESTINATION):
     from dlms_micro.cosem import demand
     from dlms_micro.cosem.register import EXTENDED_REGISTER
     from dlms_micro.cosem.push import PUSH_SETUP, PushState
+    from dlms_micro.cosem.image import IMAGE_TRANSFER
+    from dlms_micro_cpython import image_store
     from dlms_micro.cosem.register import REGISTER
     from dlms_micro.cosem.sap import SAP_ASSIGNMENT
     from dlms_micro.cosem.security_setup import INVOCATION_COUNTER, SECURITY_SETUP
@@ -585,6 +596,11 @@ def build_meter(wall_clock, storage=None, push_destination=PUSH_DESTINATION):
     xreg_mgmt = (_modes(5, default=R), _modes(1, (1, 1)))
     push_objects = ((40, OBIS_PUSH, 1, 0), (8, OBIS_CLOCK, 2, 0), (3, OBIS_ENERGY_IMPORT, 2, 0), (3, OBIS_ENERGY_EXPORT, 2, 0))
     push_param = (push_objects, PUSH_PERIOD, 64, 4)  # destination <= 64 B, <= 4 windows
+    # Image transfer: management updates the firmware (1 MB at most, 200-byte
+    # blocks, SHA-256 trailer); activation makes the image's identification
+    # the firmware version (image_store.version_activator)
+    image_mgmt = (_modes(7, (5, RW), default=R), _modes(4, default=1))
+    image_state = image_store.image_state(storage if storage is not None else MemoryStorage(), None, IMAGE_CAPACITY, IMAGE_BLOCK_SIZE)
     push_ro = ro(PUSH_SETUP)
     push_mgmt = (_modes(7, (1, R), (2, R), default=RW), _modes(1, (1, 1)))
     push_state = PushState(push_param, destination=push_destination, retries=3, delay=30)
@@ -594,7 +610,9 @@ def build_meter(wall_clock, storage=None, push_destination=PUSH_DESTINATION):
         (15, 1, bytes((0, 0, 40, 0, 0, 255)), ASSOCIATION_LN, -1, (assoc_ro, assoc_ro, assoc_mgmt), (-1, OBIS_SECURITY_SETUP)),
         (1, 0, bytes((0, 0, 42, 0, 0, 255)), DATA, -1, (data_ro, data_ro, data_ro), (octets, 0, 16, LDN)),
         (1, 0, bytes((0, 0, 96, 1, 0, 255)), DATA, -1, (None, data_ro, data_ro), (octets, 0, 16, SERIAL_NUMBER)),
-        (1, 0, bytes((1, 0, 0, 2, 0, 255)), DATA, -1, (None, data_ro, data_ro), (octets, 0, 32, FIRMWARE_VERSION)),
+        # the version: a value image_activate changes
+        (1, 0, OBIS_FIRMWARE, DATA, slots([FIRMWARE_VERSION]), (None, data_ro, data_ro), (octets, 0, 32)),
+        (18, 0, OBIS_IMAGE_TRANSFER, IMAGE_TRANSFER, slots([image_state]), (None, ro(IMAGE_TRANSFER), image_mgmt), None),
         (8, 0, OBIS_CLOCK, CLOCK, slots(clock.initial_state()), (clock_ro, clock_ro, clock_mgmt), None),
         (3, 0, OBIS_ENERGY_IMPORT, REGISTER, slots([0]), (None, reg_ro, reg_mgmt), (0, 30, dlu)),
         (3, 0, OBIS_ENERGY_EXPORT, REGISTER, slots([0]), (None, reg_ro, reg_mgmt), (0, 30, dlu)),
@@ -634,7 +652,10 @@ def build_meter(wall_clock, storage=None, push_destination=PUSH_DESTINATION):
         (40, 0, OBIS_PUSH, PUSH_SETUP, slots([push_state]), (None, push_ro, push_mgmt), push_param),
         pg(OBIS_EVENT_LOG, (clock_col, (1, OBIS_EVENT_CODE, 2, 0, fw(axdr.UNSIGNED))), 0, EVENT_LOG_ROWS),
     )
-    return Meter(table, roles, state, wall_clock=wall_clock, logical_device=LOGICAL_ADDRESS)
+    meter = Meter(table, roles, state, wall_clock=wall_clock, logical_device=LOGICAL_ADDRESS)
+    image_state.sink.on_activate = image_store.version_activator(meter, OBIS_FIRMWARE, storage)
+    image_store.restore_version(meter, OBIS_FIRMWARE, storage)
+    return meter
 
 
 def entry(meter, ln):
