@@ -651,6 +651,26 @@ def connected(peer):
     return peer
 
 
+def hdlc_frames(stream):
+    # The HDLC frames in a byte stream as it crossed the line: (format
+    # field, control field) of each, found by the frame format's length.
+    out = []
+    i = 0
+    while i + 2 < len(stream):
+        if stream[i] != 0x7E or stream[i + 1] == 0x7E:
+            i += 1
+            continue
+        n = ((stream[i + 1] & 0x07) << 8) | stream[i + 2]
+        j = i + 3
+        for _ in range(2):  # destination and source address: bit 0 ends each
+            while j < len(stream) and not stream[j] & 1:
+                j += 1
+            j += 1
+        out.append((stream[i + 1], stream[j] if j < len(stream) else None))
+        i += n + 1  # onto the closing flag, which may open the next frame
+    return out
+
+
 # ------------------------------------------ Profile generic selective access
 
 

@@ -58,6 +58,7 @@ from interop_peers import (
     cosem_entry,
     cosem_error_code,
     cosem_range,
+    hdlc_frames,
 )
 
 from dlms_micro import axdr
@@ -85,12 +86,8 @@ def lp_meter(tmp_path_factory):
 
     store = FileStorage(str(tmp_path_factory.mktemp("profile-meter")))
     demo = DemoMeter(storage=store, seed=7, history=HISTORY_DAYS)
-    svc = ThreadedService(demo, host="127.0.0.1", wrapper_port=0, hdlc_port=0, pty=True)
-    svc.start()
-    try:
+    with ThreadedService(demo, host="127.0.0.1", wrapper_port=0, hdlc_port=0, pty=True) as svc:
         yield svc
-    finally:
-        svc.stop()
 
 
 @pytest.fixture
@@ -241,6 +238,11 @@ def gurux_profile(p, obis):
     return pg
 
 
+def gurux_capture_objects(pg):
+    # capture_objects as gurux decoded them: (class, "a.b.c.d.e.f", attribute, data index)
+    return [(int(o.objectType), o.logicalName, c.attributeIndex, c.dataIndex) for o, c in pg.captureObjects]
+
+
 def gurux_columns(pg, indexes):
     # (object, capture object) pairs of the given 0-based columns
     return [pg.captureObjects[i] for i in indexes]
@@ -261,27 +263,6 @@ def gurux_time(dt, skip=None):
     if skip is not None:
         g.skip = skip
     return g
-
-
-def hdlc_frames(stream):
-    # The HDLC frames in a byte stream: (format field, control field) each.
-    out = []
-    i = 0
-    while i < len(stream):
-        if stream[i] != 0x7E or i + 2 >= len(stream) or stream[i + 1] == 0x7E:
-            i += 1
-            continue
-        n = ((stream[i + 1] & 0x07) << 8) | stream[i + 2]
-        fmt = stream[i + 1]
-        # the control field follows the two addresses (each ends with bit 0 set)
-        j = i + 3
-        for _ in range(2):
-            while j < len(stream) and not stream[j] & 1:
-                j += 1
-            j += 1
-        out.append((fmt, stream[j] if j < len(stream) else None))
-        i += n + 1  # onto the closing flag (which may open the next frame)
-    return out
 
 
 def gurux_sent_apdus(p):
@@ -306,8 +287,7 @@ def gurux_received(p):
 def test_gurux_reads_profile_attributes_and_the_whole_load_profile(lp_meter, peers, transport):
     p = gurux(peers, lp_meter, transport, max_pdu=GURUX_PDU[transport])
     pg = gurux_profile(p, LOAD_PROFILE)
-    got = [(int(o.objectType), o.logicalName, co.attributeIndex, co.dataIndex) for o, co in pg.captureObjects]
-    assert got == CAPTURE_OBJECTS[LOAD_PROFILE]
+    assert gurux_capture_objects(pg) == CAPTURE_OBJECTS[LOAD_PROFILE]
     p.read(pg, 4)
     p.read(pg, 8)
     p.read(pg, 7)
@@ -331,7 +311,7 @@ def test_gurux_reads_profile_attributes_and_the_whole_load_profile(lp_meter, pee
     assert len(nexts) >= len(rows) * 28 // size - 1, len(nexts)
     if transport != WRAPPER:
         frames = hdlc_frames(gurux_received(p))
-        segmented = [f for f, _c in frames if f & 0x08]
+        segmented = [f for f, _c in frames if f & 0x08]  # segmentation bit
         assert len(segmented) >= len(rows) * 28 // 128 - len(nexts) - 2, (len(frames), len(segmented))
     gurux_end(p)
 
@@ -446,7 +426,7 @@ def test_gurux_ciphered_management_reads_the_load_profile(lp_meter, peers, trans
 def test_gurux_reads_the_event_log_and_the_daily_billing_profile(lp_meter, peers):
     p = gurux(peers, lp_meter, WRAPPER, max_pdu=128)
     ev = gurux_profile(p, EVENT_LOG)
-    assert [(int(o.objectType), o.logicalName, c.attributeIndex, c.dataIndex) for o, c in ev.captureObjects] == CAPTURE_OBJECTS[EVENT_LOG]
+    assert gurux_capture_objects(ev) == CAPTURE_OBJECTS[EVENT_LOG]
     p.read(ev, 4)
     p.read(ev, 8)
     assert (ev.capturePeriod, ev.profileEntries) == (0, PROFILE_ENTRIES[EVENT_LOG])
@@ -454,6 +434,7 @@ def test_gurux_reads_the_event_log_and_the_daily_billing_profile(lp_meter, peers
     check_events(events)
     assert [t[0].value for t in ev.buffer] == [utc_of(r[0]) for r in events]
     daily = gurux_profile(p, DAILY_PROFILE)
+    assert gurux_capture_objects(daily) == CAPTURE_OBJECTS[DAILY_PROFILE]
     p.read(daily, 4)
     assert daily.capturePeriod == CAPTURE_PERIOD[DAILY_PROFILE]
     rows = read_checked(lp_meter, DAILY_PROFILE, whole, lambda: p.read_rows(daily, p.client.read(daily, 2)))
@@ -473,13 +454,16 @@ def check_events(rows):
 
 
 def check_daily(svc, rows):
-    # one row per midnight (UTC), the energies the load profile holds then
-    assert len(rows) >= HISTORY_DAYS - 1 and all(len(r) == 3 for r in rows)
+    # one row per midnight (UTC), the energies (columns 2 and 3) the load
+    # profile holds then; the columns the capture objects list
+    ncols = len(CAPTURE_OBJECTS[DAILY_PROFILE])
+    assert len(rows) >= HISTORY_DAYS - 1 and all(len(r) == ncols for r in rows)
     lp = {r[0]: r for r in meter_rows(svc, LOAD_PROFILE)}
     for r in rows:
         t = utc_of(r[0])
         assert (t.hour, t.minute) == (0, 0), t
-        assert lp[r[0]][2:] == r[1:], (r, lp[r[0]])
+        assert lp[r[0]][2:4] == r[1:3], (r, lp[r[0]])
+        assert all(isinstance(v, int) and v >= 0 for v in r[1:]), r
 
 
 # ------------------------------------------------------------ dlms-cosem
@@ -492,6 +476,13 @@ def cosem(peers, svc, transport, sap=32, **kw):
 def cosem_end(p):
     p.release()
     p.disconnect()
+
+
+def cosem_capture_objects(p, obis):
+    # capture_objects as dlms-cosem parses them: (class, "a.b.c.d.e.f", attribute, data index)
+    from dlms_cosem.utils import parse_as_dlms_data
+
+    return [(c[0], "%d.%d.%d.%d.%d.%d" % tuple(c[1]), c[2], c[3]) for c in parse_as_dlms_data(p.get(7, obis, 3))]
 
 
 def cosem_decoded(rows, obis, period):
@@ -512,9 +503,7 @@ def test_dlms_cosem_reads_profile_attributes_and_the_whole_load_profile(lp_meter
     from dlms_cosem.utils import parse_as_dlms_data
 
     p = cosem(peers, lp_meter, transport, max_pdu=COSEM_PDU[transport])
-    cos = parse_as_dlms_data(p.get(7, LOAD_PROFILE, 3))
-    got = [(c[0], "%d.%d.%d.%d.%d.%d" % tuple(c[1]), c[2], c[3]) for c in cos]
-    assert got == CAPTURE_OBJECTS[LOAD_PROFILE]
+    assert cosem_capture_objects(p, LOAD_PROFILE) == CAPTURE_OBJECTS[LOAD_PROFILE]
     period, in_use, entries = (parse_as_dlms_data(p.get(7, LOAD_PROFILE, a)) for a in (4, 7, 8))
     assert period == CAPTURE_PERIOD[LOAD_PROFILE] and entries == PROFILE_ENTRIES[LOAD_PROFILE]
     n = count_rows(lp_meter, LOAD_PROFILE)
@@ -616,13 +605,13 @@ def test_dlms_cosem_reads_the_event_log_and_the_daily_billing_profile(lp_meter, 
     from dlms_cosem.utils import parse_as_dlms_data
 
     p = cosem(peers, lp_meter, WRAPPER, max_pdu=128)
-    cos = parse_as_dlms_data(p.get(7, EVENT_LOG, 3))
-    assert [(c[0], "%d.%d.%d.%d.%d.%d" % tuple(c[1]), c[2], c[3]) for c in cos] == CAPTURE_OBJECTS[EVENT_LOG]
+    assert cosem_capture_objects(p, EVENT_LOG) == CAPTURE_OBJECTS[EVENT_LOG]
     assert parse_as_dlms_data(p.get(7, EVENT_LOG, 8)) == PROFILE_ENTRIES[EVENT_LOG]
     events = read_checked(lp_meter, EVENT_LOG, whole, lambda: p.get_rows(EVENT_LOG))
     check_events(events)
     decoded = cosem_decoded(events, EVENT_LOG, 0)
     assert [d[0].value.replace(tzinfo=UTC) for d in decoded] == [utc_of(r[0]) for r in events]
+    assert cosem_capture_objects(p, DAILY_PROFILE) == CAPTURE_OBJECTS[DAILY_PROFILE]
     rows = read_checked(lp_meter, DAILY_PROFILE, whole, lambda: p.get_rows(DAILY_PROFILE))
     check_daily(lp_meter, rows)
     # the daily rows by range: the last two days' midnights
