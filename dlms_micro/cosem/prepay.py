@@ -121,8 +121,17 @@
 #           scale, unit), token_gateway_configuration ((credit logical name,
 #           proportion %), ...), max_provision, max_provision_period)
 # state: credit_state(), charge_state(), account_state() give the slots.
-# Amounts live in meter.state: a port that must keep credit over a power
-# cut stores those slots (this module does not).
+#
+# PERSISTENCE (optional): account_state(..., storage, key). save() writes
+# the run-time values of the account, its credits and its charges as one
+# record (8 bytes a value); restore() reads it back at boot. It is written
+# at once by what changes credit on request - a token (token_gateway.py),
+# the Credit methods, the Account's SETs and methods - but not by the
+# ticks' deductions (a flash write per tick would wear it out): the port
+# calls save() every so often (e.g. hourly) and, where it can, on a
+# power-fail warning. A power cut loses at most the consumption charged
+# since the last save (to the customer's benefit), never a top-up.
+# Commodity values are kept as integers (a float register is truncated).
 #
 # NOT IMPLEMENTED (Blue Book 4.6): time based and payment event based
 # collection, passive unit charges and their activation, charge tables of
@@ -207,7 +216,8 @@ A_LOW = const(10)
 A_NEXT = const(11)
 A_TRIPPED = const(12)
 A_ENTRIES = const(13)
-ACCOUNT_SLOTS = 14
+A_STORE = const(14)
+ACCOUNT_SLOTS = 15
 
 # Charge param
 P_CHARGE_TYPE = const(0)
@@ -242,9 +252,10 @@ def charge_state(charge_per_unit, paid=0, remaining=0):
 
 
 def account_state(mode=PREPAYMENT_MODE, status=ACTIVE, low_credit_threshold=0, clearance_threshold=0,
-                  next_credit_available_threshold=0):
+                  next_credit_available_threshold=0, storage=None, key=None):
+    # storage, key: optional persistence (see PERSISTENCE above)
     return [mode, status, 0, 0, 0, 0, clearance_threshold, 0, None, None, low_credit_threshold,
-            next_credit_available_threshold, False, None]
+            next_credit_available_threshold, False, None, (storage, key) if storage is not None else None]
 
 
 def _clk():
@@ -340,6 +351,7 @@ class Credit(base.InterfaceClass):
             if st[s + C_STATUS] != SELECTABLE:
                 return REFUSED
             st[s + C_STATUS] = INVOKED
+            save_owners(ctx.meter, obj)
             return base.SUCCESS
         if method != 1 and method != 2:
             return base.READ_WRITE_DENIED
@@ -351,6 +363,7 @@ class Credit(base.InterfaceClass):
             if not -_MAX - 1 <= v <= _MAX:
                 return base.OTHER_REASON
         set_amount(ctx.meter, obj, v)
+        save_owners(ctx.meter, obj)
         return base.SUCCESS
 
 
@@ -619,6 +632,80 @@ def credits_of(meter, account):
     return _entries(meter, account)[0]
 
 
+# ---------------------------------------------------------------- persistence
+
+_ACCOUNT_SAVED = const(13)  # slots A_MODE .. A_TRIPPED
+_CREDIT_SAVED = const(7)  # every Credit slot
+_CHARGE_SAVED = const(8)  # H_PAID .. H_PENDING
+_NONE = -0x8000000000000000  # a None slot in the record
+_MAGIC = b"P1"
+
+
+def _saved_slots(meter, account):
+    # The state slots the record holds, in record order.
+    credits, charges, dc = _entries(meter, account)
+    s = account[base.E_SLOT]
+    out = list(range(s, s + _ACCOUNT_SAVED))
+    for c in credits:
+        k = c[base.E_SLOT]
+        out.extend(range(k, k + _CREDIT_SAVED))
+    for c in charges:
+        k = c[base.E_SLOT]
+        out.extend(range(k, k + _CHARGE_SAVED))
+    return out
+
+
+def save(meter, account):
+    # Write the account's, its credits' and its charges' run-time values to
+    # the account's storage as one record (atomic when storage.put is).
+    # True when written; a storage failure is logged and gives False.
+    per = meter.state[account[base.E_SLOT] + A_STORE]
+    if per is None:
+        return False
+    import struct
+
+    st = meter.state
+    idx = _saved_slots(meter, account)
+    rec = bytearray(2 + 8 * len(idx))
+    rec[0:2] = _MAGIC
+    for k in range(len(idx)):
+        v = st[idx[k]]
+        struct.pack_into(">q", rec, 2 + 8 * k, _NONE if v is None else int(v))
+    try:
+        per[0].put(per[1], bytes(rec))
+    except Exception as e:  # noqa: BLE001 - the port's storage may raise anything
+        if meter.log is not None:
+            meter.log("prepayment: saving the account failed: %r" % (e,))
+        return False
+    return True
+
+
+def restore(meter, account):
+    # Read the record back (boot, before the first tick); True when a valid
+    # record of this configuration was found. Then update() sets the rest.
+    st = meter.state
+    per = st[account[base.E_SLOT] + A_STORE]
+    if per is None:
+        return False
+    rec = per[0].get(per[1])
+    idx = _saved_slots(meter, account)
+    if rec is None or len(rec) != 2 + 8 * len(idx) or rec[0:2] != _MAGIC:
+        return False
+    import struct
+
+    for k in range(len(idx)):
+        v = struct.unpack_from(">q", rec, 2 + 8 * k)[0]
+        st[idx[k]] = None if v == _NONE else v
+    return True
+
+
+def save_owners(meter, credit):
+    # save() every Account whose credit_reference_list holds this credit.
+    for e in meter.table:
+        if e[base.E_CLASS] == 111 and credit[base.E_LN] in e[base.E_PARAM][P_CREDITS]:
+            save(meter, e)
+
+
 class Account(base.InterfaceClass):
     class_id = 111
     version = 0
@@ -687,11 +774,18 @@ class Account(base.InterfaceClass):
         st = ctx.meter.state
         s = obj[base.E_SLOT]
         if attr == 7:
-            return common.read_value(ctx, axdr.DOUBLE_LONG, 0, None, None, st, s + A_CLEARANCE)
-        if attr == 16 or attr == 17:
-            return common.read_value(ctx, axdr.DOUBLE_LONG, 0, None, None, st, s + A_LOW + attr - 16)
-        if attr != 2:
+            res = common.read_value(ctx, axdr.DOUBLE_LONG, 0, None, None, st, s + A_CLEARANCE)
+        elif attr == 16 or attr == 17:
+            res = common.read_value(ctx, axdr.DOUBLE_LONG, 0, None, None, st, s + A_LOW + attr - 16)
+        elif attr == 2:
+            res = self._set_mode(ctx, st, s)
+        else:
             return base.READ_WRITE_DENIED
+        if res == base.SUCCESS:
+            save(ctx.meter, obj)
+        return res
+
+    def _set_mode(self, ctx, st, s):
         r = ctx.r
         try:
             if r.structure() != 2:
@@ -735,6 +829,7 @@ class Account(base.InterfaceClass):
                 st[s + k] = 0
             st[s + A_ACTIVATED] = None
             st[s + A_CLOSED] = None
+        save(meter, obj)
         return base.SUCCESS
 
 

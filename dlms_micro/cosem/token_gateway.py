@@ -45,7 +45,8 @@
 # token_gateway_configuration by their token_proportion (%; the last one
 # takes what rounding leaves), or all to its first credit when that list is
 # empty; then prepay.update() runs at once, so a top-up closes the relay
-# immediately where the Disconnect control's mode allows it.
+# immediately where the Disconnect control's mode allows it, and
+# prepay.save() stores the new credit when the account has a storage.
 #
 # ACTION results: SUCCESS (executed), TYPE_UNMATCHED (no octet-string),
 # OTHER_REASON (format, authentication or validation failure: a replayed
@@ -235,6 +236,7 @@ def _credit(meter, account, amount):
             if c is not None:
                 prepay.add_credit(meter, c, share)
     prepay.update(meter, account)
+    prepay.save(meter, account)
 
 
 class TokenGateway(base.InterfaceClass):

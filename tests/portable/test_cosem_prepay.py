@@ -35,7 +35,7 @@ S_TOKEN = 14
 S_EMERGENCY = 21
 S_CHARGE = 28
 S_ACCOUNT = 37
-S_GATEWAY = 51
+S_GATEWAY = 52
 
 
 class Wall:
@@ -46,7 +46,7 @@ class Wall:
         return self.t
 
 
-def setup(mode=5, credit=100, low=30, storage=None, emergency=0):
+def setup(mode=5, credit=100, low=30, storage=None, emergency=0, account_storage=None):
     # 25 cents per kWh from a Wh register; `credit` cents of token credit
     table = (
         (8, 0, CLOCK_LN, CLOCK, 0, CLOCK_ACC, None),
@@ -64,7 +64,7 @@ def setup(mode=5, credit=100, low=30, storage=None, emergency=0):
           + prepay.credit_state(credit, priority=1)
           + prepay.credit_state(emergency, prepay.SELECTABLE, priority=2)
           + prepay.charge_state(25)
-          + prepay.account_state(low_credit_threshold=low)
+          + prepay.account_state(low_credit_threshold=low, storage=account_storage, key="account")
           + [TokenState(KEY, storage, "tokens")])
     assert len(st) == S_GATEWAY + 1
     wall = Wall(T0)
@@ -395,6 +395,34 @@ def test_used_tokens_stay_used_after_a_restart():
     assert store.d["tokens"] == unhex("00000003 00000001")
 
 
+def test_credit_survives_a_restart():
+    store = Store()
+    ctx, t, relay, wall = setup(credit=100, account_storage=store)
+    m = ctx.meter
+    assert not prepay.restore(m, account(t))  # nothing stored yet
+    prepay.tick(m, account(t), clock.now(m))
+    run_hours(ctx, t, wall, 1)  # 25 cents used: not saved by the ticks
+    assert prepay.save(m, account(t))  # the port's periodic save
+    assert enter(ctx, t, make_token(KEY, 1, 500)) == base.SUCCESS  # saved at once
+    assert act(ctx, m.find(112, EMERGENCY_CREDIT, 0), 2, "0500000032")[0] == base.SUCCESS
+    before = list(m.state[S_ACCOUNT:S_ACCOUNT + 13])
+    # power cut: a new boot with the configured initial values
+    ctx2, t2, relay2, wall2 = setup(credit=100, account_storage=store)
+    m2 = ctx2.meter
+    assert prepay.restore(m2, account(t2))
+    assert m2.state[S_TOKEN] == 575 and m2.state[S_EMERGENCY] == 50
+    assert m2.state[S_ACCOUNT:S_ACCOUNT + 13] == before
+    assert m2.state[S_CHARGE + prepay.H_READING] == 1000  # the register's last reading
+    assert m2.state[S_CHARGE + prepay.H_PAID] == 25
+    prepay.update(m2, account(t2))
+    assert available(ctx2) == 575
+    # a record of another configuration is ignored
+    store.d["account"] = store.d["account"][:-8]
+    ctx3, t3, _, _ = setup(credit=100, account_storage=store)
+    assert not prepay.restore(ctx3.meter, account(t3))
+    assert ctx3.meter.state[S_TOKEN] == 100
+
+
 def test_storage_failure_refuses_the_token_and_credits_nothing():
     class Broken(Store):
         def put(self, k, v):
@@ -426,3 +454,17 @@ def test_token_format():
     # HMAC-SHA256 itself: RFC 4231 test case 2
     mac = token_gateway.hmac_sha256(b"Jefe", b"what do ya want for nothing?")
     assert mac == unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+
+
+def test_account_storage_failure_is_logged_and_the_credit_kept():
+    class Broken(Store):
+        def put(self, k, v):
+            raise OSError(5)
+
+    ctx, t, relay, wall = setup(credit=0, account_storage=Broken())
+    lines = []
+    ctx.meter.log = lines.append
+    assert enter(ctx, t, make_token(KEY, 1, 100)) == base.SUCCESS
+    assert available(ctx) == 100
+    assert not prepay.save(ctx.meter, account(t))
+    assert any("saving the account failed" in x for x in lines)
