@@ -468,3 +468,20 @@ def test_account_storage_failure_is_logged_and_the_credit_kept():
     assert available(ctx) == 100
     assert not prepay.save(ctx.meter, account(t))
     assert any("saving the account failed" in x for x in lines)
+
+
+def test_token_entered_through_a_channel():
+    from dlms_micro import server
+    from dlms_micro.link import wrapper
+    from test_server import AARQ_PUBLIC, wrap, wsend
+
+    ctx, t, relay, wall = credit_run_out(6)
+    ch = server.Channel(ctx.meter, wrapper.WrapperServer())
+    assert unhex("A203020100") in wsend(ch, wrap(AARQ_PUBLIC))[0]
+    token = make_token(KEY, 9, 300)
+    req = "C301C1 0073" + GATEWAY_LN.hex() + "0101 0911" + token.hex()
+    assert wsend(ch, wrap(req))[0][8:] == unhex("C701C1 00 00")
+    assert relay.calls == [(0, False), (0, True)]
+    assert wsend(ch, wrap(req))[0][8:] == unhex("C701C1 FA 00")  # replayed: other-reason
+    get = "C001C1 006F" + ACCOUNT_LN.hex() + "0500"
+    assert wsend(ch, wrap(get))[0][8:] == unhex("C401C1 00 050000012C")
