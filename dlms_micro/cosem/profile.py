@@ -390,26 +390,29 @@ class ProfileBuffer:
         rows = self.rows
         pr = self.page_rows
         written = 0
-        if self.total - first >= rows:
-            a = 0
-            end = self.npages
-        else:
-            a = first
-            end = self.total
-        while a < end:
-            if end == self.npages:  # every page
-                p = a
-                a += 1
-            else:
-                slot = a % rows
-                p = slot // pr
-                nxt = (p + 1) * pr
-                a += (nxt if nxt < rows else rows) - slot
+        npages = self.npages
+        p = 0
+        if self.total - first >= rows:  # the ring went round: every page
+            n = npages
+        elif self.total == first:  # nothing new
+            n = 0
+        else:  # the pages from the first row's to the last row's, in ring order
+            s0 = first % rows
+            s1 = (self.total - 1) % rows
+            p = s0 // pr
+            n = s1 // pr - p + 1 if s1 >= s0 else npages - p + s1 // pr + 1
+            if n > npages:  # wrapped into the first row's page again
+                p = 0
+                n = npages
+        for _ in range(n):
             try:
                 self._write_page(p)
                 written += 1
             except Exception:
                 self.save_errors += 1
+            p += 1
+            if p == npages:
+                p = 0
         return written
 
     def _new_epoch(self, period):

@@ -21,6 +21,7 @@ from dlms_micro.cosem import base, clock, profile  # noqa: E402
 from dlms_micro.cosem.clock import CLOCK  # noqa: E402
 from dlms_micro.cosem.profile import PROFILE_GENERIC, ProfileBuffer  # noqa: E402
 from dlms_micro.cosem.register import REGISTER  # noqa: E402
+from dlms_micro.meter import Meter, Role  # noqa: E402
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -483,3 +484,57 @@ def test_random_bytes_never_raise(data, selector):
     assert res in RESULTS, res
     if res == base.SUCCESS:
         assert subset_of(rows, elements(out)), data.hex()
+
+
+# --------------------------------------------------- deferred writes (flush)
+
+
+class CopyStore:
+    def __init__(self):
+        self.d = {}
+        self.keys = []
+
+    def get(self, k):
+        return self.d.get(k)
+
+    def put(self, k, v):
+        self.d[k] = bytes(v)
+        self.keys.append(k)
+
+
+@FAST
+@given(st.integers(1, 9), st.integers(0, 10), st.integers(0, 12), st.integers(0, 25), st.booleans())
+def test_flush_writes_each_touched_page_once_and_boots_back_to_ram(rows, page_rows, before, during, reset):
+    # whatever the ring size, page size and counts, flush() writes the pages
+    # of the rows captured since defer() (all pages once the ring went
+    # round), each once, and a boot restores exactly the RAM ring
+    cos = (COS[1],)
+    param = (cos, 900, rows)
+    table = (
+        (3, 0, ENERGY_LN, REGISTER, 0, ACC, (0, 30)),
+        (7, 1, LP_LN, PROFILE_GENERIC, 1, ACC, param),
+    )
+    sto = CopyStore()
+    pb = ProfileBuffer(param, sto, "lp", page_rows=page_rows)
+    m = Meter(table, (Role(16),), [0, pb])
+    for v in range(before):
+        m.state[0] = v
+        profile.capture(m, table[1])
+    pb.defer()
+    if reset:
+        assert pb.reset()
+    start = pb.total
+    for v in range(during):
+        m.state[0] = 1000 + v
+        profile.capture(m, table[1])
+    sto.keys = []
+    n = pb.flush()
+    first = max(start, pb.total - pb.count)
+    want = {"lp.%d" % ((a % rows) // pb.page_rows) for a in range(first, pb.total)}
+    assert n == len(sto.keys) == len(set(sto.keys)) == len(want)
+    assert set(sto.keys) == want
+    again = ProfileBuffer(param, sto, "lp", page_rows=page_rows)
+    assert (again.total, again.count, again.epoch) == (pb.total, pb.count, pb.epoch)
+    for a in range(pb.total - pb.count, pb.total):
+        f = (a % rows) * pb.width
+        assert again.data[f:f + pb.width] == pb.data[f:f + pb.width]

@@ -289,6 +289,28 @@ def test_bulk_backfill_then_flush_writes_each_page_once():
     assert st.puts == n1 + 3
 
 
+def test_flush_counts_pages_not_rows():
+    # 4 rows into 4 pages of 3: the 2 pages they are in
+    pb = ProfileBuffer(param_of(10), Store(), KEY, page_rows=3)
+    m, obj = meter_with(pb, entries=10)
+    pb.defer()
+    for v in range(4):
+        cap(m, obj, v)
+    assert pb.flush() == 2
+    # a deferral that wraps round into the page it started in: that page once
+    st = Store()
+    pb = ProfileBuffer(param_of(3), st, KEY)  # one page of 3 records
+    m, obj = meter_with(pb, entries=3)
+    cap(m, obj, 0)
+    cap(m, obj, 1)
+    pb.defer()
+    cap(m, obj, 2)  # slot 2
+    cap(m, obj, 3)  # slot 0
+    n = st.puts
+    assert pb.flush() == 1 and st.puts == n + 1
+    assert energies(ProfileBuffer(param_of(3), Store(-1, st.d), KEY)) == [1, 2, 3]
+
+
 def test_power_cut_during_flush_keeps_whole_rows_only():
     ref = Store()
     pb = ProfileBuffer(param_of(10), ref, KEY, page_rows=3)
