@@ -267,7 +267,7 @@ class Ticker:
 def script_ok(meter, d, p, selector):
     # Is there a Script table named d[p:p+6] holding script `selector`?
     e = meter.find(9, d, p)
-    return e is not None and (selector == 0 or script.find_script(e, selector) is not None)
+    return e is not None and script.has_script(meter, e, selector)
 
 
 # ------------------------------------------------------------ the class

@@ -19,9 +19,7 @@
 # nothing, succeeds). An identifier the table does not hold: OTHER_REASON;
 # a parameter that is no integer: TYPE_UNMATCHED.
 #
-# param: the scripts, constant data (the table is static: SET of scripts is
-#   READ_WRITE_DENIED; the manufacturer defines them, as for the tariff
-#   scripts of 0.0.10.0.100.255):
+# param: the scripts, constant data:
 #     ((script_identifier, actions), ...)
 #     actions: ((service_id, class_id, logical_name (6 bytes), index,
 #                parameter), ...)
@@ -30,8 +28,17 @@
 #                integer 0), or None / b"" for no parameter (a method
 #                called without data).
 #   action() builds one for you from readable values.
-# state: none (slot -1).
-#
+# state: none for a static table (slot -1: SET of scripts is
+#   READ_WRITE_DENIED; the manufacturer defines them, as for the tariff
+#   scripts of 0.0.10.0.100.255). A writable table has 1 slot holding a
+#   ScriptStore(room, param) made at boot: the encoding of the scripts in
+#   `room` preallocated bytes, which a SET of scripts replaces whole. The SET
+#   is checked action by action: every target must be an object of the
+#   table with that class (an undefined object: OTHER_REASON), the index an
+#   attribute 2.. / method 1.. of its class, service_id 1 or 2 (else
+#   OTHER_REASON), the whole within the room (else OTHER_REASON), the shape
+#   right (else TYPE_UNMATCHED); while a script runs, TEMPORARY_FAILURE.
+#   With two scripts of one identifier, the first runs.
 # EXECUTION (execute(meter, table_ln, script_id)). The actions run in order,
 # each through its target object's own handler (ic.set for a write, ic.action
 # for a method) with a Context whose reader sits at the stored parameter, as
@@ -49,6 +56,7 @@
 
 from dlms_micro import axdr
 from dlms_micro.cosem import base, common
+from dlms_micro.errors import EncodeError
 
 try:
     from micropython import const
@@ -58,7 +66,7 @@ except ImportError:  # CPython
         return x
 
 
-SLOTS = 0
+SLOTS = 1  # used by a writable table only (E_SLOT -1: static)
 
 # service_id of an action_specification
 WRITE_ATTRIBUTE = const(1)
@@ -75,6 +83,7 @@ MAX_DEPTH = const(4)  # nested script executions
 SCRATCH = const(64)  # room for a method's return data (discarded)
 
 _ctxs = []  # one Context per nesting depth, made on first use
+_walkers = []  # and one Reader walking a ScriptStore's scripts
 _depth = 0
 
 
@@ -96,23 +105,56 @@ def _ln(ln):
     return "%d.%d.%d.%d.%d.%d" % (ln[0], ln[1], ln[2], ln[3], ln[4], ln[5])
 
 
+def _ln_at(b, p):
+    return "%d.%d.%d.%d.%d.%d" % (b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5])
+
+
 def _context(meter, depth):
     while len(_ctxs) <= depth:
         c = base.Context(meter)
         c.r = axdr.Reader()
         c.buf = bytearray(SCRATCH)
         _ctxs.append(c)
+        _walkers.append(axdr.Reader())
     c = _ctxs[depth]
     c.meter = meter
     return c
 
 
 def find_script(obj, script_id):
-    # The actions of script script_id of Script table entry obj, or None.
+    # The actions of script script_id in the param of Script table entry
+    # obj (the static form), or None.
     for s in obj[base.E_PARAM]:
         if s[0] == script_id:
             return s[1]
     return None
+
+
+def _seek(store, w, script_id):
+    # Position reader w at the first action of script script_id of a
+    # ScriptStore: the number of actions, or -1.
+    w.reset(store.buf, 0, store.n)
+    for i in range(w.array()):
+        w.structure()
+        sid = w.long_unsigned()
+        k = w.array()
+        if sid == script_id:
+            return k
+        for j in range(k):
+            w.skip()
+    return -1
+
+
+def has_script(meter, obj, script_id):
+    # Does Script table entry obj hold script script_id (0, the null
+    # script, always)?
+    if script_id == 0:
+        return True
+    slot = obj[base.E_SLOT]
+    if slot < 0:
+        return find_script(obj, script_id) is not None
+    _context(meter, 0)
+    return _seek(meter.state[slot], _walkers[0], script_id) >= 0
 
 
 def execute(meter, table_ln, script_id):
@@ -133,50 +175,76 @@ def run(meter, obj, script_id):
     global _depth
     if script_id == 0:
         return True  # the null script
-    acts = find_script(obj, script_id)
-    if acts is None:
-        _log(meter, "script: %s has no script %d" % (_ln(obj[base.E_LN]), script_id))
-        return False
     if _depth >= MAX_DEPTH:
         _log(meter, "script: %s script %d nested too deep" % (_ln(obj[base.E_LN]), script_id))
         return False
     ctx = _context(meter, _depth)
+    slot = obj[base.E_SLOT]
+    if slot < 0:
+        acts = find_script(obj, script_id)
+        k = -1 if acts is None else len(acts)
+    else:
+        store = meter.state[slot]
+        w = _walkers[_depth]
+        k = _seek(store, w, script_id)
+    if k < 0:
+        _log(meter, "script: %s has no script %d" % (_ln(obj[base.E_LN]), script_id))
+        return False
     _depth += 1
     try:
-        for a in acts:
-            res = _do(meter, ctx, a)
+        for i in range(k):
+            if slot < 0:
+                a = acts[i]
+                p = a[A_PARAM]
+                if p is None:
+                    p = b""
+                sv = a[A_SERVICE]
+                cid = a[A_CLASS]
+                lb = a[A_LN]
+                lp = 0
+                index = a[A_INDEX]
+                ps = 0
+                pe = len(p)
+            else:
+                w.structure()
+                sv = w.enum()
+                cid = w.long_unsigned()
+                w.octet_string()
+                lb = p = store.buf
+                lp = w.mark
+                index = w.integer()
+                ps = w.pos
+                w.skip()
+                pe = w.pos
+            res = _do(meter, ctx, sv, cid, lb, lp, index, p, ps, pe)
             if res != base.SUCCESS:
                 _log(meter, "script: %s script %d: service %d on %d/%s index %d failed (%d)"
-                     % (_ln(obj[base.E_LN]), script_id, a[A_SERVICE], a[A_CLASS], _ln(a[A_LN]),
-                        a[A_INDEX], res))
+                     % (_ln(obj[base.E_LN]), script_id, sv, cid, _ln_at(lb, lp), index, res))
     finally:
         _depth -= 1
     return True
 
 
-def _do(meter, ctx, a):
-    # Carry out one action; its data-access-result / action-result.
-    target = meter.find(a[A_CLASS], a[A_LN], 0)
+def _do(meter, ctx, sv, cid, lb, lp, index, p, ps, pe):
+    # Carry out one action (service sv on index of object cid / lb[lp:lp+6]
+    # with the parameter p[ps:pe]); its data-access-result / action-result.
+    target = meter.find(cid, lb, lp)
     if target is None:
         return base.OBJECT_UNDEFINED
     ic = target[base.E_IC]
-    index = a[A_INDEX]
-    p = a[A_PARAM]
-    if p is None:
-        p = b""
-    ctx.r.reset(p)
-    ctx.has_data = len(p) > 0
+    ctx.r.reset(p, ps, pe)
+    ctx.has_data = pe > ps
     ctx.pos = 0
     ctx.limit = SCRATCH
     ctx.cursor = 0
     ctx.selector = 0
     ctx.assoc = None
     try:
-        if a[A_SERVICE] == WRITE_ATTRIBUTE:
+        if sv == WRITE_ATTRIBUTE:
             if index < 2 or index > ic.attribute_count or not ctx.has_data:
                 return base.READ_WRITE_DENIED
             return ic.set(ctx, target, index)
-        if a[A_SERVICE] == EXECUTE_METHOD:
+        if sv == EXECUTE_METHOD:
             if index < 1 or index > ic.method_count:
                 return base.READ_WRITE_DENIED
             return ic.action(ctx, target, index)
@@ -184,6 +252,97 @@ def _do(meter, ctx, a):
         _log(meter, "script: %r" % (e,))
         return base.OTHER_REASON
     return base.OTHER_REASON  # unknown service_id
+
+
+def enc_scripts(buf, pos, scripts):
+    # The A-XDR encoding of scripts in the static form (param) at buf[pos:].
+    pos = axdr.enc_array(buf, pos, len(scripts))
+    for s in scripts:
+        pos = axdr.enc_structure(buf, pos, 2)
+        pos = axdr.enc_long_unsigned(buf, pos, s[0])
+        acts = s[1]
+        pos = axdr.enc_array(buf, pos, len(acts))
+        for a in acts:
+            pos = axdr.enc_structure(buf, pos, 5)
+            pos = axdr.enc_enum(buf, pos, a[A_SERVICE])
+            pos = axdr.enc_long_unsigned(buf, pos, a[A_CLASS])
+            pos = axdr.enc_octet_string(buf, pos, a[A_LN])
+            pos = axdr.enc_integer(buf, pos, a[A_INDEX])
+            p = a[A_PARAM]
+            if p:
+                pos = axdr.put_bytes(buf, pos, p)
+            else:
+                pos = axdr.enc_null(buf, pos)
+    return pos
+
+
+class ScriptStore:
+    # The run-time scripts of a writable Script table (its state slot): the
+    # encoding of attribute 2 in `room` preallocated bytes, first that of
+    # the static scripts given (normally the entry's param).
+    def __init__(self, room, scripts=()):
+        self.buf = bytearray(room)
+        self.scratch = bytearray(room)
+        self.n = enc_scripts(self.buf, 0, scripts)
+
+
+def _set_scripts(meter, store, r):
+    # SET scripts: every action checked and encoded into the scratch buffer,
+    # which replaces the scripts only when all is well.
+    s = store.scratch
+    b = r.buf
+    if r.peek() != axdr.ARRAY:
+        return base.TYPE_UNMATCHED
+    n = r.array()
+    try:
+        pos = axdr.enc_array(s, 0, n)
+        for i in range(n):
+            if r.peek() != axdr.STRUCTURE or r.structure() != 2 or r.peek() != axdr.LONG_UNSIGNED:
+                return base.TYPE_UNMATCHED
+            pos = axdr.enc_structure(s, pos, 2)
+            pos = axdr.enc_long_unsigned(s, pos, r.long_unsigned())
+            if r.peek() != axdr.ARRAY:
+                return base.TYPE_UNMATCHED
+            k = r.array()
+            pos = axdr.enc_array(s, pos, k)
+            for j in range(k):
+                if r.peek() != axdr.STRUCTURE or r.structure() != 5 or r.peek() != axdr.ENUM:
+                    return base.TYPE_UNMATCHED
+                sv = r.enum()
+                if r.peek() != axdr.LONG_UNSIGNED:
+                    return base.TYPE_UNMATCHED
+                cid = r.long_unsigned()
+                if r.peek() != axdr.OCTET_STRING:
+                    return base.TYPE_UNMATCHED
+                ln = r.octet_string()
+                lp = r.mark
+                if r.peek() != axdr.INTEGER:
+                    return base.TYPE_UNMATCHED
+                index = r.integer()
+                ps = r.pos
+                r.skip()
+                # the target must exist with that class, the index in its range
+                e = meter.find(cid, b, lp) if ln == 6 else None
+                if e is None:
+                    return base.OTHER_REASON
+                ic = e[base.E_IC]
+                if sv == WRITE_ATTRIBUTE:
+                    ok = 2 <= index <= ic.attribute_count
+                else:
+                    ok = sv == EXECUTE_METHOD and 1 <= index <= ic.method_count
+                if not ok:
+                    return base.OTHER_REASON
+                pos = axdr.enc_structure(s, pos, 5)
+                pos = axdr.enc_enum(s, pos, sv)
+                pos = axdr.enc_long_unsigned(s, pos, cid)
+                pos = axdr.enc_octet_string(s, pos, b, lp, lp + 6)
+                pos = axdr.enc_integer(s, pos, index)
+                pos = axdr.put_bytes(s, pos, b, ps, r.pos)
+    except EncodeError:  # more than the room
+        return base.OTHER_REASON
+    store.buf[0:pos] = memoryview(s)[0:pos]
+    store.n = pos
+    return base.SUCCESS
 
 
 class ScriptTable(base.InterfaceClass):
@@ -194,32 +353,26 @@ class ScriptTable(base.InterfaceClass):
     slots = SLOTS
 
     def get(self, ctx, obj, attr):
-        # scripts: short enough to be written whole (static, manufacturer
-        # sized); the dispatcher turns BufferFull into block transfer
+        # scripts: written whole (the dispatcher turns BufferFull into
+        # block transfer)
         if attr != 2:
             return base.READ_WRITE_DENIED
-        buf = ctx.buf
-        scripts = obj[base.E_PARAM]
-        pos = axdr.enc_array(buf, ctx.pos, len(scripts))
-        for s in scripts:
-            pos = axdr.enc_structure(buf, pos, 2)
-            pos = axdr.enc_long_unsigned(buf, pos, s[0])
-            acts = s[1]
-            pos = axdr.enc_array(buf, pos, len(acts))
-            for a in acts:
-                pos = axdr.enc_structure(buf, pos, 5)
-                pos = axdr.enc_enum(buf, pos, a[A_SERVICE])
-                pos = axdr.enc_long_unsigned(buf, pos, a[A_CLASS])
-                pos = axdr.enc_octet_string(buf, pos, a[A_LN])
-                pos = axdr.enc_integer(buf, pos, a[A_INDEX])
-                p = a[A_PARAM]
-                if p:
-                    pos = axdr.put_bytes(buf, pos, p)
-                else:
-                    pos = axdr.enc_null(buf, pos)
-        ctx.pos = pos
+        slot = obj[base.E_SLOT]
+        if slot < 0:
+            ctx.pos = enc_scripts(ctx.buf, ctx.pos, obj[base.E_PARAM])
+        else:
+            store = ctx.meter.state[slot]
+            ctx.pos = axdr.put_bytes(ctx.buf, ctx.pos, store.buf, 0, store.n)
         common.check_limit(ctx)
         return base.SUCCESS
+
+    def set(self, ctx, obj, attr):
+        slot = obj[base.E_SLOT]
+        if attr != 2 or slot < 0:
+            return base.READ_WRITE_DENIED  # a static table
+        if _depth:
+            return base.TEMPORARY_FAILURE  # a script is running: not under its feet
+        return _set_scripts(ctx.meter, ctx.meter.state[slot], ctx.r)
 
     def action(self, ctx, obj, method):
         if method != 1:
@@ -231,7 +384,7 @@ class ScriptTable(base.InterfaceClass):
         if t != axdr.LONG_UNSIGNED and t != axdr.UNSIGNED and t != axdr.DOUBLE_LONG_UNSIGNED:
             return base.TYPE_UNMATCHED
         sid = r.number()
-        if sid != 0 and find_script(obj, sid) is None:
+        if not has_script(ctx.meter, obj, sid):
             return base.OTHER_REASON
         if not run(ctx.meter, obj, sid):
             return base.TEMPORARY_FAILURE  # nested too deep

@@ -2,7 +2,7 @@
 # execute method through the targets' own handlers, failing actions logged
 # and skipped, nested scripts, the execute method, the scripts attribute.
 
-from cosem_support import act, allocated, get_ok, make
+from cosem_support import act, allocated, get_ok, make, put
 from dlms_micro import axdr
 from dlms_micro.cosem import base, script
 from dlms_micro.cosem.data import DATA
@@ -131,6 +131,103 @@ def test_execute_allocates_nothing_on_micropython():
 
     def run():
         script.execute(m, TABLE_LN, 1)
+
+    n = allocated(run)
+    if n is not None:
+        assert n == 0, n
+
+
+# ------------------------------------------------ a writable Script table
+
+RW_LN = b"\x00\x00\x0a\x00\x02\xff"
+
+
+def setup_rw(room=256, initial=SCRIPTS):
+    t = (
+        (1, 0, MODE_LN, DATA, 0, A, (axdr.UNSIGNED,)),
+        (1, 0, NAME_LN, DATA, 1, A, (axdr.OCTET_STRING, 8)),
+        (3, 0, ENERGY_LN, REGISTER, 2, AR, (0, 30)),
+        (9, 0, TABLE_LN, SCRIPT_TABLE, -1, AS, SCRIPTS),
+        (9, 0, OTHER_LN, SCRIPT_TABLE, -1, AS, OTHER),
+        (9, 0, RW_LN, SCRIPT_TABLE, 3, ((b"\x01\x03", b"\x01"), None), SCRIPTS),
+    )
+    ctx = make(t, [0, b"T1", 1234, script.ScriptStore(room, initial)])
+    msgs = []
+    ctx.meter.log = msgs.append
+    return ctx, t, msgs
+
+
+def test_writable_table_runs_like_the_static_one():
+    ctx, t, msgs = setup_rw()
+    assert get_ok(ctx, t[5], 2) == get_ok(ctx, t[3], 2)
+    assert script.execute(ctx.meter, RW_LN, 1)
+    assert ctx.meter.state[0:3] == [7, b"T1", 0]
+    assert script.execute(ctx.meter, RW_LN, 2)
+    assert ctx.meter.state[0] == 9 and len(msgs) == 5
+    assert "0.0.96.1.9.255" in msgs[0]
+    assert not script.execute(ctx.meter, RW_LN, 9)
+    assert act(ctx, t[5], 1, "1200 03")[0] == base.SUCCESS
+    assert ctx.meter.state[0:2] == [5, b"T2"]
+    assert act(ctx, t[5], 1, "1200 09")[0] == base.OTHER_REASON
+    assert put(ctx, t[3], 2, "0100") == base.READ_WRITE_DENIED  # the static one
+
+
+NEW = "0101 0202 120005 0101 0205 1601 120001 0906 0000600100FF 0F02 1103"
+
+
+def test_set_scripts_replaces_them():
+    ctx, t, msgs = setup_rw()
+    assert put(ctx, t[5], 2, NEW) == base.SUCCESS
+    assert get_ok(ctx, t[5], 2) == unhex(NEW)
+    assert not script.execute(ctx.meter, RW_LN, 1)  # gone
+    assert script.execute(ctx.meter, RW_LN, 5)
+    assert ctx.meter.state[0] == 3
+    # an empty table
+    assert put(ctx, t[5], 2, "0100") == base.SUCCESS
+    assert get_ok(ctx, t[5], 2) == unhex("0100")
+
+
+def test_set_scripts_refusals():
+    ctx, t, msgs = setup_rw(room=40, initial=())
+    rw = t[5]
+    act_hex = "0205 1601 120001 0906 %s 0F02 1103"
+    # undefined object, wrong class, logical name attribute, index out of range
+    assert put(ctx, rw, 2, "0101 0202 120005 0101" + act_hex % "0000600109FF") == base.OTHER_REASON
+    assert put(ctx, rw, 2, "0101 0202 120005 0101 0205 1601 120003 0906 0000600100FF 0F02 1103") == base.OTHER_REASON
+    assert put(ctx, rw, 2, "0101 0202 120005 0101 0205 1601 120001 0906 0000600100FF 0F01 1103") == base.OTHER_REASON
+    assert put(ctx, rw, 2, "0101 0202 120005 0101 0205 1602 120001 0906 0000600100FF 0F01 0F00") == base.OTHER_REASON
+    assert put(ctx, rw, 2, "0101 0202 120005 0101 0205 1603 120001 0906 0000600100FF 0F02 1103") == base.OTHER_REASON
+    assert put(ctx, rw, 2, "0101 0202 120005 0101 0205 1601 120001 0905 0000600100 0F02 1103") == base.OTHER_REASON
+    # wrong shapes
+    assert put(ctx, rw, 2, "0101 0202 110005 0101" + act_hex % "0000600100FF") == base.TYPE_UNMATCHED
+    assert put(ctx, rw, 2, "0101 0202 120005 0101 0204 1601 120001 0906 0000600100FF 0F02") == base.TYPE_UNMATCHED
+    assert put(ctx, rw, 2, "0101 0202 120005 0101 0205 1101 120001 0906 0000600100FF 0F02 1103") == base.TYPE_UNMATCHED
+    # more than the room (40 bytes)
+    assert put(ctx, rw, 2, "0102" + ("0202 120005 0101" + act_hex % "0000600100FF") * 2) == base.OTHER_REASON
+    assert get_ok(ctx, rw, 2) == unhex("0100")  # nothing stored
+    assert put(ctx, rw, 2, "0101 0202 120005 0101" + act_hex % "0000600100FF") == base.SUCCESS
+
+
+def test_set_scripts_while_a_script_runs_is_refused():
+    # script 1 of the writable table writes the table's own scripts
+    rw_scripts = ((1, (script.action(WRITE_ATTRIBUTE, 9, RW_LN, 2, axdr.ARRAY, []),)),)
+    t = (
+        (9, 0, RW_LN, SCRIPT_TABLE, 0, ((b"\x01\x03", b"\x01"), None), rw_scripts),
+    )
+    ctx = make(t, [script.ScriptStore(64, rw_scripts)])
+    msgs = []
+    ctx.meter.log = msgs.append
+    assert script.execute(ctx.meter, RW_LN, 1)
+    assert len(msgs) == 1 and "(2)" in msgs[0], msgs  # temporary failure
+    assert get_ok(ctx, t[0], 2) != unhex("0100")
+
+
+def test_stored_script_allocates_nothing_on_micropython():
+    ctx, t, msgs = setup_rw()
+    m = ctx.meter
+
+    def run():
+        script.execute(m, RW_LN, 1)
 
     n = allocated(run)
     if n is not None:
