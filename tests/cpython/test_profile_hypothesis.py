@@ -538,3 +538,60 @@ def test_flush_writes_each_touched_page_once_and_boots_back_to_ram(rows, page_ro
     for a in range(pb.total - pb.count, pb.total):
         f = (a % rows) * pb.width
         assert again.data[f:f + pb.width] == pb.data[f:f + pb.width]
+
+
+def ring_rows(pb):
+    # (total, count, [record bytes, oldest first]) of a ProfileBuffer
+    out = []
+    for a in range(pb.total - pb.count, pb.total):
+        f = (a % pb.rows) * pb.width
+        out.append(bytes(pb.data[f:f + pb.width]))
+    return pb.total, pb.count, out
+
+
+ops = st.lists(st.one_of(st.integers(0, 1000), st.sampled_from(["reset", "period", "defer", "flush", "crash"])),
+               max_size=40)
+
+
+@FAST
+@given(st.integers(1, 9), st.integers(0, 10), ops)
+def test_a_crash_after_any_op_boots_into_the_last_durable_state(rows, page_rows, script):
+    # Random captures, resets, capture_period changes, deferrals and
+    # flushes, with crashes (RAM lost, reboot from storage) anywhere: the
+    # boot gives back exactly the last state the storage was brought to -
+    # after each op when not deferred, after a flush, and a reset or new
+    # period at once even while deferred - never a row of an older epoch.
+    cos = (COS[1],)
+    param = (cos, 900, rows)
+    table = (
+        (3, 0, ENERGY_LN, REGISTER, 0, ACC, (0, 30)),
+        (7, 1, LP_LN, PROFILE_GENERIC, 1, ACC, param),
+    )
+    sto = CopyStore()
+
+    def boot():
+        pb = ProfileBuffer(param, sto, "lp", page_rows=page_rows)
+        return pb, Meter(table, (Role(16),), [0, pb])
+
+    pb, m = boot()
+    durable = (pb.epoch, pb.period) + ring_rows(pb)
+    for op in script:
+        if op == "crash":
+            pb, m = boot()
+            assert (pb.epoch, pb.period) + ring_rows(pb) == durable
+            continue
+        if op == "reset":
+            assert pb.reset()
+        elif op == "period":
+            assert pb.set_period(pb.period + 60)
+        elif op == "defer":
+            pb.defer()
+        elif op == "flush":
+            pb.flush()
+        else:
+            m.state[0] = op
+            profile.capture(m, table[1])
+        if not pb.deferred:
+            durable = (pb.epoch, pb.period) + ring_rows(pb)
+        elif op in ("reset", "period"):
+            durable = (pb.epoch, pb.period, 0, 0, [])
