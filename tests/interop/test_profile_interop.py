@@ -404,6 +404,28 @@ def test_gurux_refused_selections_and_the_association_goes_on(lp_meter, peers, t
     gurux_end(p)
 
 
+def test_gurux_range_after_reading_sort_object(lp_meter, peers):
+    # gurux's readRowsByRange restricts on pg.sortObject when it is set, and
+    # reading sort_object (attribute 6: all zero, no sort object, as FIFO
+    # needs none) sets it to a class-0 object 0.0.0.0.0.0, which is no
+    # capture object: the meter refuses (other-reason). Clearing it makes
+    # gurux restrict on the first capture object, the clock, again.
+    p = gurux(peers, lp_meter, WRAPPER)
+    pg = gurux_profile(p, LOAD_PROFILE)
+    p.read(pg, 5)
+    p.read(pg, 6)
+    assert int(pg.sortMethod) == 1 and pg.sortObject.logicalName == "0.0.0.0.0.0"
+    hi = datetime.datetime.now(UTC).replace(microsecond=0)
+    lo = hi - datetime.timedelta(hours=2)
+    with pytest.raises(GuruxError) as ei:
+        p.read_rows(pg, p.client.readRowsByRange(pg, lo, hi))
+    assert ei.value.code == OTHER_REASON
+    pg.sortObject = None
+    rows = read_checked(lp_meter, LOAD_PROFILE, by_range(lo, hi), lambda: p.read_rows(pg, p.client.readRowsByRange(pg, lo, hi)))
+    assert 7 <= len(rows) <= 9
+    gurux_end(p)
+
+
 @pytest.mark.parametrize("transport", (WRAPPER, HDLC_PTY))
 def test_gurux_ciphered_management_reads_the_load_profile(lp_meter, peers, transport):
     p = gurux(peers, lp_meter, transport, sap=1, max_pdu=256)
