@@ -59,7 +59,8 @@ def setup(times, type_=5, time_zone=-60, dst=False, t=DAY0):
         (9, 0, SCRIPTS_LN, SCRIPT_TABLE, -1, ((b"\x01\x01", b"\x01"), None), scripts),
         (22, 0, SAS_LN, SINGLE_ACTION_SCHEDULE, 11, ACC, (4,)),
     )
-    state = clock.initial_state(time_zone=time_zone, dst_enabled=dst) + [[], Schedule((4,), SCRIPTS_LN, 1, type_, times)]
+    sched = Schedule((4,), SCRIPTS_LN, 1, type_, times)
+    state = clock.initial_state(time_zone=time_zone, dst_enabled=dst) + [[], sched]
     wall = Wall(t)
     ctx = make(table, state, wall_clock=wall)
     return ctx, table[3], wall

@@ -109,9 +109,10 @@ def at(ctx, table, wall, t):
 def test_register_activation_attributes():
     ctx, table, wall = setup()
     ra = table[5]
-    assert get_ok(ctx, ra, 2) == unhex("0104" + "".join("0202 120003 0906 0100010801FF".replace("01FF", "%02xFF" % k)
-                                                      for k in range(1, 5)))
-    assert get_ok(ctx, ra, 3) == unhex("0104" + "".join("0202 0902 54%02x 0101 11%02x" % (0x30 + k, k) for k in range(1, 5)))
+    regs = "".join("0202 120003 0906 01000108%02xFF" % k for k in range(1, 5))
+    assert get_ok(ctx, ra, 2) == unhex("0104" + regs)
+    masks = "".join("0202 0902 54%02x 0101 11%02x" % (0x30 + k, k) for k in range(1, 5))
+    assert get_ok(ctx, ra, 3) == unhex("0104" + masks)
     assert get_ok(ctx, ra, 4) == unhex("0902 5431")
 
 
@@ -213,7 +214,8 @@ def test_special_days_refusals():
         assert act(ctx, sd, 1, "0203 1200%02x 0905 FFFF0C19FF 1103" % (10 + i))[0] == base.SUCCESS
     assert act(ctx, sd, 1, "0203 120020 0905 FFFF0C19FF 1103")[0] == base.OTHER_REASON  # full
     # SET entries: all or nothing
-    assert put(ctx, sd, 2, "0102 0203 120001 0905 FFFF0C19FF 1103 0203 120002 0905 FFFF0C19FF 1109") == base.OTHER_REASON
+    bad = "0102 0203 120001 0905 FFFF0C19FF 1103 0203 120002 0905 FFFF0C19FF 1109"  # day id 9 in the 2nd
+    assert put(ctx, sd, 2, bad) == base.OTHER_REASON
     assert len(get_ok(ctx, sd, 2)) == 2 + 8 * 14
     assert put(ctx, sd, 2, "0101 0203 120004 0905 FFFF0C1AFF 1101") == base.SUCCESS
     assert get_ok(ctx, sd, 2) == unhex("0101 0203 120004 0905 FFFF0C1AFF 1101")
