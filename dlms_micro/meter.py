@@ -49,6 +49,11 @@ class Meter:
     # set on the instance. None: HLS associations are refused.
     random_bytes = None
 
+    # The port's relay driver for Disconnect control (cosem/disconnect.py):
+    # relay(index, closed) sets output `index` (the object's param[0]); set
+    # on the instance. None: no relay (the state is kept all the same).
+    relay = None
+
     def __init__(self, table, roles, state, wall_clock=None, logical_device=1):
         # table: tuple of object entries (cosem.base); roles: tuple of Role;
         # state: the preallocated list of run-time values; wall_clock: the

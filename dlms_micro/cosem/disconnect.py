@@ -107,7 +107,7 @@ def _index(obj):
 
 
 def _drive(meter, obj, closed):
-    relay = getattr(meter, "relay", None)
+    relay = meter.relay
     if relay is not None:
         relay(_index(obj), closed)
 
