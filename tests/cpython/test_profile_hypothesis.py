@@ -502,18 +502,22 @@ class CopyStore:
         self.keys.append(k)
 
 
+def energy_profile(rows):
+    # (param, table) of a profile of one energy column, the register in slot 0
+    param = ((COS[1],), 900, rows)
+    return param, (
+        (3, 0, ENERGY_LN, REGISTER, 0, ACC, (0, 30)),
+        (7, 1, LP_LN, PROFILE_GENERIC, 1, ACC, param),
+    )
+
+
 @FAST
 @given(st.integers(1, 9), st.integers(0, 10), st.integers(0, 12), st.integers(0, 25), st.booleans())
 def test_flush_writes_each_touched_page_once_and_boots_back_to_ram(rows, page_rows, before, during, reset):
     # whatever the ring size, page size and counts, flush() writes the pages
     # of the rows captured since defer() (all pages once the ring went
     # round), each once, and a boot restores exactly the RAM ring
-    cos = (COS[1],)
-    param = (cos, 900, rows)
-    table = (
-        (3, 0, ENERGY_LN, REGISTER, 0, ACC, (0, 30)),
-        (7, 1, LP_LN, PROFILE_GENERIC, 1, ACC, param),
-    )
+    param, table = energy_profile(rows)
     sto = CopyStore()
     pb = ProfileBuffer(param, sto, "lp", page_rows=page_rows)
     m = Meter(table, (Role(16),), [0, pb])
@@ -561,12 +565,7 @@ def test_a_crash_after_any_op_boots_into_the_last_durable_state(rows, page_rows,
     # boot gives back exactly the last state the storage was brought to -
     # after each op when not deferred, after a flush, and a reset or new
     # period at once even while deferred - never a row of an older epoch.
-    cos = (COS[1],)
-    param = (cos, 900, rows)
-    table = (
-        (3, 0, ENERGY_LN, REGISTER, 0, ACC, (0, 30)),
-        (7, 1, LP_LN, PROFILE_GENERIC, 1, ACC, param),
-    )
+    param, table = energy_profile(rows)
     sto = CopyStore()
 
     def boot():
