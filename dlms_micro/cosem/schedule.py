@@ -21,7 +21,8 @@
 #
 # param: (max_times,) the execution times the object has room for.
 # state: 1 slot, a Schedule made at boot: Schedule(param, script_ln,
-#   script_selector, type, times), times a tuple of (time4, date5) bytes.
+#   script_selector, type, times[, storage, key]), times a tuple of (time4,
+#   date5) bytes; with a storage, what clients SET survives a restart.
 #
 # PATTERNS. time: hour, minute, second, hundredths; date: year (2 bytes),
 # month, day of month, day of week. 0xFF (year 0xFFFF) is a wildcard: hour
@@ -275,9 +276,11 @@ def script_ok(meter, d, p, selector):
 _TIME_REC = const(9)  # time (4) + date (5)
 
 
-class Schedule:
-    # The run-time part of one Single action schedule (its state slot).
-    def __init__(self, param, script_ln=b"\x00\x00\x00\x00\x00\x00", script_selector=0, type_=1, times=()):
+class Schedule(script.Stored):
+    # The run-time part of one Single action schedule (its state slot);
+    # storage, key: optional persistence of the attributes (script.Stored).
+    def __init__(self, param, script_ln=b"\x00\x00\x00\x00\x00\x00", script_selector=0, type_=1, times=(),
+                 storage=None, key=None):
         self.max = param[0]
         self.script = bytearray(script_ln)
         self.selector = script_selector
@@ -295,6 +298,26 @@ class Schedule:
         self.count = len(times)
         if not _times_ok(self.times, self.count, type_):
             raise ValueError("execution times do not obey type %d" % type_)
+        self.persist(storage, key)
+
+    def record(self):
+        # script (6), selector (2), type, count, the execution times
+        n = self.count * _TIME_REC
+        return bytes(self.script) + bytes((self.selector >> 8, self.selector & 0xFF, self.type, self.count)) + \
+            bytes(self.times[0:n])
+
+    def restore(self, rec):
+        if len(rec) < 10:
+            return False
+        n = rec[9]
+        if n > self.max or len(rec) != 10 + n * _TIME_REC or not _times_ok(rec[10:], n, rec[8]):
+            return False
+        self.script[0:6] = rec[0:6]
+        self.selector = script.u16(rec, 6)
+        self.type = rec[8]
+        self.count = n
+        self.times[0 : n * _TIME_REC] = rec[10:]
+        return True
 
 
 def _times_ok(d, n, type_):
@@ -427,6 +450,7 @@ class SingleActionSchedule(base.InterfaceClass):
             for i in range(6):
                 sc.script[i] = b[p + i]
             sc.selector = sel
+            sc.save()
             return base.SUCCESS
         if attr == 3:
             if r.peek() != axdr.ENUM:
@@ -436,6 +460,7 @@ class SingleActionSchedule(base.InterfaceClass):
                 return base.OTHER_REASON
             sc.type = t
             sc.ticker.wake()
+            sc.save()
             return base.SUCCESS
         if attr == 4:
             return _set_times(r, sc)
@@ -486,6 +511,7 @@ def _set_times(r, sc):
         return base.OTHER_REASON
     sc.count = n
     sc.ticker.wake()
+    sc.save()
     return base.SUCCESS
 
 

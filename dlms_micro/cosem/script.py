@@ -38,7 +38,9 @@
 #   attribute 2.. / method 1.. of its class, service_id 1 or 2 (else
 #   OTHER_REASON), the whole within the room (else OTHER_REASON), the shape
 #   right (else TYPE_UNMATCHED); while a script runs, TEMPORARY_FAILURE.
-#   With two scripts of one identifier, the first runs.
+#   With two scripts of one identifier, the first runs. ScriptStore(room,
+#   param, storage, key) keeps the scripts a client set across restarts
+#   (class Stored: restored at boot, written after each SET).
 # EXECUTION (execute(meter, table_ln, script_id)). The actions run in order,
 # each through its target object's own handler (ic.set for a write, ic.action
 # for a method) with a Context whose reader sits at the stored parameter, as
@@ -276,14 +278,54 @@ def enc_scripts(buf, pos, scripts):
     return pos
 
 
-class ScriptStore:
+class Stored:
+    # Optional persistence of a state object (shared with schedule.py and
+    # tariff.py): with a storage (the port's get(key) -> bytes or None,
+    # put(key, bytes), put atomic), the object is restored from its record
+    # at boot and written whole after each change a client (or a script)
+    # makes. A record that does not fit the object's configuration (another
+    # firmware's room) is ignored: the configured content stays.
+    storage = None
+    key = None
+
+    def persist(self, storage, key):
+        self.storage = storage
+        self.key = key
+        if storage is not None:
+            rec = storage.get(key)
+            if rec is not None:
+                self.restore(rec)
+
+    def save(self):
+        if self.storage is not None:
+            self.storage.put(self.key, self.record())
+
+
+def u16(b, p):
+    return (b[p] << 8) | b[p + 1]
+
+
+class ScriptStore(Stored):
     # The run-time scripts of a writable Script table (its state slot): the
     # encoding of attribute 2 in `room` preallocated bytes, first that of
-    # the static scripts given (normally the entry's param).
-    def __init__(self, room, scripts=()):
+    # the static scripts given (normally the entry's param), or the stored
+    # record (storage, key: see Stored).
+    def __init__(self, room, scripts=(), storage=None, key=None):
         self.buf = bytearray(room)
         self.scratch = bytearray(room)
         self.n = enc_scripts(self.buf, 0, scripts)
+        self.persist(storage, key)
+
+    def record(self):
+        return bytes((self.n >> 8, self.n & 0xFF)) + bytes(self.buf[0 : self.n])
+
+    def restore(self, rec):
+        n = u16(rec, 0) if len(rec) >= 2 else -1
+        if n < 0 or len(rec) != 2 + n or n > len(self.buf):
+            return False
+        self.buf[0:n] = rec[2:]
+        self.n = n
+        return True
 
 
 def _set_scripts(meter, store, r):
@@ -342,6 +384,7 @@ def _set_scripts(meter, store, r):
         return base.OTHER_REASON
     store.buf[0:pos] = memoryview(s)[0:pos]
     store.n = pos
+    store.save()
     return base.SUCCESS
 
 

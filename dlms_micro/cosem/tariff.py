@@ -11,6 +11,14 @@
 # delta), which adds it to every register of the active mask (e.g. the rate
 # registers 1.0.1.8.1.255 .. 1.0.1.8.4.255).
 #
+# PERSISTENCE (optional, each state object: storage, key; script.Stored).
+# What clients change (the passive calendar, the activation time, an
+# activation; special days; masks, registers and the active mask; the
+# scripts' own effects included) is written whole to storage.put(key, ...)
+# at once and restored at boot. The tariff scripts change the active mask
+# at each switch: a few small writes a day. After a restart the calendar's
+# first tick runs the action in force anyway.
+#
 # ---------------------------------------------------- Register activation
 #   attribute 2 register_assignment  array of structure {class_id
 #                                    long-unsigned, logical_name octet-string}
@@ -29,8 +37,9 @@
 # assigned yet; indexes must name assigned registers; names fit the room;
 # the lists have room left: else OTHER_REASON. Wrong types: TYPE_UNMATCHED.
 # param: (max_registers, max_masks, max_indexes, name_room)
-# state: 1 slot, RegisterActivation(param, registers, masks, active) made at
-#   boot: registers ((class_id, ln), ...), masks ((name, (index, ...)), ...).
+# state: 1 slot, RegisterActivation(param, registers, masks, active[,
+#   storage, key]) made at boot: registers ((class_id, ln), ...), masks
+#   ((name, (index, ...)), ...).
 # add_energy(meter, obj, delta) adds delta to the value (state[slot]) of
 #   every register of the active mask; the slots are looked up once after
 #   each change, then a call allocates nothing (beyond a value >= 2**30).
@@ -49,8 +58,8 @@
 # OTHER_REASON. A special day replaces the week profile's day for the days
 # its date names; the first entry (lowest index) naming a day wins.
 # param: (max_entries,)
-# state: 1 slot, SpecialDays(param, entries) made at boot: entries
-#   ((index, date5, day_id), ...).
+# state: 1 slot, SpecialDays(param, entries[, storage, key]) made at boot:
+#   entries ((index, date5, day_id), ...).
 #
 # ---------------------------------------------------- Activity calendar
 #   attribute 2 / 6   calendar_name_active / _passive       octet-string
@@ -110,7 +119,8 @@
 #   day_room): the bytes each stored attribute may take (its A-XDR encoding:
 #   a season with 4-byte names takes 27 bytes, a week 19 + name, an action
 #   19, a day profile 6 + its actions).
-# state: 1 slot, Calendar(param, name, seasons, weeks, days) made at boot
+# state: 1 slot, Calendar(param, name, seasons, weeks, days[, storage,
+#   key]) made at boot
 #   (both calendars start with that content): seasons ((name, start12,
 #   week_name), ...), weeks ((name, (d1, ..., d7)), ...), days ((day_id,
 #   ((start4, script_ln, selector), ...)), ...).
@@ -135,9 +145,10 @@ DAY = const(86400)
 _REG = const(8)  # register record: class_id (2), logical name (6)
 
 
-class RegisterActivation:
-    # The run-time part of one Register activation object.
-    def __init__(self, param, registers=(), masks=(), active=b""):
+class RegisterActivation(script.Stored):
+    # The run-time part of one Register activation object; storage, key:
+    # optional persistence (script.Stored).
+    def __init__(self, param, registers=(), masks=(), active=b"", storage=None, key=None):
         self.max_regs, self.max_masks, self.max_idx, self.name_room = param
         self.regs = bytearray(self.max_regs * _REG)
         self.nregs = 0
@@ -155,6 +166,26 @@ class RegisterActivation:
                 raise ValueError("mask %r does not fit or names no register" % (name,))
         if not self.set_active(active, 0, len(active)):
             raise ValueError("active mask %r not in the mask list" % (active,))
+        self.persist(storage, key)
+
+    def record(self):
+        return bytes((self.nregs, self.nmasks, self.nactive)) + bytes(self.regs) + bytes(self.masks) + \
+            bytes(self.active)
+
+    def restore(self, rec):
+        a = len(self.regs)
+        b = len(self.masks)
+        if len(rec) != 3 + a + b + len(self.active) or rec[0] > self.max_regs or rec[1] > self.max_masks or \
+                rec[2] > self.name_room:
+            return False
+        self.nregs = rec[0]
+        self.nmasks = rec[1]
+        self.nactive = rec[2]
+        self.regs[:] = rec[3 : 3 + a]
+        self.masks[:] = rec[3 + a : 3 + a + b]
+        self.active[:] = rec[3 + a + b :]
+        self.nslots = -1
+        return True
 
     def _add_reg(self, cid, b, p):
         if self.nregs >= self.max_regs:
@@ -295,6 +326,7 @@ class RegisterActivationClass(base.InterfaceClass):
         ra = ctx.meter.state[obj[base.E_SLOT]]
         if n > ra.name_room or not ra.set_active(r.buf, r.mark, n):
             return base.OTHER_REASON
+        ra.save()
         return base.SUCCESS
 
     def action(self, ctx, obj, method):
@@ -320,6 +352,7 @@ class RegisterActivationClass(base.InterfaceClass):
                 if ((ra.regs[q] << 8) | ra.regs[q + 1]) == cid and _same(ra.regs, q + 2, b, p, 6):
                     return base.OTHER_REASON  # assigned already
             ra._add_reg(cid, b, p)
+            ra.save()
             return base.SUCCESS
         if method == 2:  # add_mask
             if r.peek() != axdr.STRUCTURE or r.structure() != 2 or r.peek() != axdr.OCTET_STRING:
@@ -336,6 +369,7 @@ class RegisterActivationClass(base.InterfaceClass):
                 r.unsigned()
             if not _put_mask_strided(ra, b, p, n, ip, k):
                 return base.OTHER_REASON
+            ra.save()
             return base.SUCCESS
         if method == 3:  # delete_mask
             if r.peek() != axdr.OCTET_STRING:
@@ -350,6 +384,7 @@ class RegisterActivationClass(base.InterfaceClass):
                 m[i] = m[i + ra.rec]
             ra.nmasks -= 1
             ra.nslots = -1
+            ra.save()
             return base.SUCCESS
         return base.READ_WRITE_DENIED
 
@@ -372,15 +407,28 @@ REGISTER_ACTIVATION = RegisterActivationClass()
 _SD = const(8)  # entry record: index (2), date (5), day_id (1)
 
 
-class SpecialDays:
-    # The run-time part of one Special days table.
-    def __init__(self, param, entries=()):
+class SpecialDays(script.Stored):
+    # The run-time part of one Special days table; storage, key: optional
+    # persistence (script.Stored).
+    def __init__(self, param, entries=(), storage=None, key=None):
         self.max = param[0]
         self.d = bytearray(self.max * _SD)
         self.n = 0
         for index, date, day_id in entries:
             if self.insert(index, date, 0, day_id) != base.SUCCESS:
                 raise ValueError("special day %d does not fit or has a bad date" % index)
+        self.persist(storage, key)
+
+    def record(self):
+        return bytes((self.n >> 8, self.n & 0xFF)) + bytes(self.d[0 : self.n * _SD])
+
+    def restore(self, rec):
+        n = script.u16(rec, 0) if len(rec) >= 2 else -1
+        if n < 0 or n > self.max or len(rec) != 2 + n * _SD:
+            return False
+        self.d[0 : n * _SD] = rec[2:]
+        self.n = n
+        return True
 
     def find(self, index):
         # record offset of the entry with this index, or -1
@@ -538,6 +586,7 @@ class SpecialDaysTable(base.InterfaceClass):
             res, index, p, day_id = _read_entry(r)
             sd.insert(index, r.buf, p, day_id)
         r.pos = end
+        sd.save()
         _changed(meter, cal)
         return base.SUCCESS
 
@@ -563,6 +612,7 @@ class SpecialDaysTable(base.InterfaceClass):
         else:
             return base.READ_WRITE_DENIED
         if res == base.SUCCESS:
+            sd.save()
             _changed(meter, cal)
         return res
 
@@ -583,9 +633,10 @@ _EMPTY_NAME = b"\x09\x00"
 _EMPTY_ARRAY = b"\x01\x00"
 
 
-class Calendar:
-    # The run-time part of one Activity calendar.
-    def __init__(self, param, name=b"", seasons=(), weeks=(), days=()):
+class Calendar(script.Stored):
+    # The run-time part of one Activity calendar; storage, key: optional
+    # persistence of both calendars and the activation time (script.Stored).
+    def __init__(self, param, name=b"", seasons=(), weeks=(), days=(), storage=None, key=None):
         rooms = (param[1], param[2], param[3], param[4])
         self.bufs = []
         self.lens = [0] * 8
@@ -623,6 +674,47 @@ class Calendar:
                 self.lens[k] = n
         if not _consistent(self, 0):
             raise ValueError("calendar: a season names a missing week or a week a missing day id")
+        self.persist(storage, key)
+
+    def record(self):
+        # 8 lengths (2 bytes each), activation time (12) and its UTC (6,
+        # all 0xFF: none), then the 8 stored attributes
+        rec = bytearray(34)
+        for i in range(8):
+            rec[2 * i] = self.lens[i] >> 8
+            rec[2 * i + 1] = self.lens[i] & 0xFF
+        rec[16:28] = self.act_time
+        u = self.act_utc
+        for i in range(6):
+            rec[33 - i] = 0xFF if u is None else (u >> (8 * i)) & 0xFF
+        for i in range(8):
+            rec += self.bufs[i][0 : self.lens[i]]
+        return bytes(rec)
+
+    def restore(self, rec):
+        if len(rec) < 34:
+            return False
+        total = 34
+        for i in range(8):
+            n = script.u16(rec, 2 * i)
+            if n > len(self.bufs[i]):
+                return False
+            total += n
+        if total != len(rec):
+            return False
+        p = 34
+        for i in range(8):
+            n = script.u16(rec, 2 * i)
+            self.bufs[i][0:n] = rec[p : p + n]
+            self.lens[i] = n
+            p += n
+        self.act_time[:] = rec[16:28]
+        u = 0
+        for i in range(28, 34):
+            u = (u << 8) | rec[i]
+        self.act_utc = None if u == 0xFFFFFFFFFFFF else u
+        self.cur_day = None
+        return True
 
 
 def _enc_name(name):
@@ -1006,6 +1098,7 @@ def activate(meter, obj):
     for i in range(12):
         cal.act_time[i] = 0xFF
     cal.act_utc = None
+    cal.save()
     return True
 
 
@@ -1024,6 +1117,7 @@ def tick(meter, obj, utc):
             for i in range(12):
                 cal.act_time[i] = 0xFF
             cal.act_utc = None
+            cal.save()
     sd = _special(meter, obj)
     cur = schedule.local_seconds(meter, utc)
     cz = cur // DAY  # local day and second of the day: small ints from here
@@ -1090,6 +1184,7 @@ class ActivityCalendar(base.InterfaceClass):
                 return base.OTHER_REASON  # fits the scratch, not the room
             cal.bufs[i + PASSIVE][0:n] = cal.mv[0:n]
             cal.lens[i + PASSIVE] = n
+            cal.save()
             return base.SUCCESS
         if attr == 10:
             p = common.read_date_time(r)
@@ -1107,6 +1202,7 @@ class ActivityCalendar(base.InterfaceClass):
                 cal.act_time[i] = b[p + i]
             cal.act_utc = utc
             cal.ticker.wake()
+            cal.save()
             return base.SUCCESS
         return base.READ_WRITE_DENIED
 

@@ -9,6 +9,7 @@ from dlms_micro.cosem.clock import CLOCK
 from dlms_micro.cosem.schedule import SINGLE_ACTION_SCHEDULE, Schedule
 from dlms_micro.cosem.script import EXECUTE_METHOD, SCRIPT_TABLE
 from support import unhex
+from tou_support import Store
 
 CLOCK_LN = b"\x00\x00\x01\x00\x00\xff"
 COUNTER_LN = b"\x00\x00\x60\x01\x00\xff"
@@ -227,3 +228,25 @@ def test_quiet_tick_allocates_nothing_on_micropython():
     if n is not None:
         assert n == 0, n
     assert m.state[10] == []
+
+
+def test_set_attributes_survive_a_restart():
+    store = Store()
+    one = "0202 0904 07000000 0905 FFFFFFFFFF"
+
+    def boot():
+        ctx, sas, wall = setup(((tm(6, 30), date()),), type_=1)
+        ctx.meter.state[11] = Schedule((4,), SCRIPTS_LN, 1, 1, ((tm(6, 30), date()),), store, "sas")
+        return ctx, sas
+
+    ctx, sas = boot()
+    assert put(ctx, sas, 3, "1605") == base.SUCCESS
+    assert put(ctx, sas, 4, "0102" + one + one) == base.SUCCESS
+    assert put(ctx, sas, 2, "0202 0906 00000A0001FF 120000") == base.SUCCESS
+    ctx, sas = boot()
+    assert get_ok(ctx, sas, 2) == unhex("0202 0906 00000A0001FF 120000")
+    assert get_ok(ctx, sas, 3) == unhex("1605")
+    assert get_ok(ctx, sas, 4) == unhex("0102" + one + one)
+    store.d["sas"] = store.d["sas"][:-1]  # does not fit: ignored
+    ctx, sas = boot()
+    assert get_ok(ctx, sas, 3) == unhex("1601")

@@ -9,6 +9,7 @@ from dlms_micro.cosem.data import DATA
 from dlms_micro.cosem.register import REGISTER
 from dlms_micro.cosem.script import EXECUTE_METHOD, SCRIPT_TABLE, WRITE_ATTRIBUTE
 from support import unhex
+from tou_support import Store
 
 A = ((b"\x01\x03", b""), None)
 AR = ((b"\x01\x03\x01", b"\x01"), None)
@@ -217,3 +218,14 @@ def test_execute_allocates_nothing_on_micropython():
     for ln in (TABLE_LN, RW_LN):
         n = allocated(lambda: script.execute(m, ln, 1))
         assert n is None or n == 0, (ln, n)
+
+
+def test_set_scripts_survive_a_restart():
+    store = Store()
+    ctx, t, msgs = setup_rw()
+    ctx.meter.state[3] = script.ScriptStore(256, SCRIPTS, store, "st")
+    assert put(ctx, t[5], 2, NEW) == base.SUCCESS
+    ctx, t, msgs = setup_rw()
+    ctx.meter.state[3] = script.ScriptStore(256, SCRIPTS, store, "st")
+    assert get_ok(ctx, t[5], 2) == unhex(NEW)
+    assert script.execute(ctx.meter, RW_LN, 5) and ctx.meter.state[0] == 3

@@ -14,6 +14,7 @@ from dlms_micro.cosem.tariff import (ACTIVITY_CALENDAR, REGISTER_ACTIVATION, SPE
                                      RegisterActivation, SpecialDays)
 from dlms_micro.link import wrapper
 from support import unhex
+from tou_support import Store
 from test_server import AARQ_PUBLIC, wrap, wsend
 
 CLOCK_LN = b"\x00\x00\x01\x00\x00\xff"
@@ -60,7 +61,7 @@ RA_PARAM = (4, 4, 4, 4)
 HOLIDAY = b"\x07\xd3\x04\x03\xff"  # 2003-04-03, a Thursday
 
 
-def setup(t=MAR28, dst=True, special=((1, HOLIDAY, 3),), cal=None):
+def setup(t=MAR28, dst=True, special=((1, HOLIDAY, 3),), cal=None, store=None):
     ra_acc = ((b"\x01\x01\x01\x03", b"\x01\x01\x01"), None)
     table = (
         (8, 0, CLOCK_LN, CLOCK, 0, CLOCK_ACC, None),
@@ -75,10 +76,11 @@ def setup(t=MAR28, dst=True, special=((1, HOLIDAY, 3),), cal=None):
          ((b"\x01\x01\x01\x01\x01\x03\x03\x03\x03\x03", b"\x01"), None), CAL_PARAM),
     )
     ra = RegisterActivation(RA_PARAM, [(3, rate_ln(k)) for k in range(1, 5)],
-                            [(b"T%d" % k, bytes((k,))) for k in range(1, 5)], b"T1")
+                            [(b"T%d" % k, bytes((k,))) for k in range(1, 5)], b"T1", store, "ra")
     if cal is None:
-        cal = Calendar(CAL_PARAM, b"TOU1", SEASONS, WEEKS, DAYS)
-    state = clock.initial_state(time_zone=-60, dst_enabled=dst) + [0, 0, 0, 0, ra, SpecialDays((8,), special), cal]
+        cal = Calendar(CAL_PARAM, b"TOU1", SEASONS, WEEKS, DAYS, store, "cal")
+    sd = SpecialDays((8,), special, store, "sd")
+    state = clock.initial_state(time_zone=-60, dst_enabled=dst) + [0, 0, 0, 0, ra, sd, cal]
     wall = Wall(t)
     ctx = make(table, state, wall_clock=wall, size=1024)
     return ctx, table, wall
@@ -419,6 +421,42 @@ def test_quiet_calendar_tick_allocates_nothing_on_micropython():
     n = allocated(quiet)
     assert n is None or n == 0, n
     assert active(ctx) == b"T1"
+
+
+def test_client_changes_survive_a_restart():
+    store = Store()
+    ctx, table, wall = setup(dst=False, store=store)
+    cal, sd, ra = table[8], table[7], table[5]
+    passive(ctx, cal)
+    assert put(ctx, cal, 10, "090C 07D3031C05 0E000000 8000 FF") == base.SUCCESS
+    assert act(ctx, sd, 1, "0203 120007 0905 FFFF0C19FF 1103")[0] == base.SUCCESS
+    assert act(ctx, ra, 3, "0902 5434")[0] == base.SUCCESS
+    assert act(ctx, ra, 2, "0202 0902 5835 0102 1101 1104")[0] == base.SUCCESS
+    assert put(ctx, ra, 4, "0902 5835") == base.SUCCESS
+    before = [get_ok(ctx, cal, a) for a in range(2, 11)] + [get_ok(ctx, sd, 2)] + \
+        [get_ok(ctx, ra, a) for a in (2, 3, 4)]
+    ctx2, table2, wall2 = setup(dst=False, store=store)  # the restart
+    cal2, sd2, ra2 = table2[8], table2[7], table2[5]
+    after = [get_ok(ctx2, cal2, a) for a in range(2, 11)] + [get_ok(ctx2, sd2, 2)] + \
+        [get_ok(ctx2, ra2, a) for a in (2, 3, 4)]
+    assert after == before
+    tariff.add_energy(ctx2.meter, ra2, 3)
+    assert ctx2.meter.state[10:14] == [3, 0, 0, 3]
+    # the activation time restored: the passive calendar activates at 14:00
+    # (its 12:00 action, script 4, finds no mask T4 any more: logged)
+    at(ctx2, table2, wall2, MAR28 + 13 * HOUR)
+    assert get_ok(ctx2, cal2, 2) == unhex("0904 544F5532")
+    ctx3, table3, wall3 = setup(dst=False, store=store)
+    assert get_ok(ctx3, table3[8], 2) == unhex("0904 544F5532")
+    assert get_ok(ctx3, table3[8], 10) == unhex("090C FFFFFFFFFFFFFFFFFFFFFFFF")
+    # a record that does not fit is ignored: the configured content stays
+    store.d["cal"] = b"\x00\x01"
+    store.d["sd"] = b"\x00\x09"
+    store.d["ra"] = b""
+    ctx4, table4, wall4 = setup(dst=False, store=store)
+    assert get_ok(ctx4, table4[8], 2) == unhex("0904 544F5531")
+    assert get_ok(ctx4, table4[7], 2) == unhex("0101 0203 120001 0905 07D30403FF 1103")
+    assert get_ok(ctx4, table4[5], 4) == unhex("0902 5431")
 
 
 # ------------------------------------------------------ the scenario
