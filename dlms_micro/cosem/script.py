@@ -45,12 +45,13 @@
 # each through its target object's own handler (ic.set for a write, ic.action
 # for a method) with a Context whose reader sits at the stored parameter, as
 # a client's SET/ACTION would, but without access rights: the meter acts on
-# itself (ctx.assoc is None). The Blue Book defines a script as a list of
-# actions and gives no rollback; here an action that fails (target not in
-# the table, attribute 1 or an index out of the class's range, a refusal by
-# the handler, an exception) is logged through meter.log when it is set and
-# skipped, and the rest of the script still runs: one broken action (say a
-# register deleted from a newer table) does not stop a tariff switch.
+# itself (ctx.assoc is None). The Blue Book describes a script as a list of
+# actions carried out in turn; we found no rule there for an action that
+# fails, nor for undoing the others. Here an action that fails (target not
+# in the table, attribute 1 or an index out of the class's range, a refusal
+# by the handler, an exception) is logged through meter.log when it is set
+# and skipped, and the rest of the script still runs: one broken action (say
+# a register deleted from a newer table) does not stop a tariff switch.
 # Scripts may execute other scripts (an action calling a Script table's
 # execute) down to MAX_DEPTH levels; deeper calls (a script that calls
 # itself) are refused and logged. Running a script allocates nothing but
