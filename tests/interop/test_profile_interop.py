@@ -775,3 +775,29 @@ def test_gurux_selected_columns_out_of_capture_order(lp_meter, peers):
     rows = read_checked(lp_meter, LOAD_PROFILE, by_range(lo, hi, (2, 0)), lambda: p.read_rows(pg, p.client.readRowsByRange(pg, lo, hi, cols), cols))
     assert [r[1].value for r in pg.buffer] == [utc_of(r[1]) for r in rows]
     gurux_end(p)
+
+
+# ------------------------------------------------ the wire bench, kept honest
+
+
+def test_bench_wire_counts_a_whole_read_of_96_rows():
+    # tools/bench_wire.py's figures for one case: gurux reads the 96 rows of
+    # a one-day meter whole over the wrapper at PDU 1024: 3 GET blocks, one
+    # request message per block, the rows' 2690 bytes plus a few per block.
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "bench_wire.py")
+    spec = importlib.util.spec_from_file_location("bench_wire", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    meter = bench.Meter(1)
+    try:
+        assert meter.rows == bench.ROWS == 96
+        n, (b_up, b_down, n_up, n_down, blocks) = bench.gurux_read(meter, WRAPPER, 32, 1024, False)
+        assert n == 96
+        assert (n_up, n_down, blocks) == (3, 3, 3)
+        assert 96 * 28 + 2 < b_down < 96 * 28 + 2 + 3 * 30, b_down
+        assert b_up == 8 + 13 + 2 * (8 + 7)  # GET-Request-Normal, then two GET-next
+    finally:
+        meter.stop()
