@@ -68,8 +68,8 @@ UTC = datetime.timezone.utc
 OTHER_REASON = 250
 TYPE_UNMATCHED = 12
 # client max PDU per transport: small ones so the ~5.4 KB buffer crosses
-# 20 to 50 GET blocks; 1024 (the meter's) on the pty, where one APDU spans
-# 9 HDLC frames of 128 bytes
+# 20 to 50 GET blocks; 1024 (the meter's) on the pty, where one block spans
+# 8 or 9 HDLC frames of 128 bytes
 GURUX_PDU = {WRAPPER: 128, HDLC_TCP: 256, HDLC_PTY: 1024}
 COSEM_PDU = {WRAPPER: 128, HDLC_TCP: 256, HDLC_PTY: 1024}
 # load-profile columns: (class id, logical name)
@@ -153,11 +153,12 @@ def by_time_of_day(lo, hi):
 
 
 def by_entry(from_entry, to_entry=0, from_col=1, to_col=0):
+    # entries from_entry..to_entry (0: the last), columns from_col..to_col
+    # (0: the last), counted from 1
     def select(rows):
-        first = max(from_entry, 1) - 1
-        end = to_entry if to_entry else len(rows)
-        cols = None if (from_col <= 1 and to_col in (0, len(rows[0]) if rows else 0)) else range(from_col - 1, to_col or len(rows[0]))
-        return [_cols(r, cols) for r in rows[first:end]]
+        end = to_entry or len(rows)
+        cols = range(max(from_col, 1) - 1, to_col or (len(rows[0]) if rows else 0))
+        return [[r[i] for i in cols] for r in rows[max(from_entry, 1) - 1 : end]]
 
     return select
 
