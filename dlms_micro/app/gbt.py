@@ -102,7 +102,8 @@ class Gbt:
         self.tx_sent = 0  # highest block sent
         self.tx_acked = 0  # highest block the client acknowledged
         self.win = 1
-        self.bsize = 0
+        self.can_stream = False
+        self.bsize = 1
         self.s0 = 0  # stream offset of buf[0]
         self.blen = 0  # stream bytes in buf
         self.more = None  # services with a long attribute to continue, or None
@@ -198,14 +199,19 @@ class Gbt:
         self.tx_sent = 0
         self.tx_acked = 0
         self.starts[1] = 0
+        self.can_stream = can_stream
+        self._set_window(self.client_window)
+        self.streams = False
+
+    def _set_window(self, w):
         # The window: the client's, if the transport can stream, bounded by
         # what the buffer keeps unacknowledged beside the block being made.
-        w = self.client_window if can_stream else 1
-        room = self.size // block_size - 1
+        if not self.can_stream or w < 1:
+            w = 1
+        room = self.size // self.bsize - 1
         if w > room:
-            w = room
-        self.win = w if w > 0 else 1
-        self.streams = False
+            w = room if room > 0 else 1
+        self.win = w
 
     def on_ack(self, bn, bna, window):
         # A client GBT APDU without data during a response: it acknowledges
@@ -221,9 +227,7 @@ class Gbt:
             self._error("gbt: blocks %d..%d lost, sent again" % (bna + 1, self.tx_sent))
         self.tx_acked = bna
         self.tx_next = bna + 1
-        w = window & WINDOW
-        if w and w < self.win:
-            self.win = w
+        self._set_window(window & WINDOW)
         if self.finished and bna == self.tx_sent:
             self.reset()  # all acknowledged
             return 0

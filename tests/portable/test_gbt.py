@@ -278,3 +278,14 @@ def test_attribute_many_times_the_buffer_streams_through():
         per_block = used / st[0]
         print("GET through GBT: %d B for %d blocks, %.1f B per block" % (used, st[0], per_block))
         assert per_block <= 24  # measured: 16 B (one memoryview slice per block)
+
+
+def test_window_from_the_acknowledgement_after_a_plain_request():
+    # A plain GET: block 1 alone (the client's window is not known yet);
+    # its ack announces window 3, and the next blocks stream three at a time.
+    s = Wsession()
+    out = s.send(unhex(GET_BIG))
+    assert [fields(x)[0] for x in out] == [0x01]
+    raw, windows = collect(s, out, 3, client_bn=0)
+    assert windows == [[1], [2, 3, 4], [5, 6, 7], [8]]
+    assert big_value(raw) == list(range(300))
