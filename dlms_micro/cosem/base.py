@@ -93,6 +93,9 @@ class Context:
         self.has_data = False
         self.selector = 0
         self.cursor = 0
+        # a Profile generic's selection for the buffer GET in progress on
+        # this channel (cosem.profile.Selection, made on first use)
+        self.selection = None
 
 
 class InterfaceClass:

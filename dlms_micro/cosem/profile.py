@@ -118,11 +118,15 @@
 # template_description, capture_method, methods reset and capture), whose
 # template fixes array sizes in advance; a separate class, not built here.
 #
-# SELECTIVE ACCESS (first call, cursor 0; kept in the ProfileBuffer):
+# SELECTIVE ACCESS (first call, cursor 0; kept per channel in a Selection,
+# ctx.selection, so several clients read the same profile at once):
 #   range_descriptor structure {restricting_object (a capture object
 #     definition, one of the capture objects), from_value, to_value,
 #     selected_values (array of capture object definitions; empty: all)}:
-#     rows whose restricting value v has from_value <= v <= to_value.
+#     rows whose restricting value v has from_value <= v <= to_value, their
+#     columns in the order selected_values lists them (as gurux-dlms reads
+#     them; a client asking in capture order gets capture order); a column
+#     listed twice: OTHER_REASON.
 #     Date-times (octet-string(12) or date-time) compare field by field
 #     (year, month, day, hour, minute, second, hundredths; day of week,
 #     deviation and status ignored); a field not specified (0xFF, year
@@ -226,18 +230,6 @@ class ProfileBuffer:
         self.scratch = bytearray(big - 1 if big > 1 else 1)
         self.ctx = None  # capture's Context, made on the first capture
         self.period_no = None  # tick(): capture_period number of the last call
-        # selection of the GET in progress
-        self.first = 0  # absolute number of the first row selected
-        self.end = 0  # absolute number after the last one
-        self.cols = bytearray(len(cos))  # 1: column selected
-        self.ncols = 0  # columns selected
-        self.rcol = -1  # range restricting column (-1: every row in first..end)
-        self.kind = _B_NONE
-        self.lo = 0
-        self.hi = 0
-        self.lo_dt = bytearray(12)
-        self.hi_dt = bytearray(12)
-        self.sel_epoch = 0  # epoch the selection was made in
         # persistence
         self.storage = storage
         self.key = key
@@ -456,6 +448,27 @@ def _put_u32(b, p, v):
     b[p + 3] = v & 0xFF
 
 
+class Selection:
+    # The rows and columns one channel's GET of a buffer selected: kept in
+    # the channel's Context (ctx.selection, made on its first buffer GET and
+    # reused), so that GETs of the same profile by several clients at once
+    # do not disturb each other. xDLMS has at most one long GET in progress
+    # per association, and a GET-with-list never leaves one half done.
+    def __init__(self, ncols):
+        self.pb = None  # the ProfileBuffer selected from
+        self.epoch = 0  # its epoch when the selection was made
+        self.first = 0  # absolute number of the first row selected
+        self.end = 0  # absolute number after the last one
+        self.order = bytearray(ncols)  # the columns to send, in order
+        self.ncols = 0  # how many
+        self.rcol = -1  # range restricting column (-1: every row in first..end)
+        self.kind = _B_NONE
+        self.lo = 0
+        self.hi = 0
+        self.lo_dt = bytearray(12)
+        self.hi_dt = bytearray(12)
+
+
 def buffer_of(meter, obj):
     return meter.state[obj[base.E_SLOT]]
 
@@ -496,6 +509,10 @@ def capture(meter, obj):
                     n = ctx.pos
             except EncodeError:  # longer than its field
                 n = 0
+            except Exception as ex:  # a handler's fault: the row goes on, null
+                n = 0
+                if meter.log is not None:
+                    meter.log("profile capture: %s attribute %d failed: %r" % (obis_text(co[C_LN]), co[C_ATTR], ex))
         d[f] = n
         f += 1
         for j in range(n):
@@ -504,6 +521,10 @@ def capture(meter, obj):
     if pb.count < pb.rows:
         pb.count += 1
     pb.save_row(pb.total - 1)
+
+
+def obis_text(ln):
+    return "%d.%d.%d.%d.%d.%d" % (ln[0], ln[1], ln[2], ln[3], ln[4], ln[5])
 
 
 def tick(meter, obj, utc):
@@ -574,22 +595,22 @@ def _dt_cmp(a, pa, b, pb):
     return 0
 
 
-def _matches(pb, a):
+def _matches(pb, sel, a):
     # Does absolute row a pass the range restriction?
-    f = (a % pb.rows) * pb.width + pb.offs[pb.rcol]
+    f = (a % pb.rows) * pb.width + pb.offs[sel.rcol]
     d = pb.data
     n = d[f]
     if n == 0:
         return False
-    if pb.kind == _B_DT:
+    if sel.kind == _B_DT:
         p = _dt_at(d, f + 1, n)
         if p < 0:
             return False
-        return _dt_cmp(d, p, pb.lo_dt, 0) >= 0 and _dt_cmp(d, p, pb.hi_dt, 0) <= 0
+        return _dt_cmp(d, p, sel.lo_dt, 0) >= 0 and _dt_cmp(d, p, sel.hi_dt, 0) <= 0
     v = _int_at(d, f + 1)
     if v is None:
         return False
-    return pb.lo <= v <= pb.hi
+    return sel.lo <= v <= sel.hi
 
 
 def _column(r, cos):
@@ -615,7 +636,7 @@ def _column(r, cos):
 
 
 def _bound(r, pb, hi):
-    # Read a range bound into the ProfileBuffer; its kind.
+    # Read a range bound into the Selection pb; its kind.
     t = r.peek()
     if t == axdr.OCTET_STRING or t == axdr.DATE_TIME:
         p = common.read_date_time(r)
@@ -634,45 +655,51 @@ def _bound(r, pb, hi):
     return _B_INT
 
 
-def _select(ctx, obj, pb):
+def _select(ctx, obj, pb, sel):
     # Set the selection for a new GET of the buffer; a data-access-result.
+    # Columns go out in the order selected_values lists them (entry
+    # descriptor: from..to, ascending; none: capture order).
     cos = obj[base.E_PARAM][P_CAPTURE_OBJECTS]
-    cols = pb.cols
+    order = sel.order
     ncols = len(cos)
     lo_col = 0
     hi_col = ncols
-    pb.end = pb.total
-    pb.sel_epoch = pb.epoch
-    pb.first = pb.total - pb.count
-    pb.rcol = -1
-    sel = ctx.selector
-    if sel:
+    sel.pb = pb
+    sel.epoch = pb.epoch
+    sel.end = pb.total
+    sel.first = pb.total - pb.count
+    sel.rcol = -1
+    s = ctx.selector
+    if s:
         r = ctx.r
         try:
             if r.structure() != 4:
                 return base.TYPE_UNMATCHED
-            if sel == 1:
+            if s == 1:
                 rcol = _column(r, cos)
-                k1 = _bound(r, pb, 0)
-                k2 = _bound(r, pb, 1)
+                k1 = _bound(r, sel, 0)
+                k2 = _bound(r, sel, 1)
                 n = r.array()
-                for i in range(ncols):
-                    cols[i] = 0 if n else 1
-                for _ in range(n):
+                for i in range(n):
                     c = _column(r, cos)
                     if c < 0:
-                        return base.OTHER_REASON
-                    cols[c] = 1
+                        return base.OTHER_REASON  # no capture object
+                    for j in range(i):
+                        if order[j] == c:
+                            return base.OTHER_REASON  # a column twice
+                    order[i] = c  # (i < ncols: no column twice so far)
                 if rcol < 0 or k1 != k2:
                     return base.OTHER_REASON
-                if k1 == _B_INT and pb.lo > pb.hi:
+                if k1 == _B_INT and sel.lo > sel.hi:
                     return base.OTHER_REASON
-                if k1 == _B_DT and _dt_cmp(pb.lo_dt, 0, pb.hi_dt, 0) > 0:
+                if k1 == _B_DT and _dt_cmp(sel.lo_dt, 0, sel.hi_dt, 0) > 0:
                     return base.OTHER_REASON
-                pb.kind = k1
-                pb.rcol = rcol
-                lo_col = -1  # columns already set
-            elif sel == 2:
+                sel.kind = k1
+                sel.rcol = rcol
+                if n:
+                    sel.ncols = n
+                    lo_col = -1  # columns already set
+            elif s == 2:
                 fe = r.double_long_unsigned()
                 te = r.double_long_unsigned()
                 fs = r.long_unsigned()
@@ -685,13 +712,13 @@ def _select(ctx, obj, pb):
                     ts = ncols
                 if (te and fe > te) or fs > ts or ts > ncols:
                     return base.OTHER_REASON
-                old = pb.first
+                old = sel.first
                 if fe - 1 < pb.count:
-                    pb.first = old + fe - 1
+                    sel.first = old + fe - 1
                 else:
-                    pb.first = pb.end
+                    sel.first = sel.end
                 if te and te < pb.count:
-                    pb.end = old + te
+                    sel.end = old + te
                 lo_col = fs - 1
                 hi_col = ts
             else:
@@ -699,22 +726,19 @@ def _select(ctx, obj, pb):
         except DecodeError:
             return base.TYPE_UNMATCHED
     if lo_col >= 0:
-        for i in range(ncols):
-            cols[i] = 1 if lo_col <= i < hi_col else 0
-    n = 0
-    for i in range(ncols):
-        n += cols[i]
-    pb.ncols = n
+        for i in range(lo_col, hi_col):
+            order[i - lo_col] = i
+        sel.ncols = hi_col - lo_col
     return base.SUCCESS
 
 
-def _selected(pb):
+def _selected(pb, sel):
     # rows the selection holds
-    if pb.rcol < 0:
-        return pb.end - pb.first
+    if sel.rcol < 0:
+        return sel.end - sel.first
     n = 0
-    for a in range(pb.first, pb.end):
-        if _matches(pb, a):
+    for a in range(sel.first, sel.end):
+        if _matches(pb, sel, a):
             n += 1
     return n
 
@@ -759,55 +783,63 @@ class ProfileGeneric(base.InterfaceClass):
     def _buffer(self, ctx, obj, pb):
         buf = ctx.buf
         pos = ctx.pos
+        sel = ctx.selection
         if ctx.cursor == 0:
-            res = _select(ctx, obj, pb)
+            ncols = len(pb.offs)
+            if sel is None or len(sel.order) < ncols:
+                sel = ctx.selection = Selection(ncols if ncols > 8 else 8)
+            res = _select(ctx, obj, pb, sel)
             if res:
+                sel.pb = None
                 return res
-            pos = axdr.enc_array(buf, pos, _selected(pb))
-            a = pb.first
+            pos = axdr.enc_array(buf, pos, _selected(pb, sel))
+            a = sel.first
         else:
-            a = pb.first + ctx.cursor - 1
-            if a < pb.total - pb.count or pb.end > pb.total or pb.sel_epoch != pb.epoch:
+            if sel is None or sel.pb is not pb:
+                return base.LONG_GET_ABORTED  # no selection of this buffer here
+            a = sel.first + ctx.cursor - 1
+            if a < pb.total - pb.count or sel.end > pb.total or sel.epoch != pb.epoch:
                 return base.LONG_GET_ABORTED  # rows gone since the header
         limit = ctx.limit
         if limit > len(buf):
             limit = len(buf)
         d = pb.data
-        cols = pb.cols
+        order = sel.order
+        ncols = sel.ncols
         offs = pb.offs
         rows = pb.rows
         width = pb.width
-        ncols = len(cols)
-        while a < pb.end:
-            if pb.rcol >= 0 and not _matches(pb, a):
+        ranged = sel.rcol >= 0
+        end = sel.end
+        while a < end:
+            if ranged and not _matches(pb, sel, a):
                 a += 1
                 continue
             row = (a % rows) * width
             size = 2
             for i in range(ncols):
-                if cols[i]:
-                    n = d[row + offs[i]]
-                    size += n if n else 1
+                n = d[row + offs[order[i]]]
+                size += n if n else 1
             if pos + size > limit:
                 ctx.pos = pos
-                ctx.cursor = a - pb.first + 1
+                ctx.cursor = a - sel.first + 1
                 return base.SUCCESS
-            pos = axdr.enc_structure(buf, pos, pb.ncols)
+            pos = axdr.enc_structure(buf, pos, ncols)
             for i in range(ncols):
-                if cols[i]:
-                    f = row + offs[i]
-                    n = d[f]
-                    if n == 0:
-                        buf[pos] = axdr.NULL_DATA
-                        pos += 1
-                    else:
-                        f += 1
-                        for j in range(n):
-                            buf[pos + j] = d[f + j]
-                        pos += n
+                f = row + offs[order[i]]
+                n = d[f]
+                if n == 0:
+                    buf[pos] = axdr.NULL_DATA
+                    pos += 1
+                else:
+                    f += 1
+                    for j in range(n):
+                        buf[pos + j] = d[f + j]
+                    pos += n
             a += 1
         ctx.pos = pos
         ctx.cursor = 0
+        sel.pb = None  # done: a continuation now has nothing to resume
         return base.SUCCESS
 
     def set(self, ctx, obj, attr):

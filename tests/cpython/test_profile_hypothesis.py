@@ -6,6 +6,7 @@
 # well-formed array whose rows are exactly the model's (a correct subset of
 # the rows and columns present, oldest first, for mutated input).
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -209,19 +210,19 @@ def model(rows, selector, params):
             n = pr.take(1)[0]
             if n >= 0x80:
                 raise Bad  # (the generator never sends long counts)
-            cols = set()
+            cols = []  # in the order asked; a column twice is refused
             for _ in range(n):
                 c = pr.definition()
-                if c < 0:
+                if c < 0 or c in cols:
                     return base.OTHER_REASON, None
-                cols.add(c)
+                cols.append(c)
             if rcol < 0 or lo[0] != hi[0]:
                 return base.OTHER_REASON, None
             if lo[0] == "int" and lo[1] > hi[1]:
                 return base.OTHER_REASON, None
             if lo[0] == "dt" and dt_cmp(lo[1], hi[1]) > 0:
                 return base.OTHER_REASON, None
-            cols = sorted(cols) if cols else list(range(NCOLS))
+            cols = cols or list(range(NCOLS))
             picked = []
             for row in rows:
                 e = row[rcol]
@@ -437,19 +438,20 @@ def test_other_selectors_are_refused(entries, caps, selector, params):
 
 
 def subset_of(rows, out_rows):
-    # out_rows are rows (in order, none twice) projected on one column set
-    for mask in range(1, 1 << NCOLS):
-        cols = [c for c in range(NCOLS) if mask >> c & 1]
-        proj = [tuple(r[c] for c in cols) for r in rows]
-        i = 0
-        for o in out_rows:
-            while i < len(proj) and proj[i] != o:
+    # out_rows are rows (in order, none twice) projected on one column list
+    # (columns in any order: a range descriptor sends them as asked)
+    for k in range(1, NCOLS + 1):
+        for cols in itertools.permutations(range(NCOLS), k):
+            proj = [tuple(r[c] for c in cols) for r in rows]
+            i = 0
+            for o in out_rows:
+                while i < len(proj) and proj[i] != o:
+                    i += 1
+                if i == len(proj):
+                    break
                 i += 1
-            if i == len(proj):
-                break
-            i += 1
-        else:
-            return True
+            else:
+                return True
     return False
 
 

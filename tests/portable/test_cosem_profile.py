@@ -447,3 +447,75 @@ def test_tick_captures_at_each_capture_period_boundary():
     assert not profile.tick(m, obj, T0 + 901)
     assert not profile.tick(m, obj, None)
     assert get_ok(ctx, obj, 2) == unhex("0101" + row_hex(10, 15, 1000))
+
+
+def test_two_clients_read_the_same_profile_at_once():
+    # each channel keeps its own selection: a second client's GET (another
+    # selection) between the blocks of the first does not disturb it
+    m, obj, wall, s1 = services(40, 128)
+    fill(m, obj, wall, 40)
+    a2 = asn.AssociationState()
+    a2.status = asn.ASSOCIATED
+    a2.role = 0
+    a2.conformance = SEL_ALL
+    a2.client_max_pdu = 64
+    s2 = Services(m, a2, 64)
+    out1 = bytearray(8 + 128)
+    out2 = bytearray(8 + 64)
+    first = call(s1, unhex("C001C1 0007 0100630100ff 02 00"), out1, 128)
+    assert first[3] == 0  # more blocks to come
+    # the second client: rows 5..36, the energy column only, in blocks
+    req = unhex("C001C1 0007 0100630100ff 02 01 02 0204 0600000005 0600000024 120002 120000")
+    raw2, _ = read_all(s2, req, out2, 64)
+    r = axdr.Reader(raw2)
+    assert r.array() == 32 and r.structure() == 1 and r.double_long_unsigned() == 1004
+    # the first client goes on where it was: all 40 rows, both columns
+    rest, n = b"", 1
+    block = first
+    while True:
+        rr = axdr.Reader(block, 9)
+        size = rr.length()
+        rest += block[rr.pos:rr.pos + size]
+        if block[3]:
+            break
+        block = call(s1, unhex("C002C1 %08x" % n), out1, 128)
+        n += 1
+    r = axdr.Reader(rest)
+    assert r.array() == 40
+    for i in range(40):
+        assert r.structure() == 2
+        r.octet_string()
+        assert r.double_long_unsigned() == 1000 + i
+    assert r.pos == len(rest)
+
+
+def test_range_columns_come_in_the_order_asked_and_not_twice():
+    ctx, obj, wall = setup(entries=10)
+    fill(ctx.meter, obj, wall, 3)
+    res, out = range_get(ctx, obj, "0204" + CLOCK_DEF + dt_hex(10, 15) + dt_hex(10, 15) + "0102" + ENERGY_DEF + CLOCK_DEF)
+    assert (res, out) == (0, unhex("0101 0202 06000003e9" + dt_hex(10, 15)))
+    res, out = range_get(ctx, obj, "0204" + CLOCK_DEF + dt_hex(10, 15) + dt_hex(10, 15) + "0102" + ENERGY_DEF + ENERGY_DEF)
+    assert res == base.OTHER_REASON
+
+
+class Faulty(base.InterfaceClass):
+    # a class whose get() fails with an unexpected exception
+    class_id = 1
+    attribute_count = 2
+
+    def get(self, ctx, obj, attr):
+        raise ValueError("broken handler")
+
+
+def test_a_capture_object_whose_handler_fails_captures_null_and_logs():
+    cos = ((1, b"\x00\x00\x60\x0b\x00\xff", 2, 0, 4), (3, ENERGY_LN, 2, 0, 6))
+    p = (cos, 0, 2)
+    t = ((1, 0, b"\x00\x00\x60\x0b\x00\xff", Faulty(), -1, ((b"\x01\x01", b""), None), None),
+         (3, 0, ENERGY_LN, REGISTER, 0, REG_ACC, (0, 30)),
+         (7, 1, LP_LN, PROFILE_GENERIC, 1, LP_ACC, p))
+    ctx = make(t, [1000, ProfileBuffer(p)])
+    lines = []
+    ctx.meter.log = lines.append
+    profile.capture(ctx.meter, t[2])
+    assert get_ok(ctx, t[2], 2) == unhex("0101 0202 00 06000003e8")
+    assert len(lines) == 1 and "0.0.96.11.0.255" in lines[0] and "broken handler" in lines[0]
