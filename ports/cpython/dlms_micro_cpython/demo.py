@@ -363,7 +363,14 @@ class DemoMeter:
         # Simulate `days` days before now (the meter's first start): the
         # registers, profiles and events fill as if it had been running.
         end = float(self._clock())
-        self._simulate(end - days * 86400.0, end)
+        buffers = [self.profile_buffer(ln) for ln in PROFILES + (OBIS_EVENT_LOG,)]
+        for pb in buffers:
+            pb.defer()  # one write per page at the end, not one per row
+        try:
+            self._simulate(end - days * 86400.0, end)
+        finally:
+            for pb in buffers:
+                pb.flush()
         if self.log:
             self.log("backfilled %g days: %d load-profile rows" % (days, self.profile_buffer(OBIS_LOAD_PROFILE).count))
 

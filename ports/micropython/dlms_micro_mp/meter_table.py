@@ -84,7 +84,8 @@ def build_meter(wall_clock, ldn=b"DMI0000000000001", serial=b"00000001", passwor
             LOAD_PROFILE_PERIOD,
             profile_rows,
         )
-        ring = profile.ProfileBuffer(param, storage, "lp") if storage is not None else profile.ProfileBuffer(param)
+        # pages of 32 rows (864 B): few files on the board's filesystem
+        ring = profile.ProfileBuffer(param, storage, "lp", 32) if storage is not None else profile.ProfileBuffer(param)
         pg = ro(profile.PROFILE_GENERIC)
         table += ((7, 1, OBIS_LOAD_PROFILE, profile.PROFILE_GENERIC, slots([ring]), (None, pg), param),)
     return Meter(table, roles, state, wall_clock), s_import, s_export
