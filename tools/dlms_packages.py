@@ -37,6 +37,7 @@ PACKAGES = {
             "dlms_micro/app/acse.py",
             "dlms_micro/app/association.py",
             "dlms_micro/app/xdlms.py",
+            "dlms_micro/app/gbt.py",
             "dlms_micro/cosem/__init__.py",
             "dlms_micro/cosem/base.py",
             "dlms_micro/cosem/common.py",
@@ -72,8 +73,8 @@ PACKAGES = {
     # register.py imports clock only inside the function that stamps a
     # capture time (extended/demand register); a board with registers but no
     # clock object still needs clock.py for that, so it is a dependency.
-    "register": ("Interface classes 3, 4: register, extended register",
-                 ("core", "clock"), ("dlms_micro/cosem/register.py",)),
+    "register": ("Interface classes 3, 4, 5: register, extended register, demand register",
+                 ("core", "clock"), ("dlms_micro/cosem/register.py", "dlms_micro/cosem/demand.py")),
     "local-port": ("Interface class 19: IEC local port setup", ("core",),
                    ("dlms_micro/cosem/local_port.py",)),
     "hdlc-setup": ("Interface class 23: IEC HDLC setup", ("core",),
@@ -83,6 +84,24 @@ PACKAGES = {
     # capture() reads any class through its own handler; no import of them
     "profile": ("Interface class 7: Profile generic (load profiles in a fixed-size ring)",
                 ("core",), ("dlms_micro/cosem/profile.py",)),
+    # notify.py imports the security layer only when the meter has keys
+    "push": ("Interface class 40: Push setup and the DataNotification it sends",
+             ("core", "clock"), ("dlms_micro/cosem/push.py", "dlms_micro/app/notify.py")),
+    "script": ("Interface class 9: Script table and the script executor", ("core",),
+               ("dlms_micro/cosem/script.py",)),
+    "schedule": ("Interface class 22: Single action schedule", ("core", "clock", "script"),
+                 ("dlms_micro/cosem/schedule.py",)),
+    "tariff": ("Interface classes 6, 11, 20: register activation, special days, activity calendar (time of use)",
+               ("core", "clock", "script", "schedule"), ("dlms_micro/cosem/tariff.py",)),
+    "disconnect": ("Interface class 70: Disconnect control (the relay through Meter.relay)", ("core",),
+                   ("dlms_micro/cosem/disconnect.py",)),
+    "monitor": ("Interface classes 21, 71: register monitor, limiter", ("core", "clock", "script"),
+                ("dlms_micro/cosem/monitor.py",)),
+    "prepay": ("Interface classes 111, 112, 113, 115: account, credit, charge, token gateway (prepayment)",
+               ("core", "clock", "disconnect", "monitor"),
+               ("dlms_micro/cosem/prepay.py", "dlms_micro/cosem/token_gateway.py")),
+    "image": ("Interface class 18: Image transfer (firmware update in blocks, SHA-256 trailer)", ("core",),
+              ("dlms_micro/cosem/image.py",)),
 }
 
 
