@@ -75,7 +75,9 @@ class Channel:
         self.max_pdu = max_pdu
         self.assoc = asn.AssociationState()
         self.services = Services(meter, self.assoc, max_pdu)
-        self.gbt = _gbt.Gbt(max_pdu)
+        # GBT: sized like the link's transmit room, which bounds a response
+        # handed to it whole (GBT lifts the client's max PDU from the APDU).
+        self.gbt = _gbt.Gbt(cap)
         self._gbt_push = False  # a streamed GBT block is due (wrapper)
         self.aarq = acse.Aarq()
         self.rlrq = acse.Rlrq()

@@ -289,3 +289,27 @@ def test_window_from_the_acknowledgement_after_a_plain_request():
     raw, windows = collect(s, out, 3, client_bn=0)
     assert windows == [[1], [2, 3, 4], [5, 6, 7], [8]]
     assert big_value(raw) == list(range(300))
+
+
+class FailsMidway(Big):
+    # a long attribute whose continuation fails (e.g. a capture overwrote the
+    # rows not yet sent): LONG_GET_ABORTED after 100 items
+    def get(self, ctx, obj, attr):
+        if ctx.cursor >= 100:
+            return 15
+        return Big.get(self, ctx, obj, attr)
+
+
+def test_long_attribute_failing_midway_ends_with_a_refusal():
+    table = TABLE + ((7, 1, b"\x01\x00\x63\x04\x00\xff", FailsMidway(), -1, ((b"\x01\x01", b""), None), 300),)
+    s = Wsession(table=table, max_apdu=256)
+    out = s.send(block(0x82, 1, 0, unhex("C001C1 0007 0100630400ff 0200")))
+    n = 2
+    while out[-1][0] == 0xE0:
+        assert not fields(out[-1])[0] & gbt.LAST_BLOCK
+        n += 1
+        out = s.send(block(0x02, n, fields(out[-1])[1]))
+    assert out[-1] == unhex("D8 01 01")
+    assert s.log == ["xdlms: long attribute failed in GBT (data-access-result 15)", "gbt: response abandoned at block %d" % (n - 1)]
+    assert s.ch.assoc.block_kind == 0
+    assert s.send(unhex("C001C1 0001 0100010800ff 0200")) == [unhex("C401C1 00 0600003039")]
