@@ -265,10 +265,9 @@ class Channel:
         link = self.link
         o = link.TX_APDU_START
         q = self._gbt_block(link.tx_apdu, o)
-        # The wrapper sends only replies; a streamed block is one more reply
-        # to the same request (see the report: a public link call is due).
-        link._await_reply = True
-        link.send_apdu(q, o)
+        # The wrapper sends only replies; a streamed block is one more
+        # reply to the same request.
+        link.send_more(q, o)
 
     def _gbt_apdu(self, buf, s, e, out, o, lim):
         # A general-block-transfer APDU from the client: a block of a request,

@@ -98,6 +98,12 @@ class WrapperServer:
                 return EV_APDU
         return EV_NONE
 
+    def send_more(self, end, start=TX_APDU_START):
+        # One more APDU for the request already answered (the streamed
+        # blocks of a general-block-transfer window): sent as a reply is.
+        self._await_reply = True
+        self.send_apdu(end, start)
+
     def send_apdu(self, end, start=TX_APDU_START):
         # The reply is tx_apdu[start:end] (start >= TX_APDU_START); end < 0:
         # no reply.

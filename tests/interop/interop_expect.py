@@ -19,6 +19,25 @@ SECURITY_SETUP = "0.0.43.0.0.255"
 INVOCATION_COUNTER = "0.0.43.1.0.255"
 PUSH_SETUP = "0.0.25.9.0.255"
 IMAGE_TRANSFER = "0.0.44.0.0.255"
+# time of use, billing, supply control, prepayment (demo_control.py)
+TARIFF_OBJECTS = {
+    "1.0.1.8.1.255": 3,
+    "1.0.1.8.2.255": 3,
+    "0.0.14.0.1.255": 6,
+    "0.0.10.0.100.255": 9,
+    "0.0.11.0.0.255": 11,
+    "0.0.13.0.0.255": 20,
+    "0.0.10.0.1.255": 9,
+    "0.0.15.0.0.255": 22,
+    "0.0.96.3.10.255": 70,
+    "0.0.10.0.106.255": 9,
+    "0.0.17.0.0.255": 71,
+    "0.0.19.10.0.255": 112,
+    "0.0.19.10.1.255": 112,
+    "0.0.19.20.0.255": 113,
+    "0.0.19.0.0.255": 111,
+    "0.0.19.40.0.255": 115,
+}
 DEMAND = "1.0.1.4.0.255"
 MAX_DEMAND = "1.0.1.6.0.255"
 PROFILE_STATUS = "0.0.96.10.1.255"
@@ -53,6 +72,7 @@ CLASS = {
     PQ_PROFILE: 7,
     DAILY_PROFILE: 7,
     EVENT_LOG: 7,
+    **TARIFF_OBJECTS,
 }
 
 # Profile generic capture objects: (class id, logical name, attribute,

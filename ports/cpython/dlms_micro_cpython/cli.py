@@ -4,6 +4,9 @@
 #                    [--serial DEVICE [--baud 9600]] [--pty]
 #                    [--data DIR] [--keys FILE] [--log-level info]
 #                    [--accelerate N] [--history DAYS] [--push-to HOST:PORT]
+#                    [--prepaid]
+#   dlms-micro token --id N --amount CENTS
+#                    prints a demo top-up token for the Token gateway
 #   dlms-micro listen [--host 127.0.0.1] [--port 4061] [--ek HEX --ak HEX]
 #                    prints the DataNotifications pushed to it, decoded
 #
@@ -105,6 +108,12 @@ def build_parser():
         "registers, load/power-quality/billing profiles and events (default 0)",
     )
     s.add_argument(
+        "--prepaid",
+        action="store_true",
+        help="a new meter's account starts in prepayment mode (credit is deducted, the relay opens when it runs "
+        "out; top up with `dlms-micro token`); else credit mode until a head-end switches it",
+    )
+    s.add_argument(
         "--push-to",
         type=_push_to,
         metavar="HOST:PORT",
@@ -122,6 +131,15 @@ def build_parser():
     from dlms_micro_cpython import push as push_port
 
     push_port.add_listen_parser(sub)
+    t = sub.add_parser(
+        "token",
+        help="make a demo top-up token",
+        description="Print a top-up token for the demo meter's Token gateway 0.0.19.40.0.255 (method 1 enter, "
+        "an octet-string): the demo format (version 1, token id, amount in cents, HMAC-SHA256 under the "
+        "demo-only token key, 8 bytes). Each token id is accepted once.",
+    )
+    t.add_argument("--id", type=int, required=True, help="token id, 1..4294967295 (unique per top-up)")
+    t.add_argument("--amount", type=int, required=True, help="credit in cents, 1..2147483647")
     return p
 
 
@@ -129,11 +147,26 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "token":
+        return token(args)
     if args.command == "listen":
         from dlms_micro_cpython import push as push_port
 
         return push_port.run_listen(args)
     return 2
+
+
+def token(args):
+    from dlms_micro.cosem.token_gateway import make_token
+    from dlms_micro_cpython.demo_control import DEMO_TOKEN_KEY
+
+    try:
+        t = make_token(DEMO_TOKEN_KEY, args.id, args.amount)
+    except ValueError as e:
+        print("dlms-micro token: %s" % e, file=sys.stderr)
+        return 2
+    print(t.hex().upper())
+    return 0
 
 
 def serve(args):
@@ -167,6 +200,7 @@ async def _serve(args):
             accelerate=args.accelerate,
             history=args.history,
             push_destination=args.push_to.encode(),
+            prepaid=args.prepaid,
         )
     except ValueError as e:  # a stored key or counter record failed its checks
         print("dlms-micro: cannot load the security state in %s: %s" % (store.directory, e), file=sys.stderr)

@@ -189,6 +189,7 @@ class DemoMeter:
         accelerate=1,
         history=0,
         push_destination=PUSH_DESTINATION,
+        prepaid=False,
     ):
         if not accelerate >= 1:
             raise ValueError("accelerate must be 1 or more")
@@ -201,7 +202,7 @@ class DemoMeter:
         self._base = (self.wall_clock(), time.monotonic())  # for accelerate
         self.log = log
         self.sim = LoadSimulator(seed)
-        self.meter = build_meter(self._clock, storage, push_destination)
+        self.meter = build_meter(self._clock, storage, push_destination, prepaid)
         self.meter.log = log
         self.meter.keys = make_key_store(storage if storage is not None else MemoryStorage(), keys)
         self.meter.random_bytes = random_bytes
@@ -212,6 +213,9 @@ class DemoMeter:
         }
         self.profiles = tuple(entry(m, ln) for ln in PROFILES)  # ticked in this order
         self._demand = entry(m, OBIS_DEMAND)
+        from dlms_micro_cpython.demo_control import Control
+
+        self.control = Control(m, lambda ln: entry(m, ln))  # drives meter.relay too
         self._carry_import = 0.0  # Wh not yet counted (registers hold whole Wh)
         self._carry_export = 0.0
         self._last = None  # time.monotonic() of the last update
@@ -325,6 +329,7 @@ class DemoMeter:
         if whole:
             self._carry_import -= whole
             st[sl[OBIS_ENERGY_IMPORT]] = (st[sl[OBIS_ENERGY_IMPORT]] + whole) & 0xFFFFFFFF
+            self.control.add_import(whole)  # and to the rate register in force
         whole = int(self._carry_export)
         if whole:
             self._carry_export -= whole
@@ -340,6 +345,8 @@ class DemoMeter:
             self._status |= STATUS_CLOCK_ADJUSTED
         lt = time.localtime(wall + offset)
         sim.step(lt.tm_hour + lt.tm_min / 60.0 + lt.tm_sec / 3600.0)
+        if not self.control.connected():  # the relay is open: no supply
+            sim.import_w = sim.export_w = sim.current = 0.0
         st[sl[OBIS_POWER]] = int(round(sim.import_w))
         st[sl[OBIS_VOLTAGE]] = int(round(sim.voltage * 10))
         st[sl[OBIS_CURRENT]] = int(round(sim.current * 100))
@@ -351,6 +358,7 @@ class DemoMeter:
         m = self.meter
         st = m.state
         demand.tick(m, self._demand, utc)
+        self.control.tick(utc)
         for obj in self.profiles:
             if obj[2] == OBIS_LOAD_PROFILE:
                 st[self._slot[OBIS_PROFILE_STATUS]] = self._status
@@ -432,6 +440,7 @@ class DemoMeter:
             elif self.storage.get(key) is not None:
                 self.storage.delete(key)
         self.meter.keys.sync_rx()  # receive counters moved since the last store
+        self.control.save()  # the prepaid account's credit
 
     def _put(self, key, value):
         if self.storage.get(key) != value:  # no disk write for an unchanged value
@@ -515,9 +524,10 @@ def _modes(n, *pairs, default=0):
     return bytes(b)
 
 
-def build_meter(wall_clock, storage=None, push_destination=PUSH_DESTINATION):
+def build_meter(wall_clock, storage=None, push_destination=PUSH_DESTINATION, prepaid=False):
     # storage: where the profiles keep their rows (None: in RAM only);
-    # push_destination: "host:port" of the push listener (b"": no pushes)
+    # push_destination: "host:port" of the push listener (b"": no pushes);
+    # prepaid: the account starts in prepayment mode (see demo_control.py)
     from dlms_micro.app import association as asn
     from dlms_micro.cosem import base, clock, hdlc_setup, profile
     from dlms_micro.cosem.association_ln import ASSOCIATION_LN
@@ -529,7 +539,7 @@ def build_meter(wall_clock, storage=None, push_destination=PUSH_DESTINATION):
     from dlms_micro.cosem.register import EXTENDED_REGISTER
     from dlms_micro.cosem.push import PUSH_SETUP, PushState
     from dlms_micro.cosem.image import IMAGE_TRANSFER
-    from dlms_micro_cpython import image_store
+    from dlms_micro_cpython import demo_control, image_store
     from dlms_micro.cosem.register import REGISTER
     from dlms_micro.cosem.sap import SAP_ASSIGNMENT
     from dlms_micro.cosem.security_setup import INVOCATION_COUNTER, SECURITY_SETUP
@@ -538,7 +548,13 @@ def build_meter(wall_clock, storage=None, push_destination=PUSH_DESTINATION):
 
     R, RW, W = base.READ, base.READ_WRITE, base.WRITE
 
-    reading = asn.CONF_GET | asn.CONF_BLOCK_TRANSFER_WITH_GET | asn.CONF_SELECTIVE_ACCESS | asn.CONF_MULTIPLE_REFERENCES
+    reading = (
+        asn.CONF_GET
+        | asn.CONF_BLOCK_TRANSFER_WITH_GET
+        | asn.CONF_SELECTIVE_ACCESS
+        | asn.CONF_MULTIPLE_REFERENCES
+        | asn.CONF_GENERAL_BLOCK_TRANSFER
+    )
     # The reader may try SET/ACTION (the access rights refuse them), as with
     # most companion standards' reading clients.
     roles = (
@@ -659,6 +675,8 @@ def build_meter(wall_clock, storage=None, push_destination=PUSH_DESTINATION):
         (40, 0, OBIS_PUSH, PUSH_SETUP, slots([push_state]), (None, push_ro, push_mgmt), push_param),
         pg(OBIS_EVENT_LOG, (clock_col, (1, OBIS_EVENT_CODE, 2, 0, fw(axdr.UNSIGNED))), 0, EVENT_LOG_ROWS),
     )
+    # time of use, end of billing, disconnect control, limiter, prepayment
+    table += demo_control.objects(slots, _modes, ro, storage, OBIS_MAX_DEMAND, OBIS_POWER, OBIS_ENERGY_IMPORT, prepaid)
     meter = Meter(table, roles, state, wall_clock=wall_clock, logical_device=LOGICAL_ADDRESS)
     image_state.sink.on_activate = image_store.version_activator(meter, OBIS_FIRMWARE, storage)
     image_store.restore_version(meter, OBIS_FIRMWARE, storage)
