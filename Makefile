@@ -94,6 +94,9 @@ bench: bootstrap
 	@# keeps it frozen in flash), the GCM tables of several backends side by
 	@# side and prebuilt ciphered requests; per-operation figures are deltas
 	$(RUNNER) --heap 640k --script tools/bench_alloc.py
+	@# the demo meter's whole table built under MicroPython: heap after boot
+	$(VPY) tools/bench_demo_heap.py
+	$(RUNNER) --heap 640k --package dlms_micro --package ports/cpython/dlms_micro_cpython --script tools/bench_demo_heap.py
 
 # Only the Python half of the bootstrap: serving needs no Node.js.
 serve: $(DEV_STAMP)
