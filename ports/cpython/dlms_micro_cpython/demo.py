@@ -75,6 +75,7 @@ from dlms_micro_cpython.demo_table import (
     IMAGE_BLOCK_SIZE,
     IMAGE_CAPACITY,
     LOGICAL_ADDRESS,
+    MemoryStorage,
     OBIS_CLOCK,
     OBIS_FIRMWARE,
     PASSWORD,
@@ -119,22 +120,6 @@ def system_title_for(serial_number, manufacturer=MANUFACTURER_ID):
     if len(manufacturer) != 3 or not 0 <= n < 1 << 40:
         raise ValueError("a system title needs a 3-letter id and a serial number below 2**40")
     return bytes(manufacturer) + n.to_bytes(5, "big")
-
-
-class MemoryStorage:
-    # The storage interface in RAM, for a demo meter without a data
-    # directory (the key store needs one; nothing then survives a restart).
-    def __init__(self):
-        self._d = {}
-
-    def get(self, key):
-        return self._d.get(key)
-
-    def put(self, key, value):
-        self._d[key] = bytes(value)
-
-    def delete(self, key):
-        self._d.pop(key, None)
 
 
 class LoadSimulator:

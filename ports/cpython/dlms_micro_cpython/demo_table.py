@@ -180,7 +180,7 @@ def build_meter(wall_clock, storage=None, push_destination=PUSH_DESTINATION, pre
     if image_state is None:
         from dlms_micro.cosem import image
 
-        image_state = image.ImageState(image.StorageSink(_RamStorage(), 64 * 1024, IMAGE_BLOCK_SIZE), IMAGE_BLOCK_SIZE)
+        image_state = image.ImageState(image.StorageSink(MemoryStorage(), 64 * 1024, IMAGE_BLOCK_SIZE), IMAGE_BLOCK_SIZE)
     push_ro = ro(PUSH_SETUP)
     push_mgmt = (_modes(7, (1, R), (2, R), default=RW), _modes(1, (1, 1)))
     push_state = PushState(push_param, destination=push_destination, retries=3, delay=30)
@@ -242,16 +242,17 @@ def entry(meter, ln):
     raise KeyError(ln)
 
 
-class _RamStorage:
-    # get/put/delete in a dict (an Image transfer sink without a store)
+class MemoryStorage:
+    # The storage interface in RAM, for a demo meter without a data
+    # directory (the key store needs one; nothing then survives a restart).
     def __init__(self):
-        self.d = {}
+        self._d = {}
 
     def get(self, key):
-        return self.d.get(key)
+        return self._d.get(key)
 
     def put(self, key, value):
-        self.d[key] = bytes(value)
+        self._d[key] = bytes(value)
 
     def delete(self, key):
-        self.d.pop(key, None)
+        self._d.pop(key, None)
