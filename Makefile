@@ -90,6 +90,8 @@ test-micropython: bootstrap
 bench: bootstrap
 	@test -f tools/bench_alloc.py || { echo "make: tools/bench_alloc.py does not exist yet"; exit 1; }
 	$(VPY) tools/bench_alloc.py
+	@# bytes and frames on the wire reading 96 load-profile rows (real clients)
+	$(VPY) tools/bench_wire.py
 	@# 640 KiB: the .mpy code of every module the benchmark loads (a board
 	@# keeps it frozen in flash), the GCM tables of several backends side by
 	@# side and prebuilt ciphered requests; per-operation figures are deltas
