@@ -221,3 +221,45 @@ def test_cli_push_to_is_checked():
         cli.build_parser().parse_args(["serve", "--push-to", "nohost"])
     assert cli.build_parser().parse_args(["serve", "--push-to", "127.0.0.1:4061"]).push_to == "127.0.0.1:4061"
     assert cli.build_parser().parse_args(["listen", "--port", "0"]).command == "listen"
+
+
+def test_push_over_hdlc_goes_out_as_ui_frames_on_the_serial_line():
+    # transport service HDLC (5): the DataNotification leaves on the pty as
+    # UI frames to the push client 102, ciphered, and opens with the keys
+    import os
+    import select
+    import tty
+
+    from dlms_micro.cosem import push
+    from dlms_micro_cpython.demo import DEMO_AK, DEMO_EK, OBIS_PUSH
+    from dlms_micro_cpython.push import PushListener
+    from dlms_micro_cpython.service import ThreadedService
+
+    d = DemoMeter(seed=3)
+    obj = entry(d.meter, OBIS_PUSH)
+    with ThreadedService(d, wrapper_port=None, hdlc_port=None, pty=True) as svc:
+        fd = os.open(svc.pty_path, os.O_RDWR | os.O_NOCTTY)
+        try:
+            tty.setraw(fd)
+
+            def hdlc_push():
+                st = push.state_of(d.meter, obj)
+                st.service = push.HDLC
+                push.trigger(d.meter, obj)
+
+            svc.call(hdlc_push)
+            data = b""
+            while data.count(b"\x7e") < 2 and select.select([fd], [], [], 3.0)[0]:
+                data += os.read(fd, 4096)
+        finally:
+            os.close(fd)
+    assert data[:1] == b"\x7e" and data[1] & 0xF0 == 0xA0 and not data[1] & 0x08, data.hex()  # one frame
+    n = ((data[1] & 7) << 8) | data[2]
+    frame = data[1 : 1 + n]
+    assert frame[2] == (102 << 1) | 1  # to the push client
+    assert frame[5] == 0x13  # UI, final
+    info = frame[8:-2]
+    assert info[:3] == b"\xe6\xe7\x00"
+    got = []
+    n = PushListener(ek=DEMO_EK, ak=DEMO_AK, out=got.append).handle(info[3:], "pty")
+    assert n is not None and n.protection is not None, got

@@ -56,9 +56,11 @@ def parse_destination(dest):
 
 class PushSender:
     def __init__(self, meter, objects=None, logger=None, max_pdu=1024, timeout=CONNECT_TIMEOUT,
-                 dest_wport=wrapper.PUSH_WPORT):
+                 dest_wport=wrapper.PUSH_WPORT, hdlc_lines=()):
         # objects: the Push setup entries to serve (default: every class 40
-        # object of the table).
+        # object of the table). hdlc_lines: the serial lines (serial_port's
+        # SerialLine / PtyLine, anything with push_ui(apdu, client)) a push
+        # whose transport service is HDLC goes out on, as UI frames.
         self.meter = meter
         if objects is None:
             objects = [e for e in meter.table if e[base.E_CLASS] == push.PUSH_SETUP.class_id]
@@ -66,6 +68,7 @@ class PushSender:
         self.logger = logger or logging.getLogger("dlms_micro.push")
         self.timeout = timeout
         self.dest_wport = dest_wport
+        self.hdlc_lines = list(hdlc_lines)
         self.notifier = notify.Notifier(meter)
         self.start = wrapper.HEADER_LEN
         self.buf = bytearray(self.start + notify.HEADER_ROOM + max_pdu + notify.TRAILER)
@@ -90,6 +93,9 @@ class PushSender:
                 continue  # no destination set: this push setup is not in use
             if not push.due(self.meter, obj, utc):
                 continue
+            if st.service == push.HDLC:
+                self._push_hdlc(obj, st, utc)
+                continue
             job = self._prepare(obj, utc)
             if job is None:
                 self.failures += 1
@@ -98,6 +104,29 @@ class PushSender:
             self._tasks[i] = asyncio.get_running_loop().create_task(self._send(obj, *job))
             started += 1
         return started
+
+    def _push_hdlc(self, obj, st, utc):
+        # An HDLC push: UI frames on every serial line at once (no
+        # connection to make, nothing to wait for).
+        name = obis.to_str(obj[base.E_LN])
+        dest = st.destination()
+        client = dest[0] if len(dest) == 1 else push.PUSH_CLIENT
+        n = self.notifier
+        end = n.encode(obj, self.buf, self.start, len(self.buf), utc)
+        ok = False
+        if end >= 0:
+            apdu = bytes(self.buf[n.start:end])
+            for line in self.hdlc_lines:
+                if line.push_ui(apdu, client):
+                    ok = True
+        if ok:
+            self.sent += 1
+            push.sent(self.meter, obj)
+            self.logger.info("push %s: %d bytes sent as HDLC UI frames to client %d", name, end - n.start, client)
+        else:
+            self.failures += 1
+            again = push.failed(self.meter, obj, utc)
+            self.logger.warning("push %s: no serial line took the HDLC push%s", name, "; will retry" if again else "")
 
     def _prepare(self, obj, utc):
         # (host, port, frame bytes), or None (logged) when it cannot be sent.

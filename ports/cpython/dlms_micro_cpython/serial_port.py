@@ -143,6 +143,23 @@ class _FdLine:
             self._loop.remove_writer(self._fd)
             self._writer_on = False
 
+    def push_ui(self, apdu, client):
+        # Send an unsolicited APDU (a DataNotification) as HDLC UI frames
+        # from this line's server address to `client`, in the link's
+        # negotiated (or default) frame size. False when the line is not
+        # open or the APDU does not fit.
+        from dlms_micro.link import hdlc
+
+        if self._fd < 0 or self.driver is None:
+            return False
+        link = self.driver.channel.link
+        out = bytearray(len(apdu) + 16 * (len(apdu) // 32 + 2))
+        end = hdlc.ui_frames(out, 0, apdu, 0, len(apdu), link.logical, link.physical, client, link.max_info_tx)
+        if end < 0:
+            return False
+        self._write(bytes(out[:end]))
+        return True
+
     def _close_from_channel(self):
         # HDLC never asks for this; a line cannot be closed by the protocol.
         return False

@@ -72,7 +72,8 @@ class MeterService:
             raise
         from dlms_micro_cpython.push import PushSender
 
-        self.push = PushSender(self.demo.meter, logger=self.logger)
+        lines = [x for x in (self.serial_line, self.pty_line) if x is not None]
+        self.push = PushSender(self.demo.meter, logger=self.logger, hdlc_lines=lines)
         self._task = asyncio.get_running_loop().create_task(self._simulate())
         return self
 
