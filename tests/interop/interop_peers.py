@@ -737,3 +737,14 @@ def cosem_entry(from_entry, to_entry=0, from_column=1, to_column=0):
             )
 
     return Encoded(from_entry=from_entry, to_entry=to_entry, from_selected_value=from_column, to_selected_value=to_column)
+
+
+def gurux_code(fn, *args):
+    # Call a GuruxPeer request (p.method, p.write, p.read with its
+    # arguments): 0 when it succeeded, else the result code the meter
+    # answered with (data-access-result or action-result).
+    try:
+        fn(*args)
+    except GuruxError as e:
+        return int(e.code)
+    return 0

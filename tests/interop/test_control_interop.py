@@ -1,0 +1,512 @@
+# Real clients WRITE and ACT on the demo meter's tariff, supply-control and
+# prepayment objects (issue 7; reading every attribute is covered by the
+# every_attribute tests of test_gurux_interop / test_cosem_interop):
+#   Disconnect control 0.0.96.3.10.255  remote_disconnect / remote_reconnect
+#                       in modes 5, 4 and 0, control_mode SETs (7 refused)
+#   Token gateway 0.0.19.40.0.255       enter a demo token after switching
+#                       the Account 0.0.19.0.0.255 to prepayment; the Credit
+#                       0.0.19.10.0.255 rises by its amount; a replayed and a
+#                       forged token are refused, token_status says why
+#   Activity calendar 0.0.13.0.0.255    the passive calendar written as
+#                       gurux's object model, activated by the method and
+#                       by activate_passive_calendar_time, read back as the
+#                       active one; an inconsistent one is refused
+#   Special days 0.0.11.0.0.255         insert / delete by method
+#   Register activation 0.0.14.0.1.255  active_mask follows the calendar
+#   Limiter 0.0.17.0.0.255              threshold_normal, min_over_threshold_
+#                                       duration SET and read back
+#   Single action schedule 0.0.15.0.0.255  execution_time SET and read back
+# gurux-dlms 1.0.203 is the management client (SAP 1, HLS-GMAC, suite 0)
+# over the TCP wrapper and HDLC over TCP; dlms-cosem 25.1.0 sends the
+# Disconnect control's methods and a control_mode SET as raw ACTION / SET
+# requests, refused for the reader (SAP 32, LLS) and carried out for
+# management (general-glo-ciphering).
+#
+# The meter is this module's own demo meter (fresh data directory): the
+# tests change its state. They run in file order and each leaves the
+# objects it touched as the demo configures them, except the calendars
+# (the last written one stays active) and the tokens (each id once).
+# The demo's simulated customer presses the reconnect button a minute after
+# the meter became ready_for_reconnection: every step here that reads that
+# state runs well within the minute.
+#
+# What each client needed (facts for docs/compatibility.md):
+#   gurux-dlms  GXDLMSDisconnectControl.remoteDisconnect/remoteReconnect,
+#               GXDLMSActivityCalendar (season/week/day profile objects;
+#               activatePassiveCalendar), GXDLMSSpecialDaysTable.insert/
+#               delete, GXDLMSRegisterActivation, GXDLMSLimiter,
+#               GXDLMSActionSchedule, GXDLMSAccount, GXDLMSCredit and
+#               GXDLMSCharge as they are; GXDLMSTokenGateway has no enter
+#               method: client.method(gateway, 1, token, OCTET_STRING).
+#   dlms-cosem  DlmsClient.action / set with A-XDR data it builds
+#               (IntegerData, EnumData); action raises ActionError on a
+#               refusal, set returns the SET-Response (result).
+
+import datetime
+import time
+
+import pytest
+from interop_peers import (
+    HDLC_TCP,
+    SECURE_SAP,
+    WRAPPER,
+    CosemPeer,
+    GuruxError,
+    GuruxPeer,
+    PeerPool,
+    as_bytes,
+    connected,
+    gurux_code,
+)
+
+TRANSPORTS = (WRAPPER, HDLC_TCP)
+all_transports = pytest.mark.parametrize("transport", TRANSPORTS)
+
+DISCONNECT = "0.0.96.3.10.255"
+TOKEN_GATEWAY = "0.0.19.40.0.255"
+ACCOUNT = "0.0.19.0.0.255"
+TOKEN_CREDIT = "0.0.19.10.0.255"
+CHARGE = "0.0.19.20.0.255"
+CALENDAR = "0.0.13.0.0.255"
+SPECIAL_DAYS = "0.0.11.0.0.255"
+REGISTER_ACTIVATION = "0.0.14.0.1.255"
+TARIFF_SCRIPTS = "0.0.10.0.100.255"
+LIMITER = "0.0.17.0.0.255"
+END_OF_BILLING = "0.0.15.0.0.255"
+READER_SAP = 32
+
+# data-access-result / action-result
+SUCCESS = 0
+TEMPORARY_FAILURE = 2
+READ_WRITE_DENIED = 3
+OTHER_REASON = 250
+# Disconnect control
+DISCONNECTED, CONNECTED, READY = 0, 1, 2
+DEMO_MODE = 5
+# token_status_code
+EXECUTION_OK, FORMAT_FAILURE, AUTHENTICATION_FAILURE, VALIDATION_FAILURE = 3, 4, 5, 6
+# Account payment_mode / account_status
+CREDIT_MODE, PREPAYMENT_MODE, ACTIVE = 1, 2, 2
+
+
+@pytest.fixture(scope="module")
+def ctl_meter(tmp_path_factory):
+    from dlms_micro_cpython.demo import DemoMeter
+    from dlms_micro_cpython.service import ThreadedService
+    from dlms_micro_cpython.storage import FileStorage
+
+    store = FileStorage(str(tmp_path_factory.mktemp("control-meter")))
+    svc = ThreadedService(DemoMeter(storage=store, seed=1), host="127.0.0.1", wrapper_port=0, hdlc_port=0)
+    svc.start()
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+@pytest.fixture
+def peers():
+    pool = PeerPool()
+    yield pool.keep
+    pool.close_all()
+
+
+def gurux(peers, svc, transport, sap=SECURE_SAP):
+    return connected(peers(GuruxPeer(svc, transport, sap=sap)))
+
+
+def end(p):
+    p.release()
+    p.disconnect()
+
+
+def relay_closed(svc):
+    # the relay as the meter's port last drove it (demo_control.Control)
+    return svc.call(lambda: svc.service.demo.control.closed)
+
+
+# ------------------------------------------------------- Disconnect control
+
+
+def _dc_state(p, dc):
+    # (output_state, control_state, control_mode) as gurux reads them
+    return (p.read(dc, 2), int(p.read(dc, 3)), int(p.read(dc, 4)))
+
+
+def _set_mode(p, dc, mode):
+    dc.controlMode = mode
+    return gurux_code(p.write, dc, 4)
+
+
+@all_transports
+def test_gurux_drives_the_disconnect_control_through_its_modes(ctl_meter, peers, transport):
+    from gurux_dlms.objects import GXDLMSDisconnectControl
+
+    p = gurux(peers, ctl_meter, transport)
+    dc = GXDLMSDisconnectControl(DISCONNECT)
+    assert _dc_state(p, dc) == (True, CONNECTED, DEMO_MODE)
+    assert relay_closed(ctl_meter)
+    # mode 5: remote_disconnect opens, remote_reconnect only makes it ready
+    p.method(dc.remoteDisconnect(p.client))
+    assert _dc_state(p, dc) == (False, DISCONNECTED, DEMO_MODE)
+    assert not relay_closed(ctl_meter)
+    p.method(dc.remoteDisconnect(p.client))  # already met: succeeds, no change
+    assert _dc_state(p, dc) == (False, DISCONNECTED, DEMO_MODE)
+    p.method(dc.remoteReconnect(p.client))
+    assert _dc_state(p, dc) == (False, READY, DEMO_MODE)
+    assert not relay_closed(ctl_meter)
+    # mode 4: remote_reconnect closes from disconnected, not from ready
+    assert _set_mode(p, dc, 4) == SUCCESS
+    assert gurux_code(p.method, dc.remoteReconnect(p.client)) == TEMPORARY_FAILURE
+    assert _dc_state(p, dc) == (False, READY, 4)
+    p.method(dc.remoteDisconnect(p.client))
+    assert _dc_state(p, dc) == (False, DISCONNECTED, 4)
+    p.method(dc.remoteReconnect(p.client))
+    assert _dc_state(p, dc) == (True, CONNECTED, 4)
+    assert relay_closed(ctl_meter)
+    # mode 0: always connected, both methods refused
+    assert _set_mode(p, dc, 0) == SUCCESS
+    assert gurux_code(p.method, dc.remoteDisconnect(p.client)) == TEMPORARY_FAILURE
+    assert gurux_code(p.method, dc.remoteReconnect(p.client)) == TEMPORARY_FAILURE
+    assert _dc_state(p, dc) == (True, CONNECTED, 0)
+    # no mode 7
+    assert _set_mode(p, dc, 7) == OTHER_REASON
+    assert int(p.read(dc, 4)) == 0
+    # back to the demo's mode
+    assert _set_mode(p, dc, DEMO_MODE) == SUCCESS
+    assert _dc_state(p, dc) == (True, CONNECTED, DEMO_MODE)
+    end(p)
+
+
+def test_gurux_mode_0_closes_an_open_relay(ctl_meter, peers):
+    # SET control_mode 0 (always connected) connects at once
+    from gurux_dlms.objects import GXDLMSDisconnectControl
+
+    p = gurux(peers, ctl_meter, WRAPPER)
+    dc = GXDLMSDisconnectControl(DISCONNECT)
+    p.method(dc.remoteDisconnect(p.client))
+    assert _dc_state(p, dc) == (False, DISCONNECTED, DEMO_MODE)
+    assert _set_mode(p, dc, 0) == SUCCESS
+    assert _dc_state(p, dc) == (True, CONNECTED, 0)
+    assert relay_closed(ctl_meter)
+    assert _set_mode(p, dc, DEMO_MODE) == SUCCESS
+    end(p)
+
+
+def test_gurux_reader_may_read_but_not_drive_the_disconnect_control(ctl_meter, peers):
+    from gurux_dlms.objects import GXDLMSDisconnectControl
+
+    r = gurux(peers, ctl_meter, WRAPPER, sap=READER_SAP)
+    dc = GXDLMSDisconnectControl(DISCONNECT)
+    assert gurux_code(r.method, dc.remoteDisconnect(r.client)) == READ_WRITE_DENIED
+    assert _set_mode(r, dc, 4) == READ_WRITE_DENIED
+    assert _dc_state(r, dc) == (True, CONNECTED, DEMO_MODE)
+    end(r)
+
+
+# ------------------------------------------------------------ Token gateway
+
+
+def _credit_and_paid(p, credit, charge):
+    # Token credit current_credit_amount and the Charge's total_amount_paid
+    # in one GET-with-list: the meter deducts what it charges in the same
+    # tick, so their sum changes only by what is credited.
+    v = p.read_list([(credit, 2), (charge, 2)])
+    return int(v[0]), int(v[1])
+
+
+def _enter(p, gateway, token):
+    from gurux_dlms.enums import DataType
+
+    # GXDLMSTokenGateway has no enter(): method 1, octet-string token
+    return gurux_code(p.method, p.client.method(gateway, 1, token, DataType.OCTET_STRING))
+
+
+def _token_status(p, gateway):
+    p.read(gateway, 6)
+    return int(gateway.statusCode)
+
+
+@all_transports
+def test_gurux_enters_a_token_and_the_credit_rises(ctl_meter, peers, transport):
+    from dlms_micro.cosem.token_gateway import make_token
+    from dlms_micro_cpython.demo_control import DEMO_TOKEN_KEY
+    from gurux_dlms.objects import GXDLMSAccount, GXDLMSCharge, GXDLMSCredit, GXDLMSTokenGateway
+
+    token_id = {WRAPPER: 101, HDLC_TCP: 202}[transport]
+    amount = 1234  # cents
+    token = make_token(DEMO_TOKEN_KEY, token_id, amount)
+    p = gurux(peers, ctl_meter, transport)
+    account = GXDLMSAccount(ACCOUNT)
+    credit = GXDLMSCredit(TOKEN_CREDIT)
+    charge = GXDLMSCharge(CHARGE)
+    gateway = GXDLMSTokenGateway(TOKEN_GATEWAY)
+    # the prepaid mode switch
+    p.read(account, 2)
+    assert (int(account.paymentMode), int(account.accountStatus)) == (CREDIT_MODE, ACTIVE)
+    account.paymentMode = PREPAYMENT_MODE
+    p.write(account, 2)
+    p.read(account, 2)
+    assert (int(account.paymentMode), int(account.accountStatus)) == (PREPAYMENT_MODE, ACTIVE)
+    try:
+        c0, paid0 = _credit_and_paid(p, credit, charge)
+        assert _enter(p, gateway, token) == SUCCESS
+        c1, paid1 = _credit_and_paid(p, credit, charge)
+        assert c1 + paid1 == c0 + paid0 + amount, (c0, paid0, c1, paid1)
+        assert _token_status(p, gateway) == EXECUTION_OK
+        assert as_bytes(p.read(gateway, 2)) == token
+        assert int(p.read(gateway, 5)) == 0  # delivered remotely
+        p.read(gateway, 4)  # the demo format's description: id, amount
+        assert [as_bytes(d) for d in gateway.descriptions] == [token_id.to_bytes(4, "big"), amount.to_bytes(4, "big")]
+        # the account's available credit counts it
+        assert int(p.read(account, 5)) >= c1 - 2
+        # the same token again: refused (validation), nothing credited
+        assert _enter(p, gateway, token) == OTHER_REASON
+        assert _token_status(p, gateway) == VALIDATION_FAILURE
+        # a forged one: the amount raised without the key
+        forged = token[:5] + (amount * 100).to_bytes(4, "big") + token[9:]
+        assert _enter(p, gateway, forged) == OTHER_REASON
+        assert _token_status(p, gateway) == AUTHENTICATION_FAILURE
+        # not a token of this format
+        assert _enter(p, gateway, b"12345678901234567890") == OTHER_REASON
+        assert _token_status(p, gateway) == FORMAT_FAILURE
+        c2, paid2 = _credit_and_paid(p, credit, charge)
+        assert c2 + paid2 == c1 + paid1, (c1, paid1, c2, paid2)
+    finally:
+        account.paymentMode = CREDIT_MODE  # the demo's post-paid default
+        p.write(account, 2)
+    end(p)
+
+
+# ------------------------------------------------------- Activity calendar
+
+
+def _every_year(month, day):
+    # a season start, every year (year not specified), 00:00 local time
+    from gurux_dlms import GXDateTime
+    from gurux_dlms.enums import DateTimeSkips
+
+    t = GXDateTime(datetime.datetime(2000, month, day, 0, 0, 0, tzinfo=datetime.timezone.utc))
+    t.skip = DateTimeSkips.YEAR | DateTimeSkips.DAY_OF_WEEK | DateTimeSkips.MILLISECOND | DateTimeSkips.DEVITATION
+    return t
+
+
+def _at(hour, minute=0):
+    from gurux_dlms import GXTime
+
+    t = GXTime(datetime.datetime(2000, 1, 1, hour, minute, 0, tzinfo=datetime.timezone.utc))
+    t.skip |= _skip_ms()
+    return t
+
+
+def _skip_ms():
+    from gurux_dlms.enums import DateTimeSkips
+
+    return DateTimeSkips.MILLISECOND
+
+
+def tou_calendar(name, selector, week_days=None):
+    # A passive calendar in gurux's object model: a summer and a winter
+    # season with a week each, two day profiles; every action runs script
+    # `selector` of the tariffication script table, so the active mask is
+    # known whatever day and hour the test runs at. week_days: the day ids
+    # of both weeks (default: 1 Mon-Fri, 2 Sat-Sun).
+    from gurux_dlms.objects import GXDLMSDayProfile, GXDLMSDayProfileAction, GXDLMSSeasonProfile, GXDLMSWeekProfile
+
+    seasons = [
+        GXDLMSSeasonProfile(b"SUMMER", _every_year(4, 1), b"WSUM"),
+        GXDLMSSeasonProfile(b"WINTER", _every_year(10, 1), b"WWIN"),
+    ]
+    ids = week_days or (1, 1, 1, 1, 1, 2, 2)
+    weeks = []
+    for wn in (b"WSUM", b"WWIN"):
+        w = GXDLMSWeekProfile()
+        w.name = wn
+        w.monday, w.tuesday, w.wednesday, w.thursday, w.friday, w.saturday, w.sunday = ids
+        weeks.append(w)
+    days = [
+        GXDLMSDayProfile(1, [GXDLMSDayProfileAction(_at(h), TARIFF_SCRIPTS, selector) for h in (0, 6, 22)]),
+        GXDLMSDayProfile(2, [GXDLMSDayProfileAction(_at(0), TARIFF_SCRIPTS, selector)]),
+    ]
+    return name, seasons, weeks, days
+
+
+def write_passive(p, cal, calendar):
+    name, seasons, weeks, days = calendar
+    cal.calendarNamePassive = name
+    cal.seasonProfilePassive = seasons
+    cal.weekProfileTablePassive = weeks
+    cal.dayProfileTablePassive = days
+    for attr in (6, 7, 8, 9):
+        p.write(cal, attr)
+
+
+def _seasons(items):
+    return [(as_bytes(s.name), s.start.value.month, s.start.value.day, s.start.value.hour, s.start.value.minute, as_bytes(s.weekName)) for s in items]
+
+
+def _weeks(items):
+    return [(as_bytes(w.name), (w.monday, w.tuesday, w.wednesday, w.thursday, w.friday, w.saturday, w.sunday)) for w in items]
+
+
+def _days(items):
+    return [
+        (d.dayId, [(a.startTime.value.hour, a.startTime.value.minute, a.scriptLogicalName, int(a.scriptSelector)) for a in d.daySchedules])
+        for d in items
+    ]
+
+
+def _as_written(calendar):
+    name, seasons, weeks, days = calendar
+    return name, _seasons(seasons), _weeks(weeks), _days(days)
+
+
+def read_calendar(p, cal, active):
+    # (name, seasons, weeks, days) of the active or the passive calendar as
+    # gurux decodes them
+    first = 2 if active else 6
+    for attr in range(first, first + 4):
+        p.read(cal, attr)
+    if active:
+        return cal.calendarNameActive, _seasons(cal.seasonProfileActive), _weeks(cal.weekProfileTableActive), _days(cal.dayProfileTableActive)
+    return cal.calendarNamePassive, _seasons(cal.seasonProfilePassive), _weeks(cal.weekProfileTablePassive), _days(cal.dayProfileTablePassive)
+
+
+def active_mask(p):
+    from gurux_dlms.objects import GXDLMSRegisterActivation
+
+    ra = GXDLMSRegisterActivation(REGISTER_ACTIVATION)
+    return as_bytes(p.read(ra, 4))
+
+
+NOT_SPECIFIED = b"\xff" * 12
+
+
+@all_transports
+def test_gurux_writes_the_passive_calendar_and_activates_it(ctl_meter, peers, transport):
+    from gurux_dlms import GXDateTime
+    from gurux_dlms.objects import GXDLMSActivityCalendar
+
+    p = gurux(peers, ctl_meter, transport)
+    cal = GXDLMSActivityCalendar(CALENDAR)
+    # calendar A, every action tariff 2, by the method
+    a = tou_calendar("GX-A-" + transport, 2)
+    write_passive(p, cal, a)
+    assert read_calendar(p, cal, active=False) == _as_written(a)
+    p.method(cal.activatePassiveCalendar(p.client))
+    assert read_calendar(p, cal, active=True) == _as_written(a)
+    assert active_mask(p) == b"T2"  # the action in force ran at once
+    # calendar B, every action tariff 1, by activate_passive_calendar_time
+    b = tou_calendar("GX-B-" + transport, 1, (2, 2, 1, 1, 1, 1, 2))
+    write_passive(p, cal, b)
+    assert read_calendar(p, cal, active=True) == _as_written(a)  # not yet
+    when = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(seconds=3)
+    cal.time = GXDateTime(when)
+    p.write(cal, 10)
+    p.read(cal, 10)
+    assert cal.time.value == when, cal.time
+    deadline = time.monotonic() + 10
+    while p.read(cal, 2) is not None and cal.calendarNameActive != b[0]:
+        assert time.monotonic() < deadline, "the activation time passed and nothing was activated"
+        time.sleep(0.5)
+    assert read_calendar(p, cal, active=True) == _as_written(b)
+    assert active_mask(p) == b"T1"
+    # cleared: every field 0xFF (the deviation too: gurux then shows a
+    # date-time with a +00:01 zone; 0x8000 would be "not specified")
+    assert bytes(p.read(cal, 10)) == NOT_SPECIFIED
+    end(p)
+
+
+def test_gurux_inconsistent_passive_calendar_is_not_activated(ctl_meter, peers):
+    # Each attribute is fine on its own (the meter checks references only
+    # at activation: gurux writes them one by one), but the weeks name day
+    # 3, which the day table lacks.
+    from gurux_dlms import GXDateTime
+    from gurux_dlms.enums import DateTimeSkips
+    from gurux_dlms.objects import GXDLMSActivityCalendar
+
+    p = gurux(peers, ctl_meter, WRAPPER)
+    cal = GXDLMSActivityCalendar(CALENDAR)
+    before = read_calendar(p, cal, active=True)
+    mask = active_mask(p)
+    bad = tou_calendar("GX-BAD", 2, (1, 1, 1, 1, 1, 3, 3))
+    write_passive(p, cal, bad)
+    assert read_calendar(p, cal, active=False) == _as_written(bad)
+    assert gurux_code(p.method, cal.activatePassiveCalendar(p.client)) == OTHER_REASON
+    assert read_calendar(p, cal, active=True) == before
+    # by the activation time: dropped when it comes, the active one stays
+    cal.time = GXDateTime(datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(seconds=1))
+    p.write(cal, 10)
+    deadline = time.monotonic() + 10
+    while bytes(p.read(cal, 10)) != NOT_SPECIFIED:
+        assert time.monotonic() < deadline, "the activation time was never acted upon"
+        time.sleep(0.5)
+    assert read_calendar(p, cal, active=True) == before
+    assert active_mask(p) == mask
+    # a season start without a month is refused at the SET
+    cal.seasonProfilePassive[1].start.skip |= DateTimeSkips.MONTH
+    assert gurux_code(p.write, cal, 7) == OTHER_REASON
+    # seasons out of order: refused
+    cal.seasonProfilePassive = list(reversed(tou_calendar("x", 2)[1]))
+    assert gurux_code(p.write, cal, 7) == OTHER_REASON
+    p.read(cal, 7)
+    assert _seasons(cal.seasonProfilePassive) == _as_written(bad)[1]
+    end(p)
+
+
+# --------------------------------------------- Special days, Register activation
+
+
+def test_gurux_inserts_and_deletes_a_special_day(ctl_meter, peers):
+    from gurux_dlms import GXDate
+    from gurux_dlms.enums import DateTimeSkips
+    from gurux_dlms.objects import GXDLMSSpecialDay, GXDLMSSpecialDaysTable
+
+    p = gurux(peers, ctl_meter, WRAPPER)
+    sd = GXDLMSSpecialDaysTable(SPECIAL_DAYS)
+
+    def entries():
+        p.read(sd, 2)
+        return [(e.index, e.date.value.month, e.date.value.day, bool(e.date.skip & DateTimeSkips.YEAR), e.dayId) for e in sd.entries]
+
+    before = entries()
+    day = GXDLMSSpecialDay()
+    day.index = 7
+    day.date = GXDate(datetime.datetime(2000, 7, 4, tzinfo=datetime.timezone.utc))
+    day.date.skip |= DateTimeSkips.YEAR | DateTimeSkips.DAY_OF_WEEK
+    day.dayId = 2  # a day id of the active calendar (written above)
+    p.method(sd.insert(p.client, day))
+    after = entries()
+    assert (7, 7, 4, True, 2) in after and len(after) == len(before) + 1, after
+    assert [e[0] for e in after] == sorted(e[0] for e in after)  # kept in index order
+    # a day id no day profile of the active calendar has: refused
+    day.index, day.dayId = 8, 99
+    assert gurux_code(p.method, sd.insert(p.client, day)) == OTHER_REASON
+    day.index = 7
+    p.method(sd.delete(p.client, day))
+    assert entries() == before
+    assert gurux_code(p.method, sd.delete(p.client, day)) == OTHER_REASON  # no index 7 now
+    end(p)
+
+
+def test_gurux_reads_and_sets_the_active_mask(ctl_meter, peers):
+    from gurux_dlms.objects import GXDLMSRegisterActivation
+
+    p = gurux(peers, ctl_meter, WRAPPER)
+    ra = GXDLMSRegisterActivation(REGISTER_ACTIVATION)
+    p.read(ra, 2)
+    p.read(ra, 3)
+    assert [(int(o.objectType), o.logicalName) for o in ra.registerAssignment] == [(3, "1.0.1.8.1.255"), (3, "1.0.1.8.2.255")]
+    assert [(as_bytes(name), list(idx)) for name, idx in ra.maskList] == [(b"T1", [1]), (b"T2", [2])]
+    was = as_bytes(p.read(ra, 4))
+    assert was in (b"T1", b"T2")
+    other = b"T2" if was == b"T1" else b"T1"
+    ra.activeMask = other
+    p.write(ra, 4)
+    assert as_bytes(p.read(ra, 4)) == other
+    ra.activeMask = b"T9"  # no such mask
+    assert gurux_code(p.write, ra, 4) == OTHER_REASON
+    ra.activeMask = was
+    p.write(ra, 4)
+    assert as_bytes(p.read(ra, 4)) == was
+    end(p)
