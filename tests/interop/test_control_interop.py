@@ -12,37 +12,71 @@
 #                       by activate_passive_calendar_time, read back as the
 #                       active one; an inconsistent one is refused
 #   Special days 0.0.11.0.0.255         insert / delete by method
-#   Register activation 0.0.14.0.1.255  active_mask follows the calendar
+#   Register activation 0.0.14.0.1.255  active_mask follows the calendar;
+#                                       SET of active_mask
 #   Limiter 0.0.17.0.0.255              threshold_normal, min_over_threshold_
 #                                       duration SET and read back
 #   Single action schedule 0.0.15.0.0.255  execution_time SET and read back
+#   The prepayment cycle: credit set to 0 -> the account opens the relay;
+#   a token closes it. And what clients changed survives a meter restart.
 # gurux-dlms 1.0.203 is the management client (SAP 1, HLS-GMAC, suite 0)
 # over the TCP wrapper and HDLC over TCP; dlms-cosem 25.1.0 sends the
-# Disconnect control's methods and a control_mode SET as raw ACTION / SET
-# requests, refused for the reader (SAP 32, LLS) and carried out for
+# Disconnect control's methods, control_mode SETs and a token as raw ACTION
+# / SET requests, refused for the reader (SAP 32, LLS) and carried out for
 # management (general-glo-ciphering).
 #
 # The meter is this module's own demo meter (fresh data directory): the
-# tests change its state. They run in file order and each leaves the
-# objects it touched as the demo configures them, except the calendars
-# (the last written one stays active) and the tokens (each id once).
+# tests change its state, and each puts back what it touched as the demo
+# configures it (Disconnect control mode 5 and connected, Account in credit
+# mode, Limiter and schedule values), except the calendars (the last one
+# written stays active) and the tokens: each id is accepted once and none
+# more than 32 below the newest, so new_token() hands ids out in
+# increasing order. The tests pass in any order.
 # The demo's simulated customer presses the reconnect button a minute after
 # the meter became ready_for_reconnection: every step here that reads that
 # state runs well within the minute.
 #
+# RESULTS the meter gives (pinned here):
+#   Disconnect control method forbidden by the mode (both in mode 0,
+#     remote_reconnect from ready_for_reconnection in mode 4):
+#     temporary-failure (2); control_mode 7: other-reason (250); control_mode
+#     as integer: type-unmatched (12); an octet-string method parameter:
+#     type-unmatched (any integer type or null-data is taken as integer(0))
+#   token replayed / forged / of another format: other-reason, token_status
+#     6 / 5 / 4; the reader (SAP 32) on any method or SET: read-write-denied
+#   activate_passive_calendar of an inconsistent calendar (a week names a
+#     day id the day table lacks): other-reason, the active one stays; by
+#     activate_passive_calendar_time: dropped at that time (the time reads
+#     all 0xFF again); a season start without month, seasons out of order:
+#     other-reason at the SET
+#   Special days insert naming no day profile of the active calendar,
+#     delete of an index not held: other-reason
+#   Limiter threshold of another type than the monitored value's:
+#     type-unmatched; Single action schedule type 1 with two times:
+#     other-reason
+#
 # What each client needed (facts for docs/compatibility.md):
 #   gurux-dlms  GXDLMSDisconnectControl.remoteDisconnect/remoteReconnect,
 #               GXDLMSActivityCalendar (season/week/day profile objects;
-#               activatePassiveCalendar), GXDLMSSpecialDaysTable.insert/
-#               delete, GXDLMSRegisterActivation, GXDLMSLimiter,
-#               GXDLMSActionSchedule, GXDLMSAccount, GXDLMSCredit and
+#               activatePassiveCalendar; season starts as GXDateTime with
+#               DateTimeSkips.YEAR), GXDLMSSpecialDaysTable.insert/delete
+#               (GXDate with YEAR skipped), GXDLMSRegisterActivation,
+#               GXDLMSLimiter (read a threshold before writing it: gurux
+#               writes it with the type it last read), GXDLMSActionSchedule,
+#               GXDLMSAccount, GXDLMSCredit.setAmountToValue and
 #               GXDLMSCharge as they are; GXDLMSTokenGateway has no enter
 #               method: client.method(gateway, 1, token, OCTET_STRING).
+#               The cleared activate_passive_calendar_time (all 0xFF, the
+#               deviation included, where 0x8000 is its "not specified")
+#               reads in GXDLMSActivityCalendar.time as every field skipped
+#               but a zone of +00:01.
 #   dlms-cosem  DlmsClient.action / set with A-XDR data it builds
-#               (IntegerData, EnumData); action raises ActionError on a
-#               refusal, set returns the SET-Response (result).
+#               (IntegerData, EnumData, OctetStringData); action raises
+#               ActionError naming the action-result on a refusal, set
+#               returns the SET-Response (its result).
 
 import datetime
+import itertools
 import time
 
 import pytest
@@ -79,6 +113,7 @@ READER_SAP = 32
 SUCCESS = 0
 TEMPORARY_FAILURE = 2
 READ_WRITE_DENIED = 3
+TYPE_UNMATCHED = 12
 OTHER_REASON = 250
 # Disconnect control
 DISCONNECTED, CONNECTED, READY = 0, 1, 2
@@ -87,6 +122,20 @@ DEMO_MODE = 5
 EXECUTION_OK, FORMAT_FAILURE, AUTHENTICATION_FAILURE, VALIDATION_FAILURE = 3, 4, 5, 6
 # Account payment_mode / account_status
 CREDIT_MODE, PREPAYMENT_MODE, ACTIVE = 1, 2, 2
+
+
+_token_ids = itertools.count(100)
+
+
+def new_token(amount):
+    # (id, token): a demo top-up token with a fresh id. The meter accepts
+    # each id once, and none more than 32 below the highest it accepted
+    # (token_gateway.py): ids are handed out in increasing order.
+    from dlms_micro.cosem.token_gateway import make_token
+    from dlms_micro_cpython.demo_control import DEMO_TOKEN_KEY
+
+    i = next(_token_ids)
+    return i, make_token(DEMO_TOKEN_KEY, i, amount)
 
 
 @pytest.fixture(scope="module")
@@ -229,13 +278,10 @@ def _token_status(p, gateway):
 
 @all_transports
 def test_gurux_enters_a_token_and_the_credit_rises(ctl_meter, peers, transport):
-    from dlms_micro.cosem.token_gateway import make_token
-    from dlms_micro_cpython.demo_control import DEMO_TOKEN_KEY
     from gurux_dlms.objects import GXDLMSAccount, GXDLMSCharge, GXDLMSCredit, GXDLMSTokenGateway
 
-    token_id = {WRAPPER: 101, HDLC_TCP: 202}[transport]
     amount = 1234  # cents
-    token = make_token(DEMO_TOKEN_KEY, token_id, amount)
+    token_id, token = new_token(amount)
     p = gurux(peers, ctl_meter, transport)
     account = GXDLMSAccount(ACCOUNT)
     credit = GXDLMSCredit(TOKEN_CREDIT)
@@ -510,3 +556,303 @@ def test_gurux_reads_and_sets_the_active_mask(ctl_meter, peers):
     p.write(ra, 4)
     assert as_bytes(p.read(ra, 4)) == was
     end(p)
+
+
+# ------------------------------------------------------------------ Limiter
+
+
+@all_transports
+def test_gurux_sets_the_limiter_thresholds(ctl_meter, peers, transport):
+    from gurux_dlms.objects import GXDLMSLimiter
+
+    p = gurux(peers, ctl_meter, transport)
+    lim = GXDLMSLimiter(LIMITER)
+    # the demo's: 6 kW normal, 3 kW emergency, 60 s over, 120 s under;
+    # reading them first tells gurux the thresholds' type
+    # (double-long-unsigned, the monitored power's), which it writes with
+    assert [int(p.read(lim, a)) for a in (4, 5, 6, 7)] == [6000, 3000, 60, 120]
+    try:
+        lim.thresholdNormal = 7500
+        p.write(lim, 4)
+        lim.minOverThresholdDuration = 90
+        p.write(lim, 6)
+        assert int(p.read(lim, 4)) == 7500 and lim.thresholdNormal == 7500
+        assert int(p.read(lim, 6)) == 90 and lim.minOverThresholdDuration == 90
+        # the threshold in force is the normal one (no emergency): it
+        # follows at once
+        assert int(p.read(lim, 3)) == 7500
+        assert p.read(lim, 10) is False  # emergency_profile_active
+        # a threshold of another type than the monitored value's: refused
+        from gurux_dlms.enums import DataType
+
+        lim.setDataType(4, DataType.INT16)
+        lim.thresholdNormal = 5000
+        assert gurux_code(p.write, lim, 4) == TYPE_UNMATCHED
+        lim.setDataType(4, DataType.UINT32)
+        assert int(p.read(lim, 4)) == 7500
+    finally:
+        lim.thresholdNormal = 6000
+        p.write(lim, 4)
+        lim.minOverThresholdDuration = 60
+        p.write(lim, 6)
+    assert [int(p.read(lim, a)) for a in (3, 4, 6)] == [6000, 6000, 60]
+    end(p)
+
+
+# --------------------------------------------------- Single action schedule
+
+
+def _times(sas):
+    from gurux_dlms.enums import DateTimeSkips as S
+
+    out = []
+    for t in sas.executionTime:
+        v = t.value
+        out.append(
+            (
+                None if t.skip & S.HOUR else v.hour,
+                None if t.skip & S.MINUTE else v.minute,
+                None if t.skip & S.MONTH else v.month,
+                None if t.skip & S.DAY else v.day,
+                bool(t.skip & S.YEAR),
+            )
+        )
+    return out
+
+
+def _monthly(day, hour, minute):
+    # every month on `day`, hour:minute (year, month, weekday not specified)
+    from gurux_dlms import GXDateTime
+    from gurux_dlms.enums import DateTimeSkips as S
+
+    t = GXDateTime(datetime.datetime(2000, 1, day, hour, minute, 0, tzinfo=datetime.timezone.utc))
+    t.skip = S.YEAR | S.MONTH | S.DAY_OF_WEEK | S.MILLISECOND | S.DEVITATION
+    return t
+
+
+@all_transports
+def test_gurux_sets_the_end_of_billing_execution_time(ctl_meter, peers, transport):
+    from gurux_dlms.objects import GXDLMSActionSchedule
+
+    p = gurux(peers, ctl_meter, transport)
+    sas = GXDLMSActionSchedule(END_OF_BILLING)
+    p.read(sas, 2)
+    assert (sas.target.logicalName, int(sas.executedScriptSelector)) == ("0.0.10.0.1.255", 1)
+    assert int(p.read(sas, 3)) == 1  # one execution time, wildcards allowed
+    p.read(sas, 4)
+    assert _times(sas) == [(0, 0, None, 1, True)]  # 00:00 on the first of every month
+    try:
+        sas.executionTime = [_monthly(2, 3, 30)]
+        p.write(sas, 4)
+        p.read(sas, 4)
+        assert _times(sas) == [(3, 30, None, 2, True)]
+        # type 1 holds one execution time
+        sas.executionTime = [_monthly(2, 3, 30), _monthly(3, 3, 30)]
+        assert gurux_code(p.write, sas, 4) == OTHER_REASON
+        p.read(sas, 4)
+        assert _times(sas) == [(3, 30, None, 2, True)]
+    finally:
+        sas.executionTime = [_monthly(1, 0, 0)]
+        p.write(sas, 4)
+    p.read(sas, 4)
+    assert _times(sas) == [(0, 0, None, 1, True)]
+    end(p)
+
+
+# ------------------------------------------------------------- dlms-cosem
+
+
+def cosem(peers, svc, transport, sap):
+    return connected(peers(CosemPeer(svc, transport, sap=sap)))
+
+
+def cosem_action(p, class_id, ln, method, data):
+    # The action-result: 0, or the code dlms-cosem's ActionError names
+    # ("Unsuccessful ActionRequest: TEMPORARY_FAILURE").
+    from dlms_cosem.enumerations import ActionResultStatus
+
+    try:
+        p.action(class_id, ln, method, data)
+    except Exception as e:
+        if "ActionError" not in type(e).__name__:
+            raise
+        return int(ActionResultStatus[str(e).rsplit(" ", 1)[-1]])
+    return SUCCESS
+
+
+def cosem_dc(p):
+    # (output_state, control_state, control_mode), A-XDR as received
+    return tuple(p.get(70, DISCONNECT, a) for a in (2, 3, 4))
+
+
+def _dc(output, state, mode):
+    return (b"\x03" + bytes([output]), b"\x16" + bytes([state]), b"\x16" + bytes([mode]))
+
+
+@all_transports
+def test_dlms_cosem_reader_is_refused_and_management_drives_the_disconnect_control(ctl_meter, peers, transport):
+    from dlms_cosem.dlms_data import EnumData, IntegerData, OctetStringData
+
+    zero = IntegerData(0).to_bytes()
+    r = cosem(peers, ctl_meter, transport, READER_SAP)
+    assert cosem_action(r, 70, DISCONNECT, 1, zero) == READ_WRITE_DENIED
+    assert cosem_action(r, 70, DISCONNECT, 2, zero) == READ_WRITE_DENIED
+    assert int(r.set(70, DISCONNECT, 4, EnumData(4).to_bytes()).result) == READ_WRITE_DENIED
+    assert cosem_dc(r) == _dc(1, CONNECTED, DEMO_MODE)  # but may read it
+    r.release()
+    r.disconnect()
+
+    p = cosem(peers, ctl_meter, transport, SECURE_SAP)
+    assert cosem_action(p, 70, DISCONNECT, 1, zero) == SUCCESS
+    assert cosem_dc(p) == _dc(0, DISCONNECTED, DEMO_MODE)
+    assert not relay_closed(ctl_meter)
+    assert cosem_action(p, 70, DISCONNECT, 2, zero) == SUCCESS
+    assert cosem_dc(p) == _dc(0, READY, DEMO_MODE)
+    assert int(p.set(70, DISCONNECT, 4, EnumData(4).to_bytes()).result) == SUCCESS
+    assert cosem_action(p, 70, DISCONNECT, 2, zero) == TEMPORARY_FAILURE  # no remote R -> C in mode 4
+    assert cosem_action(p, 70, DISCONNECT, 1, zero) == SUCCESS
+    assert cosem_action(p, 70, DISCONNECT, 2, zero) == SUCCESS
+    assert cosem_dc(p) == _dc(1, CONNECTED, 4)
+    assert relay_closed(ctl_meter)
+    assert int(p.set(70, DISCONNECT, 4, EnumData(7).to_bytes()).result) == OTHER_REASON
+    assert int(p.set(70, DISCONNECT, 4, IntegerData(5).to_bytes()).result) == TYPE_UNMATCHED  # an enum, not an integer
+    assert int(p.set(70, DISCONNECT, 4, EnumData(DEMO_MODE).to_bytes()).result) == SUCCESS
+    assert cosem_dc(p) == _dc(1, CONNECTED, DEMO_MODE)
+    # the method's parameter is integer(0) (any integer type or null-data
+    # passes): an octet-string is refused and nothing happens
+    assert cosem_action(p, 70, DISCONNECT, 1, OctetStringData(b"\x00").to_bytes()) == TYPE_UNMATCHED
+    assert cosem_dc(p) == _dc(1, CONNECTED, DEMO_MODE)
+    p.release()
+    p.disconnect()
+
+
+@all_transports
+def test_dlms_cosem_enters_a_token_once(ctl_meter, peers, transport):
+    from dlms_cosem.dlms_data import OctetStringData
+
+    _id, token = new_token(500)
+    r = cosem(peers, ctl_meter, transport, READER_SAP)
+    assert cosem_action(r, 115, TOKEN_GATEWAY, 1, OctetStringData(token).to_bytes()) == READ_WRITE_DENIED
+    r.release()
+    r.disconnect()
+    p = cosem(peers, ctl_meter, transport, SECURE_SAP)
+    assert cosem_action(p, 115, TOKEN_GATEWAY, 1, OctetStringData(token).to_bytes()) == SUCCESS
+    assert p.get(115, TOKEN_GATEWAY, 6) == b"\x02\x02\x16" + bytes([EXECUTION_OK]) + b"\x04\x00"
+    assert cosem_action(p, 115, TOKEN_GATEWAY, 1, OctetStringData(token).to_bytes()) == OTHER_REASON
+    assert p.get(115, TOKEN_GATEWAY, 6) == b"\x02\x02\x16" + bytes([VALIDATION_FAILURE]) + b"\x04\x00"
+    p.release()
+    p.disconnect()
+
+
+# ---------------------------------------------- the prepayment cycle, end to end
+
+
+def _wait(p, read, want, what, limit=6.0):
+    # read() until it gives want (the meter's 1 s tick acts on its own)
+    deadline = time.monotonic() + limit
+    while True:
+        got = read()
+        if got == want:
+            return got
+        assert time.monotonic() < deadline, "%s: still %r, want %r" % (what, got, want)
+        time.sleep(0.3)
+
+
+def test_gurux_prepaid_credit_runs_out_and_a_token_closes_the_relay(ctl_meter, peers):
+    # Prepayment mode, the token credit set to 0 by its method: at the next
+    # tick the account opens the relay (Disconnect control transition g,
+    # ready_for_reconnection); the emergency credit is not invoked, so the
+    # customer's button does nothing. A token then closes it at once
+    # (transition h, mode 5).
+    from gurux_dlms.objects import GXDLMSAccount, GXDLMSCredit, GXDLMSDisconnectControl, GXDLMSTokenGateway
+
+    p = gurux(peers, ctl_meter, WRAPPER)
+    account = GXDLMSAccount(ACCOUNT)
+    credit = GXDLMSCredit(TOKEN_CREDIT)
+    dc = GXDLMSDisconnectControl(DISCONNECT)
+    gateway = GXDLMSTokenGateway(TOKEN_GATEWAY)
+    assert _dc_state(p, dc) == (True, CONNECTED, DEMO_MODE)
+    account.paymentMode, account.accountStatus = PREPAYMENT_MODE, ACTIVE
+    p.write(account, 2)
+    try:
+        p.method(credit.setAmountToValue(p.client, 0))
+        _wait(p, lambda: int(p.read(dc, 3)), READY, "control_state after the credit ran out")
+        assert p.read(dc, 2) is False and not relay_closed(ctl_meter)
+        assert int(p.read(account, 5)) <= 0  # available_credit
+        assert _enter(p, gateway, new_token(700)[1]) == SUCCESS
+        assert _dc_state(p, dc) == (True, CONNECTED, DEMO_MODE)
+        assert relay_closed(ctl_meter)
+        assert 0 < int(p.read(account, 5)) <= 700
+    finally:
+        account.paymentMode = CREDIT_MODE
+        p.write(account, 2)
+        p.method(credit.setAmountToValue(p.client, 1000))
+    end(p)
+
+
+# ----------------------------------------------------------- across a restart
+
+
+def test_what_clients_changed_survives_a_meter_restart(tmp_path, peers):
+    # A relay opened remotely stays open, an activated calendar stays
+    # active, a special day stays, and a token entered before the restart
+    # is refused after it (its credit kept).
+    from dlms_micro_cpython.demo import DemoMeter
+    from dlms_micro_cpython.service import ThreadedService
+    from dlms_micro_cpython.storage import FileStorage
+    from gurux_dlms import GXDate
+    from gurux_dlms.enums import DateTimeSkips
+    from gurux_dlms.objects import (
+        GXDLMSActivityCalendar,
+        GXDLMSCredit,
+        GXDLMSDisconnectControl,
+        GXDLMSSpecialDay,
+        GXDLMSSpecialDaysTable,
+        GXDLMSTokenGateway,
+    )
+
+    def start(counters=None):
+        svc = ThreadedService(DemoMeter(storage=FileStorage(str(tmp_path)), seed=1), host="127.0.0.1", wrapper_port=0, hdlc_port=0)
+        if counters is not None:
+            svc.hes_counters = counters  # the head-end's invocation counters
+        return svc.start()
+
+    _id, token = new_token(250)
+    calendar = tou_calendar("GX-KEPT", 1)
+    dc = GXDLMSDisconnectControl(DISCONNECT)
+    cal = GXDLMSActivityCalendar(CALENDAR)
+    sd = GXDLMSSpecialDaysTable(SPECIAL_DAYS)
+    credit = GXDLMSCredit(TOKEN_CREDIT)
+    gateway = GXDLMSTokenGateway(TOKEN_GATEWAY)
+    svc = start()
+    try:
+        p = gurux(peers, svc, WRAPPER)
+        p.method(dc.remoteDisconnect(p.client))
+        write_passive(p, cal, calendar)
+        p.method(cal.activatePassiveCalendar(p.client))
+        day = GXDLMSSpecialDay()
+        day.index, day.dayId = 9, 1
+        day.date = GXDate(datetime.datetime(2000, 5, 1, tzinfo=datetime.timezone.utc))
+        day.date.skip |= DateTimeSkips.YEAR | DateTimeSkips.DAY_OF_WEEK
+        p.method(sd.insert(p.client, day))
+        assert _enter(p, gateway, token) == SUCCESS
+        credit_before = int(p.read(credit, 2))
+        end(p)
+        counters = svc.hes_counters
+    finally:
+        svc.stop()
+    svc = start(counters)
+    try:
+        assert not relay_closed(svc)
+        p = gurux(peers, svc, WRAPPER)
+        assert _dc_state(p, dc) == (False, DISCONNECTED, DEMO_MODE)
+        assert read_calendar(p, cal, active=True) == _as_written(calendar)
+        assert active_mask(p) == b"T1"
+        p.read(sd, 2)
+        assert [(e.index, e.date.value.month, e.date.value.day, e.dayId) for e in sd.entries if e.index == 9] == [(9, 5, 1, 1)]
+        assert _enter(p, gateway, token) == OTHER_REASON
+        assert _token_status(p, gateway) == VALIDATION_FAILURE
+        assert credit_before - 2 <= int(p.read(credit, 2)) <= credit_before
+        end(p)
+    finally:
+        svc.stop()
