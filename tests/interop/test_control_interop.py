@@ -13,9 +13,14 @@
 #                       active one; an inconsistent one is refused
 #   Special days 0.0.11.0.0.255         insert / delete by method
 #   Register activation 0.0.14.0.1.255  active_mask follows the calendar;
-#                                       SET of active_mask
+#                                       SET of active_mask; add_mask /
+#                                       delete_mask
+#   Script tables 0.0.10.0.100.255 / 0.0.10.0.106.255  execute: the tariff
+#                                       switches, the relay opens
 #   Limiter 0.0.17.0.0.255              threshold_normal, min_over_threshold_
-#                                       duration SET and read back
+#                                       duration SET and read back; an
+#                                       emergency profile and its group list
+#                                       switch threshold_active
 #   Single action schedule 0.0.15.0.0.255  execution_time SET and read back
 #   The prepayment cycle: credit set to 0 -> the account opens the relay;
 #   a token closes it. And what clients changed survives a meter restart.
@@ -53,7 +58,9 @@
 #     delete of an index not held: other-reason
 #   Limiter threshold of another type than the monitored value's:
 #     type-unmatched; Single action schedule type 1 with two times:
-#     other-reason
+#     other-reason; Script table execute of a script it lacks: other-reason
+#     (script 0, the null script: success); add_mask naming an unassigned
+#     register, delete_mask of a name not held: other-reason
 #
 # What each client needed (facts for docs/compatibility.md):
 #   gurux-dlms  GXDLMSDisconnectControl.remoteDisconnect/remoteReconnect,
@@ -85,7 +92,6 @@ from interop_peers import (
     SECURE_SAP,
     WRAPPER,
     CosemPeer,
-    GuruxError,
     GuruxPeer,
     PeerPool,
     as_bytes,
@@ -105,6 +111,7 @@ CALENDAR = "0.0.13.0.0.255"
 SPECIAL_DAYS = "0.0.11.0.0.255"
 REGISTER_ACTIVATION = "0.0.14.0.1.255"
 TARIFF_SCRIPTS = "0.0.10.0.100.255"
+DISCONNECTOR_SCRIPTS = "0.0.10.0.106.255"
 LIMITER = "0.0.17.0.0.255"
 END_OF_BILLING = "0.0.15.0.0.255"
 READER_SAP = 32
@@ -338,17 +345,13 @@ def _every_year(month, day):
 
 
 def _at(hour, minute=0):
+    # a day action's start time, hour:minute:00
     from gurux_dlms import GXTime
-
-    t = GXTime(datetime.datetime(2000, 1, 1, hour, minute, 0, tzinfo=datetime.timezone.utc))
-    t.skip |= _skip_ms()
-    return t
-
-
-def _skip_ms():
     from gurux_dlms.enums import DateTimeSkips
 
-    return DateTimeSkips.MILLISECOND
+    t = GXTime(datetime.datetime(2000, 1, 1, hour, minute, 0, tzinfo=datetime.timezone.utc))
+    t.skip |= DateTimeSkips.MILLISECOND
+    return t
 
 
 def tou_calendar(name, selector, week_days=None):
@@ -856,3 +859,93 @@ def test_what_clients_changed_survives_a_meter_restart(tmp_path, peers):
         end(p)
     finally:
         svc.stop()
+
+
+# --------------------------------------------------- scripts run by a client
+
+
+def test_gurux_executes_the_tariff_and_disconnector_scripts(ctl_meter, peers):
+    # A head-end switches the tariff, or the relay, by running the script
+    # the calendar or the limiter would run.
+    from gurux_dlms.objects import GXDLMSDisconnectControl, GXDLMSScriptTable
+
+    p = gurux(peers, ctl_meter, WRAPPER)
+    tariff = GXDLMSScriptTable(TARIFF_SCRIPTS)
+    disconnector = GXDLMSScriptTable(DISCONNECTOR_SCRIPTS)
+    dc = GXDLMSDisconnectControl(DISCONNECT)
+    was = active_mask(p)
+    try:
+        p.method(tariff.execute(p.client, 1))
+        assert active_mask(p) == b"T1"
+        p.method(tariff.execute(p.client, 2))
+        assert active_mask(p) == b"T2"
+        p.method(tariff.execute(p.client, 0))  # the null script
+        assert active_mask(p) == b"T2"
+        assert gurux_code(p.method, tariff.execute(p.client, 3)) == OTHER_REASON  # no script 3
+        p.method(disconnector.execute(p.client, 1))  # remote_disconnect
+        assert _dc_state(p, dc) == (False, DISCONNECTED, DEMO_MODE)
+        p.method(disconnector.execute(p.client, 2))  # remote_reconnect: ready (mode 5)
+        assert _dc_state(p, dc) == (False, READY, DEMO_MODE)
+    finally:
+        _set_mode(p, dc, 0)  # connects
+        _set_mode(p, dc, DEMO_MODE)
+        p.method(tariff.execute(p.client, int(was[1:])))
+    assert _dc_state(p, dc) == (True, CONNECTED, DEMO_MODE)
+    # the reader may not run them
+    r = gurux(peers, ctl_meter, WRAPPER, sap=READER_SAP)
+    assert gurux_code(r.method, disconnector.execute(r.client, 1)) == READ_WRITE_DENIED
+    assert _dc_state(r, dc) == (True, CONNECTED, DEMO_MODE)
+    end(r)
+    end(p)
+
+
+def test_gurux_adds_and_deletes_a_register_activation_mask(ctl_meter, peers):
+    from gurux_dlms.objects import GXDLMSRegisterActivation
+
+    p = gurux(peers, ctl_meter, WRAPPER)
+    ra = GXDLMSRegisterActivation(REGISTER_ACTIVATION)
+
+    def masks():
+        p.read(ra, 3)
+        return [(as_bytes(name), list(idx)) for name, idx in ra.maskList]
+
+    assert masks() == [(b"T1", [1]), (b"T2", [2])]
+    p.method(ra.addMask(p.client, b"BOTH", [1, 2]))
+    assert masks() == [(b"T1", [1]), (b"T2", [2]), (b"BOTH", [1, 2])]
+    assert gurux_code(p.method, ra.addMask(p.client, b"T3", [3])) == OTHER_REASON  # no register 3
+    p.method(ra.removeMask(p.client, b"BOTH"))
+    assert masks() == [(b"T1", [1]), (b"T2", [2])]
+    assert gurux_code(p.method, ra.removeMask(p.client, b"BOTH")) == OTHER_REASON
+    end(p)
+
+
+def test_gurux_sets_an_emergency_profile_and_the_limiter_follows_it(ctl_meter, peers):
+    # Emergency profile 5 for 30 s from now, group 5 in the list: the
+    # threshold in force becomes the emergency one at the next tick; the
+    # group list emptied, the normal one again.
+    from gurux_dlms import GXDateTime
+    from gurux_dlms.objects import GXDLMSLimiter
+
+    p = gurux(peers, ctl_meter, WRAPPER)
+    lim = GXDLMSLimiter(LIMITER)
+    for a in (8, 9):
+        p.read(lim, a)
+    assert int(p.read(lim, 3)) == 6000
+    try:
+        lim.emergencyProfile.id = 5
+        lim.emergencyProfile.activationTime = GXDateTime(datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0))
+        lim.emergencyProfile.duration = 30
+        p.write(lim, 8)
+        lim.emergencyProfileGroupIDs = [5]
+        p.write(lim, 9)
+        p.read(lim, 8)
+        assert (lim.emergencyProfile.id, lim.emergencyProfile.duration) == (5, 30)
+        assert list(p.read(lim, 9)) == [5]
+        _wait(p, lambda: p.read(lim, 10), True, "emergency_profile_active")
+        assert int(p.read(lim, 3)) == 3000
+    finally:
+        lim.emergencyProfileGroupIDs = []
+        p.write(lim, 9)
+    _wait(p, lambda: p.read(lim, 10), False, "emergency_profile_active after the group list was emptied")
+    assert int(p.read(lim, 3)) == 6000
+    end(p)
