@@ -30,7 +30,8 @@
 #   method 1 add_register (structure {class_id, logical_name})
 #   method 2 add_mask (structure {mask_name, index_list}); a mask of the
 #            same name is replaced
-#   method 3 delete_mask (octet-string mask_name)
+#   method 3 delete_mask (octet-string mask_name); not the active mask (the
+#            energy would go to no register): OTHER_REASON
 # Attributes 2 and 3 change through the methods only (SET:
 # READ_WRITE_DENIED); SET active_mask names a mask of the list. A register
 # must be a Register or Extended register of the table (class 3 or 4), not
@@ -96,9 +97,11 @@
 # wrong type or shape: TYPE_UNMATCHED.
 # ACTIVATION copies the passive attributes to the active ones (the passive
 # ones stay), runs the action in force in the new calendar at once, and
-# clears activate_passive_calendar_time (to all 0xFF, not specified). An
+# clears activate_passive_calendar_time (to not specified: 0xFF fields,
+# deviation 0x8000). An
 # activation time must name one instant (no wildcards; its deviation, if
-# given, is honoured, else the meter's local time) or be all 0xFF (never).
+# given, is honoured, else the meter's local time) or leave date and time
+# all 0xFF (never; kept as the not-specified form whatever its deviation).
 # EVALUATION. The day profile of local day z is the special day's, if the
 # special days table (param) has one for z naming a day id of the active
 # day table, else the week profile's for the weekday of z, the week named
@@ -139,6 +142,9 @@ except ImportError:  # CPython
 
 SLOTS = 1
 DAY = const(86400)
+# activate_passive_calendar_time "not specified" (never): every field 0xFF,
+# deviation 0x8000
+_NEVER = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x80\x00\xff"
 
 # ======================================================== Register activation
 
@@ -378,6 +384,8 @@ class RegisterActivationClass(base.InterfaceClass):
             q = ra.find_mask(b, r.mark, n)
             if q < 0:
                 return base.OTHER_REASON
+            if n == ra.nactive and _same(b, r.mark, ra.active, 0, n):
+                return base.OTHER_REASON  # the active mask: the energy would go nowhere
             m = ra.masks
             end = ra.nmasks * ra.rec
             for i in range(q, end - ra.rec):
@@ -644,7 +652,7 @@ class Calendar(script.Stored):
             self.bufs.append(bytearray(rooms[i & 3]))
         self.scratch = bytearray(max(rooms))
         self.mv = memoryview(self.scratch)
-        self.act_time = bytearray(b"\xff" * 12)
+        self.act_time = bytearray(_NEVER)
         self.act_utc = None
         self.ticker = schedule.Ticker()
         self.cur_day = None  # the action run last: day whose profile held it
@@ -1095,8 +1103,7 @@ def activate(meter, obj):
         cal.lens[i] = n
     cal.cur_day = None
     cal.ticker.wake()
-    for i in range(12):
-        cal.act_time[i] = 0xFF
+    cal.act_time[0:12] = _NEVER
     cal.act_utc = None
     cal.save()
     return True
@@ -1114,8 +1121,7 @@ def tick(meter, obj, utc):
         if not activate(meter, obj):
             if meter.log is not None:
                 meter.log("activity calendar: passive calendar inconsistent, not activated")
-            for i in range(12):
-                cal.act_time[i] = 0xFF
+            cal.act_time[0:12] = _NEVER
             cal.act_utc = None
             cal.save()
     sd = _special(meter, obj)
@@ -1191,13 +1197,16 @@ class ActivityCalendar(base.InterfaceClass):
             if p < 0:
                 return base.TYPE_UNMATCHED
             b = r.buf
-            if _same(b, p, b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 0, 9):
-                utc = None  # not specified: never
-            else:
-                c = schedule._clk()
-                utc = c.utc_of(meter, c.meter_clock(meter), b, p)
-                if utc is None:
-                    return base.OTHER_REASON
+            if _same(b, p, _NEVER, 0, 9):
+                cal.act_time[0:12] = _NEVER  # not specified: never (deviation 0x8000)
+                cal.act_utc = None
+                cal.ticker.wake()
+                cal.save()
+                return base.SUCCESS
+            c = schedule._clk()
+            utc = c.utc_of(meter, c.meter_clock(meter), b, p)
+            if utc is None:
+                return base.OTHER_REASON
             for i in range(12):
                 cal.act_time[i] = b[p + i]
             cal.act_utc = utc

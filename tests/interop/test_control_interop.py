@@ -428,7 +428,7 @@ def active_mask(p):
     return as_bytes(p.read(ra, 4))
 
 
-NOT_SPECIFIED = b"\xff" * 12
+NOT_SPECIFIED = b"\xff" * 9 + b"\x80\x00\xff"  # deviation 0x8000: not specified
 
 
 @all_transports

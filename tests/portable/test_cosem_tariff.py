@@ -146,6 +146,7 @@ def test_register_activation_refusals():
     assert act(ctx, ra, 2, "0202 0902 5431 0105 1101 1101 1101 1101 1101")[0] == base.OTHER_REASON
     # the register list is full; a register must exist and be a Register
     assert act(ctx, ra, 1, "0202 120003 0906 0100010801FF")[0] == base.OTHER_REASON
+    assert put(ctx, ra, 4, "0902 5432") == base.SUCCESS  # (the active mask cannot go)
     assert act(ctx, ra, 3, "0902 5431")[0] == base.SUCCESS
     assert act(ctx, ra, 3, "0902 5431")[0] == base.OTHER_REASON  # deleted already
     assert get_ok(ctx, ra, 3).startswith(unhex("0103 0202 0902 5432"))
@@ -283,7 +284,7 @@ def test_calendar_attributes():
     days = get_ok(ctx, cal, 5)
     assert days.startswith(unhex("0103 0202 1101 0104 0203 0904 00000000 0906 00000A0064FF 120001"))
     assert len(days) == 2 + 3 * 6 + 9 * 19
-    assert get_ok(ctx, cal, 10) == unhex("090C FFFFFFFFFFFFFFFFFFFFFFFF")
+    assert get_ok(ctx, cal, 10) == unhex("090C FFFFFFFFFFFFFFFFFF8000FF")
     assert put(ctx, cal, 2, "0901 41") == base.READ_WRITE_DENIED  # active: read-only
     assert put(ctx, cal, 3, "0100") == base.READ_WRITE_DENIED
 
@@ -327,7 +328,7 @@ def test_activate_passive_calendar_at_its_time():
     assert at(ctx, table, wall, MAR28 + 12 * HOUR + 59 * 60) == b"T2"
     assert at(ctx, table, wall, MAR28 + 13 * HOUR) == b"T4"
     assert get_ok(ctx, cal, 2) == unhex("0904 544F5532")
-    assert get_ok(ctx, cal, 10) == unhex("090C FFFFFFFFFFFFFFFFFFFFFFFF")
+    assert get_ok(ctx, cal, 10) == unhex("090C FFFFFFFFFFFFFFFFFF8000FF")
     # wildcards other than all 0xFF name no instant
     assert put(ctx, cal, 10, "090C FFFF031C05 0E000000 8000 FF") == base.OTHER_REASON
     assert put(ctx, cal, 10, "090C FFFFFFFFFFFFFFFFFFFFFFFF") == base.SUCCESS
@@ -384,7 +385,7 @@ def test_inconsistent_calendar_at_activation_time_is_logged_and_dropped():
     assert put(ctx, cal, 10, "090C 07D3031C05 0E000000 8000 FF") == base.SUCCESS
     assert at(ctx, table, wall, MAR28 + 13 * HOUR + 60) == b"T2"
     assert len(msgs) == 1 and "not activated" in msgs[0]
-    assert get_ok(ctx, cal, 10) == unhex("090C FFFFFFFFFFFFFFFFFFFFFFFF")
+    assert get_ok(ctx, cal, 10) == unhex("090C FFFFFFFFFFFFFFFFFF8000FF")
 
 
 def test_calendar_through_a_channel():
@@ -448,7 +449,7 @@ def test_client_changes_survive_a_restart():
     assert get_ok(ctx2, cal2, 2) == unhex("0904 544F5532")
     ctx3, table3, wall3 = setup(dst=False, store=store)
     assert get_ok(ctx3, table3[8], 2) == unhex("0904 544F5532")
-    assert get_ok(ctx3, table3[8], 10) == unhex("090C FFFFFFFFFFFFFFFFFFFFFFFF")
+    assert get_ok(ctx3, table3[8], 10) == unhex("090C FFFFFFFFFFFFFFFFFF8000FF")
     # a record that does not fit is ignored: the configured content stays
     store.d["cal"] = b"\x00\x01"
     store.d["sd"] = b"\x00\x09"
@@ -523,3 +524,13 @@ def test_scenario_a_week_across_a_season_change_dst_and_a_special_day():
         i += 1
     assert m.state[10:14] == want, (m.state[10:14], want)
     assert all(want)  # every rate got energy
+
+
+def test_the_active_mask_cannot_be_deleted():
+    ctx, table, wall = setup()
+    ra = table[5]
+    assert act(ctx, ra, 3, "0902 5431")[0] == base.OTHER_REASON  # T1 is active
+    assert act(ctx, ra, 3, "0902 5432")[0] == base.SUCCESS
+    assert put(ctx, ra, 4, "0902 5432") == base.OTHER_REASON  # gone
+    tariff.add_energy(ctx.meter, ra, 3)
+    assert ctx.meter.state[10] == 3  # still counted in T1
