@@ -18,7 +18,8 @@
 import hashlib
 
 import pytest
-from interop_peers import HDLC_TCP, SECURE_SAP, WRAPPER, GuruxError, GuruxPeer, as_bytes
+from interop_peers import HDLC_TCP, SECURE_SAP, WRAPPER, GuruxPeer, as_bytes
+from interop_peers import gurux_code as code
 
 IMAGE_LN = "0.0.44.0.0.255"
 FIRMWARE_LN = "1.0.0.2.0.255"
@@ -122,14 +123,6 @@ def block_request(p, it, n, value):
 
     raw = axdr.encoded(axdr.STRUCTURE, [(axdr.DOUBLE_LONG_UNSIGNED, n), (axdr.OCTET_STRING, value)])
     return p.client.method(it, 2, GXByteBuffer(raw), DataType.ARRAY)
-
-
-def code(fn, *args):
-    try:
-        fn(*args)
-    except GuruxError as e:
-        return int(e.code)
-    return 0
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
