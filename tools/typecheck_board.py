@@ -65,6 +65,9 @@ def run_mypy(paths):
     cmd = [sys.executable, "-m", "mypy",
            "--custom-typeshed-dir", STUBS,
            "--follow-imports", "silent",
+           # module names from the MYPYPATH bases only: an __init__.py in a
+           # directory above the checkout (seen in /tmp) must not rename them
+           "--explicit-package-bases",
            "--no-error-summary", "--show-error-codes",
            "--cache-dir", CACHE] + list(paths)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
