@@ -80,8 +80,13 @@
 # CAPTURE_ON_READ it captures again then, moments later.
 # COST: a capture allocates nothing on MicroPython beyond what the capture
 # objects' own get() handlers allocate (the values are read into the one
-# scratch buffer, walked with one Reader and copied byte by byte); a GET
-# copies the buffer into the PDU. Measured: see test_cosem_compact.
+# scratch buffer, walked with one Reader and copied byte by byte): measured
+# (MicroPython 1.27): two Registers 0 B, a Clock and two Registers 128 B
+# (the Clock's get() itself); a GET of compact_buffer 0 B. Time per capture
+# of a Clock and two Registers: 18 us on CPython, 325 us on MicroPython
+# (wasm; two Registers: 95 us). RAM: the buffer (sum of the widths), the
+# template (2 x that + 6), the scratch (the widest) and one Reader: for
+# the demo's clock and two energies 27 + 60 + 15 bytes.
 
 from dlms_micro import axdr
 from dlms_micro.cosem import base, common

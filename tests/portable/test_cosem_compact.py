@@ -290,3 +290,38 @@ def test_a_capture_allocates_nothing_beyond_the_handlers_on_micropython():
     assert used is None or used == 0, used
     cap()
     assert get_ok(ctx, obj, 2) == unhex("0910 000003e8 00000014 0005 03616263 01 02")
+
+
+
+def test_a_capture_with_the_clock_allocates_only_what_the_clock_does():
+    # the Clock's get() computes the local time (128 B on MicroPython here);
+    # the capture adds nothing to it
+    ctx, obj, _ = setup()
+    m = ctx.meter
+    clk = m.table[0]
+    out = bytearray(16)
+    cctx = base.Context(m)
+
+    def clock_get():
+        cctx.buf = out
+        cctx.pos = 0
+        cctx.limit = 16
+        CLOCK.get(cctx, clk, 2)
+
+    def cap():
+        compact.capture(m, obj)
+
+    used = allocated(cap)
+    assert used is None or used == allocated(clock_get), (used, allocated(clock_get))
+
+
+def test_a_get_of_the_buffer_allocates_nothing_on_micropython():
+    ctx, obj, _ = setup()
+    compact.capture(ctx.meter, obj)
+
+    def rd():
+        ctx.pos = 0
+        COMPACT_DATA.get(ctx, obj, 2)
+
+    used = allocated(rd)
+    assert used is None or used == 0, used
