@@ -325,3 +325,27 @@ def test_a_get_of_the_buffer_allocates_nothing_on_micropython():
 
     used = allocated(rd)
     assert used is None or used == 0, used
+
+
+def test_through_the_xdlms_services():
+    # ACTION capture and GET of compact_buffer and template_description as a
+    # client sends them (logical name 0.0.66.0.1.255, class 62)
+    from dlms_micro.app import association as asn
+    from dlms_micro.app.xdlms import Services
+
+    ctx, obj, _ = setup()
+    a = ctx.assoc
+    a.conformance = asn.CONF_GET | asn.CONF_SET | asn.CONF_ACTION
+    s = Services(ctx.meter, a, 512)
+    out = bytearray(600)
+
+    def call(req_hex):
+        req = unhex(req_hex)
+        end = s.handle(req, 0, len(req), out, 0, 512)
+        return bytes(out[0:end])
+
+    assert call("C301C1 003E 0000420001FF 02 01 0F00") == unhex("C701C1 00 00")
+    assert call("C001C1 003E 0000420001FF 02 00") == unhex("C401C1 00 0915" + T0_DT + "000003e8 00000014")
+    assert call("C001C1 003E 0000420001FF 05 00") == unhex("C401C1 00 0905 0203 09 06 06")
+    # a SET: read-write-denied by the access rights
+    assert call("C101C1 003E 0000420001FF 04 00 1101")[-1] == base.READ_WRITE_DENIED
