@@ -24,19 +24,23 @@
 #   method 1 reset (integer(0))       empty the buffer
 #   method 2 capture (integer(0))     capture now
 # Every attribute is static here (SET: READ_WRITE_DENIED): capture_objects,
-# template_id and capture_method come from param. Version 1 (2020 Blue Book)
-# adds no attribute a client needs for reading; gurux-dlms (.NET/Java) as a
-# client takes version 0.
+# template_id and capture_method come from param. Not built: version 1,
+# whose capture object definitions have a fifth element (gurux-dlms .NET
+# expects five there, and models a restriction by date or by entry for
+# capturing part of a Profile generic's buffer); its GXDLMSCompactData reports
+# 0 as its highest supported version, and its Python library (1.0.203) has
+# no class 62 model at all (it reads the object as a generic one and skips
+# it in the object list: "Unknown object").
 #
-# ENCODING (the compact-array contents rules, Green Book 9.5 "compact-array"
-# and Blue Book 4.3.8). The description of a value is its tag; of a
+# ENCODING (the A-XDR compact-array contents rules, which Blue Book 4.3.8
+# applies to compact_buffer). The description of a value is its tag; of a
 # structure: 02, its element count (A-XDR length), the elements'
 # descriptions; of an array: 01, its element count (2 bytes), ONE element
 # description (every element must have it). A value's contents: the bytes
-# after the tag for fixed-size types (4 for a
-# double-long-unsigned, 12 for a date-time), the length and the bytes for
-# octet-, visible- and utf8-strings and bit-strings (their A-XDR length is
-# kept: the description cannot fix it), and for a structure or an array its
+# after the tag for fixed-size types (4 for a double-long-unsigned, 12 for
+# a date-time), the length and the bytes for octet-, visible- and
+# utf8-strings and bit-strings (their A-XDR length is kept: the description
+# cannot fix it), and for a structure or an array its
 # elements' contents one after the other, with no header at all. data_index
 # n > 0 selects element n of a structure / array attribute (as a Profile
 # generic's capture object does); more than its elements: the capture fails.
@@ -50,13 +54,14 @@
 # another type, an array of another size) fails: it is logged, and the
 # buffer stays empty until a capture that fits. Not describable (the capture
 # fails, logged): null-data (it has no contents: a template naming it
-# would fix that value as always missing, and gurux-dlms and this stack's
-# own compact-array decoder take no null-data in a description), an empty
-# array (no element type), an array whose elements differ in type,
-# compact-array and dont-care. A capture object whose
-# handler refuses, raises (logged) or writes more than its width fails the
-# capture the same way (a compact buffer has no room for a marker of a
-# missing value, unlike a Profile generic row's null-data).
+# would fix that value as always missing; this stack's own compact-array
+# decoder refuses it in a description, and gurux-dlms 1.0.203 decodes
+# 02 02 00 06 + 4 bytes into two rows of None), an empty array (no element
+# type), an array whose elements differ in type, compact-array and
+# dont-care. A capture object whose handler refuses, raises (logged) or
+# writes more than its width fails the capture the same way (a compact
+# buffer has no room for a marker of a missing value, unlike a Profile
+# generic row's null-data).
 #
 # param: (capture_objects, template_id, capture_method)
 #   capture_objects  tuple of (class_id, logical_name (6 bytes),
@@ -219,7 +224,9 @@ class CompactBuffer:
         return True
 
 
-def _fail(meter, obj, why, co):
+def _fail(meter, obj, cb, why, co):
+    # A failed capture: counted, logged (allocates; failures only)
+    cb.failures += 1
     if meter.log is not None:
         ln = obj[base.E_LN]
         meter.log("compact data %d.%d.%d.%d.%d.%d: capture failed: %s (class %d attribute %d)"
@@ -251,8 +258,7 @@ def capture(meter, obj, store=True):
     for co in cos:
         e = meter.find(co[C_CLASS], co[C_LN], 0)
         if e is None:
-            cb.failures += 1
-            return _fail(meter, obj, "no such object", co)
+            return _fail(meter, obj, cb, "no such object", co)
         room = co[C_WIDTH] - 1
         ctx.buf = scratch
         ctx.pos = 0
@@ -267,35 +273,32 @@ def capture(meter, obj, store=True):
             else:
                 res = e[base.E_IC].get(ctx, e, a)
         except EncodeError:
-            res = -1  # longer than its width
+            return _fail(meter, obj, cb, "longer than its width", co)
         except Exception as ex:  # a handler's fault
-            cb.failures += 1
-            return _fail(meter, obj, "get raised %r" % (ex,), co)
+            return _fail(meter, obj, cb, "get raised %r" % (ex,), co)
         if res != base.SUCCESS or ctx.cursor != 0 or ctx.pos > room:
-            cb.failures += 1
-            return _fail(meter, obj, "get result %d" % res, co)
+            return _fail(meter, obj, cb, "get result %d" % res, co)
+        ok = True
         try:
             r.reset(scratch, 0, ctx.pos)
             di = co[C_DATA_INDEX]
             if di:
+                # element di of a structure / array
                 t = r.tag()
-                if t != axdr.ARRAY and t != axdr.STRUCTURE:
-                    raise DecodeError("")
-                if di > r.length():
-                    raise DecodeError("")
-                for i in range(di - 1):
-                    r.skip()
-            ok = cb._walk(0)
+                if (t != axdr.ARRAY and t != axdr.STRUCTURE) or di > r.length():
+                    ok = False
+                else:
+                    for i in range(di - 1):
+                        r.skip()
+            if ok:
+                ok = cb._walk(0)
         except DecodeError:
             ok = False
         if not ok:
-            cb.failures += 1
-            return _fail(meter, obj, "value does not fit the template" if cb.check else "value not describable", co)
-    if cb.check:
-        if cb.tp != cb.tn:
-            cb.failures += 1
-            return False
-    else:
+            return _fail(meter, obj, cb, "value does not fit the template" if cb.check else "value not describable", co)
+    if cb.check and cb.tp != cb.tn:
+        return _fail(meter, obj, cb, "value does not fit the template", cos[-1])
+    if not cb.check:
         cb.tn = cb.tp
     if store:
         cb.n = cb.dp

@@ -199,6 +199,18 @@ def test_a_value_of_another_type_than_the_template_fails_the_capture():
     assert ctx.meter.state[13].failures == 1
 
 
+def test_an_array_of_another_size_than_the_template_fails_the_capture():
+    ctx, obj, lines = setup(((1, ODD_LN, 2, 0, 20),), odd=unhex("0102 1101 1102"))
+    assert compact.capture(ctx.meter, obj)
+    assert get_ok(ctx, obj, 5) == unhex("0906 0201 01000211")
+    ctx.meter.state[ODD] = unhex("0103 1101 1102 1103")
+    assert not compact.capture(ctx.meter, obj)
+    assert len(lines) == 1 and "template" in lines[0]
+    ctx.meter.state[ODD] = unhex("0102 1107 1108")
+    assert compact.capture(ctx.meter, obj)
+    assert get_ok(ctx, obj, 2) == unhex("0902 0708")
+
+
 def test_a_null_value_cannot_make_the_template():
     # null-data has no contents: a template naming it would fix a value as
     # always missing, so the capture waits for a value
