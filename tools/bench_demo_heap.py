@@ -26,6 +26,7 @@ from dlms_micro.cosem import (  # noqa: F401  (code: frozen on a board)
     association_ln,
     base,
     clock,
+    compact,
     data,
     demand,
     disconnect,

@@ -100,6 +100,8 @@ PACKAGES = {
     "prepay": ("Interface classes 111, 112, 113, 115: account, credit, charge, token gateway (prepayment)",
                ("core", "clock", "disconnect", "monitor"),
                ("dlms_micro/cosem/prepay.py", "dlms_micro/cosem/token_gateway.py")),
+    "compact": ("Interface class 62: Compact data (captured values without their tags, with a template)",
+                ("core",), ("dlms_micro/cosem/compact.py",)),
     "image": ("Interface class 18: Image transfer (firmware update in blocks, SHA-256 trailer)", ("core",),
               ("dlms_micro/cosem/image.py",)),
 }

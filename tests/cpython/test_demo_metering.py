@@ -263,3 +263,16 @@ def test_push_over_hdlc_goes_out_as_ui_frames_on_the_serial_line():
     got = []
     n = PushListener(ek=DEMO_EK, ak=DEMO_AK, out=got.append).handle(info[3:], "pty")
     assert n is not None and n.protection is not None, got
+
+
+def test_compact_data_holds_the_last_load_profile_readings_without_tags(monkeypatch):
+    from dlms_micro_cpython.demo import OBIS_COMPACT_DATA
+
+    host = Host(monkeypatch)
+    d = DemoMeter(wall_clock=host, seed=3, accelerate=900)
+    host.run(d, 3)
+    cb = d.meter.state[entry(d.meter, OBIS_COMPACT_DATA)[4]]
+    assert bytes(cb.template[: cb.tn]) == bytes.fromhex("0203090606")
+    last = rows(d, OBIS_LOAD_PROFILE)[-1]
+    # clock (length + 12 bytes), import, export: the load profile's last row
+    assert bytes(cb.data[: cb.n]) == bytes([12]) + last[0] + last[2].to_bytes(4, "big") + last[3].to_bytes(4, "big")

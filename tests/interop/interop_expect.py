@@ -19,6 +19,7 @@ SECURITY_SETUP = "0.0.43.0.0.255"
 INVOCATION_COUNTER = "0.0.43.1.0.255"
 PUSH_SETUP = "0.0.25.9.0.255"
 IMAGE_TRANSFER = "0.0.44.0.0.255"
+COMPACT_DATA = "0.0.66.0.1.255"
 # time of use, billing, supply control, prepayment (demo_control.py)
 TARIFF_OBJECTS = {
     "1.0.1.8.1.255": 3,
@@ -65,6 +66,7 @@ CLASS = {
     DEMAND: 5,
     PUSH_SETUP: 40,
     IMAGE_TRANSFER: 18,
+    COMPACT_DATA: 62,
     MAX_DEMAND: 4,
     PROFILE_STATUS: 1,
     EVENT_CODE: 1,

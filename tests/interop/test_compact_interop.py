@@ -43,7 +43,7 @@ def compact_entries(m, modes):
     # demo table would declare them (modes: demo_table._modes).
     from dlms_micro import axdr
     from dlms_micro.cosem import base, profile
-    from dlms_micro.cosem.compact import CAPTURE_INVOKE, CAPTURE_ON_READ, COMPACT_DATA, CompactBuffer
+    from dlms_micro.cosem.compact import CAPTURE_ON_READ, COMPACT_DATA, CompactBuffer
 
     R = base.READ
     dlu = profile.field_width(axdr.DOUBLE_LONG_UNSIGNED)
@@ -56,7 +56,9 @@ def compact_entries(m, modes):
     cd_ro = (modes(6, default=R), modes(2))
     cd_mgmt = (modes(6, default=R), modes(2, default=1))
     out = []
-    for ln, method in ((COMPACT_LN, CAPTURE_INVOKE), (ON_READ_LN, CAPTURE_ON_READ)):
+    # (the demo table has COMPACT_LN, CAPTURE_INVOKE itself; this adds the
+    # capture-on-read one)
+    for ln, method in ((ON_READ_LN, CAPTURE_ON_READ),):
         param = (cos, TEMPLATE_ID, method)
         out.append(((62, 0, _ln(ln), COMPACT_DATA, len(m.state), (None, cd_ro, cd_mgmt), param), CompactBuffer(param)))
         m.state.append(out[-1][1])

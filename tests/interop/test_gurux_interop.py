@@ -94,7 +94,10 @@ def test_object_list_then_every_attribute(peer_factory, transport, sap):
     p = _session(peer_factory, sap)
     objs = p.read_object_list()
     listed = {str(o.logicalName): o for o in objs}
-    assert set(listed) == OBJECTS_BY_SAP[sap], sorted(listed)
+    # gurux-dlms 1.0.203 has no class 62 model: it prints "Unknown object : 62"
+    # and leaves Compact data out of the parsed list
+    expected = {ln for ln in OBJECTS_BY_SAP[sap] if CLASS[ln] != 62}
+    assert set(listed) == expected, sorted(listed)
     for ln, o in listed.items():
         assert int(o.objectType) == CLASS[ln], ln
     problems = []

@@ -37,6 +37,9 @@
 # SHA-256 of what precedes it (image_verify checks it); image_activate makes
 # the image's identification the firmware version 1.0.0.2.0.255 (kept
 # across restarts).
+# COMPACT DATA: 0.0.66.0.1.255 (class 62) holds the clock and the energies
+# without their tags (template 1: 02 03 09 06 06), captured with each
+# load-profile row and by management's method capture.
 # PUSH: 0.0.25.9.0.255 Push setup (class 40): a DataNotification of its
 # logical name, the clock and the energies every 15 minutes (and on its
 # method push) over TCP to push_destination ("host:port"; empty by default:
@@ -77,6 +80,7 @@ from dlms_micro_cpython.demo_table import (
     LOGICAL_ADDRESS,
     MemoryStorage,
     OBIS_CLOCK,
+    OBIS_COMPACT_DATA,
     OBIS_FIRMWARE,
     PASSWORD,
     PUSH_DESTINATION,
@@ -210,6 +214,7 @@ class DemoMeter:
         }
         self.profiles = tuple(entry(m, ln) for ln in PROFILES)  # ticked in this order
         self._demand = entry(m, OBIS_DEMAND)
+        self._compact = entry(m, OBIS_COMPACT_DATA)
         from dlms_micro_cpython.demo_control import Control
 
         self.control = Control(m, lambda ln: entry(m, ln))  # drives meter.relay too
@@ -350,7 +355,7 @@ class DemoMeter:
         self._tick(wall + offset)
 
     def _tick(self, utc):
-        from dlms_micro.cosem import demand, profile
+        from dlms_micro.cosem import compact, demand, profile
 
         m = self.meter
         st = m.state
@@ -361,6 +366,7 @@ class DemoMeter:
                 st[self._slot[OBIS_PROFILE_STATUS]] = self._status
                 if profile.tick(m, obj, utc):
                     self._status = 0  # the row took the interval's status
+                    compact.capture(m, self._compact)
             else:
                 profile.tick(m, obj, utc)
 

@@ -36,6 +36,7 @@ OBIS_INVOCATION_COUNTER = bytes((0, 0, 43, 1, 0, 255))
 OBIS_DEMAND = bytes((1, 0, 1, 4, 0, 255))  # current average demand, import
 OBIS_MAX_DEMAND = bytes((1, 0, 1, 6, 0, 255))  # maximum demand, import
 OBIS_PUSH = bytes((0, 0, 25, 9, 0, 255))  # Push setup
+OBIS_COMPACT_DATA = bytes((0, 0, 66, 0, 1, 255))  # Compact data: clock, energies, each quarter hour
 OBIS_FIRMWARE = bytes((1, 0, 0, 2, 0, 255))  # active firmware identifier
 OBIS_IMAGE_TRANSFER = bytes((0, 0, 44, 0, 0, 255))
 IMAGE_CAPACITY = 1024 * 1024
@@ -89,6 +90,7 @@ def build_meter(wall_clock, storage=None, push_destination=PUSH_DESTINATION, pre
     from dlms_micro.cosem.register import EXTENDED_REGISTER
     from dlms_micro.cosem.push import PUSH_SETUP, PushState
     from dlms_micro.cosem.image import IMAGE_TRANSFER
+    from dlms_micro.cosem.compact import CAPTURE_INVOKE, COMPACT_DATA, CompactBuffer
     from dlms_micro_cpython import demo_control
     from dlms_micro.cosem.register import REGISTER
     from dlms_micro.cosem.sap import SAP_ASSIGNMENT
@@ -163,6 +165,7 @@ def build_meter(wall_clock, storage=None, push_destination=PUSH_DESTINATION, pre
     clock_col = (8, OBIS_CLOCK, 2, 0, profile.CLOCK_WIDTH)
     import_col = (3, OBIS_ENERGY_IMPORT, 2, 0, fw(dlu))
     export_col = (3, OBIS_ENERGY_EXPORT, 2, 0, fw(dlu))
+    compact_param = ((clock_col, import_col, export_col), 1, CAPTURE_INVOKE)
 
     # demand: 5-minute sub-periods, a 15-minute sliding window (3 of them),
     # from the import energy; its maximum goes to the Extended register
@@ -228,6 +231,10 @@ def build_meter(wall_clock, storage=None, push_destination=PUSH_DESTINATION, pre
         ),
         pg(OBIS_DAILY_PROFILE, (clock_col, import_col, export_col, (4, OBIS_MAX_DEMAND, 2, 0, fw(dlu))), 86400),
         (40, 0, OBIS_PUSH, PUSH_SETUP, slots([push_state]), (None, push_ro, push_mgmt), push_param),
+        # the meter's readings without their tags (template 02 03 09 06 06),
+        # captured with each load-profile row and by management's capture
+        (62, 0, OBIS_COMPACT_DATA, COMPACT_DATA, slots([CompactBuffer(compact_param)]),
+         (None, ro(COMPACT_DATA), (_modes(6, default=R), _modes(2, default=1))), compact_param),
         pg(OBIS_EVENT_LOG, (clock_col, (1, OBIS_EVENT_CODE, 2, 0, fw(axdr.UNSIGNED))), 0),
     )
     # time of use, end of billing, disconnect control, limiter, prepayment
