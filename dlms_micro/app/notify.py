@@ -41,7 +41,7 @@
 # allocate what they always do (big ints of the time on MicroPython).
 
 from dlms_micro import axdr
-from dlms_micro.cosem import base
+from dlms_micro.cosem import base, common
 from dlms_micro.errors import DlmsError, EncodeError
 
 try:
@@ -160,16 +160,8 @@ class Notifier:
                 raise axdr.BufferFull("notification body")
             a = o[_O_ATTR]
             if e is not None and o[_O_DATA_INDEX] == 0 and a >= 1:
-                if a == 1:
-                    pos = axdr.enc_octet_string(buf, pos, e[base.E_LN])
-                    continue
-                ctx.buf = buf
-                ctx.pos = pos
-                ctx.limit = limit
-                ctx.cursor = 0
-                ctx.selector = 0
                 try:
-                    res = e[base.E_IC].get(ctx, e, a)
+                    res = common.get_attribute(ctx, e, a, buf, pos, limit)
                 except EncodeError:
                     raise
                 except Exception:  # a class that needs an association (ctx.assoc is None)

@@ -214,6 +214,25 @@ def check_limit(ctx):
         raise axdr.BufferFull("attribute ends at %d, past the limit %d" % (ctx.pos, ctx.limit))
 
 
+def get_attribute(ctx, e, attr, buf, pos, limit):
+    # The meter reading one of its own attributes (a capture, a push, a
+    # monitor): attribute attr of entry e encoded at buf[pos:] through the
+    # class's handler, as a client's GET is but without an association,
+    # access rights or selective access; attribute 1 (logical_name) answered
+    # here as the dispatcher does. Returns the data-access-result, ctx.pos
+    # the end; ctx.cursor set: a long attribute that did not finish. The
+    # handler's exceptions (EncodeError: past limit) are the caller's.
+    ctx.buf = buf
+    ctx.pos = pos
+    ctx.limit = limit
+    ctx.cursor = 0
+    ctx.selector = 0
+    if attr == 1:
+        ctx.pos = axdr.enc_octet_string(buf, pos, e[base.E_LN])
+        return base.SUCCESS
+    return e[base.E_IC].get(ctx, e, attr)
+
+
 def check_table(meter):
     # Boot-time sanity check of a meter's object table (allocates; call it
     # once, e.g. in tests or when a board starts): every entry's class id

@@ -260,18 +260,8 @@ def capture(meter, obj, store=True):
         if e is None:
             return _fail(meter, obj, cb, "no such object", co)
         room = co[C_WIDTH] - 1
-        ctx.buf = scratch
-        ctx.pos = 0
-        ctx.limit = room
-        ctx.cursor = 0
-        ctx.selector = 0
-        a = co[C_ATTR]
         try:
-            if a == 1:
-                ctx.pos = axdr.enc_octet_string(scratch, 0, e[base.E_LN])
-                res = base.SUCCESS
-            else:
-                res = e[base.E_IC].get(ctx, e, a)
+            res = common.get_attribute(ctx, e, co[C_ATTR], scratch, 0, room)
         except EncodeError:
             return _fail(meter, obj, cb, "longer than its width", co)
         except Exception as ex:  # a handler's fault

@@ -146,13 +146,8 @@ class Probe:
         if ctx is None:
             ctx = self.ctx = base.Context(meter)
         buf = self.buf
-        ctx.buf = buf
-        ctx.pos = 0
-        ctx.limit = len(buf)
-        ctx.cursor = 0
-        ctx.selector = 0
         try:
-            if e[base.E_IC].get(ctx, e, self.attr) != base.SUCCESS or ctx.cursor:
+            if common.get_attribute(ctx, e, self.attr, buf, 0, len(buf)) != base.SUCCESS or ctx.cursor:
                 return None
             r = self.r
             r.reset(buf, 0, ctx.pos)

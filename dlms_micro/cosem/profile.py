@@ -493,18 +493,8 @@ def capture(meter, obj):
         n = 0
         e = meter.find(co[C_CLASS], co[C_LN], 0)
         if e is not None and co[C_DATA_INDEX] == 0:
-            ctx.buf = scratch
-            ctx.pos = 0
-            ctx.limit = room
-            ctx.cursor = 0
-            ctx.selector = 0
-            a = co[C_ATTR]
             try:
-                if a == 1:
-                    ctx.pos = axdr.enc_octet_string(scratch, 0, e[base.E_LN])
-                    res = base.SUCCESS
-                else:
-                    res = e[base.E_IC].get(ctx, e, a)
+                res = common.get_attribute(ctx, e, co[C_ATTR], scratch, 0, room)
                 if res == base.SUCCESS and ctx.cursor == 0 and ctx.pos <= room:
                     n = ctx.pos
             except EncodeError:  # longer than its field
