@@ -1102,11 +1102,16 @@ def activate(meter, obj):
         cal.bufs[i][0:n] = cal.bufs[i + PASSIVE][0:n]
         cal.lens[i] = n
     cal.cur_day = None
-    cal.ticker.wake()
+    _no_activation(cal)
+    return True
+
+
+def _no_activation(cal):
+    # activate_passive_calendar_time := not specified (never), stored
     cal.act_time[0:12] = _NEVER
     cal.act_utc = None
+    cal.ticker.wake()
     cal.save()
-    return True
 
 
 def tick(meter, obj, utc):
@@ -1121,9 +1126,7 @@ def tick(meter, obj, utc):
         if not activate(meter, obj):
             if meter.log is not None:
                 meter.log("activity calendar: passive calendar inconsistent, not activated")
-            cal.act_time[0:12] = _NEVER
-            cal.act_utc = None
-            cal.save()
+            _no_activation(cal)
     sd = _special(meter, obj)
     cur = schedule.local_seconds(meter, utc)
     cz = cur // DAY  # local day and second of the day: small ints from here
@@ -1198,10 +1201,7 @@ class ActivityCalendar(base.InterfaceClass):
                 return base.TYPE_UNMATCHED
             b = r.buf
             if _same(b, p, _NEVER, 0, 9):
-                cal.act_time[0:12] = _NEVER  # not specified: never (deviation 0x8000)
-                cal.act_utc = None
-                cal.ticker.wake()
-                cal.save()
+                _no_activation(cal)  # not specified: never (deviation 0x8000)
                 return base.SUCCESS
             c = schedule._clk()
             utc = c.utc_of(meter, c.meter_clock(meter), b, p)
