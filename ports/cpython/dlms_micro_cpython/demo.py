@@ -69,9 +69,11 @@ import os
 import random
 import time
 
+from dlms_micro.cosem import clock, compact, demand, profile
 from dlms_micro.link.hdlc import HdlcServer
 from dlms_micro.link.wrapper import WrapperServer
 from dlms_micro.meter import MECH_LLS
+from dlms_micro_cpython.demo_control import Control
 from dlms_micro_cpython.demo_table import *  # noqa: F401,F403  (the object table and its names)
 from dlms_micro_cpython.demo_table import _modes  # noqa: F401  (tests use it)
 from dlms_micro_cpython.demo_table import (
@@ -215,8 +217,6 @@ class DemoMeter:
         self.profiles = tuple(entry(m, ln) for ln in PROFILES)  # ticked in this order
         self._demand = entry(m, OBIS_DEMAND)
         self._compact = entry(m, OBIS_COMPACT_DATA)
-        from dlms_micro_cpython.demo_control import Control
-
         self.control = Control(m, lambda ln: entry(m, ln))  # drives meter.relay too
         self._carry_import = 0.0  # Wh not yet counted (registers hold whole Wh)
         self._carry_export = 0.0
@@ -244,8 +244,6 @@ class DemoMeter:
 
     def now(self):
         # the meter's time (UTC seconds), its clock's offset included
-        from dlms_micro.cosem import clock
-
         return clock.now(self.meter)
 
     # ------------------------------------------------------------ channels
@@ -355,8 +353,6 @@ class DemoMeter:
         self._tick(wall + offset)
 
     def _tick(self, utc):
-        from dlms_micro.cosem import compact, demand, profile
-
         m = self.meter
         st = m.state
         demand.tick(m, self._demand, utc)
@@ -391,8 +387,6 @@ class DemoMeter:
 
     def log_event(self, code):
         # Record an event in the standard event log (clock, event code).
-        from dlms_micro.cosem import profile
-
         m = self.meter
         m.state[self._slot[OBIS_EVENT_CODE]] = code
         profile.capture(m, entry(m, OBIS_EVENT_LOG))
@@ -405,8 +399,6 @@ class DemoMeter:
             self.save()
 
     def profile_buffer(self, ln):
-        from dlms_micro.cosem import profile
-
         return profile.buffer_of(self.meter, entry(self.meter, ln))
 
     # ------------------------------------------------------------ persistence
