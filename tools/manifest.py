@@ -15,6 +15,10 @@
 #             layers="core,hdlc,security,register,clock",
 #             port_manifest=False, table="/path/to/meter_table.py")
 #
+# `make firmware` (tools/firmware/build.py) builds the unix and qemu ports
+# through this same file: it writes a two-line manifest that include()s it
+# with port_manifest=False, the board's table and an entry point in modules.
+#
 # Options (keyword arguments of include()):
 #   layers         comma-separated short names from tools/dlms_packages.py
 #                  (core, hdlc, wrapper, iec21, security, data, clock, register,
@@ -25,6 +29,15 @@
 #                  own manifest); pass False when the including manifest has
 #                  already done it
 #   table          a .py module (the meter's object table) to freeze as well
+#   port           freeze the MicroPython port package dlms_micro_mp
+#                  (ports/micropython/: main loop, UART/TCP ports, flash
+#                  storage, board builder; default True)
+#   viper          also freeze ports/micropython/ghash_viper.py (GHASH in
+#                  viper: native code, so only for ports whose mpy-cross
+#                  flags name an architecture, e.g. -march=armv7m or
+#                  xtensawin; default False)
+#   modules        comma-separated .py files frozen as top-level modules:
+#                  an entry point, a board definition compiled to Python
 #   opt            mpy-cross optimisation level (default: none, asserts kept)
 #
 # MicroPython runs a manifest with its own folder as the working directory,
@@ -33,7 +46,8 @@
 import os
 import sys
 
-options.defaults(layers="all", port_manifest=True, table=None, opt=None)
+options.defaults(layers="all", port_manifest=True, table=None, port=True, viper=False,
+                 modules="", opt=None)
 
 # tools/ is not put on sys.path (tools/micropython/ would shadow a module name)
 if "dlms_packages" in sys.modules:
@@ -60,7 +74,16 @@ for _name in dlms_packages.closure(_names):
         _files.append(_mod[len("dlms_micro/"):])
 package("dlms_micro", files=_files, base_path="..", opt=options.opt)
 
-if options.table:
-    module(os.path.basename(options.table),
-           base_path=os.path.dirname(os.path.abspath(options.table)),
+_PORT = os.path.join("..", "ports", "micropython")
+if options.port:
+    package("dlms_micro_mp", base_path=_PORT, opt=options.opt,
+            files=sorted(f for f in os.listdir(os.path.join(_PORT, "dlms_micro_mp"))
+                         if f.endswith(".py")))
+if options.viper:
+    module("ghash_viper.py", base_path=_PORT, opt=options.opt)
+
+for _path in ([options.table] if options.table else []) + [
+        p.strip() for p in options.modules.split(",") if p.strip()]:
+    module(os.path.basename(_path),
+           base_path=os.path.dirname(os.path.abspath(_path)),
            opt=options.opt)

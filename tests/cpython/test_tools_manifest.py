@@ -54,13 +54,17 @@ def run_manifest(**kw):
     return calls
 
 
-def test_manifest_default_freezes_every_module_and_the_port_manifest():
+def test_manifest_default_freezes_every_module_the_port_and_the_port_manifest():
     calls = run_manifest()
     assert calls["include"] == ["$(PORT_DIR)/boards/manifest.py"]
     targets = sorted(t for _, t, _ in calls["files"])
     import sys
     pk = sys.modules["dlms_packages"]  # loaded by the manifest
-    assert targets == sorted(m for n in pk.PACKAGES for m in pk.modules(n))
+    port = os.path.join(REPO, "ports", "micropython", "dlms_micro_mp")
+    port_files = sorted("dlms_micro_mp/" + f for f in os.listdir(port) if f.endswith(".py"))
+    assert "dlms_micro_mp/board.py" in port_files and "dlms_micro_mp/loop.py" in port_files
+    assert targets == sorted([m for n in pk.PACKAGES for m in pk.modules(n)] + port_files)
+    calls["files"] = [f for f in calls["files"] if f[1].startswith("dlms_micro/")]
     for src, target, _ in calls["files"]:
         assert os.path.isfile(src), src
         assert os.path.normpath(src) == os.path.join(REPO, target)
@@ -70,19 +74,30 @@ def test_manifest_default_freezes_every_module_and_the_port_manifest():
 def test_manifest_freezes_only_the_selected_layers_and_their_deps(tmp_path):
     table = tmp_path / "meter_table.py"
     table.write_text("OBJECTS = ()\n")
-    calls = run_manifest(layers="hdlc, register", port_manifest=False,
-                         table=str(table), opt=2)
+    entry = tmp_path / "fw_main.py"
+    entry.write_text("import dlms_micro\n")
+    calls = run_manifest(layers="hdlc, register", port_manifest=False, port=False,
+                         table=str(table), modules=str(entry), opt=2)
     assert calls["include"] == []
     targets = [t for _, t, _ in calls["files"]]
     assert "dlms_micro/link/hdlc.py" in targets
     assert "dlms_micro/cosem/clock.py" in targets  # register needs it
     assert "dlms_micro/link/wrapper.py" not in targets
     assert not any("/security/" in t for t in targets)
-    assert targets[-1] == "meter_table.py"
-    assert calls["files"][-1][0] == str(table)
+    assert not any(t.startswith("dlms_micro_mp/") for t in targets)
+    assert targets[-2:] == ["meter_table.py", "fw_main.py"]
+    assert calls["files"][-2][0] == str(table)
+    assert calls["files"][-1][0] == str(entry)
     assert {o for _, _, o in calls["files"]} == {2}
 
 
 def test_manifest_unknown_layer_is_an_error():
     with pytest.raises(KeyError):
         run_manifest(layers="core,modbus")
+
+
+def test_manifest_viper_freezes_the_viper_ghash_module():
+    calls = run_manifest(port_manifest=False, viper=True)
+    srcs = [s for s, t, _ in calls["files"] if t == "ghash_viper.py"]
+    assert srcs == [os.path.join(REPO, "ports", "micropython", "ghash_viper.py")]
+    assert "ghash_viper.py" not in [t for _, t, _ in run_manifest()["files"]]

@@ -1,0 +1,259 @@
+"""Build real MicroPython firmware with dlms_micro frozen in (`make firmware`).
+
+    python tools/firmware/build.py [--target unix32|qemu|all] [--board NAME] [-j N]
+
+From MicroPython v1.27.0 source: the pinned, trimmed tarball beside the
+clone (../shared/micropython/micropython-1.27.0-trimmed.tar.gz, sha256
+checked, unpacked once into build/), or MICROPY_SRC=/path/to/a/clone of tag
+v1.27.0 (with the lib/mbedtls submodule). Builds mpy-cross, then
+
+    unix32  ports/unix, 32-bit (MICROPY_FORCE_32BIT=1, no ffi/btree): the
+            object sizes of an ESP32; sockets, select, cryptolib
+            -> build/firmware/unix32/micropython
+    qemu    ports/qemu BOARD=MPS2_AN385 (Cortex-M3), 100 KiB heap, bare metal
+            -> build/firmware/qemu/firmware.elf
+
+each freezing, through the project's manifest (tools/manifest.py), every
+dlms_micro layer, the port package dlms_micro_mp, the board definition
+compiled to a Python module (dlms_board_def: NAMES, load(name)) and the entry
+point tools/firmware/fw_main.py. The top-level manifest it writes
+(build/firmware/TARGET/manifest.py) is the freeze recipe in README.md.
+
+A missing compiler or source prints one line naming what to install.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.path.join(REPO, "build")
+OUT = os.path.join(BUILD, "firmware")
+
+TARBALL = "micropython-1.27.0-trimmed.tar.gz"
+TARBALL_SHA256 = "cfc900bbf1cad7e98bd46c3034e3b28e6160a6bfbbd98380039be0064e644333"
+SHARED = os.path.join(os.path.dirname(REPO), "shared", "micropython")
+UNPACKED = os.path.join(BUILD, "micropython-1.27.0")  # holds micropython/
+
+DEFAULT_BOARD = "esp32_devkitc_max3485"
+# The meter's compiled object table, frozen as a top-level module; None:
+# the port's own (dlms_micro_mp.meter_table, frozen with the port package,
+# which dlms_micro_mp.board builds the meter from). The one place to name a
+# generated table module instead.
+TABLE = None
+ENTRY = os.path.join(HERE, "fw_main.py")
+QEMU_HEAP = 102400  # 100 KiB, an ESP32's free heap
+
+UNIX_FLAGS = ["MICROPY_FORCE_32BIT=1", "MICROPY_PY_FFI=0", "MICROPY_PY_BTREE=0"]
+
+
+class BuildError(Exception):
+    pass
+
+
+def say(msg):
+    print("firmware: " + msg, flush=True)
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 16), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def find_source():
+    """The MicroPython tree to build from (a folder holding py/, ports/)."""
+    env = os.environ.get("MICROPY_SRC")
+    if env:
+        if not os.path.isfile(os.path.join(env, "py", "mpconfig.h")):
+            raise BuildError("MICROPY_SRC=%s is not a MicroPython source tree" % env)
+        return os.path.abspath(env)
+    tree = os.path.join(UNPACKED, "micropython")
+    stamp = os.path.join(UNPACKED, ".sha256")
+    if os.path.isfile(stamp) and open(stamp).read().strip() == TARBALL_SHA256:
+        return tree
+    tarball = os.environ.get("MICROPY_TARBALL", os.path.join(SHARED, TARBALL))
+    if not os.path.isfile(tarball):
+        raise BuildError(
+            "no MicroPython source: %s not found; set MICROPY_SRC to a clone of v1.27.0 "
+            "(git clone --depth 1 -b v1.27.0 https://github.com/micropython/micropython "
+            "&& git -C micropython submodule update --init --depth 1 lib/mbedtls)" % tarball)
+    got = sha256(tarball)
+    if got != TARBALL_SHA256:
+        raise BuildError("%s: sha256 %s, expected %s; not building from it" % (tarball, got, TARBALL_SHA256))
+    shutil.rmtree(UNPACKED, ignore_errors=True)
+    os.makedirs(UNPACKED)
+    say("unpacking %s" % os.path.relpath(tarball, REPO))
+    with tarfile.open(tarball) as tf:
+        try:
+            tf.extractall(UNPACKED, filter="data")
+        except TypeError:  # Python < 3.12 without extraction filters
+            tf.extractall(UNPACKED)
+    with open(stamp, "w") as f:
+        f.write(TARBALL_SHA256 + "\n")
+    return tree
+
+
+def _ok(cmd):
+    try:
+        return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    except OSError:
+        return False
+
+
+def check_tools(targets, run_qemu=False):
+    """One line naming the Debian packages to install, or None."""
+    need = []
+    if run_qemu and "qemu" in targets and not shutil.which("qemu-system-arm"):
+        need.append("qemu-system-arm")
+    if not shutil.which("make"):
+        need.append("make")
+    if not shutil.which("gcc"):
+        need.append("gcc")
+    elif "unix32" in targets:
+        probe = os.path.join(BUILD, "m32probe.c")
+        os.makedirs(BUILD, exist_ok=True)
+        with open(probe, "w") as f:
+            f.write("#include <stdio.h>\nint main(void){return 0;}\n")
+        if not _ok(["gcc", "-m32", probe, "-o", probe[:-2]]):
+            need.append("gcc-multilib")
+    if "qemu" in targets:
+        if not shutil.which("arm-none-eabi-gcc"):
+            need += ["gcc-arm-none-eabi", "libnewlib-arm-none-eabi"]
+        elif not _ok(["sh", "-c", "echo '#include <string.h>' | arm-none-eabi-gcc -E -x c - "]):
+            need.append("libnewlib-arm-none-eabi")
+    if need:
+        return "install %s (Debian: apt-get install -y %s)" % (" ".join(need), " ".join(need))
+    return None
+
+
+def board_defs(first, dest):
+    """Compile every board/boards/*.json into one module dlms_board_def.
+
+    NAMES: the boards, `first` first (the firmware's default); load(name):
+    that board's definition as a new dict. Each definition is built only
+    when asked for (the module's constants stay in flash).
+    """
+    folder = os.path.join(REPO, "board", "boards")
+    names = sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".json"))
+    if first not in names:
+        raise BuildError("no board %r (boards: %s)" % (first, ", ".join(names)))
+    names.remove(first)
+    names.insert(0, first)
+    lines = ["# Generated by tools/firmware/build.py from board/boards/*.json",
+             "NAMES = %r" % (tuple(names),), ""]
+    for i, name in enumerate(names):
+        with open(os.path.join(folder, name + ".json")) as f:
+            cfg = json.load(f)
+        lines += ["", "def _b%d():" % i, "    return %r" % (cfg,), ""]
+    lines += ["", "def load(name):",
+              "    return globals()['_b%d' % NAMES.index(name)]()", ""]
+    path = os.path.join(dest, "dlms_board_def.py")
+    _write_if_changed(path, "\n".join(lines))
+    return path
+
+
+def _write_if_changed(path, text):
+    if os.path.isfile(path) and open(path).read() == text:
+        return
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def manifest_text(target, modules):
+    # The freeze recipe: include the project's manifest with the options a
+    # board's own manifest would give it.
+    opts = ["port_manifest=False"]
+    if TABLE:
+        opts.append("table=%r" % os.path.abspath(TABLE))
+    if target == "qemu":
+        opts.append("viper=True")  # GHASH in viper, frozen as Thumb-2 code
+    opts.append("modules=%r" % ",".join(modules))
+    return ('# Generated by tools/firmware/build.py (%s)\n'
+            'include(%r,\n        %s)\n'
+            % (target, os.path.join(REPO, "tools", "manifest.py"), ",\n        ".join(opts)))
+
+
+def run(cmd, log):
+    with open(log, "w") as f:
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        with open(log) as f:
+            tail = f.read()[-3000:]
+        raise BuildError("%s failed (log %s):\n%s" % (" ".join(cmd[:4]), os.path.relpath(log, REPO), tail))
+
+
+def build(targets, board, jobs):
+    missing = check_tools(targets)
+    if missing:
+        raise BuildError(missing)
+    src = find_source()
+    os.makedirs(OUT, exist_ok=True)
+    j = "-j%d" % jobs
+    t0 = time.time()
+    run(["make", "-C", os.path.join(src, "mpy-cross"), j], os.path.join(OUT, "mpy-cross.log"))
+    say("mpy-cross built (%.0f s)" % (time.time() - t0))
+    results = {}
+    for target in targets:
+        dest = os.path.join(OUT, target)
+        os.makedirs(dest, exist_ok=True)
+        modules = [board_defs(board, dest), ENTRY]
+        manifest = os.path.join(dest, "manifest.py")
+        _write_if_changed(manifest, manifest_text(target, modules))
+        t0 = time.time()
+        if target == "unix32":
+            objdir = os.path.join(dest, "obj")
+            run(["make", "-C", os.path.join(src, "ports", "unix"), j, "BUILD=" + objdir,
+                 ] + UNIX_FLAGS
+                + ["FROZEN_MANIFEST=" + manifest], os.path.join(dest, "build.log"))
+            shutil.copyfile(os.path.join(objdir, "micropython"), os.path.join(dest, "micropython"))
+            os.chmod(os.path.join(dest, "micropython"), 0o755)
+            image = os.path.join(dest, "micropython")
+        else:
+            objdir = os.path.join(dest, "obj")
+            run(["make", "-C", os.path.join(src, "ports", "qemu"), j, "BOARD=MPS2_AN385",
+                 "BUILD=" + objdir, "MICROPY_HEAP_SIZE=%d" % QEMU_HEAP,
+                 "FROZEN_MANIFEST=" + manifest], os.path.join(dest, "build.log"))
+            image = os.path.join(dest, "firmware.elf")
+            shutil.copyfile(os.path.join(objdir, "firmware.elf"), image)
+        results[target] = (image, time.time() - t0)
+        say("%s: %s (%.0f s)" % (target, os.path.relpath(image, REPO), time.time() - t0))
+    with open(os.path.join(OUT, "board.txt"), "w") as f:
+        f.write(board + "\n")
+    return results
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--target", default="all", choices=("all", "unix32", "qemu"))
+    ap.add_argument("--board", default=os.environ.get("BOARD") or DEFAULT_BOARD)
+    ap.add_argument("-j", dest="jobs", type=int, default=2)
+    ap.add_argument("--check-tools", action="store_true",
+                    help="only check the compilers (and qemu-system-arm); exit 1 naming what is missing")
+    args = ap.parse_args(argv)
+    targets = ["unix32", "qemu"] if args.target == "all" else [args.target]
+    if args.check_tools:
+        missing = check_tools(targets, run_qemu=True)
+        if missing:
+            print("firmware: " + missing, file=sys.stderr)
+            return 1
+        return 0
+    try:
+        build(targets, args.board, args.jobs)
+    except BuildError as e:
+        print("firmware: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+# Entry point frozen into the firmware that `make firmware` builds
+# (tools/firmware/build.py): a board's meter, built by dlms_micro_mp.board
+# from its definition (dlms_board_def, compiled from board/boards/*.json),
+# served on what the firmware has instead of the board's UARTs.
+#
+# unix port (build/firmware/unix32/micropython -X heapsize=100k -m fw_main ...):
+#   --board NAME        a board of dlms_board_def (default: the first)
+#   --host H            address to listen on (127.0.0.1)
+#   --port N            TCP wrapper port (4059; "off": none)
+#   --hdlc-port N       HDLC over TCP port (4060; "off": none)
+#   --data DIR          flash-like storage directory (default: none, RAM only)
+#   --quiet             no log lines
+# It prints "dlms_micro: ready wrapper=PORT hdlc=PORT heap_used=B heap_free=B"
+# once listening, then serves until killed.
+#
+# qemu port (MPS2_AN385, bare metal): `import fw_main; fw_main.qemu()` at the
+# REPL; the meter then speaks HDLC on the REPL UART (the only serial line)
+# after printing "dlms_micro: ready hdlc heap_used=B heap_free=B".
+
+import gc
+import sys
+
+# The frozen modules before the current directory: run from a checkout, the
+# firmware would otherwise compile dlms_micro/*.py from source into the heap.
+if ".frozen" in sys.path:
+    sys.path.remove(".frozen")
+    sys.path.insert(0, ".frozen")
+
+import dlms_board_def  # noqa: E402
+from dlms_micro_mp import board as _board  # noqa: E402
+
+
+def make_meter(name=None, storage=None, wall_clock=None):
+    # The board's meter (and the App board.build made) without its UARTs,
+    # LED and watchdog: the firmware's ports stand in for them.
+    name = name or dlms_board_def.NAMES[0]
+    cfg = dlms_board_def.load(name)
+    cfg["channels"] = []
+    cfg.pop("led", None)
+    app = _board.build(cfg, storage=storage, wdt=False, log=_quiet, wall_clock=wall_clock)
+    return app, cfg
+
+
+def hdlc_link(cfg):
+    # An HDLC link with the board definition's parameters (as board.build
+    # makes one per UART channel).
+    from dlms_micro.link.hdlc import HdlcServer
+
+    h = cfg.get("hdlc", {})
+    mi = h.get("max_info", 128)
+    w = h.get("window", 1)
+    return HdlcServer(
+        logical=h.get("logical", 1),
+        physical=h.get("physical", 17),
+        max_info_tx=mi,
+        max_info_rx=mi,
+        window_tx=w,
+        window_rx=w,
+        max_apdu=h.get("max_apdu", 512),
+        inactivity_timeout=h.get("inactivity_s", 120) * 1000,
+        inter_octet_timeout=h.get("inter_octet_ms", 25),
+    )
+
+
+def _quiet(msg):
+    pass
+
+
+def _heap():
+    gc.collect()
+    return gc.mem_alloc(), gc.mem_free()
+
+
+def _arg(argv, key, default):
+    if key in argv:
+        return argv[argv.index(key) + 1]
+    return default
+
+
+def unix(argv=None):
+    import time
+
+    from dlms_micro.link.wrapper import WrapperServer
+    from dlms_micro.server import Channel
+    from dlms_micro_mp.loop import Log, Loop
+    from dlms_micro_mp.tcp import TcpPort
+
+    argv = sys.argv if argv is None else argv
+    name = _arg(argv, "--board", None)
+    host = _arg(argv, "--host", "127.0.0.1")
+    wport = _arg(argv, "--port", "4059")
+    hport = _arg(argv, "--hdlc-port", "4060")
+    data = _arg(argv, "--data", None)
+    log = _quiet if "--quiet" in argv else Log()
+    storage = None
+    if data:
+        from dlms_micro_mp.storage import FlashStorage
+
+        storage = FlashStorage(data)
+    app, cfg = make_meter(name, storage, wall_clock=time.time)
+    meter = app.meter
+    meter.log = log
+    max_apdu = cfg.get("hdlc", {}).get("max_apdu", 512)
+    import select
+
+    poller = select.poll()
+    ports = []
+    if wport != "off":
+        ports.append(TcpPort("wrapper", host, int(wport), lambda: Channel(meter, WrapperServer(max_apdu=max_apdu)),
+                             log=log, poller=poller))
+    if hport != "off":
+        ports.append(TcpPort("hdlc", host, int(hport), lambda: Channel(meter, hdlc_link(cfg)), log=log,
+                             poller=poller))
+    idle = ports[0].idle if ports else None
+    loop = Loop(tuple(ports), idle=idle, service=app.loop.service)
+    used, free = _heap()
+    print("dlms_micro: ready board=%s wrapper=%s hdlc=%s heap_used=%d heap_free=%d"
+          % (name or dlms_board_def.NAMES[0], wport, hport, used, free))
+    loop.run()
+
+
+class StdioUart:
+    # The REPL UART as a machine.UART for dlms_micro_mp.loop.UartPort (the
+    # qemu port has no UART class): any() polls stdin, readinto() takes what
+    # was polled, write() goes to stdout unbuffered.
+    def __init__(self):
+        import select
+
+        self.inp = sys.stdin.buffer
+        self.out = sys.stdout.buffer
+        self.poller = select.poll()
+        self.poller.register(sys.stdin, select.POLLIN)
+
+    def any(self):
+        return 1 if self.poller.poll(0) else 0
+
+    def readinto(self, buf, n):
+        return self.inp.readinto(buf, 1)
+
+    def write(self, data):
+        return self.out.write(data)
+
+    def flush(self):
+        pass
+
+    def txdone(self):
+        return True
+
+
+def qemu(name=None):
+    import micropython
+
+    from dlms_micro.server import Channel
+    from dlms_micro_mp.loop import Loop, UartPort
+
+    micropython.kbd_intr(-1)  # 0x03 is data on this line
+    app, cfg = make_meter(name, None, wall_clock=_virtual_clock())
+    ch = Channel(app.meter, hdlc_link(cfg))
+    port = UartPort("uart", StdioUart(), ch, rx_size=1, log=_quiet)
+    loop = Loop((port,), service=app.loop.service)
+    used, free = _heap()
+    print("dlms_micro: ready hdlc heap_used=%d heap_free=%d" % (used, free))
+    loop.run()
+
+
+def _virtual_clock(start=1767225600):  # 2026-01-01 00:00 UTC
+    import time
+
+    t0 = time.ticks_ms()
+
+    def now():
+        return start + time.ticks_diff(time.ticks_ms(), t0) // 1000
+
+    return now
+
+
+if __name__ == "__main__":
+    unix()
