@@ -2,7 +2,7 @@
 # the run-time state those objects keep. Built once at boot by the port (or
 # the demo meter), shared by every channel that serves it.
 
-from dlms_micro.cosem.base import E_CLASS, E_LN
+from dlms_micro.cosem.base import E_CLASS, E_IC, E_LN
 
 # Authentication mechanism ids (Green Book: mechanism-name 2.16.756.5.8.2.x)
 MECH_NONE = 0
@@ -54,16 +54,41 @@ class Meter:
     # on the instance. None: no relay (the state is kept all the same).
     relay = None
 
-    def __init__(self, table, roles, state, wall_clock=None, logical_device=1):
+    def __init__(self, table, roles, state, wall_clock=None, logical_device=1, handlers=None):
         # table: tuple of object entries (cosem.base); roles: tuple of Role;
         # state: the preallocated list of run-time values; wall_clock: the
-        # port's function returning UTC seconds since 1970-01-01 (int).
+        # port's function returning UTC seconds since 1970-01-01 (int);
+        # handlers: the interface-class handlers the entries' E_IC indices
+        # name (a compiled meter definition's table is constant data and
+        # carries indices). None: the entries hold the handlers themselves
+        # (tables built in code, e.g. tests); they are indexed here, which
+        # copies each entry once.
+        if handlers is None:
+            table, handlers = index_handlers(table)
         self.table = table
+        self.handlers = handlers
         self.roles = roles
         self.state = state
         self.wall_clock = wall_clock
         self.logical_device = logical_device
         self.log = None
+
+    def extend(self, entries):
+        # Append entries that hold their handlers (built in code) to the
+        # table, indexing the handlers as __init__ does.
+        extra, hs = index_handlers(entries)
+        handlers = list(self.handlers)
+        out = []
+        for e in extra:
+            ic = hs[e[E_IC]]
+            i = 0
+            while i < len(handlers) and handlers[i] is not ic:
+                i += 1
+            if i == len(handlers):
+                handlers.append(ic)
+            out.append(e[:E_IC] + (i,) + e[E_IC + 1:])
+        self.table = tuple(self.table) + tuple(out)
+        self.handlers = tuple(handlers)
 
     def role_for(self, client_sap):
         # Index of the role a client SAP associates as, or -1.
@@ -87,6 +112,31 @@ class Meter:
             if _same_ln(e[E_LN], buf, off):
                 return e
         return None
+
+
+def index_handlers(table):
+    # (table, handlers) with every entry's handler replaced by its index in
+    # handlers. Entries that appear several times in table (shared rows)
+    # stay shared.
+    handlers = []
+    done = {}
+    out = []
+    for e in table:
+        k = id(e)
+        n = done.get(k)
+        if n is None:
+            ic = e[E_IC]
+            if isinstance(ic, int):
+                raise ValueError("entry %r names handler %d but no handlers were given" % (e[E_LN], ic))
+            i = 0
+            while i < len(handlers) and handlers[i] is not ic:
+                i += 1
+            if i == len(handlers):
+                handlers.append(ic)
+            n = e[:E_IC] + (i,) + e[E_IC + 1:]
+            done[k] = n
+        out.append(n)
+    return tuple(out), tuple(handlers)
 
 
 def _same_ln(ln, buf, off):

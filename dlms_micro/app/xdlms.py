@@ -181,13 +181,13 @@ class Services:
         i = self._id
         if method:
             modes = acc[1]
-            if i < 1 or i > len(modes) or i > obj[base.E_IC].method_count or not modes[i - 1]:
+            if i < 1 or i > len(modes) or i > self.ctx.meter.handlers[obj[base.E_IC]].method_count or not modes[i - 1]:
                 self._refusal = base.READ_WRITE_DENIED
                 return None
         else:
             modes = acc[0]
             need = base.WRITE if write else base.READ
-            if i < 1 or i > len(modes) or i > obj[base.E_IC].attribute_count or not modes[i - 1] & need:
+            if i < 1 or i > len(modes) or i > self.ctx.meter.handlers[obj[base.E_IC]].attribute_count or not modes[i - 1] & need:
                 self._refusal = base.READ_WRITE_DENIED
                 return None
         return obj
@@ -207,7 +207,7 @@ class Services:
         r.skip()
         if not self.assoc.conformance & asn.CONF_SELECTIVE_ACCESS:
             return False
-        if sel > 31 or obj is None or not obj[base.E_IC].selectors(attr) & (1 << sel):
+        if sel > 31 or obj is None or not self.ctx.meter.handlers[obj[base.E_IC]].selectors(attr) & (1 << sel):
             return False
         return True
 
@@ -226,10 +226,10 @@ class Services:
             r = self.r
             after = r.pos
             r.pos = self._sel_pos
-            res = obj[base.E_IC].get(ctx, obj, attr)
+            res = ctx.meter.handlers[obj[base.E_IC]].get(ctx, obj, attr)
             r.pos = after
             return res
-        return obj[base.E_IC].get(ctx, obj, attr)
+        return ctx.meter.handlers[obj[base.E_IC]].get(ctx, obj, attr)
 
     # ------------------------------------------------------------------ GET
 
@@ -469,7 +469,7 @@ class Services:
         ctx = self.ctx
         if attr == 1:
             return base.READ_WRITE_DENIED
-        return obj[base.E_IC].set(ctx, obj, attr)
+        return ctx.meter.handlers[obj[base.E_IC]].set(ctx, obj, attr)
 
     def _set(self, kind, out, o, limit):
         r = self.r
@@ -647,7 +647,7 @@ class Services:
         ctx.limit = limit
         ctx.cursor = 0
         try:
-            res = obj[base.E_IC].action(ctx, obj, method)
+            res = ctx.meter.handlers[obj[base.E_IC]].action(ctx, obj, method)
         except EncodeError:
             res = base.OTHER_REASON
         if res or ctx.pos == o + 6:

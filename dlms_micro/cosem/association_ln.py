@@ -304,10 +304,9 @@ def _selector_size(mask):
     return 2 + 2 * n
 
 
-def element_size(e, acc):
+def element_size(e, acc, ic):
     # Encoded size of the object_list_element of entry e with the access
-    # pair acc.
-    ic = e[base.E_IC]
+    # pair acc; ic: its handler (meter.handlers[e[E_IC]]).
     na = ic.attribute_count
     nm = ic.method_count
     # structure(4) + class_id + version + logical_name + access_rights(2)
@@ -319,9 +318,9 @@ def element_size(e, acc):
     return size
 
 
-def put_element(buf, pos, e, acc):
-    # Write the object_list_element of entry e with the access pair acc.
-    ic = e[base.E_IC]
+def put_element(buf, pos, e, acc, ic):
+    # Write the object_list_element of entry e with the access pair acc;
+    # ic: its handler.
     na = ic.attribute_count
     nm = ic.method_count
     pos = axdr.enc_structure(buf, pos, 4)
@@ -370,6 +369,7 @@ def object_list(ctx, ri):
     # Encode object_list (or its continuation, ctx.cursor > 0) for role ri
     # at ctx.pos, never past ctx.limit; see the cursor rule above.
     table = ctx.meter.table
+    handlers = ctx.meter.handlers
     n = len(table)
     buf = ctx.buf
     limit = ctx.limit
@@ -391,11 +391,12 @@ def object_list(ctx, ri):
         e = table[i]
         acc = e[base.E_ACCESS][ri]
         if acc is not None:
-            if pos + element_size(e, acc) > limit:
+            ic = handlers[e[base.E_IC]]
+            if pos + element_size(e, acc, ic) > limit:
                 if cur and pos == start:  # a continuation that cannot move
                     raise axdr.BufferFull("object_list element larger than the buffer")
                 break
-            pos = put_element(buf, pos, e, acc)
+            pos = put_element(buf, pos, e, acc, ic)
         i += 1
     ctx.pos = pos
     ctx.cursor = i + 1 if i < n else 0

@@ -230,7 +230,7 @@ def get_attribute(ctx, e, attr, buf, pos, limit):
     if attr == 1:
         ctx.pos = axdr.enc_octet_string(buf, pos, e[base.E_LN])
         return base.SUCCESS
-    return e[base.E_IC].get(ctx, e, attr)
+    return ctx.meter.handlers[e[base.E_IC]].get(ctx, e, attr)
 
 
 def check_table(meter):
@@ -244,7 +244,7 @@ def check_table(meter):
     used = bytearray(len(meter.state))
     nroles = len(meter.roles)
     for e in meter.table:
-        ic = e[base.E_IC]
+        ic = meter.handlers[e[base.E_IC]]
         name = "%d/%s" % (e[base.E_CLASS], ".".join([str(b) for b in e[base.E_LN]]))
         if e[base.E_CLASS] != ic.class_id or e[base.E_VERSION] != ic.version:
             raise ValueError("%s: entry says class %d version %d, handler %d version %d"

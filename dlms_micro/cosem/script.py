@@ -234,7 +234,7 @@ def _do(meter, ctx, sv, cid, lb, lp, index, p, ps, pe):
     target = meter.find(cid, lb, lp)
     if target is None:
         return base.OBJECT_UNDEFINED
-    ic = target[base.E_IC]
+    ic = meter.handlers[target[base.E_IC]]
     ctx.r.reset(p, ps, pe)
     ctx.has_data = pe > ps
     ctx.pos = 0
@@ -368,7 +368,7 @@ def _set_scripts(meter, store, r):
                 e = meter.find(cid, b, lp) if ln == 6 else None
                 if e is None:
                     return base.OTHER_REASON
-                ic = e[base.E_IC]
+                ic = meter.handlers[e[base.E_IC]]
                 if sv == WRITE_ATTRIBUTE:
                     ok = 2 <= index <= ic.attribute_count
                 else:

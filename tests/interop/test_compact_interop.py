@@ -78,7 +78,7 @@ def make_compact_meter(storage):
             m.state[e[4]] = 1234567
         elif e[2] == _ln(EXPORT_LN):
             m.state[e[4]] = 4321
-    m.table = tuple(m.table) + tuple(compact_entries(m, _modes))
+    m.extend(compact_entries(m, _modes))
     common.check_table(m)
     return demo
 

@@ -14,8 +14,10 @@ def roles():
     return (Role(16, conformance=0x00101D), Role(32, MECH_LLS, b"12345678", 0x00181F))
 
 
-def make(table, state, wall_clock=None, size=512, role=0, meter_roles=None):
-    meter = Meter(table, meter_roles or roles(), state, wall_clock)
+def make(table, state, wall_clock=None, size=512, role=0, meter_roles=None, handlers=None):
+    # handlers: those of the Meter whose table this is (None: a table that
+    # holds its handlers)
+    meter = Meter(table, meter_roles or roles(), state, wall_clock, handlers=handlers)
     a = asn.AssociationState()
     a.status = asn.ASSOCIATED
     a.role = role
@@ -38,7 +40,7 @@ def get(ctx, obj, attr):
     ctx.pos = 0
     ctx.cursor = 0
     ctx.selector = 0
-    res = obj[base.E_IC].get(ctx, obj, attr)
+    res = handler(ctx, obj).get(ctx, obj, attr)
     return res, bytes(ctx.buf[0 : ctx.pos])
 
 
@@ -52,7 +54,7 @@ def get_ok(ctx, obj, attr):
 def put(ctx, obj, attr, data_hex):
     # SET with the A-XDR value data_hex -> data-access-result
     ctx.r.reset(unhex(data_hex))
-    return obj[base.E_IC].set(ctx, obj, attr)
+    return handler(ctx, obj).set(ctx, obj, attr)
 
 
 def act(ctx, obj, method, data_hex=None):
@@ -62,7 +64,7 @@ def act(ctx, obj, method, data_hex=None):
     ctx.has_data = data_hex is not None
     ctx.pos = 0
     ctx.cursor = 0
-    res = obj[base.E_IC].action(ctx, obj, method)
+    res = handler(ctx, obj).action(ctx, obj, method)
     return res, bytes(ctx.buf[0 : ctx.pos])
 
 
@@ -84,3 +86,12 @@ def allocated(fn):
         return gc.mem_alloc() - a
     finally:
         gc.enable()
+
+
+def handler(ctx, obj):
+    # the entry's interface-class handler: an index into meter.handlers in
+    # a Meter's table, the handler itself in a table a test built
+    ic = obj[base.E_IC]
+    if isinstance(ic, int):
+        return ctx.meter.handlers[ic]
+    return ic

@@ -88,9 +88,9 @@ def test_object_list_of_another_role_and_selectors():
     # the element sizes the streaming relies on
     p = 2
     for e in t:
-        n = association_ln.element_size(e, e[base.E_ACCESS][1])
+        n = association_ln.element_size(e, e[base.E_ACCESS][1], e[base.E_IC])
         b = bytearray(n)
-        assert association_ln.put_element(b, 0, e, e[base.E_ACCESS][1]) == n
+        assert association_ln.put_element(b, 0, e, e[base.E_ACCESS][1], e[base.E_IC]) == n
         assert out[p : p + n] == bytes(b)
         p += n
     assert p == len(out)
@@ -114,6 +114,10 @@ def big_table(n, repeat=1):
     return tuple([(15, 1, CURRENT, ASSOCIATION_LN, -1, (ASSOC_ACC,), None)] + rows * repeat)
 
 
+def t_ic(ctx, e):
+    return ctx.meter.handlers[e[base.E_IC]]
+
+
 def whole_list(ctx):
     # object_list in one piece, in a buffer of exactly its size
     t = ctx.meter.table
@@ -121,7 +125,7 @@ def whole_list(ctx):
     for e in t:
         acc = e[base.E_ACCESS][ctx.assoc.role]
         if acc is not None:
-            size += association_ln.element_size(e, acc)
+            size += association_ln.element_size(e, acc, t_ic(ctx, e))
     ctx.buf = bytearray(size)
     ctx.pos = 0
     ctx.limit = size
@@ -161,7 +165,7 @@ def test_object_list_streams_in_pieces_that_concatenate_to_the_whole():
     whole = whole_list(ctx)
     assert whole[:3] == unhex("0181 85")
     # the Association LN element is the longest: 108 bytes
-    assert association_ln.element_size(t[0], t[0][base.E_ACCESS][0]) == 108
+    assert association_ln.element_size(t[0], t[0][base.E_ACCESS][0], t[0][base.E_IC]) == 108
     for limit in (108, 109, 128, 257, 1000):
         assert stream(ctx, limit, whole) > 1
     raises(axdr.BufferFull, stream, ctx, 107, whole)

@@ -208,7 +208,7 @@ def test_power_cut_between_any_two_puts_15_to_18():
 def test_reset_then_cut_never_resurrects_rows():
     st = Store()
     pb, m, obj = filled(st, range(100, 105))
-    assert act(make(m.table, m.state), obj, 1, "0F00") == (base.SUCCESS, b"")
+    assert act(make(m.table, m.state, handlers=m.handlers), obj, 1, "0F00") == (base.SUCCESS, b"")
     pb2 = boot(st)  # cut right after the reset's header
     assert (pb2.total, pb2.count, pb2.epoch) == (0, 0, 1)
     # one row of the new epoch, while pages of the old one (totals up to 5)
@@ -231,7 +231,7 @@ def test_corrupt_or_missing_page_costs_only_its_rows():
     assert energies(pb2) == [None, None, 104, 105, 106]
     # the GET answers the lost rows with null-data, the others as they were
     m2, obj2 = meter_with(pb2)
-    ctx = make(m2.table, m2.state)
+    ctx = make(m2.table, m2.state, handlers=m2.handlers)
     assert get_ok(ctx, obj2, 2) == unhex("0105 020100 020100 020106%08x 020106%08x 020106%08x" % (104, 105, 106))
     # a truncated page, a missing one
     st.d["lp.1"] = st.d["lp.1"][:-1]
@@ -356,7 +356,7 @@ def test_failing_storage_keeps_capturing_and_refuses_resets():
     st.fail = True
     cap(m, obj, 101)
     assert pb.count == 2 and pb.save_errors == 1
-    ctx = make(m.table, m.state)
+    ctx = make(m.table, m.state, handlers=m.handlers)
     assert act(ctx, obj, 1, "0F00")[0] == base.HARDWARE_FAULT
     assert pb.count == 2 and pb.epoch == 0
     st.fail = False
@@ -382,7 +382,7 @@ def test_capture_with_persistence_allocates_nothing_on_micropython():
 
 def set_ctx(pb, acc=LP_RW):
     m, obj = meter_with(pb, acc=acc)
-    return make(m.table, m.state), obj, m
+    return make(m.table, m.state, handlers=m.handlers), obj, m
 
 
 def test_set_capture_period():

@@ -464,7 +464,7 @@ def test_a_script_pushes_as_a_single_action_schedule_would():
     push_script = b"\x00\x00\x0a\x00\x6c\xff"  # 0.0.10.0.108.255 push script table
     m, obj = make_meter(period=0)
     scripts = ((1, (script.action(2, 40, PUSH_LN, 1, axdr.INTEGER, 0),)),)
-    m.table = m.table + ((9, 0, push_script, script.SCRIPT_TABLE, -1, ((b"\x01\x01", b"\x01"),), scripts),)
+    m.extend(((9, 0, push_script, script.SCRIPT_TABLE, -1, ((b"\x01\x01", b"\x01"),), scripts),))
     assert script.execute(m, push_script, 1)
     assert push.state_of(m, obj).pending and m.log.lines == []
     assert push.due(m, obj, T0)
