@@ -16,7 +16,9 @@
 #   HANDLERS          ((module name, attribute name), ...): the interface-class
 #                     handlers the tables' E_IC fields index
 #   ROLES             ((name, client_sap, mechanism, password, conformance,
-#                     ciphered), ...) in Meter.roles order
+#                     policy), ...) in Meter.roles order; policy 0 none (the
+#                     plain LN context), 1 authenticated, 2 encrypted, 3 both
+#                     (the ciphered LN context)
 #   DEVICES           ((logical_device, name, TABLE, INITS, DRIVES), ...)
 #     TABLE           the object table (cosem/base.py), E_IC a HANDLERS index
 #     INITS           ((table index, args), ...): every object with state

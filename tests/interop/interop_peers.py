@@ -151,6 +151,11 @@ def as_bytes(v):
     return bytes(v)
 
 
+def _auth_of(sap):
+    # the demo meter's associations: 16 public, 1 HLS-GMAC, others LLS
+    return "none" if sap == 16 else "high-gmac" if sap == SECURE_SAP else "low"
+
+
 class GuruxError(Exception):
     def __init__(self, code, msg=""):
         super().__init__("gurux: error %s %s" % (code, msg))
@@ -176,7 +181,9 @@ class GuruxPeer:
         title=GURUX_TITLE,
         invocation_counter=None,
         ic_from_meter=False,
+        auth=None,
     ):
+        # auth: "none", "low" or "high-gmac" (default: by the demo's SAPs)
         from gurux_dlms import GXDLMSClient
         from gurux_dlms.enums import Authentication, InterfaceType, Security
         from gurux_dlms.secure import GXDLMSSecureClient
@@ -185,9 +192,10 @@ class GuruxPeer:
         self.meter = meter
         self.sap = sap
         self.title = title
-        self.secure = sap == SECURE_SAP
+        auth_kind = auth or _auth_of(sap)
+        self.secure = auth_kind == "high-gmac"
         hdlc = transport != WRAPPER
-        if sap == 16:
+        if auth_kind == "none":
             auth, pw = Authentication.NONE, None
         elif self.secure:
             auth, pw = Authentication.HIGH_GMAC, None
@@ -425,6 +433,7 @@ class CosemPeer:
         title=COSEM_TITLE,
         invocation_counter=None,
         ic_from_meter=False,
+        auth=None,
     ):
         import dlms_cosem.io as cio
         from dlms_cosem import security
@@ -452,7 +461,8 @@ class CosemPeer:
             )
         self.meter = meter
         self.title = title
-        self.secure = sap == SECURE_SAP
+        auth_kind = auth or _auth_of(sap)
+        self.secure = auth_kind == "high-gmac"
         self.transport_kind = transport
         self.transport = tr
         self.sent = []
@@ -463,7 +473,7 @@ class CosemPeer:
             return send(telegram)
 
         tr.send_request = recording_send
-        if sap == 16:
+        if auth_kind == "none":
             auth = security.NoSecurityAuthentication()
         elif self.secure:
             auth = security.HighLevelSecurityGmacAuthentication(challenge_length=32)

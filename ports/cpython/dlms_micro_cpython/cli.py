@@ -5,6 +5,8 @@
 #                    [--data DIR] [--keys FILE] [--log-level info]
 #                    [--accelerate N] [--history DAYS] [--push-to HOST:PORT]
 #                    [--prepaid]
+#                    [--meter FILE [--name N] [--serial-number S] [--system-title HEX]]
+#   dlms-micro meter check|show|compile|import ...   meter definitions
 #   dlms-micro token --id N --amount CENTS
 #                    prints a demo top-up token for the Token gateway
 #   dlms-micro listen [--host 127.0.0.1] [--port 4061] [--ek HEX --ak HEX]
@@ -77,6 +79,12 @@ def build_parser():
         'Key file (--keys): JSON {"ek": "<32 hex digits>", "ak": "...", "kek": "...", '
         '"system_title": "<16 hex digits>" (optional)}.',
     )
+    s.add_argument("--meter", metavar="FILE", help="serve this meter definition (JSON, docs/meter-definition.md) "
+                   "or Gurux object collection (XML) instead of the demo meter")
+    s.add_argument("--name", help="with --meter: the logical device name instead of the definition's")
+    s.add_argument("--serial-number", help="with --meter: the serial number instead of the definition's")
+    s.add_argument("--system-title", metavar="HEX", help="with --meter: the system title (16 hex digits) "
+                   "instead of the definition's")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=_port, default=4059, help="TCP wrapper port (default 4059; 0: any free port; off: none)")
     s.add_argument("--hdlc-port", type=_port, default=4060, help="HDLC over TCP port (default 4060; 0: any; off: none)")
@@ -131,6 +139,9 @@ def build_parser():
     from dlms_micro_cpython import push as push_port
 
     push_port.add_listen_parser(sub)
+    from dlms_micro_cpython.meterdef import cli as meter_cli
+
+    meter_cli.add_parser(sub)
     t = sub.add_parser(
         "token",
         help="make a demo top-up token",
@@ -149,6 +160,10 @@ def main(argv=None):
         return serve(args)
     if args.command == "token":
         return token(args)
+    if args.command == "meter":
+        from dlms_micro_cpython.meterdef import cli as meter_cli
+
+        return meter_cli.run(args)
     if args.command == "listen":
         from dlms_micro_cpython import push as push_port
 
@@ -186,6 +201,23 @@ async def _serve(args):
     from dlms_micro_cpython.service import MeterService
 
     logger = logging.getLogger("dlms_micro")
+    compiled = None
+    if args.meter:
+        from dlms_micro_cpython import meterdef
+
+        report = []
+        try:
+            compiled = meterdef.load(args.meter, report, name=args.name, serial_number=args.serial_number,
+                                     system_title=args.system_title)
+        except meterdef.DefinitionError as e:
+            print(str(e), file=sys.stderr)
+            print("dlms-micro: %s does not define a meter; nothing served" % args.meter, file=sys.stderr)
+            return 2
+        for line in report:
+            logger.warning("not imported from %s: %s", args.meter, line)
+    elif args.name or args.serial_number or args.system_title:
+        print("dlms-micro: --name, --serial-number and --system-title need --meter FILE", file=sys.stderr)
+        return 2
     try:
         keys = keyfile.load(args.keys) if args.keys else None
     except keyfile.KeyFileError as e:
@@ -193,15 +225,29 @@ async def _serve(args):
         return 1
     store = storage.FileStorage(args.data)
     try:
-        demo = DemoMeter(
-            storage=store,
-            log=lambda msg: logger.info("meter: %s", msg),
-            keys=keys,
-            accelerate=args.accelerate,
-            history=args.history,
-            push_destination=args.push_to.encode(),
-            prepaid=args.prepaid,
-        )
+        if compiled is not None:
+            from dlms_micro_cpython.simulator import SimulatedMeter
+
+            demo = SimulatedMeter(
+                compiled,
+                storage=store,
+                log=lambda msg: logger.info("meter: %s", msg),
+                keys=keys,
+                accelerate=args.accelerate,
+                history=args.history,
+                push_destination=args.push_to.encode(),
+                prepaid=args.prepaid,
+            )
+        else:
+            demo = DemoMeter(
+                storage=store,
+                log=lambda msg: logger.info("meter: %s", msg),
+                keys=keys,
+                accelerate=args.accelerate,
+                history=args.history,
+                push_destination=args.push_to.encode(),
+                prepaid=args.prepaid,
+            )
     except ValueError as e:  # a stored key or counter record failed its checks
         print("dlms-micro: cannot load the security state in %s: %s" % (store.directory, e), file=sys.stderr)
         return 1
@@ -228,7 +274,10 @@ async def _serve(args):
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # not on this platform
             pass
-    print("dlms-micro demo meter (HDLC logical 1 physical 17; wrapper wPort 1; data %s)" % store.directory, flush=True)
+    what = "meter %s from %s" % (compiled.NAME.decode(errors="replace"), args.meter) if compiled else "demo meter"
+    la = getattr(demo, "logical_address", 1)
+    print("dlms-micro %s (HDLC logical %d physical %d; wrapper wPort %d; data %s)"
+          % (what, la, getattr(demo, "physical_address", 17), la, store.directory), flush=True)
     print(_security_text(demo, args.keys), flush=True)
     if args.accelerate != 1:
         print("simulated time runs %g times as fast as real time" % args.accelerate, flush=True)
@@ -247,7 +296,7 @@ async def _serve(args):
 def _security_text(demo, key_file):
     # What the management association (SAP 1) needs to know: the system
     # title and policy always; the keys only when they are the demo ones.
-    from dlms_micro_cpython import demo as d
+    from dlms_micro_cpython import simulator as d
 
     k = demo.meter.keys
     head = "security suite 0 (SAP 1, HLS-GMAC): system title %s, policy 0x%02X" % (k.system_title.hex().upper(), k.policy)

@@ -449,7 +449,7 @@ class Compiler:
             self.role_names[name] = len(self.roles)
             if ciphered or mech == MECH_HLS_GMAC:
                 self.ciphered_roles.append(len(self.roles))
-            self.roles.append((name, sap, mech, secret, conf, 1 if ciphered else 0))
+            self.roles.append((name, sap, mech, secret, conf, POLICIES[pol]))
 
     # ------------------------------------------------------------- a device
     def _device(self, dev, c):
@@ -723,22 +723,47 @@ def compile_definition(d, source=""):
     return Compiler(d, source).run()
 
 
-def load(path):
-    # A definition file: JSON (or Gurux XML, imported first) -> Compiled.
-    # Raises DefinitionError (its place named) for any fault.
+def read(path, report=None):
+    # A definition file as a dict: JSON, or a Gurux XML object collection
+    # (imported; what could not be mapped is appended to report).
     if str(path).lower().endswith(".xml"):
         from dlms_micro_cpython.meterdef import gurux_xml
 
         try:
-            d, _report = gurux_xml.import_gurux(str(path))
+            d, rep = gurux_xml.import_gurux(str(path))
         except gurux_xml.GuruxImportError as e:
             raise DefinitionError([str(e)], str(path)) from None
-        return compile_definition(d, str(path))
+        except OSError as e:
+            raise DefinitionError(["cannot read it: %s" % (e.strerror or e)], str(path)) from None
+        if report is not None:
+            report.extend(rep)
+        return d
     try:
         with open(path, encoding="utf-8") as f:
-            d = json.load(f)
+            return json.load(f)
     except OSError as e:
         raise DefinitionError(["cannot read it: %s" % (e.strerror or e)], str(path)) from None
     except ValueError as e:
         raise DefinitionError(["not valid JSON: %s" % e], str(path)) from None
+
+
+def override(d, name=None, serial_number=None, system_title=None):
+    # The identity of the top-level logical device replaced (serve's
+    # --name, --serial-number, --system-title).
+    d = dict(d)
+    if name is not None:
+        d["name"] = name
+    if serial_number is not None:
+        d["serial_number"] = serial_number
+    if system_title is not None:
+        d["system_title"] = system_title
+    return d
+
+
+def load(path, report=None, **overrides):
+    # A definition file: JSON (or Gurux XML, imported first) -> Compiled.
+    # Raises DefinitionError (its place named) for any fault.
+    d = read(path, report)
+    if overrides:
+        d = override(d, **overrides)
     return compile_definition(d, str(path))
