@@ -97,9 +97,23 @@ def build(defn, wall_clock=None, storage=None, device=0, env=None, hs=None):
         e = table[i]
         if e[4] != len(st):
             raise ValueError("compiled definition: object %d's slot %d, expected %d" % (i, e[4], len(st)))
-        st.extend(_state.make(e, args, env))
+        for v in _state.make(e, args, env):
+            if isinstance(v, int) and not -0x2000 <= v <= 0x1FFF:
+                v = _small(v)
+            st.append(v)
     m = Meter(table, roles(defn), st, wall_clock=wall_clock, logical_device=ld, handlers=hs)
     return m
+
+
+def _small(v):
+    # A frozen module keeps integers outside -0x2000..0x1FFF as big-int
+    # objects, and arithmetic on a big int gives a big int (allocating each
+    # time): a state value starts as a small int wherever it fits.
+    if isinstance(v, bool):
+        return v
+    if v < 0:
+        return -_small(-v)
+    return int.from_bytes(v.to_bytes(8, "big"), "big")
 
 
 def build_all(defn, wall_clock=None, storage=None, env=None):
