@@ -336,7 +336,10 @@ class ObjectReader:
         if tag == 9:
             if node.attrib.get("UIType") in ("10", "12"):  # octets Gurux shows as text
                 return text
-            return {"hex": self.hex_octets(node).hex().upper()}
+            b = self.hex_octets(node)
+            if b and all(0x20 <= c < 0x7F for c in b):
+                return b.decode("ascii")  # printable: its characters, the same octets
+            return {"hex": b.hex().upper()}
         if tag in (10, 12):
             return text
         if tag == 4:
@@ -997,20 +1000,52 @@ MAPPERS = {
                        "UnitChargeActive", "UnitChargePassive", "UnitChargeActivationTime")),
     115: (map_token_gateway, ("DeliveryMethod",)),
 }
+# the keys every definition object takes
+COMMON_KEYS = ("class", "version", "obis", "description", "read", "write", "actions", "access", "drive", "persist")
 COMMON = ("LN", "Version", "Description", "Access", "MethodAccess", "Access3", "MethodAccess3", "SN")
 
 
 # ---------------------------------------------------------- access rights
 
 
-def class_spec(class_id):
-    # The compiler's class description (attribute count, writable
-    # attributes), when the compiler is there; None otherwise.
+def compiler_classes():
+    # The definition compiler's classes {class id: spec (names, writable
+    # attributes, the parameter keys it takes)}, every class module loaded;
+    # None without the compiler.
     try:
-        from dlms_micro_cpython.meterdef import classes
+        from dlms_micro_cpython.meterdef import classes, compiler
     except ImportError:
         return None
-    return getattr(classes, "CLASSES", {}).get(class_id)
+    load = getattr(compiler, "_load_classes", None)
+    if load is not None:
+        load()
+    return getattr(classes, "CLASSES", None)
+
+
+def class_spec(class_id):
+    specs = compiler_classes()
+    return specs.get(class_id) if specs else None
+
+
+def fit_to_compiler(r, obj):
+    # Keep what the definition compiler takes: an object of a class it does
+    # not know is not imported, a parameter it has no key for is dropped;
+    # both reported. -> False when the object is left out.
+    specs = compiler_classes()
+    if specs is None:
+        return True
+    spec = specs.get(r.class_id)
+    if spec is None:
+        r.report("the definition compiler does not take class %s yet: object not imported" % r.name)
+        return False
+    params = getattr(spec, "params", None)
+    if params is None:
+        return True
+    for k in list(obj):
+        if k not in COMMON_KEYS and k not in params:
+            r.report("%s not imported: the compiler's %s has no such key" % (k, r.name))
+            del obj[k]
+    return True
 
 
 def map_access(r, obj, association):
@@ -1121,7 +1156,12 @@ def association_of(nodes, source, report):
         acn = assoc.child("ApplicationContextName")
         if acn is not None:
             ciphered = assoc.int("ContextId", 0, 255, parent=acn, default=1) in (3, 4)
-        secret = assoc.text("Secret") or ""
+        sn = assoc.child("Secret")
+        if sn is not None and sn.text:
+            try:  # octets, as Gurux writes them ("41 42 43")
+                secret = bytes.fromhex(sn.text).decode("ascii")
+            except ValueError:
+                secret = sn.text
     if sap is None:
         report.append("associations: the XML names no client SAP (no current Association LN): the objects' access "
                       "is given to \"reader\" (SAP 32, LLS, password %s)" % DEFAULT_PASSWORD)
@@ -1143,6 +1183,37 @@ def association_of(nodes, source, report):
         a["security_policy"] = policy or "authenticated-encrypted"
     name = ROLE_NAMES[auth] if not (auth == "none" and sap != 16) else "public%d" % sap
     return name, a
+
+
+# objects the meter adds, which references may name
+ADDED = (CURRENT_ASSOCIATION, LDN, INVOCATION_COUNTER, "0.0.41.0.0.255", "0.0.43.0.0.255")
+REF_LISTS = ("capture_objects", "push_object_list")
+
+
+def drop_dangling(objs, report):
+    # References (capture objects, push objects) to objects not imported are
+    # left out, and reported; a profile left with no capture objects too.
+    while True:
+        present = set(ADDED) | {o["obis"] for o in objs}
+        kept = []
+        for o in objs:
+            for key in REF_LISTS:
+                refs = o.get(key)
+                if refs is None:
+                    continue
+                ok = [ref for ref in refs if ref.split(":")[0] in present]
+                for ref in refs:
+                    if ref not in ok:
+                        report.append("%s (%s): %s %s left out: that object is not imported"
+                                      % (o["obis"], o["class"], key, ref))
+                o[key] = ok
+            if o["class"] == "profile-generic" and "capture_objects" in o and not o["capture_objects"]:
+                report.append("%s (profile-generic): no capture object left: object not imported" % o["obis"])
+                continue
+            kept.append(o)
+        if len(kept) == len(objs):
+            return kept
+        objs = kept
 
 
 def import_gurux(path_or_text, name=None, serial_number=None):
@@ -1226,7 +1297,9 @@ def import_gurux(path_or_text, name=None, serial_number=None):
             if c is not None and r.class_id not in (7, 8) and (c.text.strip("*/: 0") or c.children):
                 r.report("%s: a run-time value, not imported" % tag)
         map_access(r, obj, role)
-        out.append(obj)
+        if fit_to_compiler(r, obj):
+            out.append(obj)
+    out = drop_dangling(out, report)
     if name is None:
         name = values.get(LDN)
         if not name:
