@@ -249,3 +249,20 @@ def test_serve_refuses_a_bad_definition_with_exit_code_2(tmp_path, capsys):
     assert main(["serve", "--meter", src, "--data", str(tmp_path / "data"), "--port", "off",
                  "--hdlc-port", "off"]) == 2
     assert "no-such-class" in capsys.readouterr().err
+
+
+def test_the_readme_example_checks_and_its_simulation_drives_the_register(tmp_path, capsys):
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    part = text[text.index("## Define your meter"):]
+    start = part.index("```json\n") + len("```json\n")
+    d = json.loads(part[start : part.index("```", start)].replace("\n   ", "\n"))
+    src = write(tmp_path, d, "my_meter.json")
+    assert main(["meter", "check", src, "--board", "esp32c3_battery"]) == 0
+    from dlms_micro_cpython.simulator import SimulatedMeter
+
+    now = [1767225600]
+    sim = SimulatedMeter(meterdef.load(src), wall_clock=lambda: now[0], seed=1, history=1)
+    reg = sim.entry("1.0.1.8.0.255")
+    assert sim.meter.state[reg[base.E_SLOT]] > 123456  # a day of household import
+    assert sim.profile_buffer("1.0.99.1.0.255").count == 96
