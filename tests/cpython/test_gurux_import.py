@@ -300,6 +300,12 @@ def _gurux_values(p, objs):
             p.read(o, 8)
             got["profile"] = ([(str(c.logicalName), a.attributeIndex) for c, a in o.captureObjects], o.capturePeriod,
                               o.profileEntries)
+        if cid == 8:
+            for a in (3, 5, 6, 7, 8, 9):
+                p.read(o, a)
+            got["clock"] = (o.timeZone, str(o.begin), str(o.end), o.deviation, bool(o.enabled), int(o.clockBase))
+        if cid == 23:
+            got["hdlc"] = [p.read(o, a) for a in range(2, 10)]
         out[ln] = (cid, got)
     return out
 
@@ -342,6 +348,7 @@ def test_round_trip_demo_capture_served_and_read_by_gurux(tmp_path):
             finally:
                 p.close()
     want = {o["obis"] for o in d["objects"]}
+    assert {"0.0.1.0.0.255", "1.0.99.1.0.255", "1.0.1.8.0.255", "0.0.22.0.0.255"} <= want
     got = reads["imported"]
     # every imported object is served (with what the meter adds)
     assert want <= set(got), sorted(want - set(got))

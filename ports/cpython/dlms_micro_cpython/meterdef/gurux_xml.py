@@ -630,7 +630,12 @@ def map_clock(r, obj):
     for tag, key in (("Begin", "daylight_savings_begin"), ("End", "daylight_savings_end")):
         n = r.child(tag)
         if n is not None and n.text:
-            obj[key] = gurux_date_time(n.text, lambda m, n=n: r.error(n, m)).hex().upper()
+            b = gurux_date_time(n.text, lambda m, n=n: r.error(n, m))
+            obj[key] = b.hex().upper()
+            if b[3] in (0xFD, 0xFE):
+                # "last Sunday of March" and "last day of March" are the same text there
+                r.report("%s %s: Gurux writes no day of week: imported as the last day of the month (%s); "
+                         "the last Sunday is %s" % (key, n.text, obj[key], (b[:4] + b"\x07" + b[5:]).hex().upper()))
     d = r.int("Deviation", -120, 120)
     if d is not None:
         obj["daylight_savings_deviation"] = d
@@ -1027,15 +1032,17 @@ def class_spec(class_id):
     return specs.get(class_id) if specs else None
 
 
-def fit_to_compiler(r, obj):
+def fit_to_compiler(r, obj, report, first):
     # Keep what the definition compiler takes: an object of a class it does
-    # not know is not imported, a parameter it has no key for is dropped;
+    # not know is not imported (its other report lines, report[first:], go:
+    # the one line says it all), a parameter it has no key for is dropped;
     # both reported. -> False when the object is left out.
     specs = compiler_classes()
     if specs is None:
         return True
     spec = specs.get(r.class_id)
     if spec is None:
+        del report[first:]
         r.report("the definition compiler does not take class %s yet: object not imported" % r.name)
         return False
     params = getattr(spec, "params", None)
@@ -1242,6 +1249,7 @@ def import_gurux(path_or_text, name=None, serial_number=None):
     physical = None
     for i, n in enumerate(nodes):
         r = ObjectReader(n, i, source, report)
+        first = len(report)  # this object's report lines start here
         if r.ln in seen:
             raise r.error(n, "logical name %s again (first at line %d)" % (r.ln, seen[r.ln]))
         seen[r.ln] = n.line
@@ -1297,7 +1305,7 @@ def import_gurux(path_or_text, name=None, serial_number=None):
             if c is not None and r.class_id not in (7, 8) and (c.text.strip("*/: 0") or c.children):
                 r.report("%s: a run-time value, not imported" % tag)
         map_access(r, obj, role)
-        if fit_to_compiler(r, obj):
+        if fit_to_compiler(r, obj, report, first):
             out.append(obj)
     out = drop_dangling(out, report)
     if name is None:
