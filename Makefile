@@ -11,6 +11,15 @@
 #   make bench             tools/bench_alloc.py under CPython and under MicroPython
 #   make serve             the demo meter on 127.0.0.1:4059 (wrapper) and :4060
 #                          (HDLC over TCP); SERVE_ARGS='--pty --log-level debug'
+#   make firmware          real MicroPython v1.27.0 firmware with the stack frozen
+#                          in: build/firmware/unix32/micropython (unix, 32-bit)
+#                          and build/firmware/qemu/firmware.elf (Cortex-M3);
+#                          needs gcc-multilib, gcc-arm-none-eabi,
+#                          libnewlib-arm-none-eabi (BOARD=NAME: default board)
+#   make test-firmware     the firmware stage of make test: builds, then real
+#                          clients read the frozen meter; figures printed
+#   make firmware-serve    BOARD=NAME's meter on the unix firmware, 100 KiB heap:
+#                          wrapper 127.0.0.1:4059, HDLC over TCP :4060
 #   make clean             build outputs and caches; `make distclean` also
 #                          removes .venv and node_modules
 #
@@ -26,10 +35,13 @@ RUNNER := node $(MP_DIR)/runner.mjs
 PYTEST_ARGS ?=
 MP_ARGS ?=
 SERVE_ARGS ?=
+BOARD ?= esp32_devkitc_max3485
+FW_UNIX := build/firmware/unix32/micropython
 
 .PHONY: typecheck-board
 .PHONY: test test-cpython test-micropython test-runner mpy-check bench serve \
-        clean distclean bootstrap check-node
+        clean distclean bootstrap check-node firmware firmware-serve test-firmware \
+        bench-firmware
 
 # Every part runs even when an earlier one fails, so one CI log shows all
 # failures; the MicroPython suite runs last so its closing line ends the log.
@@ -39,6 +51,7 @@ test: bootstrap
 	$(MAKE) --no-print-directory typecheck-board || failed="$$failed typecheck-board"; \
 	$(MAKE) --no-print-directory test-runner || failed="$$failed test-runner"; \
 	$(MAKE) --no-print-directory test-cpython || failed="$$failed test-cpython"; \
+	$(MAKE) --no-print-directory test-firmware || failed="$$failed test-firmware"; \
 	$(MAKE) --no-print-directory test-micropython || failed="$$failed test-micropython"; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi
 
@@ -99,6 +112,32 @@ bench: bootstrap
 	@# the demo meter's whole table built under MicroPython: heap after boot
 	$(VPY) tools/bench_demo_heap.py
 	$(RUNNER) --heap 640k --package dlms_micro --package ports/cpython/dlms_micro_cpython --script tools/bench_demo_heap.py
+	@# the real frozen builds: heap after boot, bytes per request, GC pauses,
+	@# Cortex-M3 instructions per request, image sizes
+	$(MAKE) --no-print-directory bench-firmware
+
+# Real firmware (tools/firmware/build.py): mpy-cross, unix 32-bit, qemu
+# MPS2_AN385; from ../shared/micropython's pinned tarball (sha256 checked) or
+# MICROPY_SRC=/path/to/micropython (tag v1.27.0).
+firmware:
+	$(PYTHON) tools/firmware/build.py --board $(BOARD) -j2
+
+# The firmware stage: build (a missing compiler skips it with one line,
+# except under CI=true), then tests/firmware/ (real clients read the frozen
+# meter over TCP, HDLC on the QEMU UART) and the figures of the real builds.
+test-firmware: $(DEV_STAMP)
+	@$(PYTHON) tools/firmware/build.py --check-tools || { \
+	  if [ "$$CI" = "true" ]; then exit 1; fi; \
+	  echo "make: firmware stage skipped (outside CI)"; exit 0; }; \
+	$(PYTHON) tools/firmware/build.py --board $(BOARD) -j2 && \
+	DLMS_FIRMWARE_TESTS=1 $(VPY) -m pytest -p no:cacheprovider -q tests/firmware && \
+	$(VPY) tools/firmware/bench_fw.py --short
+
+bench-firmware: $(DEV_STAMP) firmware
+	$(VPY) tools/firmware/bench_fw.py
+
+firmware-serve: firmware
+	$(FW_UNIX) -X heapsize=100k -m fw_main --board $(BOARD) $(SERVE_ARGS)
 
 # Only the Python half of the bootstrap: serving needs no Node.js.
 serve: $(DEV_STAMP)

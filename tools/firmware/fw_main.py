@@ -97,7 +97,7 @@ def unix(argv=None):
         from dlms_micro_mp.storage import FlashStorage
 
         storage = FlashStorage(data)
-    app, cfg = make_meter(name, storage, wall_clock=time.time)
+    app, cfg = make_meter(name, storage, wall_clock=lambda: int(time.time()))
     meter = app.meter
     meter.log = log
     max_apdu = cfg.get("hdlc", {}).get("max_apdu", 512)
