@@ -20,7 +20,11 @@ except ImportError:  # CPython from the repo: the port is not installed
     _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
     sys.path.append(_here + "/../../ports/micropython")
 
+import esp32_devkitc_max3485_meter  # noqa: E402,F401
+import mp_port_meter  # noqa: E402,F401
+import mp_port_meter_lp  # noqa: E402,F401
 from dlms_micro.app import association as asn
+from dlms_micro.cosem import association_ln, clock, data, hdlc_setup, register, sap  # noqa: F401
 from dlms_micro.link import hdlc
 from dlms_micro_mp import board
 from dlms_micro_mp.loop import Log, Loop, UartPort
@@ -33,9 +37,12 @@ GET_IMPORT = "C001C1 0003 0100010800FF 0200"
 TURNAROUND_US = 3000
 DE_SETUP_US = 100
 
+# the meter: tests/meters/mp_port.json compiled (tools/compile_meters.py)
+# into mp_port_meter.py; mp_port_meter_lp.py adds an 8-row load profile
 CFG = {
     "name": "test",
-    "hdlc": {"logical": 1, "physical": 17, "max_info": 128, "max_apdu": 512, "inactivity_s": 5},
+    "meter_module": "mp_port_meter",
+    "hdlc": {"max_apdu": 512},
     "channels": [
         {"name": "rs485", "uart": 2, "tx": 17, "rx": 16, "de": 4, "baud": 9600,
          "turnaround_us": TURNAROUND_US, "de_setup_us": DE_SETUP_US},
@@ -352,10 +359,10 @@ def test_mp_port_heap_figures():
     print("heap: meter+2 channels after boot %d B, free %d B; loop step with a GET %s B; idle step %d B"
           % (boot, gc.mem_free(), per, idle))
     assert idle == 0
-    # the same board with a 192-row load profile (two days): the ring is
-    # 192 x 27 B in one bytearray, and a capture allocates little
+    # the devkitc board's meter, with its 192-row load profile (two days):
+    # the ring is 192 x 27 B in one bytearray, and a capture allocates little
     cfg = dict(CFG)
-    cfg["load_profile_rows"] = 192
+    cfg["meter_module"] = "esp32_devkitc_max3485_meter"
     del app, he, frames
     from dlms_micro.cosem import profile  # its code: in flash on a board
 
@@ -419,7 +426,7 @@ def test_mp_port_board_definitions_build():
 
         here = __file__.rsplit("/", 1)[0]
         d = here + "/../../board/boards"
-        names = [n for n in os.listdir(d) if n.endswith(".json")]
+        names = [n for n in os.listdir(d) if n.endswith(".json") and not n.endswith(".meter.json")]
     except (OSError, AttributeError):
         return
     assert "esp32_devkitc_max3485.json" in names and "esp32c3_battery.json" in names
@@ -443,7 +450,8 @@ def test_mp_port_board_definitions_build():
 
 CFG_MODE_E = {
     "name": "mode-e",
-    "hdlc": {"logical": 1, "physical": 17, "max_apdu": 512, "inactivity_s": 5},
+    "meter_module": "mp_port_meter",
+    "hdlc": {"max_apdu": 512},
     "channels": [{"name": "ir", "kind": "ir", "uart": 1, "tx": 26, "rx": 27, "baud": 300, "mode_e": True,
                   "manufacturer": "DMI", "identification": "DLMSMICRO", "max_baud_char": "5"}],
 }
@@ -565,7 +573,7 @@ def test_mp_port_mode_e_heap_per_request():
 
 def test_mp_port_load_profile_captures_on_the_quarter_hour_and_survives_a_restart():
     cfg = dict(CFG)
-    cfg["load_profile_rows"] = 8
+    cfg["meter_module"] = "mp_port_meter_lp"
     wall = [(800000000 // 900) * 900 + 898]  # 2 s before a quarter hour
     store = FlashStorage(_store_dir("lp"))
     app = board.build(cfg, storage=store, log=Log(Lines()), sleep_us=CLOCK.sleep_us, wall_clock=lambda: wall[0])

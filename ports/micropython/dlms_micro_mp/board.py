@@ -8,19 +8,33 @@
 #                                   # /dlms_board.json (tools/deploy.py writes
 #                                   # it), from /boards/<name>.json, run forever
 #
-# The definition is data: pins, baud rates, HDLC addresses and which
-# channels exist ("rs485": half-duplex with a driver-enable pin; "ir": the
-# optical port). See board/README.md for the keys.
+# The board file is the hardware: pins, baud rates, which channels exist
+# ("rs485": half-duplex with a driver-enable pin; "ir": the optical port),
+# the HDLC buffer size (hdlc.max_apdu). The meter is a meter definition
+# (board/boards/<name>.meter.json, docs/meter-definition.md) compiled to a
+# module of constants (`dlms-micro meter compile`, tools/compile_meters.py)
+# that the firmware freezes or the board keeps in /lib; the board file names
+# it: "meter_module": "<module>". Its identity, HDLC addresses and link
+# parameters, associations and objects are the definition's. See
+# board/README.md for the keys.
 
 import json
 
 import machine
 
 from dlms_micro.link.hdlc import HdlcServer
-from dlms_micro.ticks import ticks_diff
+from dlms_micro.meterdef import build as _meterdef
 from dlms_micro.server import Channel
+from dlms_micro.ticks import ticks_diff
 from dlms_micro_mp.loop import Log, Loop, UartPort
-from dlms_micro_mp.meter_table import EPOCH_2000, build_meter
+
+# ESP32 time.time() counts from 2000-01-01; the core wants 1970-01-01.
+EPOCH_2000 = 946684800
+
+# The registers the port adds metered energy to (and keeps in the storage
+# under "energy"): active energy import (+A) and export (-A).
+OBIS_ENERGY_IMPORT = b"\x01\x00\x01\x08\x00\xff"
+OBIS_ENERGY_EXPORT = b"\x01\x00\x02\x08\x00\xff"
 
 # UART parity by name (machine.UART: None, 0 even, 1 odd)
 _PARITY = {"none": None, "even": 0, "odd": 1}
@@ -49,13 +63,76 @@ def open_uart(c):
 
 class App:
     # What build() made: the meter, its loop and ports, storage and figures.
-    def __init__(self, meter, loop, ports, storage, slots, log):
+    # energy_slots: the state slots of the energy import and export
+    # registers (-1: the definition has none).
+    def __init__(self, meter, loop, ports, storage, slots, log, definition=None):
         self.meter = meter
         self.loop = loop
         self.ports = ports
         self.storage = storage
         self.energy_slots = slots
         self.log = log
+        self.definition = definition
+
+    def hdlc_link(self, cfg):
+        # A new HDLC link for one more channel of this meter (a TCP or
+        # UART port the firmware adds itself).
+        return hdlc_link(self.definition, cfg)
+
+
+# Keys a board file had before the meter became a definition: the
+# definition holds them now, and a board file that still gives them is
+# refused rather than half obeyed.
+_MOVED = ("ldn", "serial", "password", "load_profile_rows")
+_MOVED_HDLC = ("logical", "physical", "max_info", "window", "inactivity_s", "inter_octet_ms")
+
+
+def check(cfg):
+    # Refuse a board file that still holds what its meter definition says.
+    for k in _MOVED:
+        if k in cfg:
+            raise ValueError("board key %r: the meter definition's now (\"meter\": NAME.meter.json)" % k)
+    for k in _MOVED_HDLC:
+        if k in cfg.get("hdlc", {}):
+            raise ValueError("board key hdlc.%s: the meter definition's now (logical_device, "
+                             "physical_address, hdlc)" % k)
+
+
+def meter_definition(cfg):
+    # The compiled meter definition the board file names ("meter_module"):
+    # a module of constants, frozen or in /lib.
+    name = cfg.get("meter_module")
+    if not name:
+        raise ValueError("board %r names no meter_module (the compiled meter definition: "
+                         "python tools/compile_meters.py BOARD.json -o DIR)" % cfg.get("name", "?"))
+    import sys
+
+    __import__(name)
+    return sys.modules[name]
+
+
+def hdlc_link(defn, cfg):
+    # The server side of HDLC with the definition's addresses and link
+    # parameters; the board file gives the APDU buffer size (hdlc.max_apdu).
+    max_info, window, inactivity_s, inter_octet_ms, _baud = defn.HDLC
+    return HdlcServer(
+        logical=defn.LOGICAL_DEVICE,
+        physical=defn.PHYSICAL_ADDRESS,
+        max_info_tx=max_info,
+        max_info_rx=max_info,
+        window_tx=window,
+        window_rx=window,
+        max_apdu=cfg.get("hdlc", {}).get("max_apdu", 512),
+        inactivity_timeout=inactivity_s * 1000,
+        inter_octet_timeout=inter_octet_ms,
+    )
+
+
+def slot_of(meter, ln):
+    # The first state slot of the object with this logical name, -1 if the
+    # meter has no such object (or it keeps no state).
+    e = meter.find_ln(ln, 0)
+    return -1 if e is None else e[4]
 
 
 def _wall_clock():
@@ -64,37 +141,21 @@ def _wall_clock():
     return time.time() + EPOCH_2000
 
 
-def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None):
+def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None, definition=None):
     # storage: a FlashStorage (or any get/put object), or None for none.
     # wdt: False for no watchdog (tests, a REPL session).
+    # definition: the compiled meter definition (default: the module the
+    # board file names).
+    check(cfg)
     log = log if log is not None else Log()
-    h = cfg.get("hdlc", {})
-    logical = h.get("logical", 1)
-    physical = h.get("physical", 17)
-    meter, s_imp, s_exp = build_meter(
-        wall_clock or _wall_clock,
-        ldn=cfg.get("ldn", "DMI0000000000001").encode(),
-        serial=cfg.get("serial", "00000001").encode(),
-        password=cfg.get("password", "12345678").encode(),
-        logical=logical,
-        physical=physical,
-        profile_rows=cfg.get("load_profile_rows", 0),
-        storage=storage,
-    )
+    defn = definition if definition is not None else meter_definition(cfg)
+    meter = _meterdef.build(defn, wall_clock or _wall_clock, storage)
+    s_imp = slot_of(meter, OBIS_ENERGY_IMPORT)
+    s_exp = slot_of(meter, OBIS_ENERGY_EXPORT)
     meter.log = log
     ports = []
     for c in cfg["channels"]:
-        link = HdlcServer(
-            logical=logical,
-            physical=physical,
-            max_info_tx=h.get("max_info", 128),
-            max_info_rx=h.get("max_info", 128),
-            window_tx=h.get("window", 1),
-            window_rx=h.get("window", 1),
-            max_apdu=h.get("max_apdu", 512),
-            inactivity_timeout=h.get("inactivity_s", 120) * 1000,
-            inter_octet_timeout=h.get("inter_octet_ms", 25),
-        )
+        link = hdlc_link(defn, cfg)
         de = None
         if c.get("de") is not None:
             de = machine.Pin(c["de"], machine.Pin.OUT, value=0)
@@ -130,7 +191,7 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None)
     if storage is not None:
         _restore(meter, storage, s_imp, s_exp)
     loop.service = Service(meter, storage)
-    return App(meter, loop, tuple(ports), storage, (s_imp, s_exp), log)
+    return App(meter, loop, tuple(ports), storage, (s_imp, s_exp), log, defn)
 
 
 class Service:
@@ -165,8 +226,10 @@ class Service:
 def _restore(meter, storage, s_imp, s_exp):
     b = storage.get("energy")
     if b is not None and len(b) == 8:
-        meter.state[s_imp] = int.from_bytes(b[0:4], "big")
-        meter.state[s_exp] = int.from_bytes(b[4:8], "big")
+        if s_imp >= 0:
+            meter.state[s_imp] = int.from_bytes(b[0:4], "big")
+        if s_exp >= 0:
+            meter.state[s_exp] = int.from_bytes(b[4:8], "big")
 
 
 def idle_hook(cfg):

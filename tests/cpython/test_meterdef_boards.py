@@ -1,0 +1,225 @@
+"""The boards' meters as definitions (board/boards/<name>.meter.json), the
+IS 15959 preset, and the compiled modules committed as portable-test
+fixtures.
+
+Each board's definition compiles, and its table is the one the hand-written
+ports/micropython/dlms_micro_mp/meter_table.py built before the definitions
+replaced it (that module is gone; what it built is kept below as literal
+data): the same objects, classes, versions, logical names, handlers, access
+rights per association, parameters and initial values. Two differences are
+the compiler's on purpose: it adds one Association LN per association
+(0.0.40.0.1.255, 0.0.40.0.2.255, each visible to its own association, as
+docs/meter-definition.md says), and the IEC HDLC setup holds the board's own
+link parameters (the C3 board's 60 s inactivity timeout; the old table
+always said 120 s).
+"""
+
+import json
+import os
+import sys
+
+import pytest
+
+from dlms_micro.meterdef import build
+from dlms_micro_cpython.meterdef import load
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BOARDS = os.path.join(REPO, "board", "boards")
+PORTABLE = os.path.join(REPO, "tests", "portable")
+
+
+def _tool(name):
+    # tools/ stays off sys.path (tools/micropython/ would shadow a module)
+    if name not in sys.modules:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", name + ".py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+compile_meters = _tool("compile_meters")
+
+# ---------------------------------------------------------------- the old table
+# meter_table.build_meter(wall_clock, ldn, serial, password, logical=1,
+# physical=17, profile_rows=N) as it was: per entry (class, version, logical
+# name, handler, access per role (public, reader), param, initial state
+# values; a profile: ("ring", rows)).
+
+ASSOC_ACC = (b"\x01\x01\x01\x01\x01\x01\x00\x01\x01", b"\x00\x00\x00\x00")
+DATA_RO = (b"\x01\x01", b"")
+CLOCK_RO = (b"\x01\x01\x01\x01\x01\x01\x01\x01\x01", b"\x00\x00\x00\x00\x00\x00")
+REG_RO = (b"\x01\x01\x01", b"\x00")
+HDLC_RO = (b"\x01\x01\x01\x01\x01\x01\x01\x01\x01", b"")
+SAP_RO = (b"\x01\x01", b"\x00")
+PG_RO = (b"\x01\x01\x01\x01\x01\x01\x01\x01", b"\x00\x00")
+EU_DST_BEGIN = b"\xff\xff\x03\xfe\x07\x01\x00\x00\xff\x00\x00\xff"
+EU_DST_END = b"\xff\xff\n\xfe\x07\x01\x00\x00\xff\x00\x00\xff"
+CLOCK = b"\x00\x00\x01\x00\x00\xff"
+IMPORT = b"\x01\x00\x01\x08\x00\xff"
+EXPORT = b"\x01\x00\x02\x08\x00\xff"
+ROLES = [(16, 0, b"", 0x001014, "public"), (32, 1, b"12345678", 0x001014, "reader")]
+
+
+def old_table(ldn, serial, rows, inactivity=120):
+    return [
+        (15, 1, b"\x00\x00(\x00\x00\xff", "ASSOCIATION_LN", (ASSOC_ACC, ASSOC_ACC), None, None),
+        (1, 0, b"\x00\x00*\x00\x00\xff", "DATA", (DATA_RO, DATA_RO), (9, 0, 16, ldn), None),
+        (1, 0, b"\x00\x00`\x01\x00\xff", "DATA", (None, DATA_RO), (9, 0, 16, serial), None),
+        (8, 0, CLOCK, "CLOCK", (CLOCK_RO, CLOCK_RO), None,
+         (0, 0, 0, EU_DST_BEGIN, EU_DST_END, 60, False, None, None, None)),
+        (3, 0, IMPORT, "REGISTER", (REG_RO, REG_RO), (0, 30, 6), (0,)),
+        (3, 0, EXPORT, "REGISTER", (None, REG_RO), (0, 30, 6), (0,)),
+        (23, 1, b"\x00\x00\x16\x00\x00\xff", "IEC_HDLC_SETUP", (None, HDLC_RO), None,
+         (5, 1, 1, 128, 128, 25, inactivity, 17)),
+        (17, 0, b"\x00\x00)\x00\x00\xff", "SAP_ASSIGNMENT", (None, SAP_RO), ((1, ldn),), None),
+        (7, 1, b"\x01\x00c\x01\x00\xff", "PROFILE_GENERIC", (None, PG_RO),
+         (((8, CLOCK, 2, 0, 15), (3, IMPORT, 2, 0, 6), (3, EXPORT, 2, 0, 6)), 900, rows), ("ring", rows)),
+    ]
+
+
+# the per-association Association LN objects the compiler adds
+ADDED = [
+    (15, 1, b"\x00\x00(\x00\x01\xff", "ASSOCIATION_LN", (ASSOC_ACC, None), (0, None), None),
+    (15, 1, b"\x00\x00(\x00\x02\xff", "ASSOCIATION_LN", (None, ASSOC_ACC), (1, None), None),
+]
+
+# board -> (ldn, serial, rows, HDLC setup inactivity timeout)
+BOARD_METERS = {
+    "esp32_devkitc_max3485": (b"DMI0000000000001", b"00000001", 192, 120),
+    "esp32c3_battery": (b"DMI0000000000002", b"00000002", 96, 60),
+}
+SLOTS = {1: 1, 3: 1, 8: 10, 23: 8, 7: 1}
+
+
+def table_of(c):
+    # the compiled table in the old one's terms, with each object's initial
+    # state as the portable builder makes it
+    m = build.build(c, lambda: 800000000)
+    out = []
+    for e in m.table:
+        cid, ver, ln, hi, slot, acc, param = e
+        st = None
+        if slot >= 0:
+            st = m.state[slot : slot + SLOTS[cid]]
+            st = ("ring", st[0].rows) if cid == 7 else tuple(st)
+        # the old table's param of the current association was None; the
+        # compiled one says which association (-1: current) and no
+        # Security setup
+        if cid == 15 and param == (-1, None):
+            param = None
+        out.append((cid, ver, ln, c.HANDLERS[hi][1], acc, param, st))
+    return out, m
+
+
+def board_cfg(name):
+    with open(os.path.join(BOARDS, name + ".json")) as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize("name", sorted(BOARD_METERS))
+def test_board_names_its_meter_definition_and_module(name):
+    cfg = board_cfg(name)
+    assert cfg["meter"] == name + ".meter.json"
+    assert cfg["meter_module"] == name + "_meter"
+    # what the definition says is not said twice
+    for k in ("ldn", "serial", "password", "load_profile_rows"):
+        assert k not in cfg
+    assert set(cfg["hdlc"]) == {"max_apdu"}
+
+
+@pytest.mark.parametrize("name", sorted(BOARD_METERS))
+def test_board_meter_definition_builds_the_old_hand_written_table(name):
+    ldn, serial, rows, inactivity = BOARD_METERS[name]
+    c = load(os.path.join(BOARDS, name + ".meter.json"))
+    got, m = table_of(c)
+    old = old_table(ldn, serial, rows, inactivity)
+    assert got == old[:1] + ADDED + old[1:]
+    assert [(r.client_sap, r.mechanism, r.secret, r.conformance, r.name) for r in m.roles] == ROLES
+    assert (c.NAME, c.SERIAL_NUMBER, c.LOGICAL_DEVICE, c.PHYSICAL_ADDRESS) == (ldn, serial, 1, 17)
+    assert c.HDLC == (128, 1, inactivity, 25, 9600)
+    # the profile keeps its rows in the storage in pages of 32 rows
+    assert c.DEVICES[0][3][-1][1] == (1, 32)
+
+
+def test_board_meter_ram_is_the_profile_ring():
+    for name, (_l, _s, rows, _i) in BOARD_METERS.items():
+        c = load(os.path.join(BOARDS, name + ".meter.json"))
+        assert c.ram == [rows * 27]
+
+
+# -------------------------------------------------------------- the fixtures
+# compiled modules committed under tests/portable/ -> the definition they
+# were compiled from
+FIXTURES = {
+    "mp_port_meter.py": os.path.join(REPO, "tests", "meters", "mp_port.json"),
+    "mp_port_meter_lp.py": os.path.join(REPO, "tests", "meters", "mp_port_lp.json"),
+    "esp32_devkitc_max3485_meter.py": os.path.join(BOARDS, "esp32_devkitc_max3485.json"),
+    "esp32c3_battery_meter.py": os.path.join(BOARDS, "esp32c3_battery.json"),
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(FIXTURES))
+def test_compiled_fixture_is_up_to_date(fixture):
+    src = FIXTURES[fixture]
+    if src.endswith(".meter.json") or not src.startswith(BOARDS):
+        want = compile_meters.meter_text(src)
+    else:
+        definition, module = compile_meters.board_meter(src)
+        assert module + ".py" == fixture
+        want = compile_meters.meter_text(definition)
+    with open(os.path.join(PORTABLE, fixture)) as f:
+        have = f.read()
+    assert have == want, ("tests/portable/%s is stale: python tools/compile_meters.py %s -o %s"
+                          % (fixture, os.path.relpath(src, REPO),
+                             "tests/portable" if src.startswith(BOARDS) else "tests/portable/" + fixture))
+
+
+def test_compiled_module_builds_the_same_meter_as_the_json():
+    # the frozen path (a module of constants) and the CPython path (JSON
+    # loaded) build the same table and state
+    sys.path.insert(0, PORTABLE)
+    try:
+        import esp32_devkitc_max3485_meter as mod
+    finally:
+        sys.path.remove(PORTABLE)
+    a, _ = table_of(mod)
+    b, _ = table_of(load(os.path.join(BOARDS, "esp32_devkitc_max3485.meter.json")))
+    assert a == b
+
+
+def test_compile_board_meter_writes_the_module_the_board_names(tmp_path):
+    out = compile_meters.compile_board_meter(os.path.join(BOARDS, "esp32c3_battery.json"), str(tmp_path))
+    assert out == str(tmp_path / "esp32c3_battery_meter.py")
+    with open(out) as f:
+        text = f.read()
+    assert "from board/boards/esp32c3_battery.meter.json" in text.splitlines()[0]
+    ns = {}
+    exec(compile(text, out, "exec"), ns)
+    assert ns["NAME"] == b"DMI0000000000002" and ns["FORMAT"] == build.FORMAT
+    # not rewritten when nothing changed (the firmware build sees no change)
+    before = os.stat(out).st_mtime_ns
+    os.utime(out, ns=(before - 10**9, before - 10**9))
+    compile_meters.compile_board_meter(os.path.join(BOARDS, "esp32c3_battery.json"), str(tmp_path))
+    assert os.stat(out).st_mtime_ns == before - 10**9
+
+
+def test_compile_meters_command_line(tmp_path, capsys):
+    board = os.path.join(BOARDS, "esp32_devkitc_max3485.json")
+    assert compile_meters.main([board, "-o", str(tmp_path)]) == 0
+    assert (tmp_path / "esp32_devkitc_max3485_meter.py").is_file()
+    # a board file without a definition, a definition with a fault: exit 2
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": "x", "channels": []}))
+    assert compile_meters.main([str(bad), "-o", str(tmp_path)]) == 2
+    assert "\"meter\"" in capsys.readouterr().err
+    broken = tmp_path / "broken.meter.json"
+    broken.write_text(json.dumps({"meter": "dlms-micro/1", "name": "DMI1", "serial_number": "1",
+                                  "associations": {"public": {"client_sap": 16}},
+                                  "objects": [{"class": "register", "obis": "1.0.1.8.0.255", "read": ["nobody"]}]}))
+    assert compile_meters.main(["--definition", str(broken), "-o", str(tmp_path / "x.py")]) == 2
+    err = capsys.readouterr().err
+    assert "objects[0]" in err and "nobody" in err
+    assert not (tmp_path / "x.py").exists()
