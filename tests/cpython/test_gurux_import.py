@@ -360,3 +360,42 @@ def test_round_trip_demo_capture_served_and_read_by_gurux(tmp_path):
             values.pop("value", None)
             dvalues.pop("value", None)
         assert values == dvalues, (ln, values, dvalues)
+
+
+def test_an_object_the_compiler_refuses_is_left_out_and_reported():
+    meterdef = pytest.importorskip("dlms_micro_cpython.meterdef")
+    with open(COLLECTION, encoding="utf-8") as f:
+        xml = f.read().replace("<ProfileEntries>96<", "<ProfileEntries>99999999<")
+    d, report = import_gurux(xml)
+    assert "1.0.99.1.0.255" not in by_obis(d)
+    assert "1.0.99.1.0.255 (profile-generic): not imported: the compiler refuses it: profile_entries: " \
+           "an integer 1..1000000, not 99999999" in report
+    meterdef.compile_definition(d)
+
+
+def test_structure_and_array_values_become_encoded_data():
+    xml = wrap("""  <GXDLMSData>
+    <LN>0.0.96.50.9.255</LN>
+    <Access>11</Access>
+    <MethodAccess/>
+    <Value Type="2">
+      <Item Type="5">1</Item>
+      <Item Type="9">01 02</Item>
+      <Item Type="1">
+        <Item Type="17">7</Item>
+      </Item>
+    </Value>
+  </GXDLMSData>
+""")
+    d, _ = import_gurux(xml)
+    o = by_obis(d)["0.0.96.50.9.255"]
+    assert "type" not in o
+    assert o["value"] == {"hex": "0203" "0500000001" "09020102" "01011107"}
+
+
+def test_access_beyond_the_class_is_reported():
+    pytest.importorskip("dlms_micro_cpython.meterdef")
+    d, report = import_gurux(wrap((REGISTER % ("1.0", "5")).replace(">111<", ">11113<")))
+    assert "1.0.1.8.0.255 (Register): access to attributes 4, 5 not imported: this stack's register has 3 " \
+           "attributes" in report
+    assert "access" not in by_obis(d)["1.0.1.8.0.255"]

@@ -1067,6 +1067,13 @@ def map_access(r, obj, association):
     if not re.fullmatch(r"[0-6]*", digits):
         raise r.error(n, "%r: access is one digit 0..6 per attribute" % digits)
     obj["read"] = [association]
+    n_attrs = len(getattr(spec, "attributes", ())) if spec is not None else len(digits)
+    if len(digits) > n_attrs:
+        extra = [str(i) for i in range(n_attrs + 1, len(digits) + 1) if digits[i - 1] != "0"]
+        if extra:
+            r.report("access to attributes %s not imported: this stack's %s has %d attributes"
+                     % (", ".join(extra), r.name, n_attrs))
+        digits = digits[:n_attrs]
     attrs = {}
     for i, d in enumerate(digits, 1):
         mode = ACCESS_MODES[d]
@@ -1223,6 +1230,40 @@ def drop_dangling(objs, report):
         objs = kept
 
 
+_OBJECT_ERROR = re.compile(r"^objects\[(\d+)\]")
+
+
+def settle(definition, report):
+    # With the definition compiler at hand: an object it refuses (a
+    # parameter it needs that Gurux does not carry, a value out of its
+    # range) is left out, the compiler's words reported, until the rest
+    # compiles. Errors of no object stay for the caller's compile to raise.
+    try:
+        from dlms_micro_cpython.meterdef import compiler
+    except ImportError:
+        return definition
+    for _ in range(len(definition["objects"]) + 1):
+        try:
+            compiler.compile_definition(definition, "import")
+            return definition
+        except compiler.DefinitionError as e:
+            bad = {}
+            for msg in e.errors:
+                m = _OBJECT_ERROR.match(msg)
+                if m:
+                    bad.setdefault(int(m.group(1)), msg)
+            if not bad:
+                return definition
+        objs = definition["objects"]
+        for i in sorted(bad):
+            if i < len(objs):
+                o = objs[i]
+                report.append("%s (%s): not imported: the compiler refuses it: %s"
+                              % (o.get("obis"), o.get("class"), bad[i].split(": ", 1)[-1]))
+        definition["objects"] = drop_dangling([o for i, o in enumerate(objs) if i not in bad], report)
+    return definition
+
+
 def import_gurux(path_or_text, name=None, serial_number=None):
     # A Gurux object collection (a file name, or the XML as str/bytes) ->
     # (definition dict in the "dlms-micro/1" format, report lines).
@@ -1325,7 +1366,7 @@ def import_gurux(path_or_text, name=None, serial_number=None):
     definition["description"] = "imported from the Gurux object collection %s" % source
     definition["associations"] = associations
     definition["objects"] = out
-    return definition, report
+    return settle(definition, report), report
 
 
 def run_import(src, out_path, name=None, serial_number=None, err=None):
