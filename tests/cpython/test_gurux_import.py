@@ -399,3 +399,12 @@ def test_access_beyond_the_class_is_reported():
     assert "1.0.1.8.0.255 (Register): access to attributes 4, 5 not imported: this stack's register has 3 " \
            "attributes" in report
     assert "access" not in by_obis(d)["1.0.1.8.0.255"]
+
+
+def test_a_generic_element_with_the_class_as_xsi_type():
+    xml = ('<Objects xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
+           + (REGISTER % ("0.01", "7")).replace("<GXDLMSRegister>", '<GXDLMSObject xsi:type="GXDLMSRegister">')
+           .replace("</GXDLMSRegister>", "</GXDLMSObject>") + "</Objects>")
+    d, _ = import_gurux(xml)
+    o = by_obis(d)["1.0.1.8.0.255"]
+    assert (o["class"], o["scaler"], o["value"]) == ("register", -2, 7)

@@ -1276,6 +1276,12 @@ def import_gurux(path_or_text, name=None, serial_number=None):
     nodes = objects.children
     for i, n in enumerate(nodes):
         if n.tag not in GURUX_CLASSES:
+            # a serializer's generic element with the class as its type:
+            # <GXDLMSObject xsi:type="GXDLMSRegister">
+            for k, v in n.attrib.items():
+                if (k == "type" or k.endswith(":type")) and v.split(":")[-1] in GURUX_CLASSES:
+                    n.tag = v.split(":")[-1]
+        if n.tag not in GURUX_CLASSES:
             raise GuruxImportError("%s:%d: objects[%d]: <%s> is not a Gurux COSEM class" % (source, n.line, i, n.tag))
     role, assoc = association_of(nodes, source, report)
     associations = {role: assoc}
