@@ -18,6 +18,7 @@ on sys.path):
     compile_board_meter("board/boards/esp32c3_battery.json", "build/fw")
         -> "build/fw/esp32c3_battery_meter.py"
     compile_meter("meters/demo.json", "build/demo_meter.py")
+    compile_all_boards("board/boards", "build/fw")   # every board's module
 
 A definition with faults raises DefinitionError (one line per fault, each
 naming its place); the command line prints them and exits with status 2.
@@ -101,6 +102,19 @@ def compile_board_meter(board_json_path, out_dir):
     definition, module = board_meter(board_json_path)
     os.makedirs(out_dir, exist_ok=True)
     return compile_meter(definition, os.path.join(out_dir, module + ".py"))
+
+
+def board_files(boards_dir):
+    """The board files of a folder (NAME.json; not the NAME.meter.json
+    definitions beside them), sorted."""
+    return sorted(os.path.join(boards_dir, f) for f in os.listdir(boards_dir)
+                  if f.endswith(".json") and not f.endswith(".meter.json"))
+
+
+def compile_all_boards(boards_dir, out_dir):
+    """compile_board_meter for every board file of boards_dir; the paths
+    written, in board order."""
+    return [compile_board_meter(b, out_dir) for b in board_files(boards_dir)]
 
 
 def main(argv=None):

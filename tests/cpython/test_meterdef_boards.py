@@ -206,6 +206,11 @@ def test_compile_board_meter_writes_the_module_the_board_names(tmp_path):
     assert os.stat(out).st_mtime_ns == before - 10**9
 
 
+def test_compile_all_boards_skips_the_definitions(tmp_path):
+    paths = compile_meters.compile_all_boards(BOARDS, str(tmp_path))
+    assert [os.path.basename(p) for p in paths] == ["esp32_devkitc_max3485_meter.py", "esp32c3_battery_meter.py"]
+
+
 def test_compile_meters_command_line(tmp_path, capsys):
     board = os.path.join(BOARDS, "esp32_devkitc_max3485.json")
     assert compile_meters.main([board, "-o", str(tmp_path)]) == 0
