@@ -32,10 +32,11 @@
 #   port           freeze the MicroPython port package dlms_micro_mp
 #                  (ports/micropython/: main loop, UART/TCP ports, flash
 #                  storage, board builder; default True)
-#   viper          also freeze ports/micropython/ghash_viper.py (GHASH in
-#                  viper: native code, so only for ports whose mpy-cross
-#                  flags name an architecture, e.g. -march=armv7m or
-#                  xtensawin; default False)
+#   viper          also freeze ports/micropython/ghash_viper.py and
+#                  crc16_viper.py (GHASH and CRC-16 in viper: native code,
+#                  so only for ports whose mpy-cross flags name an
+#                  architecture, e.g. -march=armv7m or xtensawin; default
+#                  False); the port's start-up code installs them
 #   modules        comma-separated .py files frozen as top-level modules:
 #                  an entry point, a board definition compiled to Python
 #   opt            mpy-cross optimisation level (default: none, asserts kept)
@@ -81,6 +82,7 @@ if options.port:
                          if f.endswith(".py")))
 if options.viper:
     module("ghash_viper.py", base_path=_PORT, opt=options.opt)
+    module("crc16_viper.py", base_path=_PORT, opt=options.opt)
 
 for _path in ([options.table] if options.table else []) + [
         p.strip() for p in options.modules.split(",") if p.strip()]:

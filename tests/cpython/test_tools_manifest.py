@@ -96,8 +96,9 @@ def test_manifest_unknown_layer_is_an_error():
         run_manifest(layers="core,modbus")
 
 
-def test_manifest_viper_freezes_the_viper_ghash_module():
+def test_manifest_viper_freezes_the_viper_modules():
     calls = run_manifest(port_manifest=False, viper=True)
-    srcs = [s for s, t, _ in calls["files"] if t == "ghash_viper.py"]
-    assert srcs == [os.path.join(REPO, "ports", "micropython", "ghash_viper.py")]
-    assert "ghash_viper.py" not in [t for _, t, _ in run_manifest()["files"]]
+    for name in ("ghash_viper.py", "crc16_viper.py"):
+        srcs = [s for s, t, _ in calls["files"] if t == name]
+        assert srcs == [os.path.join(REPO, "ports", "micropython", name)]
+        assert name not in [t for _, t, _ in run_manifest()["files"]]

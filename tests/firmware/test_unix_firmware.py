@@ -141,7 +141,7 @@ def test_frozen_get_ciphered_get_and_crc_allocate_nothing():
     assert float(got["crc128_bytes"]) == 0
     assert float(got["get_bytes"]) == 0
     assert float(got["ciphered_get_bytes"]) == 0
-    assert got["ciphered_get_backend"] == "cryptolib"
+    assert got["ciphered_get_backend"].startswith("cryptolib")
 
 
 def test_frozen_profile_rows_allocate_at_most_a_view_per_block():

@@ -123,10 +123,10 @@ def report(r, out=sys.stdout):
         return "{:,}".format(int(round(v * 1000)))
 
     p("Cortex-M3 instructions per plain GET", ins(q["get_us"]))
-    p("Cortex-M3 instructions per ciphered GET (%s AES)" % q.get("ciphered_get_backend", "?"),
+    p("Cortex-M3 instructions per ciphered GET (%s)" % q.get("ciphered_get_backend", "?"),
       ins(q["ciphered_get_us"]))
     p("Cortex-M3 instructions per profile row", ins(q["profile_row_us"]))
-    p("Cortex-M3 instructions per CRC-16 of a 128-byte frame", ins(q["crc128_us"]))
+    p("Cortex-M3 instructions per CRC-16 of a 128-byte frame (%s)" % q.get("crc_code", "?"), ins(q["crc128_us"]))
     s = r["sizes"]
     p("image: unix32 micropython", "{:,} B".format(s["unix32"]))
     if "qemu_flash" in s:

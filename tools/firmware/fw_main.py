@@ -30,6 +30,19 @@ import dlms_board_def  # noqa: E402
 from dlms_micro_mp import board as _board  # noqa: E402
 
 
+def use_native():
+    # The viper CRC where this firmware froze it as machine code (the qemu
+    # build: Thumb-2); elsewhere the portable code stays. Returns its name.
+    try:
+        import crc16_viper
+    except (ImportError, SyntaxError, ValueError):
+        return "portable"
+    return "viper" if crc16_viper.install() else "portable"
+
+
+CRC = use_native()
+
+
 def make_meter(name=None, storage=None, wall_clock=None):
     # The board's meter (and the App board.build made) without its UARTs,
     # LED and watchdog: the firmware's ports stand in for them.
