@@ -223,7 +223,13 @@ async def _serve(args):
     except keyfile.KeyFileError as e:
         print("dlms-micro: bad key file: %s" % e, file=sys.stderr)
         return 1
-    store = storage.FileStorage(args.data)
+    try:
+        # One process per data directory (storage.py): a second meter on it
+        # would reuse the first one's invocation counters.
+        store = storage.FileStorage(args.data, lock=True)
+    except storage.DataDirLocked as e:
+        print("dlms-micro: %s" % e, file=sys.stderr)
+        return 1
     try:
         if compiled is not None:
             from dlms_micro_cpython.simulator import SimulatedMeter

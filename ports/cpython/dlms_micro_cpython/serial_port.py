@@ -208,6 +208,7 @@ class PtyLine(_FdLine):
         super().__init__(make_channel, logger)
         self._slave = -1
         self.link_path = link_path  # optional stable symlink to the slave
+        self._link_made = False  # whether this line made the symlink
 
     def _open(self):
         master, slave = os.openpty()
@@ -221,17 +222,82 @@ class PtyLine(_FdLine):
         self.path = os.ttyname(slave)
         if self.link_path:
             try:
-                os.unlink(self.link_path)
-            except FileNotFoundError:
-                pass
-            os.symlink(self.path, self.link_path)
+                _make_link(self.path, self.link_path)
+            except BaseException:
+                os.close(master)
+                os.close(slave)
+                self._fd = self._slave = -1
+                raise
+            self._link_made = True
 
     def _close_fd(self):
         os.close(self._fd)
         os.close(self._slave)
         self._slave = -1
-        if self.link_path:
-            try:
-                os.unlink(self.link_path)
-            except OSError:
-                pass
+        if self._link_made:
+            self._link_made = False
+            _remove_link(self.path, self.link_path)
+
+
+# THE --pty-link SYMLINK. The path is the user's, and the process may run with
+# rights over files it must never touch (`--pty-link /etc/passwd` once deleted
+# that file): the link is only ever created where nothing is (os.symlink fails
+# on anything already there, with no window between a check and the act), or
+# replaces a symlink this process made itself and that still points where it
+# made it point. Anything else is refused with PtyLinkError. On stop the link
+# is removed only when it is still the symlink this line made.
+_links_made = {}  # path -> the pty path it points to, for links this process made
+
+
+class PtyLinkError(OSError):
+    # The --pty-link path holds something this process did not make.
+    pass
+
+
+def _make_link(target, path):
+    try:
+        os.symlink(target, path)
+    except FileExistsError:
+        if not _ours(path):
+            raise PtyLinkError(
+                "--pty-link %s: something is already there (%s) that this process did not make; "
+                "refusing to replace it (remove it yourself or choose another path)" % (path, _what_is(path))
+            ) from None
+        # Our own link from a line opened earlier: replace it atomically.
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        os.symlink(target, tmp)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    _links_made[path] = target
+
+
+def _remove_link(target, path):
+    # Remove path only when it is still the symlink this process made to
+    # target; whatever replaced it since is left alone.
+    if _links_made.get(path) != target:
+        return
+    del _links_made[path]
+    try:
+        if os.path.islink(path) and os.readlink(path) == target:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def _ours(path):
+    made = _links_made.get(path)
+    try:
+        return made is not None and os.path.islink(path) and os.readlink(path) == made
+    except OSError:
+        return False
+
+
+def _what_is(path):
+    if os.path.islink(path):
+        return "a symlink"
+    if os.path.isdir(path):
+        return "a directory"
+    return "a file"

@@ -7,15 +7,39 @@
 #   store = FileStorage("/var/lib/meter")      # or FileStorage() for the default
 #   store.put("ic.32", b"\x00\x00\x00\x05")
 #   store.get("ic.32")                          # -> b"\x00\x00\x00\x05", or None
+#   FileStorage(path, lock=True)                # a serving process: see below
 #
 # The interface is deliberately small (bytes by key) so the MicroPython port's
 # flash storage can offer the same one.
+#
+# ONE PROCESS PER DATA DIRECTORY. Two meters on one directory would hand out
+# the same transmit invocation counters under the same key and system title:
+# AES-GCM nonce reuse, which gives away the authentication key (NIST SP
+# 800-38D 8.3: an IV is never used twice under one key). A process that
+# serves a meter takes the directory with store.lock() first: an exclusive
+# fcntl.flock on LOCK_NAME in it, holding the PID; a second process gets
+# DataDirLocked naming the holder. The kernel drops the lock when the holder
+# exits, however it exits (a power cut of the process included), so a stale
+# lock file never keeps a meter from starting.
 
 import os
 import re
 
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _TMP_SUFFIX = ".tmp"
+LOCK_NAME = ".dlms-micro.lock"  # starts with '.': never a storage key
+
+
+class DataDirLocked(OSError):
+    # Another process serves a meter from this data directory.
+    def __init__(self, directory, pid):
+        self.directory = directory
+        self.pid = pid  # the holder's PID, or None when it could not be read
+        who = "process %d" % pid if pid else "another process (PID not known yet)"
+        super().__init__(
+            "data directory %s is in use by %s; two meters on one directory would reuse invocation counters "
+            "(stop that one, or give this one another --data DIR)" % (directory, who)
+        )
 
 
 def default_dir():
@@ -27,10 +51,44 @@ def default_dir():
 
 
 class FileStorage:
-    def __init__(self, directory=None):
+    def __init__(self, directory=None, lock=False):
+        # lock: take the directory for this process first (see lock()), so
+        # that the clean-up of temporaries never touches another meter's
+        # write in flight.
         self.directory = os.path.abspath(directory or default_dir())
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        self._lock_fd = -1
+        if lock:
+            self.lock()
         self._clean_temporaries()
+
+    def lock(self):
+        # Take the directory for this process (see ONE PROCESS PER DATA
+        # DIRECTORY): returns self, raises DataDirLocked when another
+        # process holds it. Held until unlock() or the process ends.
+        if self._lock_fd >= 0:
+            return self
+        try:
+            import fcntl
+        except ImportError:  # no flock on this platform (Windows): unguarded
+            return self
+        path = os.path.join(self.directory, LOCK_NAME)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pid = _read_pid(fd)
+            os.close(fd)
+            raise DataDirLocked(self.directory, pid) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, b"%d\n" % os.getpid())
+        self._lock_fd = fd
+        return self
+
+    def unlock(self):
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # closing the descriptor drops the flock
+            self._lock_fd = -1
 
     def _path(self, key):
         if not isinstance(key, str) or not _KEY.match(key) or key.endswith(_TMP_SUFFIX):
@@ -99,3 +157,11 @@ class FileStorage:
             pass
         finally:
             os.close(dfd)
+
+
+def _read_pid(fd):
+    try:
+        text = os.pread(fd, 32, 0)
+        return int(text.strip() or b"0") or None
+    except (OSError, ValueError):
+        return None
