@@ -336,10 +336,7 @@ class ObjectReader:
         if tag == 9:
             if node.attrib.get("UIType") in ("10", "12"):  # octets Gurux shows as text
                 return text
-            b = self.hex_octets(node)
-            if b and all(0x20 <= c < 0x7F for c in b):
-                return b.decode("ascii")  # printable: its characters, the same octets
-            return {"hex": b.hex().upper()}
+            return octets_json(self.hex_octets(node))
         if tag in (10, 12):
             return text
         if tag == 4:
@@ -351,7 +348,7 @@ class ObjectReader:
         if tag == 26:
             return {"hex": gurux_date_time(text, lambda m: self.error(node, m))[:5].hex().upper()}
         if tag == 27:
-            return {"hex": gurux_date_time(text, lambda m: self.error(node, m))[5:9].hex().upper()}
+            return {"hex": time_of_day(gurux_date_time(text, lambda m: self.error(node, m))).hex().upper()}
         raise self.error(node, "data type %s is not supported" % TYPE_NAMES[tag])
 
     def encode(self, node, tag):
@@ -393,6 +390,14 @@ class ObjectReader:
         else:  # date, time
             out += bytes.fromhex(v["hex"])
         return bytes(out)
+
+
+def octets_json(b):
+    # octets as the definition writes them: printable ones as their
+    # characters (the same octets), others as {"hex": ...}
+    if b and all(0x20 <= c < 0x7F for c in b):
+        return b.decode("ascii")
+    return {"hex": b.hex().upper()}
 
 
 def length(n):
@@ -500,15 +505,13 @@ def _time_part(part, b, error):
 # import_gurux (unless listed in RUN_TIME, the values a meter makes itself).
 
 RUN_TIME = {
-    3: (), 4: ("CaptureTime",), 5: ("CurrentAverageValue", "LastAverageValue", "CaptureTime", "StartTimeCurrent",
-                                    "Status"),
+    3: (), 4: ("CaptureTime",), 5: ("LastAverageValue", "CaptureTime", "StartTimeCurrent"),
     7: ("Buffer", "EntriesInUse"), 8: ("Time",),
     18: ("ImageTransferredBlocksStatus", "ImageFirstNotTransferredBlockNumber", "ImageTransferStatus",
          "ImageActivateInfo"),
-    20: ("Time",), 70: ("OutputState", "ControlState"), 71: ("Active",),
-    112: ("CurrentCreditAmount", "Status"),
-    113: ("TotalAmountPaid", "LastCollectionTime", "LastCollectionAmount", "TotalAmountRemaining"),
-    111: ("AccountStatus", "CurrentCreditInUse", "CurrentCreditStatus", "AvailableCredit", "AmountToClear",
+    70: ("OutputState",), 71: ("Active",),
+    113: ("LastCollectionTime", "LastCollectionAmount"),
+    111: ("CurrentCreditInUse", "CurrentCreditStatus", "AvailableCredit", "AmountToClear",
           "AggregatedDebt", "AccountActivationTime", "AccountClosureTime"),
     115: ("Token", "Time", "Status", "Data"),
 }
@@ -577,6 +580,11 @@ def map_demand_register(r, obj):
         tag, _v = r.value(n)
         if tag not in (None, 0):
             obj["type"] = TYPE_NAMES[tag]
+    n = r.child("Status")
+    if n is not None and n.attrib.get("Type"):
+        tag, _v = r.value(n)
+        if tag not in (None, 0):
+            obj["status_type"] = TYPE_NAMES[tag]
     scaler_unit(r, obj)
     p = r.int("Period", 0, 2**32 - 1)
     if p is not None:
@@ -584,7 +592,16 @@ def map_demand_register(r, obj):
     k = r.int("NumberOfPeriods", 1, 65535)
     if k is not None:
         obj["number_of_periods"] = k
-    r.report("what it averages is not in a Gurux collection: set the definition's drive/source")
+    # what it averages is not in the XML: by the OBIS convention, the time
+    # integral (D = 8) of the same quantity (C) and rate (E)
+    g = [int(x) for x in r.ln.split(".")]
+    energy = "%d.%d.%d.8.%d.%d" % (g[0], g[1], g[2], g[4], g[5])
+    if r.lns.get(energy) in (3, 4):
+        obj["energy_register"] = energy
+        r.report("energy_register %s: the register it averages is not in the XML: taken by the OBIS code "
+                 "(the same quantity's time integral), check it" % energy)
+    else:
+        r.report("energy_register: the register it averages is not in the XML, nor %s" % energy)
 
 
 def capture_ref(r, item, attr_tag="Attribute", index_tag="Data"):
@@ -715,6 +732,46 @@ def map_image_transfer(r, obj):
         obj["image_transfer_enabled"] = en
 
 
+def hexed(b):
+    return {"hex": b.hex().upper()}
+
+
+def octets_of(r, node):
+    # octets as Gurux writes them (hex pairs) -> the definition's value
+    return octets_json(r.hex_octets(node)) if node is not None and node.text else ""
+
+
+def when(r, node, start=0, end=12):
+    # a Gurux date-time text -> {"hex": bytes start..end of its 12}; a time
+    # of day alone (5..9) as time_of_day makes it
+    b = gurux_date_time(node.text if node is not None else "", lambda m: r.error(node, m))
+    return hexed(time_of_day(b) if (start, end) == (5, 9) else b[start:end])
+
+
+def time_of_day(b):
+    # The 4 time bytes of a date-time Gurux wrote: Gurux writes no
+    # hundredths; a time of day with its seconds given has 0 of them (as
+    # meters write a day profile's start times), else they are not specified.
+    t = bytearray(b[5:9])
+    if t[2] != 0xFF and t[3] == 0xFF:
+        t[3] = 0
+    return bytes(t)
+
+
+def typed_parameter(r, node, act):
+    # a script action's parameter: "type" and "value", or the encoded
+    # element as "value" (arrays, structures)
+    if node is None or node.attrib.get("Type") is None:
+        return
+    tag, v = r.value(node)
+    if tag in (1, 2):
+        act["value"] = v
+    elif tag is not None:
+        act["type"] = TYPE_NAMES[tag]
+        if tag != 0:
+            act["value"] = v
+
+
 def map_script_table(r, obj):
     scripts = []
     sc = r.child("Scripts")
@@ -726,17 +783,11 @@ def map_script_table(r, obj):
             ln = r.ref_ln(a)
             if ln is None:
                 raise r.error(a, "a script action without its <LN>")
-            act = {"service": "write" if kind == 1 else "execute",
+            act = {"service": "write-attribute" if kind == 1 else "execute-method",
                    "target": "%s:%d" % (ln, r.int("Index", 0, 255, parent=a, default=0))}
-            p = a.find("Parameter")
-            if p is not None and p.attrib.get("Type") is not None:
-                tag, v = r.value(p)
-                if tag in (1, 2):
-                    act["parameter"] = v
-                elif tag is not None:
-                    act["parameter"] = {"type": TYPE_NAMES[tag], "value": v}
+            typed_parameter(r, a.find("Parameter"), act)
             actions.append(act)
-        scripts.append({"id": r.int("ID", 0, 65535, parent=s), "actions": actions})
+        scripts.append({"script_identifier": r.int("ID", 0, 65535, parent=s), "actions": actions})
     obj["scripts"] = scripts
 
 
@@ -744,9 +795,8 @@ def map_special_days(r, obj):
     entries = []
     es = r.child("Entries")
     for e in (es.findall("Entry") if es is not None else ()):
-        d = e.find("Date")
-        date = gurux_date_time(d.text if d is not None else "", lambda m, d=d: r.error(d or e, m))[:5]
-        entries.append({"index": r.int("Index", 0, 65535, parent=e), "date": {"hex": date.hex().upper()},
+        entries.append({"index": r.int("Index", 0, 65535, parent=e),
+                        "specialday_date": when(r, e.find("Date") or e, 0, 5),
                         "day_id": r.int("DayId", 0, 255, parent=e)})
     obj["entries"] = entries
 
@@ -757,36 +807,35 @@ def map_register_activation(r, obj):
     masks = []
     ml = r.child("MaskList")
     for it in (ml.findall("Item") if ml is not None else ()):
-        mask, idx = it.find("Mask"), it.find("Index")
-        masks.append({"mask_name": {"hex": r.hex_octets(mask).hex().upper() if mask is not None else ""},
+        idx = it.find("Index")
+        masks.append({"mask_name": octets_of(r, it.find("Mask")),
                       "index_list": list(r.hex_octets(idx)) if idx is not None else []})
     obj["mask_list"] = masks
     am = r.child("ActiveMask")
     if am is not None and am.text:
-        obj["active_mask"] = {"hex": r.hex_octets(am).hex().upper()}
+        obj["active_mask"] = octets_of(r, am)
 
 
 def map_single_action_schedule(r, obj):
-    # the object's own <LN> comes first; the script's is the second one
+    # the object's own <LN> comes first; the script table's is the second
     lns = r.node.findall("LN")
     if len(lns) > 1 and lns[1].text:
-        obj["executed_script"] = "%s:%d" % (r.obis(lns[1], lns[1].text), r.int("ExecutedScriptSelector", 0, 65535,
-                                                                               default=0))
+        obj["executed_script"] = "%s:%d" % (r.obis(lns[1], lns[1].text),
+                                            r.int("ExecutedScriptSelector", 0, 65535, default=0))
     t = r.int("Type", 1, 5)
     if t is not None:
         obj["type"] = t
-    times = []
     et = r.child("ExecutionTime")
-    for n in (et.children if et is not None else ()):
-        times.append(gurux_date_time(n.text, lambda m, n=n: r.error(n, m)).hex().upper())
-    obj["execution_time"] = times
+    obj["execution_time"] = [{"time": when(r, n, 5, 9), "date": when(r, n, 0, 5)}
+                             for n in (et.children if et is not None else ())]
 
 
 def _script_ref(r, node, sel_tag="ScriptSelector"):
+    # "OBIS:selector" of a script, None for none
     if node is None:
         return None
     ln = r.ref_ln(node)
-    if ln is None:
+    if ln is None or ln == "0.0.0.0.0.0":
         return None
     return "%s:%d" % (ln, r.int(sel_tag, 0, 65535, parent=node, default=0))
 
@@ -795,9 +844,18 @@ def map_push_setup(r, obj):
     ol = r.child("ObjectList")
     if ol is not None:
         obj["push_object_list"] = [capture_ref(r, it, "AI", "DI") for it in ol.findall("Item")]
+    sdm = {}
+    sv = r.int("Service", 0, 255)
+    if sv is not None:
+        sdm["transport_service"] = {0: "tcp", 5: "hdlc"}.get(sv, sv)
     dest = r.text("Destination")
     if dest:
-        obj["destination"] = dest
+        sdm["destination"] = dest
+    msg = r.int("Message", 0, 255)
+    if msg not in (None, 0):
+        r.report("message type %d not imported (A-XDR, the one this stack builds)" % msg)
+    if sdm:
+        obj["send_destination_and_method"] = sdm
     for tag, key in (("RandomisationStartInterval", "randomisation_start_interval"),
                      ("NumberOfRetries", "number_of_retries")):
         v = r.int(tag, 0, 65535)
@@ -808,101 +866,118 @@ def map_push_setup(r, obj):
         obj["repetition_delay"] = r.int_of(rd, rd.text, 0, 65535)
     elif rd is not None and rd.children:
         r.report("repetition_delay as min/exponent/max (push setup version 2) not imported")
-    sv, msg = r.int("Service", 0, 255), r.int("Message", 0, 255)
-    if sv not in (None, 0) or msg not in (None, 0):
-        r.report("transport service %s / message type %s not imported (the port chooses)" % (sv, msg))
     cw = r.child("CommunicationWindow")
     if cw is not None and cw.children:
         r.report("communication_window (%d windows) not imported" % len(cw.children))
+    r.report("period: how often it pushes is not in the XML (none: it pushes when its push method is invoked)")
+
+
+def _threshold(r, obj, node, key):
+    if node is None or not node.attrib.get("Type"):
+        return
+    tag, v = r.value(node)
+    if tag in (None, 0):
+        return
+    if tag in (1, 2) or tag not in INT_RANGES and tag not in (23, 24):
+        raise r.error(node, "a threshold is a number, not a %s" % TYPE_NAMES[tag])
+    obj[key] = v
+    obj.setdefault("type", TYPE_NAMES[tag])
 
 
 def map_limiter(r, obj):
     mv = r.child("MonitoredValue")
     if mv is not None and r.ref_ln(mv):
         obj["monitored_value"] = "%s:%d" % (r.ref_ln(mv), r.int("Index", 0, 255, parent=mv, default=2))
-    for tag, key in (("ThresholdActive", "threshold_active"), ("ThresholdNormal", "threshold_normal"),
-                     ("ThresholdEmergency", "threshold_emergency")):
-        n = r.child(tag)
-        if n is not None and n.attrib.get("Type"):
-            tag_, v = r.value(n)
-            if tag_ not in (None, 0):
-                obj[key] = v
-                obj.setdefault("threshold_type", TYPE_NAMES[tag_])
+    _threshold(r, obj, r.child("ThresholdNormal"), "threshold_normal")
+    _threshold(r, obj, r.child("ThresholdEmergency"), "threshold_emergency")
+    active = {}
+    _threshold(r, active, r.child("ThresholdActive"), "threshold_active")
+    if active.get("threshold_active") not in (None, obj.get("threshold_normal")):
+        r.report("threshold_active %s not imported: the limiter starts on threshold_normal" % active["threshold_active"])
     for tag, key in (("MinOverThresholdDuration", "min_over_threshold_duration"),
                      ("MinUnderThresholdDuration", "min_under_threshold_duration")):
         v = r.int(tag, 0, 2**32 - 1)
         if v is not None:
             obj[key] = v
+    ids = r.child("EmergencyProfileGroupIDs")
+    if ids is not None and ids.children:
+        obj["emergency_profile_group_id_list"] = [r.int_of(c, c.text, 0, 65535) for c in ids.children]
+    acts = {}
     for tag, key in (("ActionOverThreshold", "action_over_threshold"),
                      ("ActionUnderThreshold", "action_under_threshold")):
         ref = _script_ref(r, r.child(tag))
         if ref:
-            obj[key] = ref
+            acts[key] = ref
+    if acts:
+        obj["actions"] = acts
     ep = r.child("EmergencyProfile")
     if ep is not None and r.int("Duration", 0, 2**32 - 1, parent=ep, default=0):
-        r.report("emergency_profile not imported")
+        r.report("emergency_profile not imported (a run-time setting)")
 
 
 def map_register_monitor(r, obj):
     th = r.child("Thresholds")
     if th is not None:
-        vals = []
-        for n in th.children:
-            tag, v = r.value(n)
-            if tag is not None:
-                obj.setdefault("threshold_type", TYPE_NAMES[tag])
-                vals.append(v)
-        obj["thresholds"] = vals
+        obj["thresholds"] = []
+        for i, n in enumerate(th.children):
+            got = {}
+            _threshold(r, got, n, "v")
+            if "v" in got:
+                obj["thresholds"].append(got["v"])
+                obj.setdefault("type", got["type"])
     mv = r.child("MonitoredValue")
     if mv is not None and r.ref_ln(mv):
         obj["monitored_value"] = "%s:%d" % (r.ref_ln(mv), r.int("Index", 0, 255, parent=mv, default=2))
     acts = r.child("Actions")
     if acts is not None:
-        out = []
-        for it in acts.findall("Item"):
-            out.append({"up": _script_ref(r, it.find("Up"), "Selector"),
-                        "down": _script_ref(r, it.find("Down"), "Selector")})
-        obj["actions_list"] = out
+        obj["actions"] = [{"action_up": _script_ref(r, it.find("Up"), "Selector"),
+                           "action_down": _script_ref(r, it.find("Down"), "Selector")}
+                          for it in acts.findall("Item")]
 
 
-def _calendar(r, obj, suffix, key_suffix):
-    name = r.text("CalendarName" + suffix)
-    if name:
-        obj["calendar_name_" + key_suffix] = name
-    seasons = []
+def _calendar(r, suffix):
+    # one calendar (Active or Passive) -> {part: content}
+    out = {}
+    name = r.child("CalendarName" + suffix)
+    out["calendar_name"] = name.text if name is not None else ""
     sp = r.child("SeasonProfile" + suffix)
-    for it in (sp.findall("Item") if sp is not None else ()):
-        n, w, s = it.find("Name"), it.find("WeekName"), it.find("Start")
-        seasons.append({"season_profile_name": {"hex": r.hex_octets(n).hex().upper() if n is not None else ""},
-                        "season_start": gurux_date_time(s.text if s is not None else "",
-                                                        lambda m, s=s: r.error(s or it, m)).hex().upper(),
-                        "week_name": {"hex": r.hex_octets(w).hex().upper() if w is not None else ""}})
-    obj["season_profile_" + key_suffix] = seasons
-    weeks = []
+    out["season_profile"] = [
+        {"season_profile_name": octets_of(r, it.find("Name")), "season_start": when(r, it.find("Start") or it),
+         "week_name": octets_of(r, it.find("WeekName"))}
+        for it in (sp.findall("Item") if sp is not None else ())]
     wp = r.child("WeekProfileTable" + suffix)
-    days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    weeks = []
     for it in (wp.findall("Item") if wp is not None else ()):
-        n = it.find("Name")
-        weeks.append({"week_profile_name": {"hex": r.hex_octets(n).hex().upper() if n is not None else ""},
-                      "days": [r.int(d, 0, 255, parent=it, default=0) for d in days]})
-    obj["week_profile_table_" + key_suffix] = weeks
-    dps = []
+        w = {"week_profile_name": octets_of(r, it.find("Name"))}
+        for d in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"):
+            w[d.lower()] = r.int(d, 0, 255, parent=it, default=0)
+        weeks.append(w)
+    out["week_profile_table"] = weeks
     dp = r.child("DayProfileTable" + suffix)
+    days = []
     for it in (dp.findall("Item") if dp is not None else ()):
-        acts = []
         an = it.find("Actions")
+        acts = []
         for a in (an.findall("Action") if an is not None else ()):
-            st = a.find("Start")
-            t = gurux_date_time(st.text if st is not None else "", lambda m, st=st: r.error(st or a, m))[5:9]
-            acts.append({"start_time": {"hex": t.hex().upper()},
-                         "script": "%s:%d" % (r.ref_ln(a), r.int("Selector", 0, 65535, parent=a, default=0))})
-        dps.append({"day_id": r.int("DayId", 0, 255, parent=it), "day_schedule": acts})
-    obj["day_profile_table_" + key_suffix] = dps
+            acts.append({"start_time": when(r, a.find("Start") or a, 5, 9), "script_logical_name": r.ref_ln(a),
+                         "script_selector": r.int("Selector", 0, 65535, parent=a, default=0)})
+        days.append({"day_id": r.int("DayId", 0, 255, parent=it), "day_schedule": acts})
+    out["day_profile_table"] = days
+    return out
 
 
 def map_activity_calendar(r, obj):
-    _calendar(r, obj, "Active", "active")
-    _calendar(r, obj, "Passive", "passive")
+    # both calendars start with one content here: the active one's
+    active = _calendar(r, "Active")
+    passive = _calendar(r, "Passive")
+    obj.update(active)
+    differ = [k for k in active if passive[k] != active[k] and passive[k] not in ("", [])]
+    if differ:
+        r.report("the passive calendar (%s) differs from the active one: not imported (it starts as the active "
+                 "one)" % ", ".join(differ))
+    t = r.text("Time")
+    if t and t.strip("*/: "):
+        r.report("activate_passive_calendar_time %s not imported" % t)
 
 
 def _ints(r, obj, pairs, lo=-(2**31), hi=2**32 - 1):
@@ -912,61 +987,95 @@ def _ints(r, obj, pairs, lo=-(2**31), hi=2**32 - 1):
             obj[key] = v
 
 
+def bit_string(value, n):
+    # Gurux writes an n-bit bit-string as an integer with bit 0 in its
+    # lowest bit (the demo's credit "11000" reads as 3)
+    return "".join("1" if value >> i & 1 else "0" for i in range(n))
+
+
+CREDIT_STATUS = ("enabled", "selectable", "invoked", "in-use", "exhausted")
+
+
 def map_credit(r, obj):
-    _ints(r, obj, (("Type", "credit_type"), ("Priority", "priority"), ("WarningThreshold", "warning_threshold"),
-                   ("Limit", "limit"), ("CreditConfiguration", "credit_configuration"),
+    _ints(r, obj, (("CurrentCreditAmount", "current_credit_amount"), ("Type", "credit_type"),
+                   ("Priority", "priority"), ("WarningThreshold", "warning_threshold"), ("Limit", "limit"),
                    ("PresetCreditAmount", "preset_credit_amount"),
                    ("CreditAvailableThreshold", "credit_available_threshold")))
-    amount = r.int("CurrentCreditAmount", -(2**31), 2**31 - 1)
-    if amount is not None:
-        obj["current_credit_amount"] = amount
+    cc = r.int("CreditConfiguration", 0, 31)
+    if cc is not None:
+        obj["credit_configuration"] = bit_string(cc, 5)
+    st = r.int("Status", 0, 4)
+    if st is not None:
+        obj["credit_status"] = CREDIT_STATUS[st]
+    p = r.child("Period")
+    if p is not None and p.text.strip("*/: "):
+        obj["period"] = when(r, p)
 
 
 def map_charge(r, obj):
     _ints(r, obj, (("ChargeType", "charge_type"), ("Priority", "priority"), ("Period", "period"),
-                   ("ChargeConfiguration", "charge_configuration"), ("Proportion", "proportion")))
-    for tag in ("UnitChargeActive", "UnitChargePassive"):
-        if r.child(tag) is not None and r.child(tag).children:
-            r.report("%s not imported" % tag)
+                   ("Proportion", "proportion"), ("TotalAmountPaid", "total_amount_paid"),
+                   ("TotalAmountRemaining", "total_amount_remaining")))
+    cc = r.int("ChargeConfiguration", 0, 3)
+    if cc is not None:
+        obj["charge_configuration"] = bit_string(cc, 2)
+    uc = r.child("UnitChargeActive")
+    if uc is None or not uc.children:
+        r.report("unit_charge_active (what it charges, at which price) is not in the XML")
+    else:
+        r.report("unit_charge_active not imported")
+
+
+PAYMENT_MODES = {1: "credit", 2: "prepayment"}
+ACCOUNT_STATUS = {1: "new", 2: "active", 3: "closed"}
 
 
 def map_account(r, obj):
-    _ints(r, obj, (("PaymentMode", "payment_mode"), ("ClearanceThreshold", "clearance_threshold"),
-                   ("CurrencyScale", "currency_scale"), ("CurrencyUnit", "currency_unit"),
-                   ("LowCreditThreshold", "low_credit_threshold"),
+    ms = {}
+    pm = r.int("PaymentMode", 1, 2)
+    if pm is not None:
+        ms["payment_mode"] = PAYMENT_MODES[pm]
+    st = r.int("AccountStatus", 1, 3)
+    if st is not None:
+        ms["account_status"] = ACCOUNT_STATUS[st]
+    if ms:
+        obj["account_mode_and_status"] = ms
+    _ints(r, obj, (("ClearanceThreshold", "clearance_threshold"), ("LowCreditThreshold", "low_credit_threshold"),
                    ("NextCreditAvailableThreshold", "next_credit_available_threshold"),
                    ("MaxProvision", "max_provision"), ("MaxProvisionPeriod", "max_provision_period")))
-    cn = r.text("CurrencyName")
-    if cn:
-        obj["currency_name"] = cn
+    cur = {}
+    if r.text("CurrencyName"):
+        cur["currency_name"] = r.text("CurrencyName")
+    for tag, key, lo, hi in (("CurrencyScale", "currency_scale", -128, 127), ("CurrencyUnit", "currency_unit", 0, 255)):
+        v = r.int(tag, lo, hi)
+        if v is not None:
+            cur[key] = v
+    if cur:
+        obj["currency"] = cur
     for tag, key in (("CreditReferences", "credit_reference_list"), ("ChargeReferences", "charge_reference_list")):
         n = r.child(tag)
         if n is not None:
-            refs = []
-            for it in n.findall("Item"):
-                nm = it.find("Name")
-                if nm is not None and nm.text:
-                    refs.append(r.obis(nm, nm.text))
-            obj[key] = refs
-    cc = r.child("CreditChargeConfigurations")
-    if cc is not None:
-        obj["credit_charge_configuration"] = [
-            {"credit": r.obis(it.find("Credit"), it.find("Credit").text),
-             "charge": r.obis(it.find("Charge"), it.find("Charge").text),
-             "configuration": r.int("Configuration", 0, 0xFFFF, parent=it, default=0)}
-            for it in cc.findall("Item") if it.find("Credit") is not None and it.find("Charge") is not None]
+            obj[key] = [r.obis(it.find("Name"), it.find("Name").text) for it in n.findall("Item")
+                        if it.find("Name") is not None and it.find("Name").text]
     tg = r.child("TokenGatewayConfigurations")
-    if tg is not None:
+    if tg is not None and tg.children:
         obj["token_gateway_configuration"] = [
-            {"credit": r.obis(it.find("Credit"), it.find("Credit").text),
+            {"credit_reference": r.obis(it.find("Credit"), it.find("Credit").text),
              "token_proportion": r.int("Token", 0, 100, parent=it, default=0)}
             for it in tg.findall("Item") if it.find("Credit") is not None]
+    cc = r.child("CreditChargeConfigurations")
+    if cc is not None and cc.children:
+        r.report("credit_charge_configuration not imported (the meter links every credit to every charge)")
 
 
 def map_token_gateway(r, obj):
-    dm = r.int("DeliveryMethod", 0, 2)
-    if dm is not None:
-        obj["token_delivery_method"] = dm
+    accounts = [ln for ln, cid in r.lns.items() if cid == 111]
+    if len(accounts) == 1:
+        obj["account"] = accounts[0]
+        r.report("account %s: the account the tokens credit is not in the XML: the collection's one account"
+                 % accounts[0])
+    else:
+        r.report("account: the account the tokens credit is not in the XML (%d accounts)" % len(accounts))
 
 
 # class id -> (mapper, the element names it reads)
@@ -974,7 +1083,7 @@ MAPPERS = {
     1: (map_data, ("Value",)),
     3: (map_register, ("Value", "Scaler", "Unit")),
     4: (map_extended_register, ("Value", "Scaler", "Unit", "Status")),
-    5: (map_demand_register, ("Scaler", "Unit", "Period", "NumberOfPeriods")),
+    5: (map_demand_register, ("CurrentAverageValue", "Status", "Scaler", "Unit", "Period", "NumberOfPeriods")),
     6: (map_register_activation, ("RegisterAssignment", "MaskList", "ActiveMask")),
     7: (map_profile, ("CaptureObjects", "CapturePeriod", "ProfileEntries", "SortMethod", "SortObject")),
     8: (map_clock, ("TimeZone", "Status", "Begin", "End", "Deviation", "Enabled", "ClockBase")),
@@ -984,26 +1093,27 @@ MAPPERS = {
     19: (map_local_port, ("DefaultMode", "DefaultBaudrate", "ProposedBaudrate", "ResponseTime", "DeviceAddress",
                           "Password1", "Password2", "Password5")),
     20: (map_activity_calendar, tuple(p + s for s in ("Active", "Passive") for p in (
-        "CalendarName", "SeasonProfile", "WeekProfileTable", "DayProfileTable"))),
+        "CalendarName", "SeasonProfile", "WeekProfileTable", "DayProfileTable")) + ("Time",)),
     21: (map_register_monitor, ("Thresholds", "MonitoredValue", "Actions")),
     22: (map_single_action_schedule, ("ObjectType", "ExecutedScriptSelector", "Type", "ExecutionTime")),
     23: (map_hdlc_setup, ("Speed", "WindowSizeTx", "WindowSizeRx", "MaximumInfoLengthTx", "MaximumInfoLengthRx",
                           "InterCharachterTimeout", "InactivityTimeout", "DeviceAddress")),
     40: (map_push_setup, ("ObjectList", "Destination", "RandomisationStartInterval", "NumberOfRetries",
                           "RepetitionDelay", "Service", "Message", "CommunicationWindow")),
-    70: (map_disconnect, ("ControlMode",)),
+    70: (map_disconnect, ("ControlMode", "ControlState")),
     71: (map_limiter, ("MonitoredValue", "ThresholdActive", "ThresholdNormal", "ThresholdEmergency",
                        "MinOverThresholdDuration", "MinUnderThresholdDuration", "ActionOverThreshold",
                        "ActionUnderThreshold", "EmergencyProfile", "EmergencyProfileGroupIDs")),
-    111: (map_account, ("PaymentMode", "ClearanceThreshold", "CurrencyScale", "CurrencyUnit", "LowCreditThreshold",
+    111: (map_account, ("PaymentMode", "AccountStatus", "ClearanceThreshold", "CurrencyScale", "CurrencyUnit", "LowCreditThreshold",
                         "NextCreditAvailableThreshold", "MaxProvision", "MaxProvisionPeriod", "CurrencyName",
                         "CreditReferences", "ChargeReferences", "CreditChargeConfigurations",
                         "TokenGatewayConfigurations")),
-    112: (map_credit, ("Type", "Priority", "WarningThreshold", "Limit", "CreditConfiguration",
+    112: (map_credit, ("CurrentCreditAmount", "Status", "Type", "Priority", "WarningThreshold", "Limit", "CreditConfiguration",
                        "PresetCreditAmount", "CreditAvailableThreshold", "Period")),
-    113: (map_charge, ("ChargeType", "Priority", "Period", "ChargeConfiguration", "Proportion",
+    113: (map_charge, ("ChargeType", "Priority", "Period", "ChargeConfiguration", "Proportion", "TotalAmountPaid",
+                       "TotalAmountRemaining",
                        "UnitChargeActive", "UnitChargePassive", "UnitChargeActivationTime")),
-    115: (map_token_gateway, ("DeliveryMethod",)),
+    115: (map_token_gateway, ()),
 }
 # the keys every definition object takes
 COMMON_KEYS = ("class", "version", "obis", "description", "read", "write", "actions", "access", "drive", "persist")
@@ -1290,12 +1400,18 @@ def import_gurux(path_or_text, name=None, serial_number=None):
         # name) as the public client first
         associations = {"public": {"client_sap": 16, "authentication": "none"}}
         associations[role] = assoc
+    lns = {}  # every object of the XML: OBIS -> class id
+    for i, n in enumerate(nodes):
+        ln = n.find("LN")
+        if ln is not None and ln.text:
+            lns.setdefault(ln.text.strip(), GURUX_CLASSES[n.tag][0])
     out = []
     seen = {}
     values = {}
     physical = None
     for i, n in enumerate(nodes):
         r = ObjectReader(n, i, source, report)
+        r.lns = lns
         first = len(report)  # this object's report lines start here
         if r.ln in seen:
             raise r.error(n, "logical name %s again (first at line %d)" % (r.ln, seen[r.ln]))
