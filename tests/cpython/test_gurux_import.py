@@ -316,7 +316,8 @@ DRIVEN = {"1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.1.7.0.255", "1.0.32.7.0.255", "
           "0.0.96.10.1.255", "0.0.96.11.0.255", "1.0.1.6.0.255", "1.0.1.8.1.255", "1.0.1.8.2.255"}
 
 
-def test_round_trip_demo_capture_served_and_read_by_gurux(tmp_path):
+@pytest.mark.parametrize("path, sap", [(DEMO_READER, 32), (DEMO_MANAGEMENT, 1)], ids=("reader", "management"))
+def test_round_trip_demo_capture_served_and_read_by_gurux(tmp_path, path, sap):
     # import the XML gurux saved from the demo meter, serve it, and gurux
     # reads the same objects (those imported) with the same values
     meterdef = pytest.importorskip("dlms_micro_cpython.meterdef")
@@ -329,10 +330,10 @@ def test_round_trip_demo_capture_served_and_read_by_gurux(tmp_path):
     from dlms_micro_cpython.service import ThreadedService
     from dlms_micro_cpython.storage import FileStorage
 
-    d, _report = import_gurux(DEMO_READER)
-    path = tmp_path / "imported.json"
-    path.write_text(json.dumps(d), encoding="utf-8")
-    compiled = meterdef.load(str(path))
+    d, _report = import_gurux(path)
+    json_path = tmp_path / "imported.json"
+    json_path.write_text(json.dumps(d), encoding="utf-8")
+    compiled = meterdef.load(str(json_path))
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     imported = ThreadedService(simulator.SimulatedMeter(compiled, storage=FileStorage(str(tmp_path / "a")), seed=1),
@@ -342,7 +343,7 @@ def test_round_trip_demo_capture_served_and_read_by_gurux(tmp_path):
     reads = {}
     for key, svc in (("imported", imported), ("demo", demo)):
         with svc:
-            p = GuruxPeer(svc, WRAPPER, sap=32).connect()
+            p = GuruxPeer(svc, WRAPPER, sap=sap).connect()
             try:
                 reads[key] = _gurux_values(p, p.read_object_list())
                 p.release()
