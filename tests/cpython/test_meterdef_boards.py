@@ -228,3 +228,88 @@ def test_compile_meters_command_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "objects[0]" in err and "nobody" in err
     assert not (tmp_path / "x.py").exists()
+
+
+# ------------------------------------------------------ the IS 15959 preset
+PRESET = os.path.join(REPO, "meters", "is15959_single_phase.json")
+
+
+def _ln(text):
+    return bytes(int(x) for x in text.split("."))
+
+
+def test_is15959_preset_compiles_with_the_standard_objects():
+    c = load(PRESET)
+    table = c.DEVICES[0][2]
+    cls = {e[2]: e[0] for e in table}
+    want = {
+        # instantaneous parameters
+        "1.0.12.7.0.255": 3, "1.0.11.7.0.255": 3, "1.0.91.7.0.255": 3, "1.0.13.7.0.255": 3,
+        "1.0.14.7.0.255": 3, "1.0.9.7.0.255": 3, "1.0.1.7.0.255": 3, "1.0.1.8.0.255": 3, "1.0.9.8.0.255": 3,
+        "1.0.1.6.0.255": 4, "0.0.94.91.14.255": 3, "0.0.94.91.0.255": 1, "0.0.0.1.0.255": 1,
+        "0.0.96.2.0.255": 1,
+        # profiles and their scaler profiles
+        "1.0.94.91.0.255": 7, "1.0.94.91.3.255": 7, "1.0.98.1.0.255": 7, "1.0.94.91.6.255": 7,
+        "1.0.99.1.0.255": 7, "1.0.94.91.4.255": 7, "1.0.99.2.0.255": 7, "1.0.94.91.5.255": 7,
+        # name plate
+        "0.0.96.1.0.255": 1, "0.0.96.1.1.255": 1, "1.0.0.2.0.255": 1, "0.0.94.91.9.255": 1,
+        "0.0.94.91.11.255": 1, "0.0.94.91.12.255": 1, "0.0.96.1.4.255": 1,
+        "0.0.1.0.0.255": 8,
+    }
+    for i in range(7):
+        want["0.0.99.98.%d.255" % i] = 7
+        want["0.0.96.11.%d.255" % i] = 1
+    for ln, cid in want.items():
+        assert cls.get(_ln(ln)) == cid, ln
+    # the maximum demand keeps its capture time, which the profiles capture
+    inst = [e for e in table if e[2] == _ln("1.0.94.91.0.255")][0]
+    assert (4, _ln("1.0.1.6.0.255"), 5, 0, 15) in inst[6][0]
+    # each event log captures the clock and its own event code object
+    for i in range(7):
+        log = [e for e in table if e[2] == _ln("0.0.99.98.%d.255" % i)][0]
+        cols = [(col[1], col[2]) for col in log[6][0]]
+        assert cols[:2] == [(_ln("0.0.1.0.0.255"), 2), (_ln("0.0.96.11.%d.255" % i), 2)]
+        assert log[6][1] == 0  # captured on events, not periodically
+    # the scaler profiles capture scaler_unit (attribute 3) of what their
+    # profile captures
+    for prof, scaler in (("1.0.94.91.0.255", "1.0.94.91.3.255"), ("1.0.99.1.0.255", "1.0.94.91.4.255"),
+                         ("1.0.99.2.0.255", "1.0.94.91.5.255"), ("1.0.98.1.0.255", "1.0.94.91.6.255")):
+        p = [e for e in table if e[2] == _ln(prof)][0]
+        s = [e for e in table if e[2] == _ln(scaler)][0]
+        registers = {col[1] for col in p[6][0] if col[0] in (3, 4) and col[2] == 2}
+        assert {col[1] for col in s[6][0]} == registers and {col[2] for col in s[6][0]} == {3}, scaler
+
+
+def test_is15959_preset_associations_pc_mr_us():
+    c = load(PRESET)
+    assert [(r[0], r[1], r[2], r[5]) for r in c.ROLES] == [("PC", 16, 0, 0), ("MR", 32, 1, 0), ("US", 48, 5, 3)]
+    table = c.DEVICES[0][2]
+    # the public client sees the clock and what every meter adds, nothing
+    # of the metering data
+    pc = sorted("%d.%d.%d.%d.%d.%d" % tuple(e[2]) for e in table if e[5][0] is not None)
+    assert pc == ["0.0.1.0.0.255", "0.0.40.0.0.255", "0.0.40.0.1.255", "0.0.42.0.0.255", "0.0.43.1.0.255"]
+    # the ciphered US association brings Security setup and the invocation counter
+    assert {_ln("0.0.43.0.0.255"), _ln("0.0.43.1.0.255")} <= {e[2] for e in table}
+    # US sets the clock; MR reads it only
+    clock = [e for e in table if e[0] == 8][0]
+    assert clock[5][2][0][1] == 3 and clock[5][1][0][1] == 1
+
+
+def test_is15959_preset_simulated_rows_and_values():
+    from dlms_micro.cosem import profile
+    from dlms_micro_cpython.simulator import SimulatedMeter
+
+    c = load(PRESET)
+    wall = [1767225600 + 30]
+    sim = SimulatedMeter(c, wall_clock=lambda: wall[0], seed=1)
+    for _ in range(2):
+        wall[0] += 60
+        sim.update()
+    m = sim.meter
+    # one current row in the instantaneous and scaler profiles; the power
+    # up the simulator logs in the power failure log
+    for ln in ("1.0.94.91.0.255", "1.0.94.91.3.255", "1.0.94.91.7.255", "0.0.99.98.2.255"):
+        assert profile.buffer_of(m, sim.entry(ln)).count == 1, ln
+    assert profile.buffer_of(m, sim.entry("1.0.98.1.0.255")).count == 0  # captured by US only
+    volts = m.state[sim.entry("1.0.12.7.0.255")[4]]
+    assert 20000 < volts < 26000  # 200.00 .. 260.00 V
