@@ -28,6 +28,7 @@ ROOT = os.path.dirname(HERE)
 def collection(path):
     from gurux_dlms import GXDateTime
     from gurux_dlms.enums import AccessMode, Authentication, DataType, MethodAccessMode, Unit
+    from gurux_dlms.objects.enums import ScriptActionType
     from gurux_dlms.objects import (
         GXDLMSActionSet,
         GXDLMSAssociationLogicalName,
@@ -44,6 +45,9 @@ def collection(path):
         GXDLMSRegister,
         GXDLMSRegisterMonitor,
         GXDLMSSapAssignment,
+        GXDLMSScript,
+        GXDLMSScriptAction,
+        GXDLMSScriptTable,
         GXDLMSTcpUdpSetup,
     )
 
@@ -75,7 +79,7 @@ def collection(path):
 
     data("0.0.42.0.0.255", DataType.OCTET_STRING, b"GRX0000000000007")
     data("0.0.96.1.0.255", DataType.OCTET_STRING, b"00000007")
-    data("0.0.96.10.1.255", DataType.UINT8, 5, writable=True)
+    status_register = data("0.0.96.10.1.255", DataType.UINT8, 5, writable=True)
     data("0.0.96.50.0.255", DataType.INT16, -300)
     data("0.0.96.50.1.255", DataType.STRING, "hello <&>")
     data("0.0.96.50.2.255", DataType.OCTET_STRING, bytes((1, 2, 0xAB)))
@@ -151,6 +155,22 @@ def collection(path):
     lp.deviceAddress = "00000007"
     only_read(lp, 9)
     c.append(lp)
+
+    # the monitor's scripts: status 1 above a threshold, 0 below
+    st = GXDLMSScriptTable("0.0.10.0.106.255")
+    for sid, status in ((1, 1), (2, 0)):
+        script = GXDLMSScript()
+        script.id = sid
+        a = GXDLMSScriptAction()
+        a.type_ = ScriptActionType.WRITE
+        a.target = status_register
+        a.index = 2
+        a.parameter = status
+        a.parameterDataType = DataType.UINT8
+        script.actions.append(a)
+        st.scripts.append(script)
+    only_read(st, 2)
+    c.append(st)
 
     m = GXDLMSRegisterMonitor("0.0.16.1.0.255")
     m.thresholds = [2530, 1955]

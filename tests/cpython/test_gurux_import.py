@@ -283,7 +283,8 @@ def test_load_takes_the_xml_directly():
 # the attributes an import carries, per class: set-up, not run-time state
 STATIC = {1: (2,), 3: (2, 3), 4: (2, 3), 5: (4, 8, 9), 6: (2, 3, 4), 7: (3, 4, 8), 8: (3, 5, 6, 7, 8, 9), 9: (2,),
           11: (2,), 18: (2, 5), 20: (2, 3, 4, 5, 6, 7, 8, 9), 21: (2, 3, 4), 22: (2, 3, 4),
-          23: (2, 3, 4, 5, 6, 7, 8, 9), 40: (2, 3, 5, 6, 7), 70: (4,), 112: (3, 4, 5, 6, 7, 9, 10)}
+          23: (2, 3, 4, 5, 6, 7, 8, 9), 40: (2, 3, 5, 6, 7), 70: (4,), 71: (2, 3, 4, 5, 6, 7, 11),
+          112: (3, 4, 5, 6, 7, 9, 10)}
 
 
 def _plain(v):
@@ -454,3 +455,14 @@ def test_demo_capture_tariff_control_and_prepayment_objects():
     assert any(line.startswith("0.0.19.20.0.255 (Charge): unit_charge_active") for line in report)
     for ln in ("0.0.17.0.0.255", "0.0.19.20.0.255", "0.0.19.0.0.255", "0.0.19.40.0.255"):
         assert ln in o or any(line.startswith(ln + " ") and "not imported" in line for line in report), ln
+
+
+def test_collection_monitor_and_its_scripts():
+    d, _ = import_gurux(COLLECTION)
+    o = by_obis(d)
+    # the declared parameter type (ParameterDataType), not the one Gurux guessed from a Python int
+    assert o["0.0.10.0.106.255"]["scripts"][0]["actions"] == [
+        {"service": "write-attribute", "target": "0.0.96.10.1.255:2", "type": "unsigned", "value": 1}]
+    m = o["0.0.16.1.0.255"]
+    assert (m["monitored_value"], m["thresholds"]) == ("1.0.32.7.0.255:2", [2530, 1955])
+    assert m["action_sets"][0] == {"action_up": "0.0.10.0.106.255:1", "action_down": "0.0.10.0.106.255:2"}

@@ -758,12 +758,22 @@ def time_of_day(b):
     return bytes(t)
 
 
-def typed_parameter(r, node, act):
+def typed_parameter(r, node, act, declared=None):
     # a script action's parameter: "type" and "value", or the encoded
-    # element as "value" (arrays, structures)
+    # element as "value" (arrays, structures). declared: the action's
+    # <ParameterDataType>, the type the script writes (Gurux's Type
+    # attribute may be the one it guessed from the value: double-long for
+    # any integer)
     if node is None or node.attrib.get("Type") is None:
         return
     tag, v = r.value(node)
+    if declared not in (None, tag) and declared in TYPE_NAMES and declared not in (0, 1, 2):
+        saved = node.attrib["Type"]
+        node.attrib["Type"] = str(declared)
+        try:
+            tag, v = r.value(node)
+        finally:
+            node.attrib["Type"] = saved
     if tag in (1, 2):
         act["value"] = v
     elif tag is not None:
@@ -779,13 +789,16 @@ def map_script_table(r, obj):
         actions = []
         acts = s.find("Actions")
         for a in (acts.findall("Action") if acts is not None else ()):
-            kind = r.int("Type", 1, 2, parent=a)
+            kind = r.int("Type", 0, 2, parent=a)
+            if kind == 0:  # Gurux's "nothing"
+                r.report("script %s: an action of type 0 (nothing) left out" % r.text("ID", s))
+                continue
             ln = r.ref_ln(a)
             if ln is None:
                 raise r.error(a, "a script action without its <LN>")
             act = {"service": "write-attribute" if kind == 1 else "execute-method",
                    "target": "%s:%d" % (ln, r.int("Index", 0, 255, parent=a, default=0))}
-            typed_parameter(r, a.find("Parameter"), act)
+            typed_parameter(r, a.find("Parameter"), act, r.int("ParameterDataType", 0, 255, parent=a))
             actions.append(act)
         scripts.append({"script_identifier": r.int("ID", 0, 65535, parent=s), "actions": actions})
     obj["scripts"] = scripts
@@ -902,14 +915,11 @@ def map_limiter(r, obj):
     ids = r.child("EmergencyProfileGroupIDs")
     if ids is not None and ids.children:
         obj["emergency_profile_group_id_list"] = [r.int_of(c, c.text, 0, 65535) for c in ids.children]
-    acts = {}
     for tag, key in (("ActionOverThreshold", "action_over_threshold"),
                      ("ActionUnderThreshold", "action_under_threshold")):
         ref = _script_ref(r, r.child(tag))
         if ref:
-            acts[key] = ref
-    if acts:
-        obj["actions"] = acts
+            obj[key] = ref
     ep = r.child("EmergencyProfile")
     if ep is not None and r.int("Duration", 0, 2**32 - 1, parent=ep, default=0):
         r.report("emergency_profile not imported (a run-time setting)")
@@ -930,7 +940,7 @@ def map_register_monitor(r, obj):
         obj["monitored_value"] = "%s:%d" % (r.ref_ln(mv), r.int("Index", 0, 255, parent=mv, default=2))
     acts = r.child("Actions")
     if acts is not None:
-        obj["actions"] = [{"action_up": _script_ref(r, it.find("Up"), "Selector"),
+        obj["action_sets"] = [{"action_up": _script_ref(r, it.find("Up"), "Selector"),
                            "action_down": _script_ref(r, it.find("Down"), "Selector")}
                           for it in acts.findall("Item")]
 
