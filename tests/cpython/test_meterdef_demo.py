@@ -192,3 +192,61 @@ def test_demo_voltage_monitor_logs_under_and_over_voltage_events():
     assert codes == [80, 81, 82, 83, 83]
     res, out, _cur = _read(made, log, 7)  # entries_in_use
     assert res == base.SUCCESS and out == bytes((6, 0, 0, 0, 4))
+
+
+# Under MicroPython: the module `meter compile` writes from demo.json (with
+# board-sized profiles) builds a meter whose every attribute reads as the
+# CPython build's does.
+DIGEST = r'''
+import sys
+from dlms_micro.cosem import base, common
+from dlms_micro.meterdef import build
+import demo_meter
+
+m = build.build(demo_meter, lambda: %d, env=build.Env(token_key=b"0123456789abcdef"))
+buf = bytearray(4096)
+for e in m.table:
+    if e[base.E_CLASS] == 15:
+        continue
+    ic = m.handlers[e[base.E_IC]]
+    for attr in range(1, ic.attribute_count + 1):
+        ctx = base.Context(m)
+        res = common.get_attribute(ctx, e, attr, buf, 0, len(buf))
+        print("%%s/%%d %%d %%s" %% (".".join([str(b) for b in e[base.E_LN]]), attr, res,
+                                 "".join(["%%02x" %% b for b in buf[0:ctx.pos]])))
+print("objects", len(m.table), "slots", len(m.state))
+''' % NOW
+
+
+def test_compiled_demo_builds_the_same_meter_under_micropython(tmp_path):
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from dlms_micro_cpython.meterdef import compile_definition, emit
+
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed (make bootstrap)")
+    with open(DEMO_JSON) as f:
+        d = json.load(f)
+    for o in d["objects"]:
+        if o["class"] == "profile-generic":
+            o["profile_entries"] = 8
+    pkg = tmp_path / "demo_meter"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(emit.module_text(compile_definition(d), "demo.json"))
+    script = tmp_path / "digest.py"
+    script.write_text(DIGEST)
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    mp = subprocess.run(
+        ["node", os.path.join(repo, "tools", "micropython", "runner.mjs"), "--heap", "640k",
+         "--package", os.path.join(repo, "dlms_micro"), "--package", str(pkg), "--script", str(script)],
+        capture_output=True, text=True, timeout=300, cwd=repo)
+    assert mp.returncode == 0, mp.stdout + mp.stderr
+    cp = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                        env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), repo])))
+    assert cp.returncode == 0, cp.stderr
+    got = [x for x in mp.stdout.splitlines() if "/" in x or x.startswith("objects")]
+    assert got == cp.stdout.splitlines()
+    assert len(got) > 200
