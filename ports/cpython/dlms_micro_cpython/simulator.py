@@ -166,8 +166,9 @@ class SimulatedMeter:
         self._image_states = []
 
         def image_state(entry, args):
-            st = image_store.image_state(store, None, args[0] if args else IMAGE_CAPACITY,
-                                         args[1] if len(args) > 1 else IMAGE_BLOCK_SIZE)
+            # args: (block_size, capacity, ...) as dlms_micro.meterdef.state says
+            st = image_store.image_state(store, None, args[1] if len(args) > 1 else IMAGE_CAPACITY,
+                                         args[0] if args else IMAGE_BLOCK_SIZE)
             self._image_states.append(st)
             return st
 
