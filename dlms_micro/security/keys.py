@@ -72,16 +72,33 @@
 # A counter is 32 bits; ic may be 2**32 - 1. Values >= 2**30 are big ints on
 # MicroPython: an accept then allocates one int (32 bytes).
 # When every slot is taken, an APDU from a new (key, title) is refused
-# (False): evicting a slot would forget its replay state.
-# Persistence: receive counters are kept exactly in RAM and written to
-# storage (one record for all slots) whenever a counter has moved rx_save_step
-# (default 32) past its stored value, on sync_rx() (call it when an
-# association is released) and when activate_pending() reset some; with
-# durable=True, accept_rx_ic() stores the new value before it returns True
-# (False if it cannot), for requests with effects (SET, ACTION) under
-# associations without HLS. A power cut can therefore roll a counter back by
-# less than rx_save_step accepted APDUs, never more; never forward (a
-# restored counter never locks a client out).
+# (False, and rx_table_full() says why): evicting a slot would forget its
+# replay state. rx_slots (default 8) sets how many client titles the table
+# holds; a table stored with more is loaded whole (never forgotten).
+# Persistence: A COUNTER ONCE ACCEPTED IS NEVER ACCEPTED AGAIN, ACROSS
+# RESTARTS TOO (issue 18: with counters saved every 32 requests, a power cut
+# reopened up to 31 accepted values, and an HLS AARQ captured before the cut
+# was accepted again after it). Each slot keeps, besides `next`, a durable
+# `mark`: the value stored for it, from which a restart starts (next = floor
+# = mark). Every accept, whatever the APDU (AARQ InitiateRequest, f(StoC) of
+# HLS, GET/SET/ACTION in the association), returns True only once the stored
+# mark is above the counter it accepts: when ic + 1 > mark, mark = ic +
+# rx_reserve is stored first (atomic put) and a failed store refuses the APDU
+# (False, nothing changes). So what an AARQ or an HLS exchange accepts is
+# durable before the AARE or the reply to HLS leaves, and so is every
+# in-association APDU. For in-association APDUs the reservation (default 32)
+# is the choice: one write per rx_reserve APDUs instead of one per APDU
+# (flash wear on a board, an fsync per request on a host), at a price paid
+# only after a power cut in the middle of an association: the meter then
+# wants counters at or above the stored mark, up to rx_reserve - 1 above the
+# last one it accepted, and refuses (invocation-counter-error with the
+# lowest acceptable value) the client's next counters below it. sync_rx()
+# (called when an association is released) stores the exact next values,
+# giving the unused reservation back, so an orderly release or shutdown
+# costs a client nothing. rx_reserve = 1 stores every accepted counter
+# exactly (no gap ever, one write per protected request). The durable
+# argument of accept_rx_ic/accept_hls_ic is kept for callers and changes
+# nothing: every accept is durable.
 #
 # STORAGE KEYS AND FORMATS (all big-endian, each ending in the CRC-16/X.25 of
 # what precedes it, low byte first; a record that fails its checks raises
@@ -130,7 +147,8 @@ _POLICY_AUTHENTICATED = const(0x24)
 SUITE_AES_GCM_128 = const(0)  # suite 0: AES-GCM-128, AES-128 key wrap
 
 TX_RESERVE = const(1024)
-RX_SAVE_STEP = const(32)
+RX_RESERVE = const(32)
+RX_SAVE_STEP = RX_RESERVE  # its former name
 RX_SLOTS = const(8)
 
 STORE_KEYS = "sec.keys"
@@ -142,6 +160,7 @@ _KEYS_SIZE = const(80)
 _TX_SIZE = const(7)
 _RX_SLOT_SIZE = const(16)
 _TX_LAST = 0xFFFFFFFF  # stored mark of an exhausted counter
+_RX_END = 0x100000000  # receive mark after the largest counter (5 bytes stored)
 _NO_KEYS = (None, None, None, None)
 _KEY_NAMES = ("EK", "BK", "AK", "KEK")
 
@@ -210,15 +229,17 @@ class KeyStore:
         suite=SUITE_AES_GCM_128,
         client_titles=None,
         tx_reserve=TX_RESERVE,
-        rx_save_step=RX_SAVE_STEP,
+        rx_reserve=RX_RESERVE,
         rx_slots=RX_SLOTS,
+        rx_save_step=None,
     ):
         # storage: get/put object (required: counters must persist).
         # system_title: the server's 8 bytes. ek, bk, ak, kek: default keys
         # (16 bytes or None). policy, suite: default security_policy (v1 bit
         # flags) and suite. client_titles: {client_sap: 8-byte expected client
         # system title} for the clients that must present one. tx_reserve:
-        # 1..65535; rx_save_step >= 1; rx_slots >= 1.
+        # 1..65535; rx_reserve 1..65535 (rx_save_step: its former name);
+        # rx_slots >= 1: how many client system titles have receive counters.
         if storage is None:
             raise ValueError("a KeyStore needs a storage (counters must survive a restart)")
         if len(system_title) != TITLE_SIZE:
@@ -227,13 +248,15 @@ class KeyStore:
             raise ValueError("only security suite 0 is implemented")
         if not valid_policy(policy, suite):
             raise ValueError("security policy 0x%02X not possible with suite %d" % (policy, suite))
-        if not 1 <= tx_reserve <= 0xFFFF or rx_save_step < 1 or rx_slots < 1:
-            raise ValueError("tx_reserve 1..65535, rx_save_step and rx_slots >= 1")
+        if rx_save_step is not None:
+            rx_reserve = rx_save_step
+        if not 1 <= tx_reserve <= 0xFFFF or not 1 <= rx_reserve <= 0xFFFF or rx_slots < 1:
+            raise ValueError("tx_reserve and rx_reserve 1..65535, rx_slots >= 1")
         self.storage = storage
         self.system_title = bytes(system_title)
         self.suite = suite
         self.tx_reserve = tx_reserve
-        self.rx_save_step = rx_save_step
+        self.rx_reserve = rx_reserve
         self.generation = 0
         titles = {}
         if client_titles:
@@ -279,36 +302,38 @@ class KeyStore:
         self._tx_hi = self._mk_hi = mark >> 16
         self._tx_lo = self._mk_lo = mark & 0xFFFF
 
-        # receive counter slots
+        # receive counter slots; a stored table larger than rx_slots is kept
+        # whole (forgetting a slot would reopen its counters to replay)
+        rec = storage.get(STORE_RX)
+        if _check(rec, 0, STORE_RX):
+            if len(rec) != 4 + _RX_SLOT_SIZE * rec[1]:
+                raise ValueError("stored %s has an unknown format" % STORE_RX)
+            if rec[1] > rx_slots:
+                rx_slots = rec[1]
+        self.rx_slots = rx_slots
         self._rx_key = [-1] * rx_slots  # key id, -1: free slot
         self._rx_gen = [0] * rx_slots
         self._rx_title = bytearray(TITLE_SIZE * rx_slots)
         self._rx_next = [0] * rx_slots
         self._rx_floor = [0] * rx_slots
-        self._rx_due = [0] * rx_slots  # next value that triggers a save
-        self._rx_dirty = False
+        self._rx_mark = [0] * rx_slots  # the stored (durable) value
+        self._rx_dirty = False  # some mark is above its next (sync_rx gives it back)
         self._slot_was_new = False  # set by _accept_slot
-        rec = storage.get(STORE_RX)
-        if _check(rec, 0, STORE_RX):
+        if rec is not None:
             n = rec[1]
-            if len(rec) != 4 + _RX_SLOT_SIZE * n:
-                raise ValueError("stored %s has an unknown format" % STORE_RX)
             j = 0
             for s in range(n):
                 p = 2 + _RX_SLOT_SIZE * s
                 k = rec[p]
                 if k >= KEY_COUNT or ((rec[p + 1] << 8) | rec[p + 2]) != gens[k]:
                     continue  # its key changed since: the counter starts over
-                if j == rx_slots:
-                    break  # fewer slots configured than stored: keep the first
                 v = rec[p + 11]
                 for q in range(p + 12, p + 16):
                     v = (v << 8) | rec[q]
                 self._rx_key[j] = k
                 self._rx_gen[j] = gens[k]
                 self._rx_title[TITLE_SIZE * j : TITLE_SIZE * j + TITLE_SIZE] = rec[p + 3 : p + 11]
-                self._rx_next[j] = self._rx_floor[j] = v
-                self._rx_due[j] = v + rx_save_step
+                self._rx_next[j] = self._rx_floor[j] = self._rx_mark[j] = v
                 j += 1
 
     # ------------------------------------------------------------ keys
@@ -555,7 +580,7 @@ class KeyStore:
                 for i in range(TITLE_SIZE):
                     t[p + i] = buf[off + i]
                 self._rx_next[j] = self._rx_floor[j] = 0
-                self._rx_due[j] = 0  # first use: stored at once
+                self._rx_mark[j] = 0  # nothing stored: the first accept stores it
                 return j
         return -1
 
@@ -566,7 +591,8 @@ class KeyStore:
         return self._rx_next[j] if j >= 0 else 0
 
     def check_rx_ic(self, key_id, buf, off, ic):
-        # Whether accept_rx_ic would accept ic (changes nothing).
+        # Whether accept_rx_ic would accept ic (changes nothing; a store it
+        # would need may still fail).
         if ic < 0 or ic > 0xFFFFFFFF:
             return False
         j = self._slot(key_id, buf, off)
@@ -574,12 +600,18 @@ class KeyStore:
             return -1 in self._rx_key
         return ic >= self._rx_next[j]
 
+    def rx_table_full(self, key_id, buf, off):
+        # Whether (key_id, the client title at buf[off:]) has no slot and
+        # none is free: the table of client titles is full (rx_slots).
+        return self._slot(key_id, buf, off) < 0 and -1 not in self._rx_key
+
     def accept_rx_ic(self, key_id, buf, off, ic, durable=False):
         # An APDU under key_id from the client system title at buf[off:]
         # (8 bytes) carries counter ic and its tag checked out: True when ic
         # is new (not below the next expected value), and the counter moves
-        # past it; False otherwise (nothing changes). durable: the new value
-        # is stored before True is returned (False when it cannot be).
+        # past it; False otherwise (nothing changes). True only once the
+        # stored mark is above ic (see Persistence above); durable: kept for
+        # callers, every accept is durable.
         j = self._accept_slot(key_id, buf, off, ic)
         if j < 0:
             return False
@@ -621,41 +653,62 @@ class KeyStore:
         return j
 
     def _after_accept(self, j, durable, new, old, old_floor):
-        if durable or self._rx_next[j] >= self._rx_due[j]:
-            try:
-                self._save_rx()
-            except Exception:  # storage failure
-                if durable:
-                    self._rx_next[j] = old
-                    self._rx_floor[j] = old_floor
-                    if new:
-                        self._rx_key[j] = -1
-                    return False
-                self._rx_dirty = True  # retried on the next accept or sync
-        else:
-            self._rx_dirty = True
-        return True
+        # The counter moved in RAM; make it durable before saying yes.
+        n = self._rx_next[j]
+        if n <= self._rx_mark[j]:
+            self._rx_dirty = True  # inside the stored reservation
+            return True
+        # store a new reservation: mark = ic + rx_reserve (>= next), at
+        # most 2**32 (the next value after the largest counter)
+        m = n - 1 + self.rx_reserve
+        if m > _RX_END:
+            m = _RX_END
+        if self._store_rx(j, m, False):
+            if m > n:
+                self._rx_dirty = True  # a reservation to give back
+            return True
+        self._rx_next[j] = old
+        self._rx_floor[j] = old_floor
+        if new:
+            self._rx_key[j] = -1
+        return False
 
     def sync_rx(self):
-        # Store the receive counters if any moved since they were last
-        # stored (e.g. when an association is released). Returns False when
-        # the storage failed (they stay marked and are tried again on the
-        # next save), True otherwise; never raises.
+        # Give back the unused reservations: store the exact next values
+        # (e.g. when an association is released; see Persistence above).
+        # Returns False when the storage failed (the reservations stay, and
+        # are given back on a later sync), True otherwise; never raises.
         if self._rx_dirty:
-            try:
-                self._save_rx()
-            except Exception:  # storage failure
-                self._rx_dirty = True
+            if not self._store_rx(-1, 0, True):
                 return False
+            self._rx_dirty = False
         return True
 
     def _save_rx_quietly(self):
-        try:
-            self._save_rx()
-        except Exception:
-            self._rx_dirty = True
+        # after a key change freed slots: store the table without them, the
+        # others exact (on failure the stored slots of the old key are
+        # dropped at load anyway)
+        if self._store_rx(-1, 0, True):
+            self._rx_dirty = False
 
-    def _save_rx(self):
+    def _store_rx(self, slot, value, exact):
+        # Store the table: slot `slot` with mark `value`, the others with
+        # their marks (exact: their next values). On success the marks are
+        # what was stored; on a storage failure nothing changes and False.
+        rk = self._rx_key
+        try:
+            self._put_rx(slot, value, exact)
+        except Exception:  # storage failure: the old record stands
+            return False
+        mk = self._rx_mark
+        for j in range(len(rk)):
+            if j == slot:
+                mk[j] = value
+            elif exact:
+                mk[j] = self._rx_next[j]
+        return True
+
+    def _put_rx(self, slot, value, exact):
         rk = self._rx_key
         n = 0
         for k in rk:
@@ -670,7 +723,12 @@ class KeyStore:
             if rk[j] < 0:
                 continue
             g = self._rx_gen[j]
-            v = self._rx_next[j]
+            if j == slot:
+                v = value
+            elif exact:
+                v = self._rx_next[j]
+            else:
+                v = self._rx_mark[j]
             rec[p] = rk[j]
             rec[p + 1] = g >> 8
             rec[p + 2] = g & 0xFF
@@ -682,11 +740,6 @@ class KeyStore:
             rec[p + 15] = v & 0xFF
             p += _RX_SLOT_SIZE
         self.storage.put(STORE_RX, _seal(rec))
-        step = self.rx_save_step
-        for j in range(len(rk)):
-            if rk[j] >= 0:
-                self._rx_due[j] = self._rx_next[j] + step
-        self._rx_dirty = False
 
     # ------------------------------------------------------------- repr
 

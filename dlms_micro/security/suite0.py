@@ -413,12 +413,12 @@ class Suite0:
         if ded:
             g = self._dedicated()
             if ic < self._ded_rx:
-                self._replay(ic, self._ded_rx)
+                raise SecurityError(E_REPLAY, "invocation counter %d below the lowest acceptable %d" % (ic, self._ded_rx), self._ded_rx)
         else:
             g = self._global()
             # a counter that would be refused: no deciphering for it
             if not keys.check_rx_ic(KEY_EK, iv, 0, ic):
-                self._replay(ic, keys.rx_ic(KEY_EK, iv, 0))
+                self._replay(ic, iv)
         aad = self._aad
         aad[0] = sc
         if level == LEVEL_MASK:
@@ -436,7 +436,7 @@ class Suite0:
         else:
             d = self.durable and (buf[c] == 0xC1 or buf[c] == 0xC3)  # SET, ACTION
             if not keys.accept_rx_ic(KEY_EK, iv, 0, ic, d):
-                self._replay(ic, keys.rx_ic(KEY_EK, iv, 0))
+                self._replay(ic, iv)
         self.start = c
         self.end = ce
         self.apdu_tag = t
@@ -446,10 +446,22 @@ class Suite0:
         self.ic = ic
         self._cipher = g
 
-    def _replay(self, ic, expected):
+    def _replay(self, ic, iv):
+        # A global-key counter refused for the client title iv[0:8]: a replay
+        # (below the lowest acceptable), a full table of client titles, or a
+        # store that failed.
+        keys = self.keys
+        if keys.rx_table_full(KEY_EK, iv, 0):
+            # issue 18: the 9th title was refused as "could not be recorded"
+            raise _err(
+                E_COUNTER,
+                "client system title %s refused: the table of client titles with invocation counters is full "
+                "(%d titles; KeyStore rx_slots)" % (_hex8(iv), keys.rx_slots),
+            )
+        expected = keys.rx_ic(KEY_EK, iv, 0)
         if ic >= expected:
             # not below the lowest acceptable: the store could not keep it
-            raise _err(E_COUNTER, "invocation counter %d could not be recorded" % ic)
+            raise _err(E_COUNTER, "invocation counter %d could not be stored (storage failed)" % ic)
         raise SecurityError(E_REPLAY, "invocation counter %d below the lowest acceptable %d" % (ic, expected), expected)
 
     # ---------------------------------------------------------- protect
@@ -563,7 +575,7 @@ class Suite0:
         if not g.gmac_ok(iv, 0, aad, 0, 17, buf, s + 5, TAG_LEN, stoc, ss, ss + sn):
             raise _err(E_AUTHENTICATION, "f(StoC) does not authenticate (IC %d)" % ic)
         if not self.keys.accept_hls_ic(KEY_EK, iv, 0, ic):
-            self._replay(ic, self.keys.rx_ic(KEY_EK, iv, 0))
+            self._replay(ic, iv)
         return True
 
     def hls_answer(self, ctos, cs, cn, out, o):
@@ -589,3 +601,8 @@ class Suite0:
         for i in range(4):
             out[o + 1 + i] = iv[8 + i]
         return o + 5 + TAG_LEN
+
+
+def _hex8(b):
+    # the 8-byte system title at b[0:8] in hex (error messages only)
+    return "".join(["%02X" % b[i] for i in range(8)])

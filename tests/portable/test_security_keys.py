@@ -202,48 +202,106 @@ def test_rx_new_title_refused_when_every_slot_is_taken():
     assert k.accept_rx_ic(ks.KEY_EK, CLIENT_B, 0, 2)  # known ones go on
 
 
-def test_rx_counters_stored_every_step_and_on_sync_never_ahead():
+def test_rx_counter_accepted_is_never_accepted_again_after_a_power_cut():
+    # issue 18: every accepted counter is below a stored mark before the
+    # accept says yes; a restart starts from that mark
     s = MemStorage()
-    k = store(s, rx_save_step=4)
-    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 0)  # a new title: stored
+    k = store(s, rx_reserve=4)
+    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 0)  # a new title: mark 0 + 4 stored
     assert s.puts == 1
     for ic in (1, 2, 3):
-        assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, ic)
+        assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, ic)  # inside the reservation
     assert s.puts == 1
-    assert store(s).rx_ic(ks.KEY_EK, CLIENT_A, 0) == 1  # behind by < step
-    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 4)  # next 5 = stored 1 + 4
+    after_cut = store(s)
+    assert after_cut.rx_ic(ks.KEY_EK, CLIENT_A, 0) == 4  # above every accepted value
+    for ic in (0, 1, 2, 3):
+        assert not after_cut.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, ic)
+    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 4)  # reaches the mark: 4 + 4 stored first
     assert s.puts == 2
-    assert store(s).rx_ic(ks.KEY_EK, CLIENT_A, 0) == 5
+    assert store(s).rx_ic(ks.KEY_EK, CLIENT_A, 0) == 8
+    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 20)  # a jump: 20 + 4
+    assert store(s).rx_ic(ks.KEY_EK, CLIENT_A, 0) == 24
+
+
+def test_rx_sync_gives_the_unused_reservation_back():
+    # an orderly release stores the exact next value: a client that goes on
+    # with its counter after a restart is not refused
+    s = MemStorage()
+    k = store(s, rx_reserve=32)
+    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 5)
     assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 6)
-    k.sync_rx()
-    assert s.puts == 3
-    k.sync_rx()  # nothing moved: no write
-    assert s.puts == 3
+    assert store(s).rx_ic(ks.KEY_EK, CLIENT_A, 0) == 37
+    assert k.sync_rx()
+    puts = s.puts
+    assert k.sync_rx()  # nothing moved: no write
+    assert s.puts == puts
     k2 = store(s)
     assert k2.rx_ic(ks.KEY_EK, CLIENT_A, 0) == 7
     assert not k2.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 6)
+    assert k2.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 7)
 
 
-def test_rx_durable_accept_is_stored_before_it_says_yes():
+def test_rx_reserve_1_stores_every_counter_exactly():
     s = MemStorage()
-    k = store(s)
-    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 1)
-    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 2, True)
-    assert store(s).rx_ic(ks.KEY_EK, CLIENT_A, 0) == 3
+    k = store(s, rx_reserve=1)
+    for ic in (3, 4, 9):
+        assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, ic)
+        assert store(s).rx_ic(ks.KEY_EK, CLIENT_A, 0) == ic + 1
+    assert s.puts == 3
+
+
+def test_rx_hls_counter_is_durable_before_the_reply():
+    s = MemStorage()
+    k = store(s, rx_reserve=1)
+    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 30)  # AARQ
+    assert k.accept_hls_ic(ks.KEY_EK, CLIENT_A, 0, 40)  # f(StoC)
+    k2 = store(s)  # power cut right after the reply
+    assert not k2.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 30)
+    assert not k2.accept_hls_ic(ks.KEY_EK, CLIENT_A, 0, 40)
+    assert k2.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 41)
+
+
+def test_rx_accept_is_refused_when_its_counter_cannot_be_stored():
+    s = MemStorage()
+    k = store(s, rx_reserve=2)
+    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 1)  # mark 3
     s.fail = True
-    assert not k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 3, True)  # cannot store
+    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 2)  # inside the reservation: no write
+    assert not k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 3)  # needs a write that fails
     assert k.rx_ic(ks.KEY_EK, CLIENT_A, 0) == 3  # unchanged
-    assert not k.accept_rx_ic(ks.KEY_EK, CLIENT_B, 0, 1, True)
+    assert not k.accept_hls_ic(ks.KEY_EK, CLIENT_A, 0, 5)
+    assert not k.accept_rx_ic(ks.KEY_EK, CLIENT_B, 0, 1)
     assert k.rx_ic(ks.KEY_EK, CLIENT_B, 0) == 0 and k._slot(ks.KEY_EK, CLIENT_B, 0) < 0
-    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 3)  # lazy: accepted, kept dirty
     assert not k.sync_rx()  # the storage still fails: reported, not raised
     s.fail = False
     assert k.sync_rx()
-    assert store(s).rx_ic(ks.KEY_EK, CLIENT_A, 0) == 4
+    assert store(s).rx_ic(ks.KEY_EK, CLIENT_A, 0) == 3
+
+
+def test_rx_table_full_is_said_for_a_title_beyond_rx_slots():
+    k = store(rx_slots=2)
+    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 1)
+    assert not k.rx_table_full(ks.KEY_EK, CLIENT_B, 0)
+    assert k.accept_rx_ic(ks.KEY_EK, CLIENT_B, 0, 1)
+    third = b"CLI\x00\x00\x00\x00\x03"
+    assert k.rx_table_full(ks.KEY_EK, third, 0)
+    assert not k.rx_table_full(ks.KEY_EK, CLIENT_A, 0)  # known titles go on
+    assert not k.accept_rx_ic(ks.KEY_EK, third, 0, 1)
+
+
+def test_rx_stored_table_larger_than_rx_slots_is_kept_whole():
+    s = MemStorage()
+    k = store(s, rx_slots=3)
+    for t in (CLIENT_A, CLIENT_B, b"CLI\x00\x00\x00\x00\x03"):
+        assert k.accept_rx_ic(ks.KEY_EK, t, 0, 10)
+    k2 = store(s, rx_slots=1)
+    assert k2.rx_slots == 3
+    for t in (CLIENT_A, CLIENT_B, b"CLI\x00\x00\x00\x00\x03"):
+        assert not k2.accept_rx_ic(ks.KEY_EK, t, 0, 10)
 
 
 def test_rx_accept_allocates_nothing_below_2_30():
-    k = store(rx_save_step=1000)
+    k = store(rx_reserve=1000)
     assert k.accept_rx_ic(ks.KEY_EK, CLIENT_A, 0, 1)
     ic = [2]
 

@@ -104,6 +104,11 @@ class FakeKeys:
         self.rx_next = ic + 1
         return True
 
+    rx_slots = 1
+
+    def rx_table_full(self, key_id, buf, off):
+        return not self._title_ok(key_id, buf, off)
+
     def accept_hls_ic(self, key_id, buf, off, ic, durable=False):
         if not self._title_ok(key_id, buf, off) or ic < self.floor:
             return False
