@@ -340,6 +340,15 @@ BAD = [
         {"start_time": "00:00", "script_logical_name": "0.0.10.0.1.255", "script_selector": 9}]}]},
      "day_profile_table[0].day_schedule[0]", "has no script 9"),
     ("activity-calendar", {"calendar_name_passive": "OTHER"}, "calendar_name_passive", "same content"),
+    ("activity-calendar", {"season_profile": [
+        {"season_profile_name": "B", "season_start": "*-06-01T00:00:00", "week_name": "W"},
+        {"season_profile_name": "A", "season_start": "*-01-01T00:00:00", "week_name": "W"}]},
+     "season_profile", "season_start order"),
+    ("activity-calendar", {"day_profile_table": [
+        {"day_id": 1, "day_schedule": [
+            {"start_time": "08:00", "script_logical_name": "0.0.10.0.1.255", "script_selector": 2},
+            {"start_time": "07:00", "script_logical_name": "0.0.10.0.1.255", "script_selector": 2}]},
+        {"day_id": 2, "day_schedule": []}]}, "day_profile_table", "strictly increasing"),
     ("activity-calendar", {"season_profile_room": 8}, "season_profile_room", "less than"),
     ("register-monitor", {"thresholds": ["high"]}, "thresholds[0]", "integer"),
     ("register-monitor", {"monitored_value": "1.0.99.99.0.255:2"}, "monitored_value", "not in the table"),

@@ -424,6 +424,7 @@ def compile_demand(cx):
         mx = _obis(cx, "maximum_demand_register", cx.get("maximum_demand_register"), (4,),
                    "an extended register")
     per = cx.int("per", 3600, 1, 2**31 - 1)
+    cx.ram += 8 * maxp + 100  # the ring and the slots
     param = [s, u, ecid, eln, maxp, mx, tag, st_tag, per]
     # the trailing defaults are left out (the class module's defaults)
     defaults = (None, axdr.DOUBLE_LONG_UNSIGNED, axdr.UNSIGNED, 3600)
@@ -594,6 +595,7 @@ def compile_script_table(cx):
 
     need = len(_enc_scripts(script, param))
     room = _room(cx, "scripts_room", need, max(2 * need, 256))
+    cx.ram += 2 * room  # the scripts and the scratch a SET checks into
     return (param, (room, _persist(cx)))
 
 
@@ -631,6 +633,7 @@ def _special_days(cx):
 def compile_special_days(cx):
     entries = _special_days(cx)
     param = (_room(cx, "max_entries", len(entries), 16, 0xFFFF),)
+    cx.ram += 8 * param[0]
     return (param, (tuple(entries), _persist(cx)))
 
 
@@ -647,6 +650,7 @@ def compile_image(cx):
     cap = cx.int("max_image_size", 64 * 1024, 1, 2**31 - 1)
     mid = cx.int("max_identifier_length", 64, 1, 255)
     en = _bool(cx, "image_transfer_enabled", True)
+    cx.ram += (cap // bs + 8) // 8 + mid + 64  # the block bitmap, the identifier (blocks: the port's sink)
     return (None, (bs, cap, mid, 1 if en else 0, _persist(cx)))
 
 
@@ -762,7 +766,34 @@ def compile_calendar(cx):
              _room(cx, "season_profile_room", sizes[1], max(2 * sizes[1], 64)),
              _room(cx, "week_profile_table_room", sizes[2], max(2 * sizes[2], 64)),
              _room(cx, "day_profile_table_room", sizes[3], max(2 * sizes[3], 128)))
+    cx.ram += 2 * sum(param[1:]) + max(param[1:])  # active and passive, the scratch
+    _calendar_checks(cx, param, (tariff._enc_name(name), tariff._enc_seasons(seasons), tariff._enc_weeks(weeks),
+                                 tariff._enc_days(days)))
     return (param, (name, tuple(seasons), tuple(weeks), tuple(days), _persist(cx)))
+
+
+CALENDAR_RULES = (
+    "",
+    "seasons strictly in season_start order, month and day given (wildcards: the year only; day \"last\" / "
+    "\"second-last\")",
+    "day ids 0..255",
+    "start times of a day strictly increasing, hour and minute given; day ids unique",
+)
+
+
+def _calendar_checks(cx, param, encoded):
+    # each part as the calendar checks a client's SET of it (script
+    # references aside: they were checked above)
+    from dlms_micro.cosem import tariff
+
+    cal = tariff.Calendar((None, 4, 4, 4, 4))
+    cal.scratch = bytearray(max(param[1:]) + 64)
+    for i, enc in enumerate(encoded):
+        n = tariff._CHECKS[i](None, cal, axdr.Reader(enc))
+        if n < 0:
+            cx.err(CALENDAR_PARTS[i], "refused by the calendar's checks (%s)" % (CALENDAR_RULES[i] or "a name"))
+        elif n > param[1 + i]:
+            cx.err(CALENDAR_PARTS[i] + "_room", "%d bytes needed, %d given" % (n, param[1 + i]))
 
 
 def _only_special_days(cx):
@@ -852,6 +883,7 @@ def compile_schedule(cx):
         times.append((_parsed(cx, w + ".time", time4, t["time"], bytes(4)),
                       _parsed(cx, w + ".date", date5, t["date"], b"\xff" * 5)))
     param = (_room(cx, "max_execution_times", len(times), max(len(times), 1), 255),)
+    cx.ram += 13 * param[0]
     raw = cx.get("execution_time", [])
     if isinstance(raw, list) and len(times) == len(raw):
         from dlms_micro.cosem import schedule
@@ -918,6 +950,7 @@ def compile_push(cx):
     dmax = _room(cx, "max_destination_length", len(dest or b""), 64, 255)
     wmax = _room(cx, "max_windows", len(windows), max(len(windows), 4), 255)
     param = (tuple(objs), period, dmax, wmax)
+    cx.ram += dmax + 24 * wmax + 12
     return (param, (service, dest, message, rnd, retries, delay, tuple(windows)))
 
 
