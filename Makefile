@@ -124,13 +124,15 @@ firmware:
 
 # The firmware stage: build (a missing compiler skips it with one line,
 # except under CI=true), then tests/firmware/ (real clients read the frozen
-# meter over TCP, HDLC on the QEMU UART) and the figures of the real builds.
+# meter over TCP, HDLC on the QEMU UART), the portable suite on the unix
+# firmware, and the figures of the real builds.
 test-firmware: $(DEV_STAMP)
 	@$(PYTHON) tools/firmware/build.py --check-tools || { \
 	  if [ "$$CI" = "true" ]; then exit 1; fi; \
 	  echo "make: firmware stage skipped (outside CI)"; exit 0; }; \
 	$(PYTHON) tools/firmware/build.py --board $(BOARD) -j2 && \
 	DLMS_FIRMWARE_TESTS=1 $(VPY) -m pytest -p no:cacheprovider -q tests/firmware && \
+	$(PYTHON) tools/firmware/run_portable.py && \
 	$(VPY) tools/firmware/bench_fw.py --short
 
 bench-firmware: $(DEV_STAMP) firmware

@@ -22,8 +22,8 @@
 # Options (keyword arguments of include()):
 #   layers         comma-separated short names from tools/dlms_packages.py
 #                  (core, hdlc, wrapper, iec21, security, data, clock, register,
-#                  local-port, hdlc-setup, security-setup) or "all" (default);
-#                  dependencies are added
+#                  local-port, hdlc-setup, security-setup) or "all" (default:
+#                  every module of dlms_micro/); dependencies are added
 #   port_manifest  include $(PORT_DIR)/boards/manifest.py first (default True,
 #                  which FROZEN_MANIFEST=this-file needs: it replaces the port's
 #                  own manifest); pass False when the including manifest has
@@ -73,6 +73,16 @@ _files = []
 for _name in dlms_packages.closure(_names):
     for _mod in dlms_packages.modules(_name):
         _files.append(_mod[len("dlms_micro/"):])
+if options.layers == "all":
+    # every module of the package, also one no layer lists yet (a board
+    # that freezes everything must not stop at boot with ImportError)
+    for _dir, _subdirs, _names_in in os.walk(os.path.join("..", "dlms_micro")):
+        _subdirs[:] = sorted(d for d in _subdirs if d != "__pycache__")
+        for _f in sorted(_names_in):
+            _rel = os.path.relpath(os.path.join(_dir, _f), os.path.join("..", "dlms_micro"))
+            _rel = _rel.replace(os.sep, "/")
+            if _f.endswith(".py") and _rel not in _files:
+                _files.append(_rel)
 package("dlms_micro", files=_files, base_path="..", opt=options.opt)
 
 _PORT = os.path.join("..", "ports", "micropython")

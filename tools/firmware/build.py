@@ -43,11 +43,11 @@ SHARED = os.path.join(os.path.dirname(REPO), "shared", "micropython")
 UNPACKED = os.path.join(BUILD, "micropython-1.27.0")  # holds micropython/
 
 DEFAULT_BOARD = "esp32_devkitc_max3485"
-# The meter's compiled object table, frozen as a top-level module; None:
-# the port's own (dlms_micro_mp.meter_table, frozen with the port package,
-# which dlms_micro_mp.board builds the meter from). The one place to name a
-# generated table module instead.
-TABLE = None
+BOARDS = os.path.join(REPO, "board", "boards")
+# A board file names its meter definition and the module it compiles to
+# ("meter_module"); tools/compile_meters.py writes those modules, which are
+# frozen as top-level modules beside the board definitions.
+TABLE = None  # one more table module (.py) to freeze, e.g. a user's own
 ENTRY = os.path.join(HERE, "fw_main.py")
 BENCH = os.path.join(HERE, "fw_bench.py")  # frozen too: its code costs no heap
 DEMO_FILES = ("__init__.py", "demo_table.py", "demo_control.py")
@@ -138,10 +138,30 @@ def check_tools(targets, run_qemu=False):
     return None
 
 
+def _tool(name):
+    # tools/NAME.py, loaded by path (tools/ is not a package)
+    import importlib.util
+
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", name + ".py"))
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
 def board_names(folder):
-    # NAME.json is a board definition (NAME.meter.json and the like beside
-    # it are other kinds of data)
-    return sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".json") and f.count(".") == 1)
+    # the board files' names (NAME.json; not the NAME.meter.json beside them)
+    return [os.path.basename(f)[:-5] for f in _tool("compile_meters").board_files(folder)]
+
+
+def board_meters(dest):
+    """Compile every board's meter definition into dest; the module paths."""
+    cm = _tool("compile_meters")
+    try:
+        return cm.compile_all_boards(BOARDS, dest)
+    except (cm.DefinitionError, cm.BoardError) as e:
+        raise BuildError("a board's meter definition does not compile:\n%s" % e)
 
 
 def board_defs(first, dest):
@@ -151,7 +171,7 @@ def board_defs(first, dest):
     that board's definition as a new dict. Each definition is built only
     when asked for (the module's constants stay in flash).
     """
-    folder = os.path.join(REPO, "board", "boards")
+    folder = BOARDS
     names = board_names(folder)
     if first not in names:
         raise BuildError("no board %r (boards: %s)" % (first, ", ".join(names)))
@@ -228,7 +248,7 @@ def build(targets, board, jobs):
     for target in targets:
         dest = os.path.join(OUT, target)
         os.makedirs(dest, exist_ok=True)
-        modules = [board_defs(board, dest), ENTRY, BENCH]
+        modules = [board_defs(board, dest)] + board_meters(dest) + [ENTRY, BENCH]
         manifest = os.path.join(dest, "manifest.py")
         _write_if_changed(manifest, manifest_text(target, modules))
         t0 = time.time()

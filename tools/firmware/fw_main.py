@@ -55,24 +55,9 @@ def make_meter(name=None, storage=None, wall_clock=None):
 
 
 def hdlc_link(cfg):
-    # An HDLC link with the board definition's parameters (as board.build
-    # makes one per UART channel).
-    from dlms_micro.link.hdlc import HdlcServer
-
-    h = cfg.get("hdlc", {})
-    mi = h.get("max_info", 128)
-    w = h.get("window", 1)
-    return HdlcServer(
-        logical=h.get("logical", 1),
-        physical=h.get("physical", 17),
-        max_info_tx=mi,
-        max_info_rx=mi,
-        window_tx=w,
-        window_rx=w,
-        max_apdu=h.get("max_apdu", 512),
-        inactivity_timeout=h.get("inactivity_s", 120) * 1000,
-        inter_octet_timeout=h.get("inter_octet_ms", 25),
-    )
+    # An HDLC link as board.build makes one per UART channel: the meter
+    # definition's addresses and link parameters, the board's buffer size.
+    return _board.hdlc_link(_board.meter_definition(cfg), cfg)
 
 
 def _quiet(msg):
