@@ -68,15 +68,14 @@ class FirmwareMeter:
         return self.proc is not None and self.proc.poll() is None
 
 
-@pytest.fixture(scope="session")
-def unix_meter():
+def start_unix(*args):
     need(UNIX)
     m = FirmwareMeter()
     wport, hport = free_port(), free_port()
     cwd = tempfile.mkdtemp(prefix="dlms-fw-")
     m.proc = subprocess.Popen(
-        [UNIX, "-X", "heapsize=100k", "-m", "fw_main", "--port", str(wport), "--hdlc-port", str(hport), "--quiet"],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [UNIX, "-X", "heapsize=100k", "-m", "fw_main", "--port", str(wport), "--hdlc-port", str(hport), "--quiet"]
+        + list(args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = m.proc.stdout.readline()
     if not line.startswith("dlms_micro: ready"):
         m.proc.kill()
@@ -84,6 +83,24 @@ def unix_meter():
     m.ready = dict(f.split("=", 1) for f in line.split()[2:])
     m.wrapper_address = ("127.0.0.1", wport)
     m.hdlc_address = ("127.0.0.1", hport)
+    return m
+
+
+@pytest.fixture(scope="session")
+def unix_meter():
+    m = start_unix()
+    try:
+        yield m
+    finally:
+        m.proc.kill()
+        m.proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def unix_secure_meter():
+    # The frozen secured meter (tools/firmware/secure.meter.json): SAP 1
+    # HLS-GMAC with suite 0 through the unix port's cryptolib, demo keys.
+    m = start_unix("--meter", "fw_secure_meter")
     try:
         yield m
     finally:

@@ -125,6 +125,37 @@ def test_malformed_frames_get_no_crash_and_the_meter_answers_after(unix_meter):
     assert unix_meter.alive()
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_gurux_hls_gmac_suite0_on_the_firmware(unix_secure_meter, transport):
+    # SAP 1: HLS-GMAC (mechanism 5), every APDU glo-ciphered (suite 0),
+    # AES through the firmware's cryptolib
+    from gurux_dlms.objects import GXDLMSRegister
+
+    def read(p):
+        reg = GXDLMSRegister(ENERGY_IMPORT)
+        p.read(reg, 3)
+        return p.read(reg, 2)
+
+    assert _gurux(unix_secure_meter, transport, 1, read) == 0
+    assert unix_secure_meter.ready["heap_free"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_dlms_cosem_hls_gmac_suite0_on_the_firmware(unix_secure_meter, transport):
+    from dlms_cosem import enumerations
+
+    p = CosemPeer(unix_secure_meter, transport, sap=1)
+    try:
+        p.connect()
+        p.associate()
+        assert p.get(enumerations.CosemInterface.REGISTER, ENERGY_IMPORT, 2) is not None
+        assert p.get(enumerations.CosemInterface.CLOCK, CLOCK, 2) is not None
+        p.release()
+    finally:
+        p.disconnect()
+        p.close()
+
+
 def _run(code, heap="100k"):
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run([UNIX, "-X", "heapsize=" + heap, "-c", code], cwd=tmp,

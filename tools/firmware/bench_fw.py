@@ -35,13 +35,16 @@ HEAP = "100k"
 sys.path.insert(0, HERE)
 from qemu import Qemu  # noqa: E402
 
+# The demo meter (ports/cpython/.../meters/demo.json) with board-sized
+# profiles, compiled and frozen into the unix firmware by build.py.
 DEMO_SNIPPET = """
 import gc
-from dlms_micro_cpython import demo_table as t
 gc.collect()
-m = t.build_meter(lambda: 800000000, None, sizes={t.OBIS_LOAD_PROFILE: 192, t.OBIS_PQ_PROFILE: 96,
-                  t.OBIS_DAILY_PROFILE: 31, t.OBIS_EVENT_LOG: 50})
+from dlms_micro.meterdef import build as mb
+import fw_demo_meter as d
+m = mb.build(d, lambda: 800000000, None)
 gc.collect()
+print("fw_bench demo_objects %d -" % len(m.table))
 print("fw_bench demo_heap_used %d B" % gc.mem_alloc())
 print("fw_bench demo_heap_free %d B" % gc.mem_free())
 """
@@ -112,7 +115,7 @@ def report(r, out=sys.stdout):
     for name, b in r["boards"].items():
         p("heap after boot, board %s" % name, "%d B used, %d B free" % (b["boot_heap_used"], b["boot_heap_free"]))
     d = r["demo"]
-    p("heap after boot, demo table (41 objects, board-sized profiles)",
+    p("heap after boot, demo meter (%d objects, board-sized profiles)" % d["demo_objects"],
       "%d B used, %d B free" % (d["demo_heap_used"], d["demo_heap_free"]))
     p("bytes allocated per plain GET (HDLC frame in, reply out)", "%s B" % u["get_bytes"])
     p("bytes allocated per ciphered GET (%s)" % u.get("ciphered_get_backend", "?"), "%s B" % u["ciphered_get_bytes"])

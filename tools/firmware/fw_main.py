@@ -9,6 +9,8 @@
 #   --port N            TCP wrapper port (4059; "off": none)
 #   --hdlc-port N       HDLC over TCP port (4060; "off": none)
 #   --data DIR          flash-like storage directory (default: none, RAM only)
+#   --meter MODULE      serve this frozen compiled meter definition instead of
+#                       the board's (fw_secure_meter: + HLS-GMAC, suite 0)
 #   --quiet             no log lines
 # It prints "dlms_micro: ready wrapper=PORT hdlc=PORT heap_used=B heap_free=B"
 # once listening, then serves until killed.
@@ -43,14 +45,58 @@ def use_native():
 CRC = use_native()
 
 
-def make_meter(name=None, storage=None, wall_clock=None):
+# Demo-only keys (public: the Green Book's example keys, as the CPython demo
+# meter's), for a meter definition with a ciphered association.
+DEMO_EK = b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f"
+DEMO_AK = b"\xd0\xd1\xd2\xd3\xd4\xd5\xd6\xd7\xd8\xd9\xda\xdb\xdc\xdd\xde\xdf"
+DEMO_KEK = b"\xc0\xc1\xc2\xc3\xc4\xc5\xc6\xc7\xc8\xc9\xca\xcb\xcc\xcd\xce\xcf"
+_POLICY = (0, 0x24, 0x48, 0x6C)  # role security level -> security policy bits
+
+
+class RamStore:
+    # get/put storage in RAM (a firmware run without --data)
+    def __init__(self):
+        self.d = {}
+
+    def get(self, key):
+        return self.d.get(key)
+
+    def put(self, key, value):
+        self.d[key] = bytes(value)
+
+    def put_lazy(self, key, value):
+        self.d[key] = bytes(value)
+
+    def service(self, now):
+        pass
+
+
+def make_meter(name=None, storage=None, wall_clock=None, meter_module=None):
     # The board's meter (and the App board.build made) without its UARTs,
     # LED and watchdog: the firmware's ports stand in for them.
+    # meter_module: another compiled meter definition (frozen) to build
+    # instead of the one the board file names; one with a ciphered
+    # association gets a key store with the demo keys.
     name = name or dlms_board_def.NAMES[0]
     cfg = dlms_board_def.load(name)
     cfg["channels"] = []
     cfg.pop("led", None)
-    app = _board.build(cfg, storage=storage, wdt=False, log=_quiet, wall_clock=wall_clock)
+    if meter_module:
+        cfg["meter_module"] = meter_module
+    defn = _board.meter_definition(cfg)
+    app = _board.build(cfg, storage=storage, wdt=False, log=_quiet, wall_clock=wall_clock, definition=defn)
+    level = 0
+    for r in defn.ROLES:
+        if r[5] > level:
+            level = r[5]
+    if level:
+        import os
+
+        from dlms_micro.security import keys as ks
+
+        app.meter.keys = ks.KeyStore(storage if storage is not None else RamStore(), defn.SYSTEM_TITLE,
+                                     ek=DEMO_EK, ak=DEMO_AK, kek=DEMO_KEK, policy=_POLICY[level])
+        app.meter.random_bytes = os.urandom
     return app, cfg
 
 
@@ -89,13 +135,14 @@ def unix(argv=None):
     wport = _arg(argv, "--port", "4059")
     hport = _arg(argv, "--hdlc-port", "4060")
     data = _arg(argv, "--data", None)
+    module = _arg(argv, "--meter", None)
     log = _quiet if "--quiet" in argv else Log()
     storage = None
     if data:
         from dlms_micro_mp.storage import FlashStorage
 
         storage = FlashStorage(data)
-    app, cfg = make_meter(name, storage, wall_clock=lambda: int(time.time()))
+    app, cfg = make_meter(name, storage, wall_clock=lambda: int(time.time()), meter_module=module)
     meter = app.meter
     meter.log = log
     max_apdu = cfg.get("hdlc", {}).get("max_apdu", 512)
