@@ -45,6 +45,11 @@ class Meter:
     # invocation counter object answer object-unavailable).
     keys = None
 
+    # Failed authentications counted and locked out (a dlms_micro.app.
+    # auth_guard.AuthGuard, set on the instance; the first Channel makes a
+    # default one when none is set).
+    auth_guard = None
+
     # The port's source of random bytes (os.urandom), for HLS challenges;
     # set on the instance. None: HLS associations are refused.
     random_bytes = None

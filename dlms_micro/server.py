@@ -26,6 +26,7 @@
 
 from dlms_micro.app import acse
 from dlms_micro.app import association as asn
+from dlms_micro.app import auth_guard as _ag
 from dlms_micro.app import gbt as _gbt
 from dlms_micro.app import xdlms as _xd
 from dlms_micro.app.xdlms import Services
@@ -89,6 +90,12 @@ class Channel:
         self.log = None
         self.requests = 0
         self._reply_start = 0
+        self._now = 0  # the time of the event being served (ticks, ms)
+        # Failed authentications (app.auth_guard): the meter's guard counts
+        # per role (client SAP), ours per connection or line.
+        if meter.auth_guard is None:
+            meter.auth_guard = _ag.AuthGuard(len(meter.roles))
+        self.line_guard = _ag.LineGuard(meter.auth_guard)
         # Suite 0 (AES-GCM) for a meter with keys: the global-key cipher is
         # shared by the meter's channels, the dedicated-key one is ours.
         self.suite = None
@@ -124,8 +131,14 @@ class Channel:
         # The transport went away: the association ends with it.
         self._release()
 
+    @property
+    def auth_failures(self):
+        # failed authentications on this connection or line
+        return self.line_guard.failures
+
     def next_event(self, now):
         link = self.link
+        self._now = now
         if self._gbt_push:
             # The block sent last (EV_SEND) is out: the next one of the window.
             self._push_gbt_block()
@@ -175,6 +188,46 @@ class Channel:
             a.server_address = link.dest_wport
 
     def _apdu(self):
+        # One APDU served; an HLS association pending before it and dropped
+        # by it (not by a release) failed its f(StoC): counted as a failed
+        # authentication, as a wrong LLS password is.
+        a = self.assoc
+        pending = a.status == asn.ASSOCIATION_PENDING
+        role = a.role
+        q = self._serve_apdu()
+        if pending:
+            link = self.link
+            if a.status == asn.ASSOCIATED:
+                self._auth_ok(role)
+            elif a.status == asn.NON_ASSOCIATED and link.apdu_buf[link.apdu_start] != acse.RLRQ:
+                self._auth_failed(role, a.client_sap, "HLS f(StoC) did not verify")
+        return q
+
+    def _auth_ok(self, role):
+        self.meter.auth_guard.succeeded(role)
+        self.line_guard.succeeded()
+
+    def _auth_failed(self, role, sap, what):
+        g = self.meter.auth_guard
+        now = self._now
+        sap_locked = g.failed(role, now)
+        line_locked = self.line_guard.failed(now)
+        self._error(
+            "failed authentication from client SAP %d: %s (%d for this SAP, %d on this line)"
+            % (sap, what, g.failures[role], self.line_guard.failures)
+        )
+        if sap_locked:
+            self._error("client SAP %d locked out for %d s" % (sap, g.locked(role, now) // 1000))
+        if line_locked:
+            self._error("this line refuses associations for %d s" % (self.line_guard.locked(now) // 1000))
+
+    def _locked_out(self, i):
+        # ms left of a lock-out of role i or of this line, 0 when none
+        left = self.meter.auth_guard.locked(i, self._now)
+        line = self.line_guard.locked(self._now)
+        return left if left > line else line
+
+    def _serve_apdu(self):
         link = self.link
         buf = link.apdu_buf
         s = link.apdu_start
@@ -355,6 +408,7 @@ class Channel:
         )
         aare.from_outcome(outcome, context, self.max_pdu)
         accepted = False
+        locked = self._locked_out(i) if role is not None and not is_open else 0
         if role is None and outcome.accepted():
             # No association is configured for this client SAP.
             self._error("AARQ from client SAP %d: no association for it" % sap)
@@ -369,6 +423,15 @@ class Channel:
                 aare.initiate.kind = acse.UI_ERROR
                 aare.initiate.error = acse.INIT_OTHER
             return aare.encode(out, o, lim)
+        elif locked:
+            # Locked out after failed authentications (app.auth_guard): the
+            # standard AARE rejection, whatever the AARQ carries (its
+            # password is not looked at). rejected-transient: try later.
+            self._error("AARQ from client SAP %d refused: locked out for %d s more after failed authentications"
+                        % (sap, (locked + 999) // 1000))
+            aare.result = acse.REJECTED_TRANSIENT
+            aare.source = acse.SOURCE_USER
+            aare.diagnostic = acse.DIAG_AUTHENTICATION_FAILURE
         elif not secure_ok:
             self._refuse_aarq_security(aare)
             return aare.encode(out, o, lim)
@@ -377,11 +440,15 @@ class Channel:
                 "AARQ from client SAP %d rejected: diagnostic %d, initiate error %d"
                 % (sap, outcome.diagnostic, outcome.error)
             )
+            if outcome.diagnostic == acse.DIAG_AUTHENTICATION_FAILURE:
+                self._auth_failed(i, sap, "wrong or missing authentication value")
         elif outcome.hls and not self._start_hls(aarq, aare, role):
             aare.result = acse.REJECTED_PERMANENT
             aare.diagnostic = acse.DIAG_MECHANISM_NOT_RECOGNISED
         else:
             accepted = True
+            if not outcome.hls:
+                self._auth_ok(i)
         if accepted:
             self.services.abort_blocks()
             a.status = asn.ASSOCIATION_PENDING if outcome.hls else asn.ASSOCIATED

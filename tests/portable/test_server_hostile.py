@@ -98,3 +98,30 @@ def test_client_title_beyond_the_table_is_refused_saying_the_table_is_full():
     text = " ".join(log)
     assert "table of client titles" in text and "is full" in text and "2 titles" in text, log
     assert "434C490000000003" in text
+
+
+def test_failed_hls_reply_counts_as_a_failed_authentication():
+    m = make_meter(MemStorage())
+    log = []
+    ch = channel(m, log)
+    ic = 0
+    for n in range(3):
+        assert accepted(exchange(ch, aarq(protect(HLS_CLIENT_TITLE, ic, INITIATE))))
+        wrong = bytearray(unhex(F_STOC))
+        wrong[-1] ^= 1
+        action = unhex("C301C1000F0000280000FF0101 0911") + bytes(wrong)
+        exchange(ch, protect(HLS_CLIENT_TITLE, ic + 1, action))
+        assert ch.assoc.status == 0
+        ic += 2
+    assert m.auth_guard.failures[0] == 3 and ch.auth_failures == 3
+    assert "HLS f(StoC) did not verify" in " ".join(log), log
+    aare = exchange(ch, aarq(protect(HLS_CLIENT_TITLE, ic, INITIATE)))
+    assert unhex("A203020102") in aare  # rejected-transient while locked out
+
+
+def test_release_while_hls_is_pending_is_not_a_failed_authentication():
+    m = make_meter(MemStorage())
+    ch = channel(m)
+    assert accepted(exchange(ch, aarq(protect(HLS_CLIENT_TITLE, 0, INITIATE))))
+    assert exchange(ch, unhex("6200"))[0] == 0x63
+    assert m.auth_guard.total == 0
