@@ -104,6 +104,15 @@ PACKAGES = {
                 ("core",), ("dlms_micro/cosem/compact.py",)),
     "image": ("Interface class 18: Image transfer (firmware update in blocks, SHA-256 trailer)", ("core",),
               ("dlms_micro/cosem/image.py",)),
+    # sources (issue 14): where a retrofit module's values come from
+    "source": ("Sources: the value slots and status every source shares, unit names", ("core",),
+               ("dlms_micro/source/__init__.py",)),
+    "source-iec21": ("Source: IEC 62056-21 readout client, modes A, B, C", ("core", "source"),
+                     ("dlms_micro/source/iec21_readout.py",)),
+    "source-modbus": ("Source: Modbus RTU master with register maps as data", ("core", "source"),
+                      ("dlms_micro/source/modbus_rtu.py",)),
+    "source-s0": ("Source: S0 pulse input (IEC 62053-31) with a persisted count", ("core", "source"),
+                  ("dlms_micro/source/s0.py",)),
 }
 
 
