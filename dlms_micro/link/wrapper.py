@@ -94,6 +94,9 @@ class WrapperServer:
             if self._close:
                 self._close = False
                 return EV_CLOSE
+            if self._send:  # the link's own answer (an oversized APDU)
+                self._send = False
+                return EV_SEND
             if self._await_reply:
                 return EV_APDU
         return EV_NONE
@@ -157,11 +160,27 @@ class WrapperServer:
         dst = (buf[r + 4] << 8) | buf[r + 5]
         n = (buf[r + 6] << 8) | buf[r + 7]
         if n > self.max_apdu:
-            # Too long to take: discard exactly that many bytes, keep in step.
+            # Too long to take: discard exactly that many bytes, keep in
+            # step, and answer at once (issue 18: the client used to wait for
+            # its own timeout) with the xDLMS ExceptionResponse state-error
+            # service-not-allowed, service-error pdu-too-long (Green Book
+            # ExceptionResponse; the APDU cannot be read, so no service-
+            # specific answer is possible). A message to a wPort that is not
+            # ours is discarded silently, as any such message is.
             self.oversized += 1
-            self._error("wrapper: APDU longer than the receive buffer, discarded")
+            self._error("wrapper: APDU of %d bytes, longer than the %d this meter takes: discarded, "
+                        "answered pdu-too-long" % (n, self.max_apdu))
             self._rpos = r + HEADER_LEN
             self._skip = n
+            if dst in self.wports:
+                self.source_wport = src
+                self.dest_wport = dst
+                b = self.tx_apdu
+                b[HEADER_LEN] = 0xD8  # exception-response
+                b[HEADER_LEN + 1] = 1  # service-not-allowed
+                b[HEADER_LEN + 2] = 4  # pdu-too-long
+                self._await_reply = True
+                self.send_apdu(HEADER_LEN + 3)
             return True
         if w - r < HEADER_LEN + n:
             self._compact(r, w)

@@ -87,6 +87,26 @@ def test_oversized_length_is_discarded_and_stream_stays_in_step():
     assert [a[2] for a in d.apdus] == [b"ok"]
 
 
+def test_oversized_message_is_answered_pdu_too_long_at_once():
+    # issue 18: a message longer than the meter's maximum was dropped without
+    # an answer; the client waited for its own timeout
+    link = wrapper.WrapperServer(max_apdu=64)
+    d = Driver(link, lambda r: r)
+    d.send(wpdu(bytes(10), src=0x10, dst=1, length=1025))  # only its start has arrived
+    assert d.sent == [wpdu(b"\xd8\x01\x04", src=1, dst=0x10)]
+    assert "1025" in link.last_error and "pdu-too-long" in link.last_error
+    d.send(bytes(1015) + wpdu(b"ok"))  # the rest is skipped, the next one served
+    assert [a[2] for a in d.apdus] == [b"ok"]
+    assert d.sent[1:] == [wpdu(b"ok", src=1, dst=0x10)]
+
+
+def test_oversized_message_to_a_foreign_wport_is_not_answered():
+    link = wrapper.WrapperServer(max_apdu=64, wports=(1,))
+    d = Driver(link, lambda r: r)
+    d.send(wpdu(bytes(100), dst=7))
+    assert d.sent == [] and link.oversized == 1
+
+
 def test_length_field_claiming_more_than_max_does_not_allocate_or_hang():
     link = wrapper.WrapperServer(max_apdu=64)
     d = Driver(link, lambda r: r)

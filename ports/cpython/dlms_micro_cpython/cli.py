@@ -91,7 +91,13 @@ def build_parser():
     s.add_argument("--serial", metavar="DEVICE", help="also serve HDLC on this serial port (pyserial)")
     s.add_argument("--baud", type=int, default=9600, help="serial baud rate (default 9600)")
     s.add_argument("--pty", action="store_true", help="also serve HDLC on a new pseudo-terminal (prints its path)")
-    s.add_argument("--pty-link", metavar="PATH", help="with --pty: make PATH a symlink to the pseudo-terminal")
+    s.add_argument("--pty-link", metavar="PATH", help="with --pty: make PATH a symlink to the pseudo-terminal "
+                   "(only where nothing is: an existing file or link is never replaced)")
+    s.add_argument("--max-connections", type=int, metavar="N", help="TCP connections served at once per port; "
+                   "more are closed at accept (default 64, less under a low file limit)")
+    s.add_argument("--idle-timeout", type=_positive(0.0), default=120.0, metavar="S",
+                   help="close a TCP connection the meter has answered nothing on for S seconds, counted from "
+                   "accept (default 120; 0: never)")
     s.add_argument("--data", metavar="DIR", help="directory for persistent state (default %s)" % storage.default_dir())
     s.add_argument(
         "--keys",
@@ -266,6 +272,8 @@ async def _serve(args):
         baudrate=args.baud,
         pty=args.pty,
         pty_link=args.pty_link,
+        max_connections=args.max_connections,
+        idle_timeout=args.idle_timeout,
         logger=logger,
     )
     try:

@@ -15,7 +15,7 @@ import logging
 import threading
 
 from dlms_micro_cpython.serial_port import PtyLine, SerialLine
-from dlms_micro_cpython.tcp import HDLC, WRAPPER, TcpServer
+from dlms_micro_cpython.tcp import HDLC, IDLE_TIMEOUT, WRAPPER, TcpServer
 
 UPDATE_INTERVAL = 1.0  # seconds between simulation steps
 SAVE_INTERVAL = 60.0  # seconds between saves of the persistent state
@@ -33,6 +33,8 @@ class MeterService:
         pty=False,
         pty_link=None,
         logger=None,
+        max_connections=None,
+        idle_timeout=IDLE_TIMEOUT,
     ):
         # A port of None disables that server; 0 lets the OS pick one.
         self.demo = demo
@@ -43,6 +45,9 @@ class MeterService:
         self.baudrate = baudrate
         self.pty = pty
         self.pty_link = pty_link
+        # TCP limits per server (tcp.py LIMITS): None = from the file limit
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
         self.logger = logger or logging.getLogger("dlms_micro")
         self.wrapper = None
         self.hdlc = None
@@ -56,10 +61,12 @@ class MeterService:
         make = self.demo.make_channel
         try:
             if self.wrapper_port is not None:
-                self.wrapper = await TcpServer(make, WRAPPER, self.host, self.wrapper_port, self.logger).start()
+                self.wrapper = await TcpServer(make, WRAPPER, self.host, self.wrapper_port, self.logger,
+                                               self.max_connections, self.idle_timeout).start()
                 self.endpoints.append(("wrapper", "tcp %s:%d" % (self.host, self.wrapper.port)))
             if self.hdlc_port is not None:
-                self.hdlc = await TcpServer(make, HDLC, self.host, self.hdlc_port, self.logger).start()
+                self.hdlc = await TcpServer(make, HDLC, self.host, self.hdlc_port, self.logger,
+                                            self.max_connections, self.idle_timeout).start()
                 self.endpoints.append(("hdlc", "tcp %s:%d" % (self.host, self.hdlc.port)))
             if self.serial:
                 self.serial_line = await SerialLine(make, self.serial, self.baudrate, self.logger).start()

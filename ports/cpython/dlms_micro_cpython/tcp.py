@@ -11,14 +11,53 @@
 #
 # make_channel(kind) returns a new dlms_micro.server.Channel for kind
 # "wrapper" or "hdlc-tcp" (HDLC over TCP).
+#
+# LIMITS (issue 18: 300 idle connections to a process limited to 256 files
+# served no one and logged ~970 accept() tracebacks a second):
+# - max_connections per server (default: 64, less when the process's file
+#   limit is low): a connection beyond it is closed as soon as it is
+#   accepted. One log line when the cap is reached and one when connections
+#   are taken again, not one per refusal; likewise one line per episode when
+#   accept() itself fails for want of file descriptors (EMFILE, ENFILE),
+#   instead of asyncio's traceback per attempt.
+# - idle_timeout (default 120 s, as the TCP-UDP setup's inactivity_time_out
+#   counts it): a connection is closed when the meter has sent nothing on it
+#   for that long, counted from accept, so a connection that never sends a
+#   frame, a half-open one, and a client trickling one byte a second (bytes
+#   that never make a request do not count) cannot hold a connection past it.
+#   The HDLC inactivity timeout (after SNRM) still applies inside it.
+# - per-connection buffers: the link's (sized by its max APDU / frame); a
+#   client that does not read its answers makes the meter stop reading it
+#   (asyncio flow control above WRITE_BUFFER_HIGH bytes), so its replies
+#   cannot pile up in memory.
 
 import asyncio
+import errno
 import logging
 
 from dlms_micro_cpython.driver import POLL_INTERVAL, ChannelDriver
 
 WRAPPER = "wrapper"
 HDLC = "hdlc"
+MAX_CONNECTIONS = 64
+IDLE_TIMEOUT = 120.0  # seconds without anything sent
+WRITE_BUFFER_HIGH = 64 * 1024
+_RESOURCE_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+def default_max_connections(servers=2):
+    # MAX_CONNECTIONS, or less when the process may open few files: half of
+    # what the limit leaves after 64 for the rest of the process, shared by
+    # the servers.
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return MAX_CONNECTIONS
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return MAX_CONNECTIONS
+    return max(1, min(MAX_CONNECTIONS, (soft - 64) // (2 * servers)))
 
 
 class _Connection(asyncio.Protocol):
@@ -29,6 +68,8 @@ class _Connection(asyncio.Protocol):
         self.peer = "?"
         self._timer = None
         self._closing = False
+        self._last_sent = 0.0  # loop time of accept, then of the last send
+        self._refused = False
 
     # asyncio.Protocol
 
@@ -40,11 +81,31 @@ class _Connection(asyncio.Protocol):
         srv = self.server
         log = srv.logger
         name = "%s %s" % (srv.kind, self.peer)
+        srv.resource_ok()
+        if len(srv.connections) >= srv.max_connections:
+            # Over the cap: closed at once (srv logs the episode once).
+            self._refused = True
+            srv.refused()
+            transport.abort()
+            return
+        self._last_sent = asyncio.get_running_loop().time()
+        transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
 
         def core_log(msg, _name=name):
             log.info("%s: %s", _name, msg)
 
-        ch = srv.make_channel("hdlc-tcp" if srv.kind == HDLC else WRAPPER)
+        try:
+            ch = srv.make_channel("hdlc-tcp" if srv.kind == HDLC else WRAPPER)
+        except OSError as e:
+            # out of file descriptors or memory for a channel: closed at once,
+            # said once per episode
+            self._refused = True
+            if e.errno in _RESOURCE_ERRNOS:
+                srv.out_of_files(e)
+            else:
+                log.error("%s: cannot serve this connection: %s", name, e)
+            transport.abort()
+            return
         if hasattr(ch, "set_log"):
             ch.set_log(core_log)
         else:
@@ -63,7 +124,18 @@ class _Connection(asyncio.Protocol):
             self.server.logger.exception("%s %s: error serving data; closing", self.server.kind, self.peer)
             self._abort()
 
+    def pause_writing(self):
+        # The client does not read its answers: stop reading its requests.
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self):
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
     def connection_lost(self, exc):
+        if self._refused:
+            return
         self._cancel_timer()
         if self.driver is not None:
             try:
@@ -71,6 +143,7 @@ class _Connection(asyncio.Protocol):
             except Exception:
                 self.server.logger.exception("%s %s: error closing channel", self.server.kind, self.peer)
         self.server.connections.discard(self)
+        self.server.closed()
         self.server.logger.info("%s %s: disconnected", self.server.kind, self.peer)
 
     # driver callbacks
@@ -79,6 +152,7 @@ class _Connection(asyncio.Protocol):
         if _debug_on(self.server.logger):
             self.server.logger.debug("%s %s tx %s", self.server.kind, self.peer, data.hex())
         if self.transport is not None and not self.transport.is_closing():
+            self._last_sent = asyncio.get_running_loop().time()
             self.transport.write(data)
 
     def _close_from_channel(self):
@@ -108,6 +182,13 @@ class _Connection(asyncio.Protocol):
             self.server.logger.exception("%s %s: error in timer poll; closing", self.server.kind, self.peer)
             self._abort()
             return
+        srv = self.server
+        idle = asyncio.get_running_loop().time() - self._last_sent
+        if srv.idle_timeout and idle >= srv.idle_timeout and not self._closing:
+            srv.logger.info("%s %s: nothing to answer for %.0f s since it connected or was last answered: closed",
+                            srv.kind, self.peer, idle)
+            self._abort()
+            return
         if not self._closing:
             self._schedule()
 
@@ -128,7 +209,10 @@ def _debug_on(logger):
 
 
 class TcpServer:
-    def __init__(self, make_channel, kind, host="127.0.0.1", port=4059, logger=None):
+    def __init__(self, make_channel, kind, host="127.0.0.1", port=4059, logger=None, max_connections=None,
+                 idle_timeout=IDLE_TIMEOUT):
+        # max_connections: None = default_max_connections(); idle_timeout:
+        # seconds (0: none). See LIMITS above.
         if kind not in (WRAPPER, HDLC):
             raise ValueError("kind must be 'wrapper' or 'hdlc'")
         self.make_channel = make_channel
@@ -137,10 +221,65 @@ class TcpServer:
         self.port = port
         self.logger = logger or logging.getLogger("dlms_micro.tcp")
         self.connections = set()
+        self.max_connections = default_max_connections() if max_connections is None else max_connections
+        self.idle_timeout = idle_timeout
+        self.refusals = 0  # connections closed at accept for the cap, since start
+        self._at_cap = 0  # refusals in the current episode (0: below the cap)
+        self._out_of_files = 0  # accept() failures in the current episode
+        self._last_out_of_files = 0.0
+        self._previous_handler = None
         self._server = None
+
+    def refused(self):
+        self.refusals += 1
+        if not self._at_cap:
+            self.logger.warning(
+                "%s: %d connections, the cap: further connections are closed at once until one ends",
+                self.kind, self.max_connections)
+        self._at_cap += 1
+
+    def closed(self):
+        # a connection ended: below the cap again
+        if self._at_cap and len(self.connections) < self.max_connections:
+            self.logger.warning("%s: below the connection cap again (%d connections refused meanwhile)",
+                                self.kind, self._at_cap)
+            self._at_cap = 0
+
+    def resource_ok(self):
+        # accept() worked: the end of an out-of-files episode, unless the
+        # connection was accepted before the last failure (asyncio tries up
+        # to 100 accepts per wake-up, and retries a second after a failure)
+        if self._out_of_files and asyncio.get_running_loop().time() - self._last_out_of_files > 0.5:
+            self.logger.warning("%s: accepting connections again (accept() failed %d times for want of file "
+                                "descriptors)", self.kind, self._out_of_files)
+            self._out_of_files = 0
+
+    def out_of_files(self, exc):
+        if not self._out_of_files:
+            self.logger.error("%s: cannot accept connections: %s (the process's file limit; lower "
+                              "max_connections or raise `ulimit -n`); retrying every second, said once",
+                              self.kind, exc)
+        self._out_of_files += 1
+        self._last_out_of_files = asyncio.get_running_loop().time()
+
+    def _exception_handler(self, loop, context):
+        # asyncio reports accept() failures here, one traceback each time;
+        # those of our listening socket become one line per episode.
+        exc = context.get("exception")
+        sock = context.get("socket")
+        if (isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS and sock is not None
+                and self._server is not None and any(sock.fileno() == s.fileno() for s in self._server.sockets)):
+            self.out_of_files(exc)
+            return
+        if self._previous_handler is not None:
+            self._previous_handler(loop, context)
+        else:
+            loop.default_exception_handler(context)
 
     async def start(self):
         loop = asyncio.get_running_loop()
+        self._previous_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self._exception_handler)
         self._server = await loop.create_server(lambda: _Connection(self), self.host, self.port, reuse_address=True)
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
