@@ -38,7 +38,8 @@
 # Registers are read in blocks: contiguous (gaps up to max_gap registers
 # read and ignored), at most max_registers a request (Eastron: 80).
 #
-# Failures: a reply with a bad CRC, from another slave, with another
+# Failures (logged once per device when they start or change kind, and
+# once when the device answers again): a reply with a bad CRC, from another slave, with another
 # function, truncated or of the wrong size, and a timeout are retried
 # `retries` times; an exception reply too when its code is 5 or 6
 # (acknowledge, busy), not otherwise. A block that still fails leaves its
@@ -317,6 +318,7 @@ class ModbusMaster(Source):
         for d in range(len(devices)):
             self.dev_status[d] = NO_VALUE
         self._dev_ok = bytearray(len(devices))  # this cycle: 1 good, 2 failed
+        self._dev_logged = bytearray(len(devices))  # failure kind logged per device
         self.tx_buf = bytearray(8)
         self.tx_start = 0
         self.tx_end = 0
@@ -599,11 +601,29 @@ class ModbusMaster(Source):
             self.good_polls += 1
             self._good(now)
 
+    def _fail(self, kind, msg):
+        # Source._fail, with the failure logged once per device and kind (a
+        # bus with one dead meter and one refusing a register would
+        # otherwise log both on every cycle).
+        self.error = kind
+        self.last_error = msg
+        if self.status == OK:
+            self.status = STALE
+        d = self._b_dev[self._block]
+        if self._dev_logged[d] != kind:
+            self._dev_logged[d] = kind
+            if self.log is not None:
+                self.log(msg)
+
     def _device_done(self, d, now):
         if self._dev_ok[d] == 1 and not self._dev_range_failed(d):
             self.dev_status[d] = OK
             self.dev_error[d] = E_NONE
             self.dev_last_good[d] = now
+            if self._dev_logged[d] != E_NONE:
+                self._dev_logged[d] = E_NONE
+                if self.log is not None:
+                    self.log("modbus: a slave answers again")
         elif self.dev_status[d] == OK:
             self.dev_status[d] = STALE
 

@@ -184,7 +184,7 @@ def test_exception_reply_not_retried_unless_busy():
     assert out == []
     req, out = exchange(m, slave, 100)
     assert out == [("done", source.OK, source.E_NONE)] and m.requests == 2
-    assert log == ["modbus: exception reply", "source: recovered"]
+    assert log == ["modbus: exception reply", "modbus: a slave answers again"]
 
 
 def test_bad_crc_wrong_slave_wrong_function_are_retried_then_stale():
@@ -226,7 +226,7 @@ def test_timeout_retries_and_recovery():
     assert m.timeouts == 2 and m.failed_polls == 1 and log == ["modbus: no reply"]
     m.poll(0)
     exchange(m, sdm_slave(), 5000)
-    assert m.status == source.OK and log[-1] == "source: recovered"
+    assert m.status == source.OK and log[-1] == "modbus: a slave answers again"
 
 
 def test_request_waits_for_bus_silence():
