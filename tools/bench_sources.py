@@ -1,0 +1,201 @@
+# Allocation and CPU per poll of the sources (dlms_micro/source), for
+# CPython and for MicroPython:
+#
+#   .venv/bin/python tools/bench_sources.py
+#   node tools/micropython/runner.mjs --heap 256k --script tools/bench_sources.py
+#
+# Per steady-state poll (the source built, its first poll done):
+#   MicroPython: gc.mem_alloc() growth with the GC disabled (every byte
+#                allocated, garbage included); target 0 B.
+#   CPython:     tracemalloc: peak bytes above the start over all polls.
+# and the CPU time of one poll (the host's; an ESP32 at 240 MHz is roughly
+# 18-24x slower than MicroPython's wasm build here: ../shared/MICROPYTHON.md).
+# The register map is the Eastron SDM630 map of meters/sources/ (the
+# MicroPython filesystem has no JSON files: the same rows are written here).
+
+import gc
+import sys
+
+MP = sys.implementation.name == "micropython"
+
+if MP:
+    try:
+        import jsclock  # registered by the Node.js runner: performance.now() in ms
+
+        def now_us():
+            return jsclock.now() * 1000.0
+
+    except ImportError:
+        import time
+
+        def now_us():
+            return time.ticks_us()
+
+else:
+    import os
+    import time
+    import tracemalloc
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def now_us():
+        return time.perf_counter_ns() / 1000.0
+
+
+from dlms_micro.source import iec21_readout, modbus_rtu, s0  # noqa: E402
+
+N = 100
+
+SDM630_ROWS = (
+    ("voltage_l1", 0, "V", -1), ("voltage_l2", 2, "V", -1), ("voltage_l3", 4, "V", -1),
+    ("current_l1", 6, "A", -3), ("current_l2", 8, "A", -3), ("current_l3", 10, "A", -3),
+    ("power_l1", 12, "W", 0), ("power_l2", 14, "W", 0), ("power_l3", 16, "W", 0),
+    ("power_total", 52, "W", 0), ("frequency", 70, "Hz", -2),
+    ("energy_import", 72, "kWh", -3), ("energy_export", 74, "kWh", -3),
+    ("reactive_energy_import", 76, "kvarh", -3), ("reactive_energy_export", 78, "kvarh", -3),
+)
+
+
+def measure(name, fn, n=N):
+    fn()  # warm up: first-call effects are not steady state
+    if MP:
+        gc.collect()
+        gc.disable()
+        a = gc.mem_alloc()
+        for _ in range(n):
+            fn()
+        used = gc.mem_alloc() - a
+        gc.enable()
+        gc.collect()
+        t0 = now_us()
+        for _ in range(n):
+            fn()
+        t1 = now_us()
+        print("%-46s %8.1f B/poll %10.1f us/poll" % (name, used / n, (t1 - t0) / n))
+    else:
+        t0 = now_us()
+        for _ in range(n):
+            fn()
+        t1 = now_us()
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(n):
+            fn()
+        cur, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print("%-46s %8d B peak %6d B retained/poll %8.2f us/poll"
+              % (name, peak - base, (cur - base) // n, (t1 - t0) / n))
+
+
+def bcc_message(block):
+    body = block + b"\x03"
+    c = 0
+    for b in body:
+        c ^= b
+    return b"\x02" + body + bytes((c,))
+
+
+def bench_iec21():
+    ident = b"/ABC5\\2METER01\r\n"
+    block = (b"F.F(00000000)\r\nC.1.0(12345678)\r\n0.9.1(12:30:00)\r\n1.8.0(012345.678*kWh)\r\n"
+             b"1.8.1(008000.000*kWh)\r\n1.8.2(004345.678*kWh)\r\n2.8.0(000001.200*kWh)\r\n"
+             b"1.6.0(0001.234*kW)(26120712)\r\n32.7.0(230.1*V)\r\n31.7.0(5.123*A)\r\n!\r\n")
+    msg = bcc_message(block)
+    src = iec21_readout.Readout(["1.8.0", "1.8.1", "1.8.2", "2.8.0", "F.F", "C.1.0", "0.9.1", "1.6.0",
+                                 "1.6.0[1]", "32.7.0", "31.7.0"], interval=10**8)
+    clock = [0]
+
+    def poll():
+        t = clock[0]
+        clock[0] = (t + 10000) & 0x3FFFFFFF
+        src.poll(t)
+        while src.next_event(t):
+            pass
+        src.feed(ident, 0, len(ident), t + 300)
+        while src.next_event(t + 500):
+            pass
+        src.feed(msg, 0, len(msg), t + 900)
+        while src.next_event(t + 900):
+            pass
+
+    poll()
+    assert src.status == 0 and src.good_polls == 1
+    measure("iec21 readout: mode C poll, %d-byte message" % len(msg), poll)
+
+
+def modbus_reply(req, regs):
+    body = bytearray((req[0], req[1], 2 * req[5]))
+    start = (req[2] << 8) | req[3]
+    for a in range(start, start + req[5]):
+        v = regs[a]
+        body.append(v >> 8)
+        body.append(v & 0xFF)
+    c = modbus_rtu.crc(body, 0, len(body))
+    return bytes(body) + bytes((c & 0xFF, c >> 8))
+
+
+def bench_modbus():
+    import struct
+
+    rows = []
+    for name, addr, unit, scaler in SDM630_ROWS:
+        rows.append({"name": name, "address": addr, "unit": unit, "scaler": scaler})
+    regmap = {"defaults": {"function": 4, "type": "float32"}, "max_registers": 80, "max_gap": 40,
+              "registers": rows}
+    src = modbus_rtu.ModbusMaster([{"slave": 1, "map": regmap}], interval=10**8)
+    regs = [0] * 80
+    k = 0
+    for name, addr, unit, scaler in SDM630_ROWS:
+        b = struct.pack(">f", 230.1 + 1000.25 * k)
+        regs[addr] = (b[0] << 8) | b[1]
+        regs[addr + 1] = (b[2] << 8) | b[3]
+        k += 1
+    replies = []
+    clock = [0]
+
+    def poll():
+        t = clock[0]
+        clock[0] = (t + 10000) & 0x3FFFFFFF
+        src.poll(t)
+        while True:
+            ev = src.next_event(t)
+            if ev == 0:
+                break
+            if ev == 1 and not replies:
+                replies.append(modbus_reply(src.tx_buf, regs))
+        r = replies[0]
+        src.feed(r, 0, len(r), t + 20)
+        while src.next_event(t + 20):
+            pass
+
+    poll()
+    assert src.status == 0 and src.good_polls == 1
+    measure("modbus: SDM630 poll, 15 floats, %d-byte reply" % len(replies[0]), poll)
+
+
+def bench_s0():
+    src = s0.S0Input(constant=1000, persist_every=10**9)
+    clock = [0]
+
+    def pulse():
+        t = clock[0]
+        clock[0] = (t + 200) & 0x3FFFFFFF
+        src.edge(1, t)
+        src.edge(0, t + 50)
+        src.tick(t + 100)
+
+    measure("s0: one pulse (two edges) and a tick", pulse, 1000)
+
+
+def main():
+    print("dlms_micro sources benchmark on %s %s" % (sys.implementation.name, sys.version.split()[0]))
+    if not MP:
+        tracemalloc.start()
+    gc.collect()
+    bench_iec21()
+    bench_modbus()
+    bench_s0()
+
+
+main()
