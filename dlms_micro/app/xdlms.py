@@ -64,6 +64,7 @@ GBT_STREAM = const(2)  # in GBT blocks, a long attribute streamed by cursor
 _CONF_GET = asn.CONF_GET
 _CONF_SET = asn.CONF_SET
 _CONF_ACTION = asn.CONF_ACTION
+_CONF_LIST = asn.CONF_MULTIPLE_REFERENCES
 
 _GET_HEADER = const(12)  # C4 02 iip last block-number(4) 00 length(<=4)
 
@@ -86,6 +87,15 @@ class Services:
         self._bpos = 0  # bytes already sent from it
         self.gbt = GBT_OFF
         self.log = None
+        # GET-with-list in blocks: a copy of the request's descriptors not yet
+        # served (made once, on the first list that needs it), where the
+        # next one starts, and how many are left
+        self._list = None
+        self._list_pos = 0
+        self._list_end = 0
+        self._list_left = 0
+        self._list_mode = 0
+        self._list_error = 0
 
     def _error(self, msg):
         if self.log is not None:
@@ -99,6 +109,8 @@ class Services:
         a.block_cursor = 0
         self._blen = 0
         self._bpos = 0
+        self._list_mode = 0
+        self._list_left = 0
 
     # ----------------------------------------------------------------- entry
 
@@ -127,15 +139,19 @@ class Services:
         r.reset(req, start + 2, end)
         kind = req[start + 1]
         try:
+            # The with-list forms need multiple-references in the negotiated
+            # conformance block (Green Book 9.4.6.1, conformance bit 9), as
+            # each service needs its own bit: GET kind 3, SET kinds 4 and 5,
+            # ACTION kinds 3 and 5.
             if tag == GET_REQUEST:
-                if not a.conformance & _CONF_GET:
+                if not a.conformance & _CONF_GET or (kind == 3 and not a.conformance & _CONF_LIST):
                     return self._not_negotiated(out, out_start)
                 return self._get(kind, out, out_start, limit)
             if tag == SET_REQUEST:
-                if not a.conformance & _CONF_SET:
+                if not a.conformance & _CONF_SET or ((kind == 4 or kind == 5) and not a.conformance & _CONF_LIST):
                     return self._not_negotiated(out, out_start)
                 return self._set(kind, out, out_start, limit)
-            if not a.conformance & _CONF_ACTION:
+            if not a.conformance & _CONF_ACTION or ((kind == 3 or kind == 5) and not a.conformance & _CONF_LIST):
                 return self._not_negotiated(out, out_start)
             return self._action(kind, out, out_start, limit)
         except DecodeError as e:
@@ -354,7 +370,25 @@ class Services:
         # Gather up to `room` bytes: the rest of the buffer, refilled from
         # the attribute's continuation while it has one.
         n = self._blen - self._bpos
-        if n < room and a.block_cursor:
+        if n < room and self._list_mode and (a.block_cursor or self._list_left):
+            # GET-with-list: move the unsent tail to the front, then more
+            # results behind it (the long item under way, the items left)
+            b = self.block
+            for i in range(n):
+                b[i] = b[self._bpos + i]
+            self._bpos = 0
+            r = self.r
+            if self._list_left:  # else only the long last item is left
+                r.reset(self._list, self._list_pos, self._list_end)
+            m = self._fill_list(b, n)
+            if self._list_left:
+                self._list_pos = r.pos
+            if m < 0:
+                self.abort_blocks()
+                return self._block_dar(iip, out, o, self._list_error)
+            self._blen = m
+            n = m
+        elif n < room and a.block_cursor:
             # Move the unsent tail to the front and append the continuation.
             b = self.block
             for i in range(n):
@@ -379,7 +413,7 @@ class Services:
         if n > room:
             n = room
         a.block_number += 1
-        last = self._bpos + n == self._blen and not a.block_cursor
+        last = self._bpos + n == self._blen and not a.block_cursor and not self._list_left
         out[o] = GET_RESPONSE
         out[o + 1] = 2
         out[o + 2] = iip
@@ -416,51 +450,117 @@ class Services:
         return self._emit_get_block(iip, out, o, limit)
 
     def _get_list(self, iip, out, o, limit):
-        # Each result goes into the block buffer first, so that a list too
-        # long for one PDU can go in blocks as a whole.
+        # get-response-with-list: the results go into the block buffer
+        # first, so that a list too long for one reply goes in blocks as a
+        # whole (GET-Request-Next, as for a plain GET). An item that does not
+        # fit what is left of the block buffer, or a long attribute (one
+        # with a cursor), no longer gets other-reason (issue 18): it is
+        # continued block by block, and the items after it are served from a
+        # copy of the rest of the request once it is done (_fill_list).
         r = self.r
+        a = self.assoc
         count = r.length()
         b = self.block
-        p = axdr.put_length(b, 0, count)
-        for _ in range(count):
-            obj = self._lookup(False, False)
-            attr = self._id
-            ok = self._selection(obj, attr)
-            if obj is None or not ok:
-                if p + 2 > len(b):
-                    return self._block_dar(iip, out, o, base.OTHER_REASON)
-                p = self._dar(b, p, self._refusal if obj is None else base.OTHER_REASON)
-                continue
-            if p + 1 > len(b):
-                return self._exception(out, o, STATE_SERVICE_NOT_ALLOWED, SERVICE_PDU_TOO_LONG)
-            b[p] = 0
-            self.ctx.cursor = 0
-            try:
-                res = self._get_attr(obj, attr, b, p + 1, len(b))
-            except EncodeError:
-                res = base.OTHER_REASON
-            if res == base.SUCCESS and self.ctx.cursor:
-                res = base.OTHER_REASON  # a long attribute inside a list
-            if res:
-                p = self._dar(b, p, res)
-            else:
-                p = self.ctx.pos
-        if o + 3 + p <= limit:
+        self._list_left = count
+        self._list_mode = 1
+        p = self._fill_list(b, axdr.put_length(b, 0, count))
+        if p < 0:
+            self.abort_blocks()
+            return self._exception(out, o, STATE_SERVICE_NOT_ALLOWED, SERVICE_OTHER_REASON)
+        whole = not self._list_left and not a.block_cursor
+        if whole and o + 3 + p <= limit:
+            self._list_mode = 0
             out[o] = GET_RESPONSE
             out[o + 1] = 3
             out[o + 2] = iip
             out[o + 3 : o + 3 + p] = self._block_mv[0:p]
             return o + 3 + p
-        a = self.assoc
         if not a.conformance & asn.CONF_BLOCK_TRANSFER_WITH_GET:
+            self._error("xdlms: GET-with-list response too long and block transfer not negotiated")
+            self.abort_blocks()
             return self._exception(out, o, STATE_SERVICE_NOT_ALLOWED, SERVICE_PDU_TOO_LONG)
+        if self._list_left:
+            # keep the descriptors not yet served: the request buffer is the
+            # link's and the next request (GET-Request-Next) overwrites it
+            n = r.end - r.pos
+            if self._list is None:
+                self._list = bytearray(self.max_pdu)
+            lst = self._list
+            src = r.buf
+            q = r.pos
+            for i in range(n):
+                lst[i] = src[q + i]
+            self._list_pos = 0
+            self._list_end = n
         a.block_kind = _BLOCK_GET
         a.block_number = 0
-        a.block_cursor = 0
         a.block_invoke = iip
         self._blen = p
         self._bpos = 0
         return self._emit_get_block(iip, out, o, limit)
+
+    def _fill_list(self, b, n):
+        # Encode GET-with-list results into b from n on, as far as they fit:
+        # first the rest of the long item under way (assoc.block_cursor),
+        # then the items left (self._list_left, descriptors read by self.r).
+        # Returns the new end; -1 when a long item failed midway (its start
+        # is already out: the code is in self._list_error).
+        a = self.assoc
+        ctx = self.ctx
+        r = self.r
+        cap = len(b)
+        while True:
+            if a.block_cursor:
+                ctx.cursor = a.block_cursor
+                try:
+                    res = self._get_attr(a.block_obj, a.block_attr, b, n, cap)
+                except EncodeError:
+                    if n:
+                        return n  # send what is there first
+                    res = base.OTHER_REASON
+                    self._error("xdlms: an item of a long attribute is larger than the block buffer")
+                if res:
+                    self._list_error = res
+                    return -1
+                moved = ctx.pos != n
+                n = ctx.pos
+                a.block_cursor = ctx.cursor
+                if a.block_cursor and not moved:
+                    return n
+                continue
+            if not self._list_left:
+                return n
+            item = r.pos
+            obj = self._lookup(False, False)
+            attr = self._id
+            ok = self._selection(obj, attr)
+            if n + 2 > cap:
+                r.pos = item  # read again once the buffer has room
+                return n
+            if obj is None or not ok:
+                self._list_left -= 1
+                n = self._dar(b, n, self._refusal if obj is None else base.OTHER_REASON)
+                continue
+            b[n] = 0  # data
+            ctx.cursor = 0
+            try:
+                res = self._get_attr(obj, attr, b, n + 1, cap)
+            except EncodeError:
+                if n:
+                    r.pos = item
+                    return n
+                # not even alone in the empty buffer: it cannot be sent
+                self._error("xdlms: attribute larger than the block buffer")
+                res = base.OTHER_REASON
+            self._list_left -= 1
+            if res:
+                n = self._dar(b, n, res)
+                continue
+            n = ctx.pos
+            if ctx.cursor:
+                a.block_obj = obj
+                a.block_attr = attr
+                a.block_cursor = ctx.cursor
 
     # ------------------------------------------------------------------ SET
 
