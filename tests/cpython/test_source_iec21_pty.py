@@ -22,27 +22,16 @@ from pathlib import Path
 
 from dlms_micro import source
 from dlms_micro.source import iec21_readout as r
-from dlms_micro.ticks import TICKS_MASK
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "portable"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import source_pty  # noqa: E402
+from source_pty import set_speed, speed  # noqa: E402
 from source_support import data_message  # noqa: E402
-
-SPEED = {300: termios.B300, 600: termios.B600, 1200: termios.B1200, 2400: termios.B2400,
-         4800: termios.B4800, 9600: termios.B9600, 19200: termios.B19200}
 IDENT = b"/ABC5\\2METER01\r\n"
 BLOCK = (b"F.F(00000000)\r\nC.1.0(12345678)\r\n0.9.1(12:30:00)\r\n1.8.0(012345.678*kWh)\r\n"
          b"2.8.0(000001.200*kWh)\r\n1.6.0(0001.234*kW)(2612071215)\r\n32.7.0(230.1*V)\r\n!\r\n")
-
-
-def speed(fd):
-    return termios.tcgetattr(fd)[5]  # ospeed
-
-
-def set_speed(fd, baud):
-    attrs = termios.tcgetattr(fd)
-    attrs[4] = attrs[5] = SPEED[baud]
-    termios.tcsetattr(fd, termios.TCSADRAIN, attrs)
 
 
 class ReadoutMeter(threading.Thread):
@@ -111,28 +100,7 @@ class Line:
 
     def poll(self, src, deadline_s=15.0):
         # Drive src through one poll, as a port does over a UART.
-        src.poll(0)
-        end = time.monotonic() + deadline_s
-        while time.monotonic() < end:
-            now = int(time.monotonic() * 1000) & TICKS_MASK
-            r_, _, _ = select.select([self.fd], [], [], 0.005)
-            if r_:
-                data = os.read(self.fd, 256)
-                src.feed(data, 0, len(data), now)
-            while True:
-                ev = src.next_event(now)
-                if ev == r.EV_NONE:
-                    break
-                if ev == r.EV_SEND:
-                    frame = bytes(src.tx_buf[src.tx_start : src.tx_end])
-                    self.sent.append(frame)
-                    os.write(self.fd, frame)
-                elif ev == r.EV_BAUD:
-                    termios.tcdrain(self.fd)
-                    set_speed(self.fd, src.baud)
-                elif ev == r.EV_DONE:
-                    return
-        raise AssertionError("no end of poll within %s s" % deadline_s)
+        source_pty.poll(src, self.fd, self.sent, deadline_s)
 
 
 def readout(**kw):

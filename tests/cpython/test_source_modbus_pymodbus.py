@@ -11,7 +11,6 @@
 
 import json
 import os
-import select
 import struct
 import subprocess
 import sys
@@ -22,7 +21,10 @@ import pytest
 
 from dlms_micro import source
 from dlms_micro.source import modbus_rtu as mb
-from dlms_micro.ticks import TICKS_MASK
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import source_pty  # noqa: E402
 
 pytest.importorskip("pymodbus")
 
@@ -41,10 +43,6 @@ def words(floats, n=100):
         hi, lo = struct.unpack(">HH", struct.pack(">f", value))
         regs[addr], regs[addr + 1] = hi, lo
     return regs
-
-
-def ticks():
-    return int(time.monotonic() * 1000) & TICKS_MASK
 
 
 class Bus:
@@ -76,25 +74,7 @@ class Bus:
 
     def cycle(self, src, deadline_s=10.0):
         # Drive src until it reports the end of a poll cycle.
-        src.poll(ticks())
-        end = time.monotonic() + deadline_s
-        while time.monotonic() < end:
-            now = ticks()
-            r, _, _ = select.select([self.fd], [], [], 0.002)
-            if r:
-                data = os.read(self.fd, 512)
-                src.feed(data, 0, len(data), ticks())
-            while True:
-                ev = src.next_event(ticks())
-                if ev == mb.EV_NONE:
-                    break
-                if ev == mb.EV_SEND:
-                    frame = bytes(src.tx_buf[src.tx_start : src.tx_end])
-                    self.sent.append(frame)
-                    os.write(self.fd, frame)
-                elif ev == mb.EV_DONE:
-                    return now
-        raise AssertionError("no end of cycle within %s s" % deadline_s)
+        source_pty.poll(src, self.fd, self.sent, deadline_s)
 
 
 @pytest.fixture
