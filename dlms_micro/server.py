@@ -390,7 +390,15 @@ class Channel:
             # A new association: keys changed under the last one apply now.
             meter.keys.activate_pending()
             suite.reset()
-            if ciphered or (role is not None and role.mechanism == acse.MECH_HLS_GMAC):
+            if ciphered and aarq.context != context:
+                # An AARQ that does not propose the ciphered context to a
+                # ciphered association: the ACSE refuses it with application-
+                # context-name-not-supported (decide(); IEC 62056-5-3 COSEM-
+                # OPEN, ISO/IEC 8650-1), before any security check of a context
+                # it does not use (issue 18: without a calling-AP-title it got
+                # deciphering-error).
+                pass
+            elif ciphered or (role is not None and role.mechanism == acse.MECH_HLS_GMAC):
                 secure_ok = self._secure_aarq(aarq, role)
                 suite.enabled = 1 if ciphered else 0
         outcome = self.outcome
@@ -556,6 +564,19 @@ class Channel:
             if aarq.ciphered():
                 suite.unprotect(aarq.buf, aarq.ui, aarq.ui + aarq.ui_len)
                 aarq.initiate.parse(aarq.buf, suite.start, suite.end)
+            elif role.ciphered and _s0.request_level(self.meter.keys.policy):
+                # A plain InitiateRequest in the ciphered context where the
+                # security policy requires protected requests (Green Book,
+                # security policy of the ciphered context; the DLMS UA test
+                # plan's security suite 0 group): refused as any InitiateRequest that fails its
+                # security checks, with the unciphered AARE (rejected-
+                # permanent, confirmed-service-error deciphering-error).
+                # Issue 18: it was accepted and answered unprotected.
+                raise _s0.SecurityError(
+                    _s0.E_POLICY,
+                    "plain InitiateRequest in the ciphered context; the security policy 0x%02X requires "
+                    "protected requests" % self.meter.keys.policy,
+                )
             ini = aarq.initiate
             if ini.valid and ini.dedicated_key >= 0:
                 suite.set_dedicated_key(aarq.buf, ini.dedicated_key, ini.dedicated_key_len)

@@ -16,8 +16,8 @@ from test_security_suite0 import AK, EK, F_STOC, HLS_CLIENT_TITLE, SERVER_TITLE,
 from test_server_security import INITIATE, TABLE, aarq, exchange
 
 
-def make_meter(storage, rx_slots=8, log=None):
-    keys = ks.KeyStore(storage, SERVER_TITLE, ek=EK, ak=AK, rx_slots=rx_slots)
+def make_meter(storage, rx_slots=8, log=None, policy=0):
+    keys = ks.KeyStore(storage, SERVER_TITLE, ek=EK, ak=AK, rx_slots=rx_slots, policy=policy)
     m = Meter(TABLE, (Role(1, MECH_HLS_GMAC, ciphered=True),), [12345])
     m.keys = keys
     m.random_bytes = lambda n: STOC
@@ -125,3 +125,39 @@ def test_release_while_hls_is_pending_is_not_a_failed_authentication():
     assert accepted(exchange(ch, aarq(protect(HLS_CLIENT_TITLE, 0, INITIATE))))
     assert exchange(ch, unhex("6200"))[0] == 0x63
     assert m.auth_guard.total == 0
+
+
+PROTECTED_REQUESTS = ks.POLICY_AUTHENTICATED_REQUEST | ks.POLICY_ENCRYPTED_REQUEST
+
+
+def test_plain_initiate_request_in_the_ciphered_context_is_refused_where_the_policy_wants_protection():
+    log = []
+    ch = channel(make_meter(MemStorage(), policy=PROTECTED_REQUESTS), log)
+    aare = exchange(ch, aarq(INITIATE))  # ciphered context, title, but a plain InitiateRequest
+    assert not accepted(aare)
+    assert aare.endswith(suite0.AARE_DECIPHERING_ERROR)  # answered unciphered
+    assert ch.assoc.status == 0
+    assert "requires protected requests" in " ".join(log), log
+    # protected, the same AARQ is served
+    assert accepted(exchange(ch, aarq(protect(HLS_CLIENT_TITLE, 0, INITIATE))))
+
+
+def test_plain_initiate_request_in_the_ciphered_context_is_served_under_a_policy_without_protection():
+    ch = channel(make_meter(MemStorage(), policy=0))
+    assert accepted(exchange(ch, aarq(INITIATE)))
+
+
+def test_plain_context_aarq_to_the_ciphered_association_gets_the_context_diagnostic():
+    body = (
+        unhex("A109060760857405080101")  # LN, no ciphering
+        + unhex("8A0207808B0760857405080205")  # HLS-GMAC, no calling-AP-title
+        + unhex("AC0A8008") + STOC
+        + bytes([0xBE, len(INITIATE) + 2, 0x04, len(INITIATE)]) + INITIATE
+    )
+    log = []
+    ch = channel(make_meter(MemStorage(), policy=PROTECTED_REQUESTS), log)
+    aare = exchange(ch, bytes([0x60, len(body)]) + body)
+    assert unhex("A203020101") in aare  # rejected-permanent
+    assert unhex("A305A103020102") in aare  # application-context-name-not-supported
+    assert not aare.endswith(suite0.AARE_DECIPHERING_ERROR)
+    assert ch.assoc.status == 0
