@@ -20,6 +20,8 @@
 #   src.field_status[i]   OK / STALE / NO_VALUE (bytearray)
 #   src.field_error[i]    error kind of the last failure of that slot (E_*)
 #   src.stamps[i]         tick of the last good value (valid unless NO_VALUE)
+#   src.numeric[i]        1: values[i] is the number; 0: the field is text
+#                         only (IEC 62056-21 times, dates: src.text(i))
 #   src.status            the source as a whole: OK / STALE / NO_VALUE
 #   src.last_good         tick of the last fully good poll
 #   src.error             E_* of the last failure (E_NONE after a good poll)
@@ -188,6 +190,7 @@ class Source:
         for i in range(n):
             self.field_status[i] = NO_VALUE
         self.stamps = [0] * n
+        self.numeric = bytearray(b"\x01" * n)
         self.status = NO_VALUE
         self.last_good = 0
         self.error = E_NONE

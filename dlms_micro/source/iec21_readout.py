@@ -338,7 +338,7 @@ class Readout(Source):
         # Value text of each field (MAX_VALUE bytes a slot) and its length
         self.texts = bytearray(MAX_VALUE * n)
         self.text_len = bytearray(n)
-        self.numeric = bytearray(n)  # 1: values[i] holds the number
+        self.numeric = bytearray(n)  # 1: values[i] holds the number (none yet)
         # The readout being received: pending slots, committed on a good BCC
         self._p_val = [0] * n
         self._p_scl = bytearray(n)  # scaler + 128

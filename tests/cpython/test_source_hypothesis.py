@@ -217,3 +217,28 @@ def test_s0_counts_exactly_the_long_enough_pulses(shape, min_pulse):
     assert inp.values[0] == want
     inp.tick(t + 1000)
     assert not inp.storm and inp.status == source.OK
+
+
+G = st.integers(min_value=0, max_value=255)
+
+
+@FAST
+@given(G, G, G, G, G, G, st.sampled_from(["*", "&"]))
+def test_readout_ids_parse_back_to_their_obis_groups(a, b, c, d, e, f, star):
+    out = bytearray(6)
+    full = ("%d-%d:%d.%d.%d%s%d" % (a, b, c, d, e, star, f)).encode()
+    assert r.parse_id(full, 0, len(full), out, 0) and tuple(out) == (a, b, c, d, e, f)
+    short = ("%d.%d.%d" % (c, d, e)).encode()
+    assert r.parse_id(short, 0, len(short), out, 0, medium=7)
+    assert tuple(out) == ((0 if 96 <= c <= 99 else 7), 0, c, d, e, 255)
+    assert r.parse_field("%d.%d.%d.%d.%d.%d" % (a, b, c, d, e, f)) == (bytes((a, b, c, d, e, f)), 0)
+
+
+@FAST
+@given(st.binary(max_size=20))
+def test_readout_id_parser_never_raises(data):
+    out = bytearray(6)
+    ok = r.parse_id(data, 0, len(data), out, 0)
+    if ok:
+        # whatever it accepts is made of digits, separators and C F L P
+        assert all(ch in b"0123456789-:.*&CFLP" for ch in data)
