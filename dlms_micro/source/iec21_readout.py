@@ -325,6 +325,9 @@ class Readout(Source):
             code, idx = parse_field(fields[i], medium)
             want[7 * i : 7 * i + 6] = code
             want[7 * i + 6] = idx
+            for k in range(i):
+                if want[7 * k : 7 * k + 7] == want[7 * i : 7 * i + 7]:
+                    raise ValueError("two fields name the same data set")
         self._want = want
         self.medium = medium
         self.max_baud = max_baud

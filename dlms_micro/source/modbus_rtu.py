@@ -259,6 +259,8 @@ class ModbusMaster(Source):
                 names.append(prefix + "." + name if prefix else name)
                 fld.append((len(blocks) - 1, addr - cur[3], t, little, -sc, sc + exp, unit))
         dev_first.append(len(names))
+        if len(set(names)) != len(names):
+            raise ValueError("field names repeat: give each device its own name")
         self._init_slots(names)
         nf = len(names)
         nb = len(blocks)

@@ -12,6 +12,7 @@
 # "1.6.0(value*kW)(time stamp)" for several values on one line.
 
 from source_support import alloc, data_message, feed, pump
+from support import raises
 
 from dlms_micro import source
 from dlms_micro.source import iec21_readout as r
@@ -285,6 +286,8 @@ def test_parse_id_forms():
     for bad in ("", "1", "1.8.0.0", "1-0.8.0", "1:0:1.8.0", "256.8.0", "1.8.0*", "X.1.0", "C1.0", "1.8.0)", "1..0", "1.F.0F"):
         assert pid(bad) is None, bad
     assert r.parse_field("1.6.0[1]") == (bytes((1, 0, 1, 6, 0, 255)), 1)
+    raises(ValueError, r.Readout, ["1.8.0", "1-0:1.8.0*255"])  # the same data set twice
+    raises(ValueError, r.Readout, ["1.8.0", "1.8.x"])
     assert r.parse_field("1.0.1.8.0.255") == (bytes((1, 0, 1, 8, 0, 255)), 0)
     assert r.parse_number(b"-012.50", 0, 7) == (-1250, -2)
     assert r.parse_number(b"12:00", 0, 5) is None

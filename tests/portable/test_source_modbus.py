@@ -285,6 +285,7 @@ def test_register_map_checks():
     assert "unique" in bad({"registers": [{"name": "a", "address": 1}, {"name": "a", "address": 2}]})
     assert "past" in bad({"registers": [{"name": "a", "address": 65535, "type": "uint32"}]})
     raises(ValueError, mb.ModbusMaster, [{"slave": 0, "map": SDM}])
+    raises(ValueError, mb.ModbusMaster, [{"slave": 1, "map": SDM}, {"slave": 2, "map": SDM}])  # names clash
 
 
 def test_steady_state_poll_allocates_nothing():
