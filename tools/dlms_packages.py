@@ -104,6 +104,11 @@ PACKAGES = {
                 ("core",), ("dlms_micro/cosem/compact.py",)),
     "image": ("Interface class 18: Image transfer (firmware update in blocks, SHA-256 trailer)", ("core",),
               ("dlms_micro/cosem/image.py",)),
+    # a meter built from a compiled meter definition (`dlms-micro meter
+    # compile`); state.py imports each class module only for the classes a
+    # meter has, so the classes stay separate packages
+    "meterdef": ("Meter definitions: build a meter from a compiled definition module", ("core",),
+                 ("dlms_micro/meterdef/__init__.py", "dlms_micro/meterdef/build.py", "dlms_micro/meterdef/state.py")),
     # sources (issue 14): where a retrofit module's values come from
     "source": ("Sources: the value slots and status every source shares, unit names", ("core",),
                ("dlms_micro/source/__init__.py",)),

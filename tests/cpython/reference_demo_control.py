@@ -1,6 +1,6 @@
-# The demo meter's tariff, control and prepayment objects (issue 7), kept
-# apart from demo.py's metering: what they are, and the Control that ticks
-# them from the simulation.
+# REFERENCE ONLY: the demo meter's tariff, control and prepayment objects as
+# written by hand before the demo became a meter definition (meters/demo.json);
+# see reference_demo_table.py.
 #
 # TIME OF USE (two rates). The Activity calendar 0.0.13.0.0.255 runs the
 # tariffication script table 0.0.10.0.100.255 (script 1: active_mask "T1",

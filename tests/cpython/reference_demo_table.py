@@ -1,7 +1,7 @@
-# The demo meter's object table (see demo.py for what it is): portable, so
-# that MicroPython can build the same table (tools/bench_alloc.py measures
-# the heap it takes after boot there). No CPython-only imports here: the
-# Image transfer's state comes from the caller (demo.py makes a file sink).
+# REFERENCE ONLY: the demo meter's object table as it was written by hand
+# before the demo became a meter definition (meters/demo.json). Tests check
+# the definition against it (test_meterdef_demo.py), and tools/bench_demo_heap.py
+# measures both under MicroPython. Nothing in the package uses it.
 #
 #   meter = build_meter(wall_clock, storage, image_state=...)
 #   sizes: rows of each profile, {OBIS code: rows} (default PROFILE_ROWS)
@@ -91,7 +91,7 @@ def build_meter(wall_clock, storage=None, push_destination=PUSH_DESTINATION, pre
     from dlms_micro.cosem.push import PUSH_SETUP, PushState
     from dlms_micro.cosem.image import IMAGE_TRANSFER
     from dlms_micro.cosem.compact import CAPTURE_INVOKE, COMPACT_DATA, CompactBuffer
-    from dlms_micro_cpython import demo_control
+    import reference_demo_control as demo_control
     from dlms_micro.cosem.register import REGISTER
     from dlms_micro.cosem.sap import SAP_ASSIGNMENT
     from dlms_micro.cosem.security_setup import INVOCATION_COUNTER, SECURITY_SETUP

@@ -10,7 +10,7 @@ import types
 import pytest
 
 from dlms_micro.cosem import base, common, prepay, push, token_gateway
-from dlms_micro_cpython.demo_table import MemoryStorage
+from dlms_micro_cpython.simulator import MemoryStorage
 from dlms_micro_cpython.meterdef import DefinitionError, Env, build_all, compile_definition
 from dlms_micro_cpython.meterdef import classes as C
 from dlms_micro_cpython.meterdef import classes_more  # noqa: F401 - registers the classes

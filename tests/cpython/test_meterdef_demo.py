@@ -1,5 +1,6 @@
 # meters/demo.json is the demo meter: compiled and built, it has the objects
-# of the hand-written demo table (demo_table.build_meter) in the same order,
+# of the demo's former hand-written table (kept here as the reference:
+# reference_demo_table.build_meter) in the same order,
 # with the same class, version, handler, access per association, param and
 # initial attribute values (every attribute read through both meters); the
 # differences are the intended ones listed here.
@@ -10,10 +11,12 @@ import pytest
 
 from dlms_micro.cosem import base, common, monitor
 from dlms_micro.meterdef import build as mbuild
-from dlms_micro_cpython import demo_control, demo_table
+import dlms_micro_cpython
+import reference_demo_control as demo_control
+import reference_demo_table as demo_table
 from dlms_micro_cpython.meterdef import Env, build_all, load
 
-DEMO_JSON = os.path.join(os.path.dirname(demo_table.__file__), "meters", "demo.json")
+DEMO_JSON = os.path.join(os.path.dirname(dlms_micro_cpython.__file__), "meters", "demo.json")
 NOW = 1780000000  # a fixed wall clock for both meters
 
 
@@ -250,3 +253,20 @@ def test_compiled_demo_builds_the_same_meter_under_micropython(tmp_path):
     got = [x for x in mp.stdout.splitlines() if "/" in x or x.startswith("objects")]
     assert got == cp.stdout.splitlines()
     assert len(got) > 200
+
+
+def test_a_data_directory_of_the_hand_written_demo_is_carried_over():
+    # the older demo stored under its own keys; the definition's keys are the
+    # objects' OBIS codes. Used token ids above all must survive the change.
+    from dlms_micro_cpython.demo import DemoMeter, entry, OBIS_ENERGY_IMPORT
+    from dlms_micro_cpython.simulator import MemoryStorage
+
+    store = MemoryStorage()
+    used_tokens = bytes.fromhex("00000003" "00000001")
+    store.put("tokens", used_tokens)
+    store.put("demo.energy", (123456).to_bytes(4, "big") + (789).to_bytes(4, "big"))
+    store.put("demo.lls-secret.32", b"changed!")
+    d = DemoMeter(storage=store, wall_clock=lambda: NOW, seed=1)
+    assert store.get("tokens") is None and store.get("0.0.19.40.0.255") == used_tokens
+    assert d.meter.state[entry(d.meter, OBIS_ENERGY_IMPORT)[base.E_SLOT]] >= 123456
+    assert d.meter.roles[d.meter.role_for(32)].secret == b"changed!"

@@ -20,7 +20,7 @@ INVOCATION_COUNTER = "0.0.43.1.0.255"
 PUSH_SETUP = "0.0.25.9.0.255"
 IMAGE_TRANSFER = "0.0.44.0.0.255"
 COMPACT_DATA = "0.0.66.0.1.255"
-# time of use, billing, supply control, prepayment (demo_control.py)
+# time of use, billing, supply control, prepayment (meters/demo.json)
 TARIFF_OBJECTS = {
     "1.0.1.8.1.255": 3,
     "1.0.1.8.2.255": 3,
@@ -38,7 +38,13 @@ TARIFF_OBJECTS = {
     "0.0.19.20.0.255": 113,
     "0.0.19.0.0.255": 111,
     "0.0.19.40.0.255": 115,
+    # the voltage quality monitor and the script table its actions run
+    "0.0.16.1.0.255": 21,
+    "0.0.10.0.105.255": 9,
 }
+# one Association LN per association (0.0.40.0.N.255, N its position),
+# each visible to its own association only
+ASSOCIATION_OF_SAP = {16: "0.0.40.0.1.255", 32: "0.0.40.0.2.255", 1: "0.0.40.0.3.255"}
 DEMAND = "1.0.1.4.0.255"
 MAX_DEMAND = "1.0.1.6.0.255"
 PROFILE_STATUS = "0.0.96.10.1.255"
@@ -75,6 +81,7 @@ CLASS = {
     DAILY_PROFILE: 7,
     EVENT_LOG: 7,
     **TARIFF_OBJECTS,
+    **{ln: 15 for ln in ASSOCIATION_OF_SAP.values()},
 }
 
 # Profile generic capture objects: (class id, logical name, attribute,
@@ -89,9 +96,10 @@ CAPTURE_PERIOD = {LOAD_PROFILE: 900, PQ_PROFILE: 300, DAILY_PROFILE: 86400, EVEN
 
 # Security setup only in the management association; the invocation counter
 # in every one (head-ends read it as the public client before associating)
-PUBLIC_OBJECTS = {ASSOCIATION, LDN, CLOCK, INVOCATION_COUNTER}
-ALL_OBJECTS = set(CLASS)
-OBJECTS_BY_SAP = {16: PUBLIC_OBJECTS, 32: ALL_OBJECTS - {SECURITY_SETUP}, 1: ALL_OBJECTS}
+PUBLIC_OBJECTS = {ASSOCIATION, LDN, CLOCK, INVOCATION_COUNTER, ASSOCIATION_OF_SAP[16]}
+ALL_OBJECTS = set(CLASS) - set(ASSOCIATION_OF_SAP.values())
+OBJECTS_BY_SAP = {16: PUBLIC_OBJECTS, 32: ALL_OBJECTS - {SECURITY_SETUP} | {ASSOCIATION_OF_SAP[32]},
+                  1: ALL_OBJECTS | {ASSOCIATION_OF_SAP[1]}}
 SAPS = (16, 32, 1)
 
 LDN_VALUE = b"DMI0000000012345"

@@ -511,8 +511,10 @@ class Compiler:
                                         "value": {"hex": dev.name.hex()}, "read": everyone,
                                         "description": "COSEM logical device name"}))
         if first and OBIS_SAP not in index_of:
+            # read by the authenticated associations (all, when none is)
+            authed = [r[0] for r in self.roles if r[2] != MECH_NONE]
             added.append((17, OBIS_SAP, {"class": "sap-assignment", "obis": "0.0.41.0.0.255",
-                                         "read": everyone[1:] or everyone, "description": "SAP assignment"}))
+                                         "read": authed or everyone, "description": "SAP assignment"}))
         if self.ciphered_roles:
             cr = [self.roles[i][0] for i in self.ciphered_roles]
             if OBIS_SECURITY_SETUP not in index_of:
@@ -564,7 +566,11 @@ class Compiler:
                 s = -1
             else:
                 s = slot
-                n = len(_state.make((cid, spec.version, ln, hi, s, None, param), args, _build.Env()))
+                try:
+                    n = len(_state.make((cid, spec.version, ln, hi, s, None, param), args, _build.Env()))
+                except (ValueError, TypeError, IndexError, KeyError) as e:
+                    cx.err(None, "its initial state is refused: %s" % e)
+                    n = 0
                 slot += n
                 inits.append((len(table), args))
             if cx.drive is not None and cx.drive != "invocation-counter":
