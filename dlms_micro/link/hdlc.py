@@ -183,8 +183,14 @@ class HdlcServer:
         # rest). Whole buffers are copied without allocating.
         rx = self.rx
         w = self._wpos
+        r = self._rpos
+        if r == w - 1 and rx[r] == _FLAG and ticks_diff(now, self._last_rx) >= self.inter_octet_timeout:
+            # A lone flag that arrived longer than the inter-octet timeout
+            # ago (a closing flag long past, or an opening one whose frame
+            # never came) does not open the next frame: that one brings its
+            # own opening flag (ISO/IEC 13239 frame structure; issue 18).
+            self._rpos = r = w
         if not self._await_reply:
-            r = self._rpos
             if r == w:
                 self._rpos = w = 0
             elif r == w - 1 and rx[r] == _FLAG:
@@ -392,7 +398,9 @@ class HdlcServer:
                 self._skip_reply = 1
                 self._error("hdlc: frame longer than the receive buffer, discarded")
             return True
-        if f + length > w:
+        if f + length >= w:
+            # not before its closing flag (ISO/IEC 13239: a frame ends with a
+            # flag; issue 18: frames were acted on before it arrived)
             return self._make_room(r, w, length + 2) or r != start
         if not crc16.check(buf, f, f + length):
             p = self._salvage(f, w)
@@ -403,6 +411,12 @@ class HdlcServer:
                 if w < len(buf) and ticks_diff(now, self._last_rx) < self.inter_octet_timeout:
                     return self._make_room(r, w, len(buf)) or r != start
             return self._bad_frame(f, p)
+        if buf[f + length] != _FLAG:
+            # A good FCS but no closing flag after it: not a frame.
+            self.garbage_bytes += length
+            self._rpos = f + length
+            self._error("hdlc: frame not closed by a flag, dropped")
+            return True
         self._rpos = f + length  # the closing flag may open the next frame
         if (
             length == self._last_tx_len
