@@ -21,6 +21,7 @@
 #       if ev == EV_SEND: write src.tx_buf[src.tx_start:src.tx_end]
 #                         (RS-485: driver enabled for exactly these bytes)
 #       elif ev == EV_DONE: a poll cycle over every device ended
+#       elif ev == EV_WRITTEN: a write asked with write() ended: write_state
 #
 # devices: a list of dicts {"slave": 1..247, "map": REGISTER_MAP, "name":
 # "m1"} (name optional: the fields of a named device are "m1.FIELD"). A
@@ -46,6 +47,12 @@
 # fields with their last good values, STALE with the error kind; a device
 # whose first block timed out is skipped for the rest of the cycle.
 # A NaN or infinite float leaves its field STALE with E_RANGE.
+#
+# Writes: write(slave, address, values) queues one write of holding
+# registers (function 06 for one register, 16 for up to 123); it goes out
+# before the next read request, with the same silence, timeout and retry
+# rules; the reply must echo the address (and value or count). Its outcome:
+# write_state (W_DONE / W_FAILED), write_error, write_exception.
 #
 # Allocation: none per poll for int16/uint16/float32 values below 2**30
 # (wider values, int32/uint32 at or above 2**30 and float64 use big ints on
@@ -80,6 +87,13 @@ except ImportError:  # CPython
 EV_NONE = const(0)
 EV_SEND = const(1)
 EV_DONE = const(8)
+EV_WRITTEN = const(9)
+
+# write_state
+W_NONE = const(0)  # no write asked yet
+W_PENDING = const(1)  # queued or on the bus
+W_DONE = const(2)  # the slave confirmed it
+W_FAILED = const(3)  # see write_error (and write_exception)
 
 # States
 IDLE = const(0)
@@ -321,7 +335,9 @@ class ModbusMaster(Source):
             self.dev_status[d] = NO_VALUE
         self._dev_ok = bytearray(len(devices))  # this cycle: 1 good, 2 failed
         self._dev_logged = bytearray(len(devices))  # failure kind logged per device
-        self.tx_buf = bytearray(8)
+        self._rtx = bytearray(8)  # read requests
+        self._wtx = bytearray(9 + 2 * 123)  # the write request
+        self.tx_buf = self._rtx
         self.tx_start = 0
         self.tx_end = 0
         self.rx = bytearray(RX_SIZE)
@@ -353,12 +369,62 @@ class ModbusMaster(Source):
         self._cycle_failed = False
         self._rx_started = False
         self._heard = False  # nothing on the bus yet: it is silent
+        self.write_state = W_NONE
+        self.write_error = E_NONE
+        self.write_exception = 0
+        self.writes = 0  # writes confirmed
+        self._w_len = 0
+        self._w_on_bus = False  # the request on the bus is the write
+        self._w_resume = IDLE
+        self._w_event = False
+        self._w_tries = 0
 
     # ------------------------------------------------------------------ API
 
     def poll(self, now):
         # Start a cycle at the next next_event() (after the running one).
         self._due = True
+
+    def write(self, slave, address, values):
+        # Queue a write of values (ints 0..65535) to holding registers from
+        # address on; False (nothing queued) while another write is pending
+        # or when the arguments are out of range. Builds the request now.
+        n = len(values)
+        if self.write_state == W_PENDING or not 1 <= slave <= 247 or not 1 <= n <= 123:
+            return False
+        if address < 0 or address + n > 0x10000:
+            return False
+        for v in values:
+            if not 0 <= v <= 0xFFFF:
+                return False
+        w = self._wtx
+        w[0] = slave
+        w[2] = address >> 8
+        w[3] = address & 0xFF
+        if n == 1:
+            w[1] = 6
+            w[4] = values[0] >> 8
+            w[5] = values[0] & 0xFF
+            k = 6
+        else:
+            w[1] = 16
+            w[4] = 0
+            w[5] = n
+            w[6] = 2 * n
+            k = 7
+            for v in values:
+                w[k] = v >> 8
+                w[k + 1] = v & 0xFF
+                k += 2
+        c = crc(w, 0, k)
+        w[k] = c & 0xFF
+        w[k + 1] = c >> 8
+        self._w_len = k + 2
+        self._w_tries = 0
+        self.write_state = W_PENDING
+        self.write_error = E_NONE
+        self.write_exception = 0
+        return True
 
     def device_fields(self, d):
         # The slots of device d: range(first, end) as (first, end)
@@ -385,16 +451,24 @@ class ModbusMaster(Source):
         self._last_bus = now
         self._rx_started = True
         # complete?
-        fn = self._b_fn[self._block]
+        if self._w_on_bus:
+            fn = self._wtx[1]
+            want = 8
+        else:
+            fn = self._b_fn[self._block]
+            want = 2 * self._b_count[self._block] + 5
         if n >= 5 and rx[1] == fn | 0x80:
             self._reply(now)
-        elif n >= 2 * self._b_count[self._block] + 5 and rx[1] == fn:
+        elif n >= want and rx[1] == fn:
             self._reply(now)
         elif n >= RX_SIZE:
             self._reply(now)
         return end - start
 
     def next_event(self, now):
+        if self._w_event:
+            self._w_event = False
+            return EV_WRITTEN
         if self._done:
             self._done = False
             return EV_DONE
@@ -404,11 +478,21 @@ class ModbusMaster(Source):
                 if ticks_diff(now, self._last_bus) > self.frame_gap:
                     self._reply(now)
             elif ticks_diff(now, self._t_ref) > self._limit:
-                self._failed(E_TIMEOUT, "modbus: no reply", now)
+                if self._w_on_bus:
+                    self._write_failed(E_TIMEOUT, now, True)
+                else:
+                    self._failed(E_TIMEOUT, "modbus: no reply", now)
+            if self._w_event:
+                self._w_event = False
+                return EV_WRITTEN
             if self._done:
                 self._done = False
                 return EV_DONE
             st = self.state
+        if (st == IDLE or st == SILENCE) and self.write_state == W_PENDING:
+            if not self._heard or ticks_diff(now, self._last_bus) >= self.silence:
+                return self._send_write(st, now)
+            return EV_NONE
         if st == IDLE:
             if self.nblocks and (self._due or ticks_diff(now, self._poll_ref) >= self.interval):
                 self._due = False
@@ -427,9 +511,31 @@ class ModbusMaster(Source):
 
     # ------------------------------------------------------------- internals
 
+    def _send_write(self, resume, now):
+        self._w_resume = resume
+        self._w_on_bus = True
+        self.tx_buf = self._wtx
+        self.tx_start = 0
+        self.tx_end = self._w_len
+        self._on_bus(now, self._w_len)
+        return EV_SEND
+
+    def _on_bus(self, now, n):
+        # A request of n bytes goes out now: wait for its reply.
+        self.requests += 1
+        self._heard = True
+        self._last_bus = now
+        self.rx_len = 0
+        self._rx_started = False
+        self.state = REPLY
+        self._t_ref = now
+        self._limit = n * self._char_ms + self.timeout
+
     def _send(self, now):
         b = self._block
-        tx = self.tx_buf
+        tx = self._rtx
+        self.tx_buf = tx
+        self._w_on_bus = False
         tx[0] = self._b_slave[b]
         tx[1] = self._b_fn[b]
         s = self._b_start[b]
@@ -442,18 +548,14 @@ class ModbusMaster(Source):
         tx[7] = c >> 8
         self.tx_start = 0
         self.tx_end = 8
-        self.requests += 1
-        self._heard = True
-        self._last_bus = now
-        self.rx_len = 0
-        self._rx_started = False
-        self.state = REPLY
-        self._t_ref = now
-        self._limit = 8 * self._char_ms + self.timeout
+        self._on_bus(now, 8)
         return EV_SEND
 
     def _reply(self, now):
         # A whole reply (or what came before the gap) is in rx[0:rx_len].
+        if self._w_on_bus:
+            self._write_reply(now)
+            return
         rx = self.rx
         n = self.rx_len
         b = self._block
@@ -488,6 +590,56 @@ class ModbusMaster(Source):
         self.good_replies += 1
         self._decode(b, now)
         self._next_block(now)
+
+    def _write_reply(self, now):
+        rx = self.rx
+        n = self.rx_len
+        w = self._wtx
+        fn = w[1]
+        if n < 5 or (n < 8 and rx[1] != fn | 0x80):
+            self.truncated += 1
+            self._write_failed(E_FORMAT, now, True)
+        elif crc(rx, 0, n) != 0:
+            self.bad_crc += 1
+            self._write_failed(E_CHECK, now, True)
+        elif rx[0] != w[0]:
+            self.wrong_slave += 1
+            self._write_failed(E_PEER, now, True)
+        elif rx[1] == fn | 0x80:
+            self.exceptions += 1
+            self.last_exception = rx[2]
+            self.write_exception = rx[2]
+            self._write_failed(E_EXCEPTION, now, rx[2] == 5 or rx[2] == 6)
+        elif rx[1] != fn:
+            self.wrong_function += 1
+            self._write_failed(E_PEER, now, True)
+        elif n != 8 or rx[2] != w[2] or rx[3] != w[3] or rx[4] != w[4] or rx[5] != w[5]:
+            self.bad_format += 1
+            self._write_failed(E_FORMAT, now, True)
+        else:
+            self.writes += 1
+            self.write_state = W_DONE
+            self._write_end()
+
+    def _write_failed(self, kind, now, retry):
+        if kind == E_TIMEOUT:
+            self.timeouts += 1
+        self._w_tries += 1
+        if retry and self._w_tries <= self.retries:
+            self.state = self._w_resume
+            self._w_on_bus = False  # write_state stays W_PENDING: sent again
+            return
+        self.write_state = W_FAILED
+        self.write_error = kind
+        if self.log is not None:
+            self.log("modbus: write failed")
+        self._write_end()
+
+    def _write_end(self):
+        self._w_on_bus = False
+        self._w_event = True
+        self._w_tries = 0
+        self.state = self._w_resume
 
     def _decode(self, b, now):
         rx = self.rx

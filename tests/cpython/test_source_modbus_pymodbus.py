@@ -53,7 +53,8 @@ class Bus:
         tty.setraw(self.slave_fd)
         self.path = os.ttyname(self.slave_fd)
         self.image = tmp_path / "image.json"
-        self.image.write_text(json.dumps({"1": {"ir": words(METER_1)}, "2": {"ir": words(METER_2)}}))
+        self.image.write_text(json.dumps({"1": {"ir": words(METER_1), "hr": [0] * 20},
+                                                "2": {"ir": words(METER_2)}}))
         self.proc = None
         self.sent = []
 
@@ -164,3 +165,22 @@ def test_line_cut_keeps_last_values_stale_and_recovers(bus):
     assert m.dev_status[0] == source.OK and m.field_status[i] == source.OK
     assert m.stamps[i] != good_at
     assert log[before + 4 :].count("modbus: a slave answers again") == 2  # meters 1 and 2
+
+
+def test_writes_reach_pymodbus_holding_registers(bus):
+    hr = {"registers": [{"name": "period", "address": 2, "function": 3, "type": "uint16", "unit": "min"},
+                        {"name": "setting", "address": 4, "function": 3, "type": "float32", "scaler": -1}]}
+    m = mb.ModbusMaster([{"slave": 1, "map": hr}], timeout=300, retries=1, frame_gap=30)
+    wait_for_server(bus, m)
+    assert m.write(1, 2, [30])  # function 06
+    bus.cycle(m)  # the write goes first, then the read
+    assert m.write_state == mb.W_DONE
+    assert m.write(1, 4, list(struct.unpack(">HH", struct.pack(">f", 2.5))))  # function 16
+    bus.cycle(m)
+    assert m.write_state == mb.W_DONE and m.writes == 2
+    assert [f[:2] for f in bus.sent[-3:]] == [b"\x01\x10", b"\x01\x03", b"\x01\x03"]
+    assert value(m, "period") == (30, 0, 6, source.OK)
+    assert value(m, "setting") == (25, -1, 255, source.OK)
+    assert m.write(1, 500, [1])  # past the registers: pymodbus's exception
+    bus.cycle(m)
+    assert m.write_state == mb.W_FAILED and m.write_error == source.E_EXCEPTION and m.write_exception == 2

@@ -32,6 +32,8 @@ def pump(src, now, out=None):
             out.append(("baud", src.baud))
         elif ev == 8:
             out.append(("done", src.status, src.error))
+        elif ev == 9:
+            out.append(("written",))
         else:
             raise AssertionError("unknown event %r" % ev)
     raise AssertionError("next_event never returned EV_NONE")

@@ -308,3 +308,68 @@ def test_steady_state_poll_allocates_nothing():
     used = alloc(poll)
     assert m.status == source.OK and m.good_polls >= 1
     assert used is None or used == 0, used
+
+
+def test_write_single_and_multiple_registers():
+    m, log = master(retries=1)
+    slave = sdm_slave()
+    exchange(m, slave, 0)
+    # function 06: one register; the reply echoes the request
+    assert m.write(1, 2, [60])
+    assert not m.write(1, 2, [61])  # one write at a time
+    out = pump(m, 100)
+    req = bytes(m.tx_buf[m.tx_start : m.tx_end])
+    assert out == [("send", req)] and req == with_crc(b"\x01\x06\x00\x02\x00\x3c")
+    m.feed(req, 0, len(req), 120)
+    assert pump(m, 120) == [("written",)]
+    assert m.write_state == mb.W_DONE and m.writes == 1
+    # function 16: two registers (a float), reply slave fn address count
+    assert m.write(1, 0x0A, [0x4040, 0x0000])
+    out = pump(m, 200)
+    assert out[0][1] == with_crc(b"\x01\x10\x00\x0a\x00\x02\x04\x40\x40\x00\x00")
+    ok = with_crc(b"\x01\x10\x00\x0a\x00\x02")
+    m.feed(ok, 0, len(ok), 220)
+    assert pump(m, 220) == [("written",)]
+    assert m.write_state == mb.W_DONE and m.writes == 2
+    # refused: illegal data address, not retried
+    assert m.write(1, 0x9999, [1])
+    pump(m, 300)
+    exc = with_crc(b"\x01\x86\x02")
+    m.feed(exc, 0, len(exc), 320)
+    pump(m, 320)
+    assert m.write_state == mb.W_FAILED and m.write_error == source.E_EXCEPTION and m.write_exception == 2
+    assert log == ["modbus: write failed"]
+    # a wrong echo is retried, then failed; the reads were never touched
+    assert m.write(1, 3, [7])
+    for t in (400, 500):
+        pump(m, t)
+        bad = with_crc(b"\x01\x06\x00\x03\x00\x08")
+        m.feed(bad, 0, len(bad), t + 20)
+        pump(m, t + 20)
+    assert m.write_state == mb.W_FAILED and m.write_error == source.E_FORMAT and m.requests == 6
+    assert m.status == source.OK
+    assert not m.write(0, 1, [1]) and not m.write(1, 65535, [1, 2]) and not m.write(1, 1, [70000])
+
+
+def test_write_goes_between_the_blocks_of_a_cycle():
+    regs = [{"name": "a", "address": 0, "type": "uint16"}, {"name": "b", "address": 50, "type": "uint16"}]
+    m, _ = master([{"slave": 1, "map": {"registers": regs}}])
+    s = Slave(1)
+    s.regs[0] = 11
+    s.regs[50] = 22
+    out = pump(m, 0)
+    ans = s.answer(out[-1][1])
+    assert m.write(1, 9, [5])
+    m.feed(ans, 0, len(ans), 10)
+    assert pump(m, 10) == []
+    out = pump(m, 20)  # the write first
+    assert out[0][1][1] == 6
+    m.feed(out[0][1], 0, 8, 30)
+    events = pump(m, 30)
+    assert events == [("written",)] and m.write_state == mb.W_DONE
+    out = pump(m, 40)  # then the second block
+    assert out[0][1][:4] == b"\x01\x04\x00\x32"
+    ans = s.answer(out[0][1])
+    m.feed(ans, 0, len(ans), 50)
+    assert pump(m, 50) == [("done", source.OK, source.E_NONE)]
+    assert list(m.values) == [11, 22]
