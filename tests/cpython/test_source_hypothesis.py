@@ -152,6 +152,7 @@ REGS = list(struct.unpack(">HH", struct.pack(">f", 1234.5678))) + [0x5678, 0xFFF
 @given(st.lists(st.tuples(st.binary(max_size=30), st.integers(min_value=0, max_value=800)), max_size=15))
 def test_modbus_random_bytes_never_raise_or_wedge(pieces):
     m = mb.ModbusMaster([{"slave": 5, "map": MAP}], retries=1, interval=5000)
+    assert m.write(5, 1, [1, 2])
     t = 0
     for data, dt in pieces:
         t += dt
@@ -159,6 +160,7 @@ def test_modbus_random_bytes_never_raise_or_wedge(pieces):
         pump(m, t)
     for k in range(10):
         pump(m, t + 1000 * k)
+    assert m.write_state in (mb.W_DONE, mb.W_FAILED)
     t += 20000
     m.poll(t)
     out = pump(m, t)
