@@ -537,6 +537,18 @@ def tick(meter, obj, utc):
     return True
 
 
+def resync(meter, obj, utc):
+    # After the clock was set (or shifted): the capture period now running is
+    # the one of utc, and the jump itself takes no row. Rows so stay on the
+    # period boundaries of the meter's time; the interval the set fell in
+    # carries the clock-adjusted status into its row at the next boundary (a
+    # set backwards may repeat a boundary's time stamp: the later row is the
+    # one with that status, as IDIS meters list them in capture order).
+    pb = meter.state[obj[base.E_SLOT]]
+    if pb.period and utc is not None:
+        pb.period_no = utc // pb.period
+
+
 def _int_at(d, p):
     # The integer Data element at d[p:] (tag included), or None.
     t = d[p]

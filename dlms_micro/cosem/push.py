@@ -179,6 +179,16 @@ def _random_delay(meter, top):
     return ((b[0] << 16) | (b[1] << 8) | b[2]) % (top + 1)
 
 
+def resync(meter, obj, utc):
+    # After the clock was set: the schedule period now running is the one of
+    # utc (the jump itself triggers no scheduled push; the next boundary of
+    # the new time does).
+    st = meter.state[obj[base.E_SLOT]]
+    period = obj[base.E_PARAM][P_PERIOD]
+    if period and utc is not None:
+        st.period_no = utc // period
+
+
 def due(meter, obj, utc):
     # Should the port send this push now? (See TRIGGERS above.)
     if utc is None:

@@ -276,3 +276,60 @@ def test_compact_data_holds_the_last_load_profile_readings_without_tags(monkeypa
     last = rows(d, OBIS_LOAD_PROFILE)[-1]
     # clock (length + 12 bytes), import, export: the load profile's last row
     assert bytes(cb.data[: cb.n]) == bytes([12]) + last[0] + last[2].to_bytes(4, "big") + last[3].to_bytes(4, "big")
+
+
+# ------------------------------------------------ time stamps on boundaries
+
+
+def _row_times(d, ln):
+    return [utc_of(r[0]) for r in rows(d, ln)]
+
+
+def test_backfilled_rows_sit_on_their_capture_period_boundaries(monkeypatch):
+    host = Host(monkeypatch, wall=T0 + 36)  # a start 36 s past the quarter hour
+    d = DemoMeter(wall_clock=host, seed=4, history=1)
+    for ln, period in ((OBIS_LOAD_PROFILE, 900), (OBIS_PQ_PROFILE, 300), (OBIS_DAILY_PROFILE, 86400)):
+        times = _row_times(d, ln)
+        assert times, ln
+        assert all(t % period == 0 for t in times), (ln, [t % period for t in times][:5])
+
+
+def test_accelerated_rows_and_scheduled_pushes_sit_on_their_boundaries(monkeypatch):
+    from dlms_micro.cosem import clock
+    from dlms_micro_cpython.push import PushSender
+
+    host = Host(monkeypatch, wall=T0 + 23)
+    d = DemoMeter(wall_clock=host, seed=5, accelerate=97, push_destination=b"127.0.0.1:9")
+    sender = PushSender(d.meter)
+    times = []
+
+    def prepare(obj, utc):  # record when the push would go, and what its clock reads
+        times.append((utc, clock.now(d.meter)))
+        return None
+
+    monkeypatch.setattr(sender, "_prepare", prepare)
+    d.step_hooks.append(sender.poll_now)
+    host.run(d, 120)  # over three hours of meter time
+    lp = _row_times(d, OBIS_LOAD_PROFILE)
+    assert len(lp) >= 12 and all(t % 900 == 0 for t in lp), [t % 900 for t in lp]
+    first = {}
+    for utc, now in times:
+        assert utc == now  # the notification's clock is the step's time
+        first.setdefault(utc // 900, utc)
+    assert len(first) >= 12 and all(t % 900 == 0 for t in first.values()), sorted(first.values())
+
+
+def test_a_clock_set_keeps_rows_on_the_new_time_boundaries(monkeypatch):
+    from dlms_micro.cosem import clock
+
+    host = Host(monkeypatch)
+    d = DemoMeter(wall_clock=host, seed=6, accelerate=60)
+    host.run(d, 40)
+    ce = entry(d.meter, OBIS_CLOCK)
+    d.meter.state[ce[4]] += 1337  # a client sets the clock 22 min 17 s ahead
+    host.run(d, 60)
+    rows_after = rows(d, OBIS_LOAD_PROFILE)
+    assert all(utc_of(r[0]) % 900 == 0 for r in rows_after)
+    # the row closing the interval the set fell in says the clock was adjusted
+    adjusted = [r for r in rows_after if r[1] & STATUS_CLOCK_ADJUSTED]
+    assert len(adjusted) == 1

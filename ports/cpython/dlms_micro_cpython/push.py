@@ -81,6 +81,12 @@ class PushSender:
 
     async def poll(self, utc=None):
         # Start the pushes that are due; returns how many were started.
+        return self.poll_now(utc)
+
+    def poll_now(self, utc=None):
+        # poll() for a caller inside the event loop that cannot await (the
+        # simulator's step hook: the push is encoded at once, with the
+        # meter's clock where the step left it, and sent on its own task).
         if utc is None:
             utc = self._now()
         started = 0

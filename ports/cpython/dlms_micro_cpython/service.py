@@ -56,6 +56,7 @@ class MeterService:
         self.endpoints = []
         self._task = None
         self.push = None  # the PushSender, while started
+        self._push_in_steps = False
 
     async def start(self):
         make = self.demo.make_channel
@@ -81,6 +82,11 @@ class MeterService:
 
         lines = [x for x in (self.serial_line, self.pty_line) if x is not None]
         self.push = PushSender(self.demo.meter, logger=self.logger, hdlc_lines=lines)
+        # pushes are checked at every simulation step (each whole minute of
+        # meter time included), so scheduled ones go on their boundaries
+        self._push_in_steps = hasattr(self.demo, "step_hooks")
+        if self._push_in_steps:
+            self.demo.step_hooks.append(self.push.poll_now)
         self._task = asyncio.get_running_loop().create_task(self._simulate())
         return self
 
@@ -91,7 +97,8 @@ class MeterService:
             await asyncio.sleep(UPDATE_INTERVAL)
             try:
                 self.demo.update()
-                await self.push.poll()  # pushes due now go out on their own tasks
+                if not self._push_in_steps:
+                    await self.push.poll()  # pushes due now go out on their own tasks
                 if loop.time() >= next_save:
                     next_save = loop.time() + SAVE_INTERVAL
                     self.demo.save()
@@ -100,6 +107,8 @@ class MeterService:
 
     async def stop(self):
         if self.push is not None:
+            if self._push_in_steps and self.push.poll_now in self.demo.step_hooks:
+                self.demo.step_hooks.remove(self.push.poll_now)
             await self.push.stop()
             self.push = None
         if self._task is not None:

@@ -37,7 +37,7 @@ import os
 import random
 import time
 
-from dlms_micro.cosem import base, clock, compact, demand, disconnect, monitor, prepay, profile, schedule, tariff
+from dlms_micro.cosem import base, clock, compact, demand, disconnect, monitor, prepay, profile, push, schedule, tariff
 from dlms_micro.link.hdlc import HdlcServer
 from dlms_micro.link.wrapper import WrapperServer
 from dlms_micro.meter import MECH_LLS
@@ -222,6 +222,10 @@ class SimulatedMeter:
             disconnect.apply(m, self._dc)
         for a in by.get(111, ()):
             prepay.restore(m, a)
+        # step_hooks: fn(utc) called after each simulation step with the
+        # meter's time, the wall clock pinned to the step's end (the service
+        # starts due pushes there, so a push carries its boundary's time)
+        self.step_hooks = []
         self._carry = {}  # Wh not yet counted per energy register (registers hold whole units)
         self._last = None  # time.monotonic() of the last update
         self.restore()
@@ -325,14 +329,26 @@ class SimulatedMeter:
         self._simulate(end - elapsed, end)
 
     def _simulate(self, start, end):
-        # Simulate the meter from wall time start to end (floats, UTC s).
+        # Simulate the meter from wall time start to end (floats, UTC s), in
+        # steps that end on every whole minute of the meter's time (its
+        # clock's offset included): profiles then capture, and scheduled
+        # pushes go, exactly on their period boundaries (every capture period
+        # here is a whole number of minutes), whatever the update rhythm or
+        # acceleration.
         t = start
+        st = self.meter.state
+        cs = self._clock_entry[base.E_SLOT] if self._clock_entry is not None else -1
         try:
             while True:
-                dt = min(STEP, end - t)
+                nxt = min(t + STEP, end)
+                off = st[cs] if cs >= 0 else 0
+                minute = (int(t) + off) // 60 * 60 + 60 - off  # the next whole minute, wall time
+                if t < minute < nxt:
+                    nxt = minute
+                dt = nxt - t
                 if dt <= 0.0:
                     break
-                t += dt
+                t = nxt
                 self._pinned = int(t)
                 self._step(self._pinned, dt)
         finally:
@@ -388,6 +404,12 @@ class SimulatedMeter:
                 self.log_event(EVENT_CLOCK_NEW)
                 self._clock_offset = new
                 self._status |= STATUS_CLOCK_ADJUSTED
+                # rows and scheduled pushes stay on the boundaries of the new
+                # time (profile.resync says why)
+                for e in self.profiles:
+                    profile.resync(m, e, wall + new)
+                for e in self._by_class.get(40, ()):
+                    push.resync(m, e, wall + new)
         lt = time.localtime(wall + offset)
         sim.step(lt.tm_hour + lt.tm_min / 60.0 + lt.tm_sec / 3600.0)
         if not self.connected():  # the relay is open: no supply
@@ -397,6 +419,12 @@ class SimulatedMeter:
         self._set_scaled("simulation:current", sim.current)
         self._set_scaled("simulation:frequency", sim.frequency)
         self._tick(wall + offset)
+        for hook in self.step_hooks:
+            try:
+                hook(wall + offset)
+            except Exception as e:  # noqa: BLE001 (a hook's fault must not stop the meter)
+                if self.log:
+                    self.log("step hook %r failed: %r" % (hook, e))
 
     def _tick(self, utc):
         m = self.meter
