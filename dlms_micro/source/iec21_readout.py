@@ -55,6 +55,8 @@
 # Nothing is allocated per byte or per poll (values of 10 digits and more
 # are big ints on MicroPython and allocate); the request is built once.
 
+from array import array
+
 from dlms_micro.source import (
     E_BAUD,
     E_CHECK,
@@ -127,8 +129,10 @@ MAX_ID = const(16)
 MAX_VALUE = const(32)
 MAX_UNIT = const(16)
 
-# Mode C baud characters "0".."6"; mode B "A".."F"
-BAUD_RATES = (300, 600, 1200, 2400, 4800, 9600, 19200)
+# Mode C baud characters "0".."6"; mode B "A".."F". An array, not a tuple:
+# a frozen firmware would keep 9600 and 19200 of a tuple as big ints, and
+# the timing arithmetic on them would allocate on every poll.
+BAUD_RATES = array("H", [300, 600, 1200, 2400, 4800, 9600, 19200])
 
 
 def _tx_ms(n, baud):
@@ -316,7 +320,10 @@ class Readout(Source):
         for c in address:
             if c < 0x20 or c > 0x7E or c == _BANG or c == _SLASH or c == _QUERY:
                 raise ValueError("device address: printable, no / ? !")
-        if max_baud not in BAUD_RATES or initial_baud not in BAUD_RATES:
+        ok = 0
+        for b in BAUD_RATES:  # (no `in` on a MicroPython array)
+            ok += (b == max_baud) + (b == initial_baud)
+        if ok != 2:
             raise ValueError("baud rate not one of IEC 62056-21's")
         n = len(fields)
         self._init_slots(fields)

@@ -145,9 +145,6 @@ def silence_ms(baud):
     return (us + 999) // 1000 + 1
 
 
-_POW5 = (1, 5, 25, 125, 625, 3125, 15625)
-
-
 def scaled(neg, m, e2, k):
     # round(+-m * 2**e2 * 10**k), half away from zero, exactly. With
     # m < 2**24 (float32), 0 <= k <= 6 and a result below 2**30 only small
@@ -158,7 +155,9 @@ def scaled(neg, m, e2, k):
     if 0 <= k <= 6 and n >= 1 and m < 0x1000000:
         if n > 40:
             return 0
-        p5 = _POW5[k]
+        p5 = 1
+        for _ in range(k):  # 5**k in small ints (a constant tuple of
+            p5 *= 5  # them would be frozen as big ints)
         hi = (m >> 12) * p5  # m = hi_part * 4096 + lo_part
         lo = (m & 0xFFF) * p5
         if n >= 13:
