@@ -244,3 +244,40 @@ def test_readout_id_parser_never_raises(data):
     if ok:
         # whatever it accepts is made of digits, separators and C F L P
         assert all(ch in b"0123456789-:.*&CFLP" for ch in data)
+
+
+class _Store:
+    def __init__(self):
+        self.data = {}
+
+    def get(self, key):
+        return self.data.get(key)
+
+    def put(self, key, value):
+        self.data[key] = bytes(value)
+
+
+@FAST
+@given(st.lists(st.tuples(st.sampled_from(["pulse", "hw", "tick", "cut"]), st.integers(min_value=1, max_value=500)),
+                max_size=80), st.integers(min_value=1, max_value=20))
+def test_s0_power_cuts_lose_at_most_persist_every_pulses_and_never_add(ops, every):
+    store = _Store()
+    inp = s0.S0Input(storage=store, persist_every=every, persist_ms=1000)
+    true_count = 0
+    t = 0
+    for op, n in ops:
+        t += n
+        if op == "pulse":
+            inp.edge(1, t)
+            inp.edge(0, t + 40)
+            true_count += 1
+        elif op == "hw":
+            inp.pulses(n % 7, t)
+            true_count += n % 7
+        elif op == "tick":
+            inp.tick(t)
+        else:
+            inp = s0.S0Input(storage=store, persist_every=every, persist_ms=1000)
+            assert true_count - every < inp.count <= true_count
+            true_count = inp.count  # what was lost is lost
+        assert inp.count == true_count
