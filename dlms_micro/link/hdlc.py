@@ -79,7 +79,9 @@ MAX_WINDOW = const(7)
 _HDR_ROOM = const(11)
 TX_APDU_START = 14  # not const(): also a class attribute
 
-_MIN_FRAME = const(7)  # format 2 + dest 1 + src 1 + control 1 + FCS 2
+_MIN_FRAME = const(7)
+_TICKS_MASK = const(0x3FFFFFFF)  # dlms_micro.ticks: counters wrap at 2**30
+_TICKS_HALF = const(0x20000000)  # format 2 + dest 1 + src 1 + control 1 + FCS 2
 
 
 class HdlcServer:
@@ -136,6 +138,7 @@ class HdlcServer:
         self._restore_end = 0
         self._seg_off = [0] * 8  # info start of the frame sent with N(S) = i
         self._out_next = -1
+        self._out_first = -1  # where the reply being sent starts (its LLC header)
         self._out_end = 0
         self._out_ui = False
         self._win = 0
@@ -258,6 +261,7 @@ class HdlcServer:
         buf[start - 2] = 0xE7
         buf[start - 1] = 0x00
         self._out_next = start - 3
+        self._out_first = start - 3
         self._out_end = end
         self._win = 1 if self._out_ui else self.window_tx
 
@@ -494,7 +498,10 @@ class HdlcServer:
             self._error("hdlc: incomplete frame timed out, dropped")
             self._rpos = self._wpos = 0
         if self.state != NDM and self.inactivity_timeout:
-            if ticks_diff(now, self._last_frame) >= self.inactivity_timeout:
+            # ticks_diff(now, last) >= timeout, inline (every idle pass):
+            # a masked difference of TICKS_HALF or more is negative
+            d = (now - self._last_frame) & _TICKS_MASK
+            if _TICKS_HALF > d >= self.inactivity_timeout:
                 self._error("hdlc: inactivity timeout, link disconnected")
                 self._reset_link(NDM)
                 self._event = EV_DISCONNECTED
@@ -852,13 +859,19 @@ class HdlcServer:
         self._win -= 1
         hl = 7 + self._addr_len
         s = p - hl
-        sv = self._save
-        for i in range(hl):
-            sv[i] = b[s + i]
-        for i in range(3):
-            sv[hl + i] = b[e + i]
-        self._restore_at = s
-        self._restore_end = e
+        if last and p == self._out_first:
+            # The whole reply in one frame: its header goes into the room
+            # before the reply and FCS + flag after its end, so no byte of
+            # the reply is covered (a resent frame is framed again the same).
+            self._restore_at = -1
+        else:
+            sv = self._save
+            for i in range(hl):
+                sv[i] = b[s + i]
+            for i in range(3):
+                sv[hl + i] = b[e + i]
+            self._restore_at = s
+            self._restore_end = e
         if self._out_ui:
             ctrl = _UI | _PF
             self._win = 0
