@@ -445,8 +445,9 @@ class Channel:
             return aare.encode(out, o, lim)
         elif not outcome.accepted():
             self._error(
-                "AARQ from client SAP %d rejected: diagnostic %d, initiate error %d"
-                % (sap, outcome.diagnostic, outcome.error)
+                "AARQ from client SAP %d rejected: %s (diagnostic %d), %s"
+                % (sap, acse.diagnostic_name(outcome.diagnostic), outcome.diagnostic,
+                   acse.initiate_error_name(outcome.error))
             )
             if outcome.diagnostic == acse.DIAG_AUTHENTICATION_FAILURE:
                 self._auth_failed(i, sap, "wrong or missing authentication value")

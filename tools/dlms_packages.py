@@ -15,7 +15,17 @@ Plain CPython (the tools run on the host); nothing here runs on a board.
 import os
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VERSION = "0.1.0"  # kept equal to pyproject.toml's version by the tests
+
+
+def _version():
+    # the package's one version, from dlms_micro/__init__.py
+    import re
+
+    with open(os.path.join(REPO, "dlms_micro", "__init__.py"), encoding="utf-8") as f:
+        return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
+
+
+VERSION = _version()
 
 # short name -> (description, deps (short names), modules relative to the repo)
 # Order matters only for printing: a package comes after its deps.

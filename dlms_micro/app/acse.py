@@ -84,6 +84,26 @@ INIT_REFUSED_BY_VDE = const(4)
 UI_NONE = const(0)
 UI_INITIATE_RESPONSE = const(1)
 UI_ERROR = const(2)  # confirmed-service-error
+
+def diagnostic_name(d):
+    # acse-service-user diagnostic by name, for log lines (error paths only)
+    return _DIAG_NAMES.get(d, "diagnostic %d" % d)
+
+
+def initiate_error_name(e):
+    # xDLMS initiate error (ConfirmedServiceError initiate) by name; -1: none
+    if e < 0:
+        return "no initiate error"
+    return _INIT_NAMES[e] if e < len(_INIT_NAMES) else "initiate error %d" % e
+
+
+_DIAG_NAMES = {
+    0: "null", 1: "no-reason-given", 2: "application-context-name-not-supported",
+    11: "authentication-mechanism-name-not-recognised", 12: "authentication-mechanism-name-required",
+    13: "authentication-failure", 14: "authentication-required",
+}
+_INIT_NAMES = ("other", "dlms-version-too-low", "incompatible-conformance", "pdu-size-too-short",
+               "refused-by-the-VDE-handler")
 UI_CIPHERED = const(3)  # bytes the security layer built
 
 # RLRQ reasons; RLRE reasons (ISO 8650: the response's 1 is not-finished)

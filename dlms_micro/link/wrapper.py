@@ -188,7 +188,8 @@ class WrapperServer:
         self._rpos = r + HEADER_LEN + n
         if dst not in self.wports:
             self.ignored += 1
-            self._error("wrapper: APDU for an unknown wPort, ignored")
+            self._error("wrapper: APDU for wPort %d, which is not this meter's (%s), ignored"
+                        % (dst, ", ".join([str(p) for p in self.wports])))
             return True
         self.apdus_ok += 1
         self.source_wport = src

@@ -86,9 +86,16 @@ def test_mip_base_option_writes_absolute_urls_and_deps(tmp_path):
                             ["github:ORG/REPO/build/test-mip-base/security", "HEAD"]]
 
 
-def test_mip_version_matches_pyproject():
+def test_the_version_has_one_source():
+    # pyproject.toml takes it from dlms_micro/__init__.py; so do the mip
+    # packages and the CLI's --version
+    import dlms_micro
+
     with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
-        assert tomllib.load(f)["project"]["version"] == pk.VERSION
+        project = tomllib.load(f)
+    assert "version" not in project["project"] and project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "dlms_micro.__version__"}
+    assert pk.VERSION == dlms_micro.__version__
 
 
 class FakeBoardFs:

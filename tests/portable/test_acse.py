@@ -574,3 +574,11 @@ def test_aarq_to_aare_allocates_nothing_on_micropython():
     used = gc.mem_alloc() - before
     gc.enable()
     assert used == 0, used
+
+
+def test_log_lines_name_diagnostics_and_initiate_errors():
+    assert acse.diagnostic_name(13) == "authentication-failure"
+    assert acse.diagnostic_name(99) == "diagnostic 99"
+    assert acse.initiate_error_name(-1) == "no initiate error"
+    assert acse.initiate_error_name(2) == "incompatible-conformance"
+    assert acse.initiate_error_name(9) == "initiate error 9"

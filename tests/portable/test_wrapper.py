@@ -118,8 +118,11 @@ def test_length_field_claiming_more_than_max_does_not_allocate_or_hang():
 def test_unknown_wport_is_ignored():
     link = wrapper.WrapperServer(wports=(1,))
     d = Driver(link, lambda r: r)
+    lines = []
+    link.log = lines.append
     d.send(wpdu(b"a", dst=5) + wpdu(b"b", dst=1))
     assert [a[2] for a in d.apdus] == [b"b"] and link.ignored == 1
+    assert lines == ["wrapper: APDU for wPort 5, which is not this meter's (1), ignored"]
 
 
 def test_no_reply_sends_nothing():

@@ -62,8 +62,23 @@ def _push_to(text):
     return text
 
 
+def _start_time(text):
+    import datetime
+
+    try:
+        t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("not an ISO 8601 time: %r (e.g. 2026-01-01T00:00:00Z)" % text) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return int(t.timestamp())
+
+
 def build_parser():
+    from dlms_micro import __version__
+
     p = argparse.ArgumentParser(prog="dlms-micro", description="dlms_micro DLMS/COSEM meter (CPython port)")
+    p.add_argument("--version", action="version", version="dlms-micro %s" % __version__)
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser(
         "serve",
@@ -121,6 +136,12 @@ def build_parser():
         help="on a first start (empty load profile), backfill DAYS of simulated operation before now: "
         "registers, load/power-quality/billing profiles and events (default 0)",
     )
+    s.add_argument("--seed", type=int, metavar="N",
+                   help="seed of the simulated household load (the same seed gives the same consumption; default: "
+                   "random)")
+    s.add_argument("--start", type=_start_time, metavar="TIME",
+                   help="the meter's clock starts at TIME (ISO 8601, e.g. 2026-01-01T00:00:00Z) instead of now; it "
+                   "runs on from there (with --history, the backfill ends there)")
     s.add_argument(
         "--prepaid",
         action="store_true",
@@ -233,9 +254,32 @@ async def _serve(args):
         # One process per data directory (storage.py): a second meter on it
         # would reuse the first one's invocation counters.
         store = storage.FileStorage(args.data, lock=True)
+        # an unwritable directory would start a meter that cannot keep its
+        # invocation counters: find out now
+        store.put("dlms-micro.write-check", b"1")
+        store.delete("dlms-micro.write-check")
     except storage.DataDirLocked as e:
         print("dlms-micro: %s" % e, file=sys.stderr)
         return 1
+    except OSError as e:
+        where = args.data or storage.default_dir()
+        why = e.strerror or str(e)
+        if isinstance(e, FileExistsError):
+            why = "it is a file, not a directory"
+        elif isinstance(e, NotADirectoryError):
+            why = "a part of the path is a file, not a directory"
+        print("dlms-micro: cannot keep the meter's state in --data %s: %s (give a directory this user can create "
+              "and write)" % (where, why), file=sys.stderr)
+        return 1
+    wall_clock = None
+    if args.start is not None:
+        import time
+
+        shift = args.start - int(time.time())
+
+        def wall_clock():
+            return int(time.time()) + shift
+
     try:
         if compiled is not None:
             from dlms_micro_cpython.simulator import SimulatedMeter
@@ -243,6 +287,8 @@ async def _serve(args):
             demo = SimulatedMeter(
                 compiled,
                 storage=store,
+                seed=args.seed,
+                wall_clock=wall_clock,
                 log=lambda msg: logger.info("meter: %s", msg),
                 keys=keys,
                 accelerate=args.accelerate,
@@ -253,6 +299,8 @@ async def _serve(args):
         else:
             demo = DemoMeter(
                 storage=store,
+                seed=args.seed,
+                wall_clock=wall_clock,
                 log=lambda msg: logger.info("meter: %s", msg),
                 keys=keys,
                 accelerate=args.accelerate,
@@ -293,6 +341,11 @@ async def _serve(args):
     print("dlms-micro %s (HDLC logical %d physical %d; wrapper wPort %d; data %s)"
           % (what, la, getattr(demo, "physical_address", 17), la, store.directory), flush=True)
     print(_security_text(demo, args.keys), flush=True)
+    if args.start is not None:
+        import datetime
+
+        print("the meter's clock started at %s" % datetime.datetime.fromtimestamp(
+            args.start, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), flush=True)
     if args.accelerate != 1:
         print("simulated time runs %g times as fast as real time" % args.accelerate, flush=True)
     for kind, where in svc.endpoints:
