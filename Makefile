@@ -142,8 +142,16 @@ bench-firmware: $(DEV_STAMP) firmware
 firmware-serve: firmware
 	$(FW_UNIX) -X heapsize=100k -m fw_main --board $(BOARD) $(SERVE_ARGS)
 
-# Only the Python half of the bootstrap: serving needs no Node.js.
-serve: $(DEV_STAMP)
+# Serving needs the package and its two dependencies only (pyserial,
+# cryptography): no test tools, no Node.js. A .venv that has the dev extras
+# already has them.
+BASE_STAMP := $(VENV)/.base-installed
+$(BASE_STAMP): pyproject.toml | $(VPY)
+	@if [ -f $(DEV_STAMP) ] && [ $(DEV_STAMP) -nt pyproject.toml ]; then :; else \
+	  $(VPY) -m pip install --quiet --disable-pip-version-check -e .; fi
+	@touch $@
+
+serve: $(BASE_STAMP)
 	$(VENV)/bin/dlms-micro serve $(SERVE_ARGS)
 
 clean:
