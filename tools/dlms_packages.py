@@ -46,6 +46,7 @@ PACKAGES = {
             "dlms_micro/app/__init__.py",
             "dlms_micro/app/acse.py",
             "dlms_micro/app/association.py",
+            "dlms_micro/app/auth_guard.py",
             "dlms_micro/app/xdlms.py",
             "dlms_micro/app/gbt.py",
             "dlms_micro/cosem/__init__.py",
