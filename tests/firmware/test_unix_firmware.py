@@ -184,6 +184,30 @@ def test_frozen_profile_rows_allocate_at_most_a_view_per_block():
     assert float(got["profile_row_bytes"]) * rows <= 16 * blocks + 0.01
 
 
+def test_malformed_frames_get_the_same_answers_as_on_cpython_and_leave_the_heap_as_it_was():
+    # tools/firmware/fw_fuzz.py: ~600 damaged and good HDLC frames against a
+    # board's meter; answers (length, CRC) compared input by input
+    import os
+    import sys
+
+    from conftest import FW, REPO
+
+    script = os.path.join(REPO, "tools", "firmware", "fw_fuzz.py")
+    ref = subprocess.run([sys.executable, script, os.path.join(FW, "unix32")], capture_output=True, text=True,
+                         timeout=120)
+    assert ref.returncode == 0, ref.stderr
+    with tempfile.TemporaryDirectory() as tmp:
+        fw = subprocess.run([UNIX, "-X", "heapsize=256k", script], cwd=tmp, capture_output=True, text=True,
+                            timeout=120)
+    assert fw.returncode == 0, fw.stdout[-2000:] + fw.stderr
+    want = [ln for ln in ref.stdout.splitlines() if not ln.startswith("fuzz heap")]
+    got = [ln for ln in fw.stdout.splitlines() if not ln.startswith("fuzz heap")]
+    assert len(want) > 500 and sum(1 for ln in want if ln.split()[2] != "0") > 100
+    assert got == want
+    before, after = [int(v) for v in fw.stdout.splitlines()[-1].split()[2:4]]
+    assert before == after, "heap in use %d B before the series, %d B after" % (before, after)
+
+
 def test_portable_crc_and_hdlc_run_on_the_firmware():
     # The portable CRC against the standard check value, and an HDLC frame
     # round trip, run by the frozen code (the whole portable suite runs on
