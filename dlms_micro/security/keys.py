@@ -110,7 +110,8 @@
 #   "sec.tx"    7 bytes: version 1, mark (4 bytes), CRC.
 #   "sec.rx"    2 + 16 * n + 2 bytes: version 1, n, then per slot key id,
 #               generation of that key (2 bytes), client system title (8),
-#               next (5 bytes: 0..2**32), CRC. Slots whose generation is not
+#               mark (5 bytes: 0..2**32, the lowest counter accepted after a
+#               restart, see Persistence), CRC. Slots whose generation is not
 #               their key's current one are dropped at load.
 
 from dlms_micro import crc16
