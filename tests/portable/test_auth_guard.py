@@ -166,3 +166,22 @@ def test_guard_refuses_a_lockout_longer_than_the_ticks_can_measure():
         except ValueError:
             continue
         raise AssertionError(kw)
+
+
+def test_failure_count_is_read_through_a_data_object():
+    # the counter a head-end reads: a Data object (class 1) on the guard's
+    # slot, e.g. in the event counter group 0.0.96.15.x.255
+    from dlms_micro import axdr
+    from dlms_micro.cosem.data import DATA
+
+    counter = (1, 0, b"\x00\x00\x60\x0f\x09\xff", DATA, 2, ((b"\x01\x01", b""), (b"\x01\x01", b""), None),
+               (axdr.DOUBLE_LONG_UNSIGNED,))
+    roles = (Role(16), Role(32, MECH_LLS, b"12345678"))
+    m = Meter(TABLE + (counter,), roles, [12345, 7, 0])
+    m.auth_guard = AuthGuard(2, state=m.state, total_slot=2)
+    ch = server.Channel(m, wrapper.WrapperServer())
+    send(ch, AARQ_LLS_WRONG, 0)
+    send(ch, AARQ_LLS_WRONG, 0)
+    public = server.Channel(m, wrapper.WrapperServer())
+    assert ACCEPTED in send(public, "601DA109060760857405080101BE10040E01000000065F1F0400007E1F04B0", 0, src=16)
+    assert send(public, "C001C1 0001 0000600f09ff 0200", 0, src=16) == unhex("C401C1 00 0600000002")
