@@ -185,3 +185,19 @@ def test_failure_count_is_read_through_a_data_object():
     public = server.Channel(m, wrapper.WrapperServer())
     assert ACCEPTED in send(public, "601DA109060760857405080101BE10040E01000000065F1F0400007E1F04B0", 0, src=16)
     assert send(public, "C001C1 0001 0000600f09ff 0200", 0, src=16) == unhex("C401C1 00 0600000002")
+
+
+def test_steady_get_through_a_guarded_channel_allocates_nothing():
+    m = make_meter()
+    ch = server.Channel(m, wrapper.WrapperServer())
+    assert ACCEPTED in send(ch, AARQ_LLS, 0)
+    req = wrap("C001C1 0001 0100010800ff 0200", src=32)
+    n = len(req)
+
+    def get():
+        ch.feed(req, 0, n, 5)
+        while ch.next_event(5) != server.EV_NONE:
+            pass
+
+    used = allocated(get)
+    assert used is None or used == 0, used
