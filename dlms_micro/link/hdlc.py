@@ -288,12 +288,21 @@ class HdlcServer:
         if (b0 & 0xF0) != 0xA0:
             return -1
         length = ((b0 & 7) << 8) | buf[f + 1]
-        dlen = self._addr_field(f + 2, w)
-        if dlen <= 0:
-            return dlen
-        slen = self._addr_field(f + 2 + dlen, w)
-        if slen <= 0:
-            return slen
+        # the usual forms inline: destination of 1 or 2 bytes, source of 1
+        if f + 4 < w and buf[f + 2] & 1:
+            dlen = 1
+        elif f + 5 < w and buf[f + 3] & 1 and not buf[f + 2] & 1:
+            dlen = 2
+        else:
+            dlen = self._addr_field(f + 2, w)
+            if dlen <= 0:
+                return dlen
+        if f + 2 + dlen < w and buf[f + 2 + dlen] & 1:
+            slen = 1
+        else:
+            slen = self._addr_field(f + 2 + dlen, w)
+            if slen <= 0:
+                return slen
         h = 3 + dlen + slen  # format, destination, source, control
         if length < h + 2 or length == h + 3:
             return -1
