@@ -169,6 +169,9 @@ def build_parser():
     from dlms_micro_cpython.meterdef import cli as meter_cli
 
     meter_cli.add_parser(sub)
+    from dlms_micro_cpython import decode as decode_cmd
+
+    decode_cmd.add_parser(sub)
     t = sub.add_parser(
         "token",
         help="make a demo top-up token",
@@ -191,6 +194,10 @@ def main(argv=None):
         from dlms_micro_cpython.meterdef import cli as meter_cli
 
         return meter_cli.run(args)
+    if args.command == "decode":
+        from dlms_micro_cpython import decode as decode_cmd
+
+        return decode_cmd.run(args)
     if args.command == "listen":
         from dlms_micro_cpython import push as push_port
 
