@@ -40,28 +40,15 @@ def update(crc: int, buf, start: int, end: int) -> int:
 @micropython.viper
 def check(buf, start: int, end: int) -> bool:
     # crc16.check: buf[start:end] ends with the right FCS
-    t = ptr16(_TABLE)
-    p = ptr8(buf)
-    c = 0xFFFF
-    i = start
-    while i < end:
-        c = (c >> 8) ^ t[(c ^ p[i]) & 0xFF]
-        i += 1
-    return c == 0xF0B8
+    return int(update(0xFFFF, buf, start, end)) == 0xF0B8
 
 
 @micropython.viper
 def put_fcs(buf, start: int, end: int) -> int:
     # crc16.put_fcs: the FCS of buf[start:end] written at buf[end], low byte
     # first; the offset after it
-    t = ptr16(_TABLE)
+    c = int(update(0xFFFF, buf, start, end)) ^ 0xFFFF
     p = ptr8(buf)
-    c = 0xFFFF
-    i = start
-    while i < end:
-        c = (c >> 8) ^ t[(c ^ p[i]) & 0xFF]
-        i += 1
-    c ^= 0xFFFF
     p[end] = c & 0xFF
     p[end + 1] = c >> 8
     return end + 2
