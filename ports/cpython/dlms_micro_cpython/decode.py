@@ -1803,18 +1803,25 @@ def decode_log(text, keys=None, client_title=None, server_title=None):
 
 
 def summary(data, kind=None):
-    # One line for a frame or message (the port's debug log); never raises.
+    # One line for the bytes of one read or write (the port's debug log):
+    # kind "wrapper", "hdlc" or "serial" (HDLC), None: from the bytes. A read
+    # may hold part of an HDLC frame: said as such. Never raises.
     try:
-        if kind not in (None, "hdlc", "wrapper", "apdu"):
-            kind = "hdlc" if kind.startswith("hdlc") else None
-        rep = decode_bytes(data, kind=kind)
+        if kind not in (None, "wrapper", "apdu"):
+            kind = "hdlc"
+        buf = bytes(data)
+        if kind == "hdlc" and buf[:1] != b"\x7e":
+            return "part of a frame, %d bytes" % len(buf)
+        rep = decode_bytes(buf, kind=kind)
         s = "; ".join(n.summary or n.name for n in rep.roots)
         if rep.errors:
             where, reason = rep.errors[0]
+            if kind == "hdlc" and reason.startswith("frame truncated"):
+                return "start of a frame: " + reason.split(": ", 1)[1]
             s += " [%s: %s]" % (where_text(where), reason) if where is not None else " [%s]" % reason
         return s
     except Exception as x:  # pragma: no cover - summary() must not break logging
-        return "(no summary: %s)" % x
+        return "no summary: %s" % x
 
 
 # ----------------------------------------------------------------- output

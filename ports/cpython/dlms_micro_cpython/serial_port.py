@@ -16,6 +16,7 @@ import logging
 import os
 import tty
 
+from dlms_micro_cpython.decode import summary as frame_summary
 from dlms_micro_cpython.driver import POLL_INTERVAL, ChannelDriver
 
 _READ_SIZE = 4096
@@ -95,7 +96,7 @@ class _FdLine:
         if not data:
             return self._idle_hangup()
         if self.logger.isEnabledFor(logging.DEBUG):
-            self.logger.debug("%s %s rx %s", self.kind, self.path, data.hex())
+            self.logger.debug("%s %s rx %s (%s)", self.kind, self.path, data.hex(), frame_summary(data, self.kind))
         try:
             self.driver.data_received(data)
         except Exception:
@@ -113,7 +114,7 @@ class _FdLine:
 
     def _write(self, data):
         if self.logger.isEnabledFor(logging.DEBUG):
-            self.logger.debug("%s %s tx %s", self.kind, self.path, data.hex())
+            self.logger.debug("%s %s tx %s (%s)", self.kind, self.path, data.hex(), frame_summary(data, self.kind))
         if self._pending:
             self._pending += data
             return

@@ -35,6 +35,7 @@ import asyncio
 import errno
 import logging
 
+from dlms_micro_cpython.decode import summary as frame_summary
 from dlms_micro_cpython.driver import POLL_INTERVAL, ChannelDriver
 
 WRAPPER = "wrapper"
@@ -117,7 +118,8 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data):
         if _debug_on(self.server.logger):
-            self.server.logger.debug("%s %s rx %s", self.server.kind, self.peer, data.hex())
+            self.server.logger.debug("%s %s rx %s (%s)", self.server.kind, self.peer, data.hex(),
+                                     frame_summary(data, self.server.kind))
         try:
             self.driver.data_received(data)
         except Exception:  # a bug in the core must not take the server down
@@ -150,7 +152,8 @@ class _Connection(asyncio.Protocol):
 
     def _write(self, data):
         if _debug_on(self.server.logger):
-            self.server.logger.debug("%s %s tx %s", self.server.kind, self.peer, data.hex())
+            self.server.logger.debug("%s %s tx %s (%s)", self.server.kind, self.peer, data.hex(),
+                                     frame_summary(data, self.server.kind))
         if self.transport is not None and not self.transport.is_closing():
             self._last_sent = asyncio.get_running_loop().time()
             self.transport.write(data)
