@@ -128,6 +128,7 @@ def report(r, out=sys.stdout):
     p("unix x86: us per plain GET / ciphered GET (cryptolib)", "%s / %s" % (u["get_us"], u["ciphered_get_us"]))
 
     p("Cortex-M3 instructions per plain GET", ins(q["get_us"]))
+    p("  the same with the heap locked (all call frames on the C stack)", ins(q["get_locked_us"]))
     p("Cortex-M3 instructions per ciphered GET (%s)" % q.get("ciphered_get_backend", "?"),
       ins(q["ciphered_get_us"]))
     p("Cortex-M3 instructions per profile row", ins(q["profile_row_us"]))
