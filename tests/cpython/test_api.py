@@ -333,3 +333,17 @@ def test_call_runs_in_the_meters_thread(meter):
     name = meter.call(lambda sim: threading.current_thread().name)
     assert name != threading.current_thread().name
     assert meter.call(lambda sim: sim.logical_address) == 1
+
+
+def test_the_readmes_serve_example_runs(monkeypatch, capsys):
+    import re
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    section = readme[readme.index("## Test your head-end against it"):]
+    code = [b for b in re.findall(r"```python\n(.*?)```", section, re.S) if "from dlms_micro_cpython import serve" in b]
+    assert len(code) == 1
+    monkeypatch.chdir(ROOT)
+    exec(compile(code[0], "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("('127.0.0.1', ") and "datetime.datetime(" in out[1]
