@@ -139,7 +139,7 @@ _compiled = None
 
 
 def compiled():
-    # meters/demo.json, compiled once per process
+    """meters/demo.json compiled (once per process)."""
     global _compiled
     if _compiled is None:
         from dlms_micro_cpython import meterdef
@@ -149,8 +149,8 @@ def compiled():
 
 
 def system_title_for(serial_number, manufacturer=MANUFACTURER_ID):
-    # The meter's system title: the 3-letter manufacturer id, then the
-    # (decimal) serial number as a 5-byte big-endian integer.
+    """The meter's system title: the 3-letter manufacturer id, then the
+    (decimal) serial number as a 5-byte big-endian integer."""
     n = int(serial_number)
     if len(manufacturer) != 3 or not 0 <= n < 1 << 40:
         raise ValueError("a system title needs a 3-letter id and a serial number below 2**40")
@@ -158,6 +158,8 @@ def system_title_for(serial_number, manufacturer=MANUFACTURER_ID):
 
 
 def entry(meter, ln):
+    """The object table entry of logical name ln (6 bytes) in a Meter, or
+    KeyError."""
     e = meter.find_ln(ln, 0)
     if e is None:
         raise KeyError(ln)
@@ -191,8 +193,9 @@ _OLD_PROFILES = ("1.0.99.1.0.255", "1.0.99.2.0.255", "1.0.98.1.0.255", "0.0.99.9
 
 
 def migrate(storage, log=None):
-    # Carry a data directory of the hand-written demo over (once: an old
-    # record is moved only when the new one does not exist).
+    """Carry a data directory written by the older hand-written demo over
+    (once: an old record is moved only when the new one does not exist);
+    returns the number of records moved."""
     if storage is None:
         return 0
     moved = 0
@@ -232,11 +235,15 @@ def migrate(storage, log=None):
 
 
 class DemoMeter(SimulatedMeter):
-    # The demo meter (meters/demo.json). keys: None (the demo keys, or keys
-    # stored by a key_transfer), or a dict {"ek", "ak", "kek": 16 bytes,
-    # "system_title": 8 bytes or None} (a key file, keyfile.load) that
-    # replaces the stored keys. A stored key record that fails its checks
-    # raises ValueError.
+    """The demo meter: meters/demo.json served by the simulator, with the
+    demo token key, and a data directory of the older hand-written demo
+    carried over. The arguments are SimulatedMeter's. keys: None (the demo
+    keys, or keys stored by a key_transfer), or a dict ``{"ek", "ak",
+    "kek": 16 bytes, "system_title": 8 bytes or None}`` (a key file,
+    keyfile.load) that replaces the stored keys. A stored key record that
+    fails its checks raises ValueError.
+    """
+
     def __init__(self, storage=None, wall_clock=None, seed=None, log=None, keys=None, random_bytes=os.urandom,
                  accelerate=1, history=0, push_destination=PUSH_DESTINATION, prepaid=False):
         migrate(storage, log)
@@ -246,6 +253,6 @@ class DemoMeter(SimulatedMeter):
 
     @property
     def control(self):
-        # the supply control (the relay as last driven: .closed), as the
-        # hand-written demo's Control offered it
+        """The supply control (the relay as last driven: ``.closed``), as
+        the hand-written demo's Control offered it."""
         return self

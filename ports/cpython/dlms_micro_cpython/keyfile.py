@@ -23,7 +23,8 @@ _OPTIONAL = ("system_title",)
 
 
 class KeyFileError(ValueError):
-    pass
+    """A key file that cannot be read or is not a valid one; the message
+    names the fault, never a key's value."""
 
 
 def _hex(text, name, size):
@@ -40,8 +41,9 @@ def _hex(text, name, size):
 
 
 def parse(text):
-    # The file's contents -> {"ek": bytes, "ak": bytes, "kek": bytes,
-    # "system_title": bytes or None}. Messages never repeat a key's value.
+    """A key file's contents (JSON text) -> ``{"ek": bytes, "ak": bytes,
+    "kek": bytes, "system_title": bytes or None}``; KeyFileError for a
+    missing or unknown member or a value of the wrong size."""
     try:
         doc = json.loads(text)
     except ValueError as e:
@@ -62,6 +64,8 @@ def parse(text):
 
 
 def load(path):
+    """The key file at path, parsed (see parse()); KeyFileError names the
+    file and the fault."""
     try:
         with open(path, "r", encoding="utf-8") as f:
             text = f.read()

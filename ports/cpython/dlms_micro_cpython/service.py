@@ -22,6 +22,19 @@ SAVE_INTERVAL = 60.0  # seconds between saves of the persistent state
 
 
 class MeterService:
+    """A served meter: its transports (TCP wrapper, HDLC over TCP, a serial
+    line, a pseudo-terminal) and its simulation timer (``update()`` every
+    second, ``save()`` every minute), started and stopped together in the
+    running asyncio loop.
+
+    demo: the meter (a SimulatedMeter or DemoMeter). wrapper_port,
+    hdlc_port: None disables that server, 0 lets the OS pick a port.
+    serial: a serial device for HDLC at baudrate; pty: HDLC on a new
+    pseudo-terminal (pty_link: a symlink made to it); max_connections and
+    idle_timeout: TCP limits per server. After ``start()``, ``endpoints``
+    lists ``(kind, where)`` of every transport.
+    """
+
     def __init__(
         self,
         demo,
@@ -59,6 +72,8 @@ class MeterService:
         self._push_in_steps = False
 
     async def start(self):
+        """Open every transport and start the simulation; returns self. A
+        transport that cannot start (OSError) stops those already open."""
         make = self.demo.make_channel
         try:
             if self.wrapper_port is not None:
@@ -106,6 +121,8 @@ class MeterService:
                 self.logger.exception("demo meter update failed")
 
     async def stop(self):
+        """Stop the simulation and every transport, then power the meter
+        down (its "power down" event, then its state saved)."""
         if self.push is not None:
             if self._push_in_steps and self.push.poll_now in self.demo.step_hooks:
                 self.demo.step_hooks.remove(self.push.poll_now)
@@ -132,20 +149,32 @@ class MeterService:
 
     @property
     def wrapper_address(self):
+        """(host, port) of the TCP wrapper server, or None."""
         return (self.host, self.wrapper.port) if self.wrapper else None
 
     @property
     def hdlc_address(self):
+        """(host, port) of the HDLC over TCP server, or None."""
         return (self.host, self.hdlc.port) if self.hdlc else None
 
     @property
     def pty_path(self):
+        """The path of the pseudo-terminal serving HDLC, or None."""
         return self.pty_line.path if self.pty_line else None
 
 
 class ThreadedService:
-    # A MeterService in its own thread and event loop. Meter state must then
-    # be touched only through call() (it runs a function in the loop's thread).
+    """A MeterService in its own thread and asyncio loop, for tests and
+    embedding::
+
+        with ThreadedService(meter, wrapper_port=0, hdlc_port=0) as svc:
+            svc.wrapper_address    # ("127.0.0.1", port)
+
+    The keyword arguments are MeterService's; so are the attributes it does
+    not have itself (wrapper_address, hdlc_address, pty_path, endpoints).
+    Once started, touch the meter only through ``call()``.
+    """
+
     def __init__(self, demo, **kw):
         self.service = MeterService(demo, **kw)
         self.loop = None
@@ -154,6 +183,9 @@ class ThreadedService:
         self._error = None
 
     def start(self, timeout=10.0):
+        """Start the thread and wait until the transports listen; returns
+        self. Raises what MeterService.start raised, or RuntimeError when it
+        took more than timeout seconds."""
         self._thread = threading.Thread(target=self._run, name="dlms-micro-meter", daemon=True)
         self._thread.start()
         if not self._started.wait(timeout):
@@ -180,13 +212,16 @@ class ThreadedService:
             self.loop.close()
 
     def call(self, fn, *args, timeout=5.0):
-        # Run fn(*args) in the meter's thread; returns its result.
+        """Run ``fn(*args)`` in the meter's thread and return its result
+        (its exception is raised here); waits at most timeout seconds."""
         async def run():
             return fn(*args)
 
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
 
     def stop(self, timeout=10.0):
+        """Stop the loop (MeterService.stop runs in it: the meter powers
+        down) and wait up to timeout seconds for the thread to end."""
         if self.loop is not None and self._thread is not None and self._thread.is_alive():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout)

@@ -80,9 +80,12 @@ def _ln_text(ln):
 
 
 class LoadSimulator:
-    # A household on one phase with a small PV array: the load follows the
-    # time of day with random appliance switching; PV follows the sun. Import
-    # power is what the house draws from the grid, export what it feeds in.
+    """A household on one phase with a small PV array: the load follows the
+    time of day with random appliance switching; PV follows the sun. Import
+    power is what the house draws from the grid, export what it feeds in
+    (``import_w``, ``export_w``, ``voltage``, ``current``, ``frequency``).
+    seed: the random generator's seed (None: random)."""
+
     def __init__(self, seed=None, pv_peak_w=1500.0):
         self.rng = random.Random(seed)
         self.pv_peak_w = pv_peak_w
@@ -103,7 +106,7 @@ class LoadSimulator:
         return self.pv_peak_w * math.sin(math.pi * (hour - 6.0) / 14.0) ** 2
 
     def step(self, local_hour):
-        # New instantaneous values for this time of day (hours, float).
+        """New instantaneous values for this time of day (hours, float)."""
         rng = self.rng
         if rng.random() < 0.05:  # an appliance switches now and then
             self._appliances = rng.choice((0.0, 0.0, 60.0, 120.0, 800.0, 2000.0))
@@ -120,8 +123,9 @@ class LoadSimulator:
 
 
 class MemoryStorage:
-    # The storage interface in RAM, for a meter without a data directory
-    # (nothing then survives a restart).
+    """The storage interface (get, put, delete of bytes by key) in RAM, for
+    a meter without a data directory: nothing survives a restart."""
+
     def __init__(self):
         self._d = {}
 
@@ -136,12 +140,27 @@ class MemoryStorage:
 
 
 class SimulatedMeter:
-    # compiled: a compiled definition (dlms_micro_cpython.meterdef.load);
-    # device: which of its logical devices (0: the first).
-    # keys: None (the demo keys, or keys stored by a key_transfer), or a dict
-    # {"ek", "ak", "kek": 16 bytes, "system_title": 8 bytes or None} (a key
-    # file, keyfile.load) that replaces the stored keys. A stored key record
-    # that fails its checks raises ValueError.
+    """A simulated meter of any meter definition: its Meter (``.meter``),
+    its transports' channels, and the simulation that drives the values the
+    definition marks "drive" and ticks every object as its class says.
+
+    compiled: a compiled definition (``meterdef.load``); device: which of
+    its logical devices (0: the first). storage: FileStorage (None: RAM
+    only). wall_clock: UTC seconds (default time.time). seed: the load
+    simulation's seed. log: fn(message) for what the meter reports. keys:
+    None (the demo keys, or keys stored by a key_transfer), or a dict
+    ``{"ek", "ak", "kek": 16 bytes, "system_title": 8 bytes or None}`` (a
+    key file, keyfile.load) that replaces the stored keys; a stored key
+    record that fails its checks raises ValueError. accelerate: the clock
+    runs N times as fast; history: days backfilled on a first start;
+    push_destination: where Push setups send when the definition names
+    none; prepaid: Account objects start in prepayment mode; token_key:
+    the Token gateway's key.
+
+    Not thread-safe: one thread (the service's loop) calls update(),
+    save() and the channels.
+    """
+
     def __init__(self, compiled, storage=None, wall_clock=None, seed=None, log=None, keys=None,
                  random_bytes=os.urandom, accelerate=1, history=0, push_destination=b"", prepaid=False,
                  token_key=DEMO_TOKEN_KEY, device=0):
@@ -239,7 +258,8 @@ class SimulatedMeter:
         self.update()
 
     def entry(self, ln):
-        # the object with this logical name (6 bytes or "a.b.c.d.e.f"), or KeyError
+        """The table entry with this logical name (6 bytes or
+        "a.b.c.d.e.f"), or KeyError."""
         if isinstance(ln, str):
             ln = bytes(int(x) for x in ln.split("."))
         e = self.meter.find_ln(ln, 0)
@@ -261,7 +281,7 @@ class SimulatedMeter:
         return w + int((time.monotonic() - mono) * self.accelerate)
 
     def now(self):
-        # the meter's time (UTC seconds), its clock's offset included
+        """The meter's time (UTC seconds), its clock's offset included."""
         if self._clock_entry is None:
             return self._clock()
         return clock.now(self.meter)
@@ -269,6 +289,9 @@ class SimulatedMeter:
     # ------------------------------------------------------------ channels
 
     def make_link(self, kind):
+        """A new link layer for one connection or line: "wrapper",
+        "hdlc" (a serial line) or "hdlc-tcp" (HDLC over TCP: no inter-octet
+        timeout to speak of), with the HDLC setup object's parameters."""
         if kind == "wrapper":
             return WrapperServer(wports=(self.logical_address,), max_apdu=MAX_APDU)
         if kind not in ("hdlc", "hdlc-tcp"):
@@ -302,11 +325,13 @@ class SimulatedMeter:
 
     @property
     def uses_demo_keys(self):
-        # whether the active keys are the public demo keys
+        """Whether the active keys are the public demo keys."""
         k = self.meter.keys
         return k.ek == DEMO_EK and k.ak == DEMO_AK and k.kek == DEMO_KEK
 
     def make_channel(self, kind):
+        """A dlms_micro.server.Channel (link, association, services) for one
+        connection or line of this kind (see make_link)."""
         from dlms_micro.server import Channel
 
         return Channel(self.meter, self.make_link(kind))
@@ -314,10 +339,10 @@ class SimulatedMeter:
     # ------------------------------------------------------------ simulation
 
     def update(self):
-        # Advance the simulation to now: integrate the power held since the
-        # last update in steps of at most STEP simulated seconds, drawing new
-        # instantaneous values and ticking the objects after each. A gap
-        # longer than MAX_GAP (a suspended host) is skipped, not simulated.
+        """Advance the simulation to now: integrate the power held since
+        the last update in steps of at most STEP simulated seconds, drawing
+        new instantaneous values and ticking the objects after each. A gap
+        longer than MAX_GAP (a suspended host) is skipped, not simulated."""
         mono = time.monotonic()
         if self._last is None:
             self._last = mono
@@ -463,6 +488,8 @@ class SimulatedMeter:
         self.closed = closed
 
     def connected(self):
+        """Whether the supply is connected (the Disconnect control's state;
+        True without one)."""
         if self._dc is None:
             return True
         return disconnect.connected(self.meter, self._dc)
@@ -489,8 +516,8 @@ class SimulatedMeter:
             self._ready_since = None
 
     def backfill(self, days):
-        # Simulate `days` days before now (the meter's first start): the
-        # registers, profiles and events fill as if it had been running.
+        """Simulate `days` days before now (the meter's first start): the
+        registers, profiles and events fill as if it had been running."""
         end = float(self._clock())
         buffers = [profile.buffer_of(self.meter, e) for e in self.profiles + self.event_logs]
         for pb in buffers:
@@ -518,7 +545,7 @@ class SimulatedMeter:
     _status = 0  # AMR profile status of the load-profile interval running
 
     def log_event(self, code):
-        # Record an event in the event logs (clock, event code).
+        """Record an event in the event logs (clock, event code)."""
         m = self.meter
         if self._event_code is None:
             return
@@ -527,18 +554,23 @@ class SimulatedMeter:
             profile.capture(m, e)
 
     def power_down(self):
-        # At shutdown: the "power down" event, then the persistent state.
+        """At shutdown: the "power down" event, then the persistent
+        state."""
         try:
             self.log_event(EVENT_POWER_DOWN)
         finally:
             self.save()
 
     def profile_buffer(self, ln):
+        """The stored rows (cosem.profile.ProfileBuffer) of Profile generic
+        ln."""
         return profile.buffer_of(self.meter, self.entry(ln))
 
     # ------------------------------------------------------------ persistence
 
     def restore(self):
+        """Load the persistent state (energies, clock offset, changed LLS
+        passwords) from the storage; done at construction."""
         if self.storage is None:
             return
         st = self.meter.state
@@ -555,6 +587,8 @@ class SimulatedMeter:
                 role.secret = b
 
     def save(self):
+        """Write the persistent state that changed (energies, clock offset,
+        LLS passwords, receive invocation counters, prepaid credit)."""
         if self.storage is None:
             return
         st = self.meter.state
@@ -579,9 +613,10 @@ class SimulatedMeter:
 
 
 def make_key_store(storage, keys=None, compiled=None, system_title=None):
-    # The meter's KeyStore: demo keys by default (a stored record, written by
-    # key_transfer, overrides them); keys (a key file's dict) replace both.
-    # The system title: the key file's, else the definition's.
+    """The meter's KeyStore: demo keys by default (a stored record, written
+    by key_transfer, overrides them); keys (a key file's dict) replace both.
+    The system title: the key file's, else system_title, else the
+    definition's."""
     from dlms_micro.security import keys as ks
 
     import dlms_micro_cpython.crypto  # noqa: F401  (AES-GCM by `cryptography`)

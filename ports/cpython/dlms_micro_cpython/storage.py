@@ -31,7 +31,9 @@ LOCK_NAME = ".dlms-micro.lock"  # starts with '.': never a storage key
 
 
 class DataDirLocked(OSError):
-    # Another process serves a meter from this data directory.
+    """Another process serves a meter from this data directory: ``pid``
+    (int, or None when it could not be read) holds it."""
+
     def __init__(self, directory, pid):
         self.directory = directory
         self.pid = pid  # the holder's PID, or None when it could not be read
@@ -43,7 +45,8 @@ class DataDirLocked(OSError):
 
 
 def default_dir():
-    # $XDG_STATE_HOME/dlms-micro, else ~/.local/state/dlms-micro
+    """The default data directory: $XDG_STATE_HOME/dlms-micro, else
+    ~/.local/state/dlms-micro."""
     base = os.environ.get("XDG_STATE_HOME")
     if not base or not os.path.isabs(base):
         base = os.path.join(os.path.expanduser("~"), ".local", "state")
@@ -51,6 +54,15 @@ def default_dir():
 
 
 class FileStorage:
+    """The meter's persistent state, one file per key in a directory (made
+    if missing), each written atomically: a power cut leaves the old value
+    or the new one, never a torn file. Keys are 1..100 of [A-Za-z0-9_.-].
+
+    directory: None for ``default_dir()``. lock: take the directory for
+    this process first (``lock()``); a meter that serves must, so that two
+    processes never reuse invocation counters.
+    """
+
     def __init__(self, directory=None, lock=False):
         # lock: take the directory for this process first (see lock()), so
         # that the clean-up of temporaries never touches another meter's
@@ -63,9 +75,10 @@ class FileStorage:
         self._clean_temporaries()
 
     def lock(self):
-        # Take the directory for this process (see ONE PROCESS PER DATA
-        # DIRECTORY): returns self, raises DataDirLocked when another
-        # process holds it. Held until unlock() or the process ends.
+        """Take the directory for this process (an exclusive flock on
+        LOCK_NAME holding the PID): returns self, raises DataDirLocked when
+        another process holds it. Held until unlock() or the process
+        ends, however it ends."""
         if self._lock_fd >= 0:
             return self
         try:
@@ -86,6 +99,7 @@ class FileStorage:
         return self
 
     def unlock(self):
+        """Give the directory back (nothing when not locked)."""
         if self._lock_fd >= 0:
             os.close(self._lock_fd)  # closing the descriptor drops the flock
             self._lock_fd = -1
@@ -105,7 +119,7 @@ class FileStorage:
                     pass
 
     def get(self, key):
-        # The stored bytes, or None when the key was never written.
+        """The stored bytes, or None when the key was never written."""
         try:
             with open(self._path(key), "rb") as f:
                 return f.read()
@@ -113,8 +127,8 @@ class FileStorage:
             return None
 
     def put(self, key, value):
-        # Store value (bytes-like) under key; when this returns, the value is
-        # on disk.
+        """Store value (bytes-like) under key; when this returns, the value
+        is on disk (written to a temporary, fsynced, renamed)."""
         path = self._path(key)
         tmp = path + _TMP_SUFFIX
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -136,6 +150,7 @@ class FileStorage:
         self._sync_dir()
 
     def delete(self, key):
+        """Remove key (nothing when it does not exist)."""
         try:
             os.unlink(self._path(key))
         except FileNotFoundError:
@@ -143,6 +158,7 @@ class FileStorage:
         self._sync_dir()
 
     def keys(self):
+        """Every stored key, sorted."""
         return sorted(n for n in os.listdir(self.directory) if _KEY.match(n) and not n.endswith(_TMP_SUFFIX))
 
     def _sync_dir(self):

@@ -16,4 +16,9 @@ from dlms_micro_cpython.meterdef.compiler import (  # noqa: F401
 
 
 def build_meters(compiled, wall_clock=None, storage=None, env=None):
+    """The Meters (one per logical device) of a compiled definition:
+    wall_clock returns UTC seconds, storage keeps their state (None: RAM
+    only), env (a ``dlms_micro.meterdef.build.Env``) gives the objects'
+    port hooks. The simulator (SimulatedMeter) builds its meter this way
+    and drives it."""
     return build_all(compiled, wall_clock, storage, env)

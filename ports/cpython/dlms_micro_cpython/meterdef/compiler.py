@@ -55,6 +55,10 @@ def _load_classes():
 
 
 class DefinitionError(ValueError):
+    """A meter definition that does not compile: ``errors`` lists every
+    fault, each named by its place (``objects[2] (register 1.0.1.8.0.255):
+    scaler: ...``); ``source`` the file."""
+
     def __init__(self, errors, source=""):
         self.errors = list(errors)
         self.source = source
@@ -63,7 +67,11 @@ class DefinitionError(ValueError):
 
 
 class Compiled:
-    # The compiled constants (build.py's names), plus what host tools show.
+    """A compiled meter definition: the constants dlms_micro.meterdef.build
+    reads (NAME, SERIAL_NUMBER, SYSTEM_TITLE, LOGICAL_DEVICE,
+    PHYSICAL_ADDRESS, HDLC, HANDLERS, ROLES, DEVICES...), plus what host
+    tools show (objects, ram, source)."""
+
     FORMAT = _build.FORMAT
 
     def __init__(self):
@@ -726,6 +734,8 @@ def describe(ln, cid):
 
 
 def compile_definition(d, source=""):
+    """A meter definition (a dict, as the JSON reads) -> Compiled; raises
+    DefinitionError listing every fault. source: the file, for messages."""
     return Compiler(d, source).run()
 
 
@@ -767,8 +777,10 @@ def override(d, name=None, serial_number=None, system_title=None):
 
 
 def load(path, report=None, **overrides):
-    # A definition file: JSON (or Gurux XML, imported first) -> Compiled.
-    # Raises DefinitionError (its place named) for any fault.
+    """A definition file: JSON (or Gurux XML, imported first) -> Compiled.
+    report: a list that receives what a Gurux import could not map.
+    overrides: name, serial_number, system_title (16 hex digits) instead of
+    the file's. Raises DefinitionError (its place named) for any fault."""
     d = read(path, report)
     if overrides:
         d = override(d, **overrides)
