@@ -130,12 +130,15 @@ class MemoryStorage:
         self._d = {}
 
     def get(self, key):
+        """The stored bytes, or None."""
         return self._d.get(key)
 
     def put(self, key, value):
+        """Keep a copy of value (bytes-like) under key."""
         self._d[key] = bytes(value)
 
     def delete(self, key):
+        """Forget key (nothing when it is not there)."""
         self._d.pop(key, None)
 
 
