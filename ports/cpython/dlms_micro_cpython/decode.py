@@ -546,7 +546,7 @@ def _compact(cur, n, secret, depth):
         _untagged(sub, rows, d, secret, depth + 1)
         k += 1
     cur.p = end
-    n.text = "compact-array, %d element%s of %s" % (k, "" if k == 1 else "s", _desc_text(d))
+    _set(n, "compact-array", "%d element%s of %s" % (k, "" if k == 1 else "s", _desc_text(d)), None)
 
 
 def _annotate(n):
@@ -640,7 +640,7 @@ def _selection(cur, parent, ref):
     fields = RANGE_FIELDS if kind == "range_descriptor" else ENTRY_FIELDS if kind == "entry_descriptor" else None
     if fields and v.tag == axdr.STRUCTURE:
         for name, c in zip(fields, v.children):
-            c.text = "%s %s" % (c.name, c.text or "")
+            c.text = c.name + (c.text if (c.text or "").startswith("[") else " " + (c.text or ""))
             c.name = name
         v.text += " = " + kind
     return sel
@@ -709,7 +709,8 @@ def _collect(sess, direction, what, raw, first, last, node, decode_whole, label,
     whole = b"".join(parts)
     n = node.add("reassembled", "%s from %d %s%s, %d bytes" % (label, len(parts), unit, "" if len(parts) == 1 else "s",
                                                                len(whole)))
-    return decode_whole(Cur(whole, label="the %s reassembled from %d %ss" % (label, len(parts), unit)), n)
+    return decode_whole(Cur(whole, label="the %s reassembled from %d %s%s" % (
+        label, len(parts), unit, "" if len(parts) == 1 else "s")), n)
 
 
 def _is_secret(ref, methods):
@@ -1747,6 +1748,8 @@ def decode_bytes(data, keys=None, kind=None, client_title=None, server_title=Non
         sess = _session(keys, client_title, server_title)
         for what, s, e in split(buf, kind):
             _unit(buf, what, s, e, kind, root, sess, rep)
+        if not rep.roots and not rep.errors:
+            rep.error(0, "no frame in the input (flags only)")
     except Exception as x:
         rep.error(None, "decoder error: %s: %s" % (type(x).__name__, x))
     return rep
@@ -1831,7 +1834,10 @@ def render_text(rep):
     lines = []
 
     def walk(n, depth):
-        t = n.name if n.text is None or n.text == "" else "%s: %s" % (n.name, n.text)
+        if n.text is None or n.text == "":
+            t = n.name
+        else:
+            t = "%s%s%s" % (n.name, "" if n.text.startswith("[") else ": ", n.text)
         if depth == 0 and isinstance(n.offset, int):
             t = "@%d %s" % (n.offset, t)
         lines.append("  " * depth + t)
