@@ -347,3 +347,28 @@ def test_the_readmes_serve_example_runs(monkeypatch, capsys):
     exec(compile(code[0], "README.md", "exec"), {})
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("('127.0.0.1', ") and "datetime.datetime(" in out[1]
+
+
+@pytest.mark.parametrize("transport", (WRAPPER, HDLC_TCP))
+def test_dlms_cosem_reads_the_handle_as_a_meter(transport):
+    # dlms-cosem's peer takes the handle where it takes the interop meter:
+    # HLS-GMAC with the handle's keys, the rows that profile_rows() gives
+    pytest.importorskip("dlms_cosem")
+    import structlog
+
+    from interop_peers import CosemPeer
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    with api.serve(history=1, seed=2) as m:
+        p = CosemPeer(m, transport, sap=1, keys=m.keys).connect()
+        try:
+            p.associate()
+            rows = p.get_rows(LOAD_PROFILE)
+            p.set(7, "1.0.99.2.0.255", 4, b"\x06\x00\x00\x02\x58")  # capture_period 600 s
+            p.release()
+        finally:
+            p.close()
+        mine = m.profile_rows(LOAD_PROFILE)
+        assert [r[2] for r in rows[: len(mine)]] == [r[2] for r in mine]
+        assert [(w.client_sap, w.obis, w.index, w.value) for w in m.written()] == [(1, "1.0.99.2.0.255", 4, 600)]
+        assert m.value("1.0.99.2.0.255", 4) == 600
