@@ -25,7 +25,10 @@
 #                     slots, in slot order; args the constants its class's
 #                     state maker (state.py) takes
 #     DRIVES          ((table index, what), ...): values driven at run time,
-#                     what e.g. "simulation:energy-import"
+#                     what e.g. "simulation:energy-import", "source:bus.m1.x"
+#   SOURCES           (optional) the metering sources a retrofit module reads
+#                     (meterdef/sources.py): sources(defn, meters) makes them
+#                     and their bindings to the objects
 #
 # RAM. The table, the access rights and every param stay where the module is
 # (flash when frozen); a build allocates the handlers tuple, the Roles, the
@@ -138,3 +141,16 @@ def driven(defn, device, what):
         if w == what:
             out.append(i)
     return out
+
+
+def sources(defn, meters, storage=None, log=None):
+    # The sans-IO sources of defn.SOURCES and their Bindings to the objects
+    # of meters (build_all's list): (sources, bindings); ((), None) for a
+    # definition without sources. meterdef/sources.py says how a port
+    # drives them.
+    if not getattr(defn, "SOURCES", ()):
+        return (), None
+    from dlms_micro.meterdef import sources as _sources
+
+    srcs = _sources.make(defn, storage)
+    return srcs, _sources.Bindings(defn, meters, srcs, log)

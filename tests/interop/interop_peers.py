@@ -182,8 +182,10 @@ class GuruxPeer:
         invocation_counter=None,
         ic_from_meter=False,
         auth=None,
+        logical=LOGICAL,
     ):
-        # auth: "none", "low" or "high-gmac" (default: by the demo's SAPs)
+        # auth: "none", "low" or "high-gmac" (default: by the demo's SAPs);
+        # logical: the server's logical device (HDLC upper address, wPort)
         from gurux_dlms import GXDLMSClient
         from gurux_dlms.enums import Authentication, InterfaceType, Security
         from gurux_dlms.secure import GXDLMSSecureClient
@@ -203,11 +205,11 @@ class GuruxPeer:
             auth, pw = Authentication.LOW, (password if password is not None else PASSWORD)
         if hdlc:
             if server_address_size == 1:
-                server = LOGICAL
+                server = logical
             else:
-                server = GXDLMSClient.getServerAddress(LOGICAL, PHYSICAL, server_address_size or 0)
+                server = GXDLMSClient.getServerAddress(logical, PHYSICAL, server_address_size or 0)
         else:
-            server = LOGICAL
+            server = logical
         kind = InterfaceType.HDLC if hdlc else InterfaceType.WRAPPER
         if self.secure:
             if ic_from_meter:
@@ -434,6 +436,7 @@ class CosemPeer:
         invocation_counter=None,
         ic_from_meter=False,
         auth=None,
+        logical=LOGICAL,
     ):
         import dlms_cosem.io as cio
         from dlms_cosem import security
@@ -443,7 +446,7 @@ class CosemPeer:
         t = int(IO_TIMEOUT)
         if transport == WRAPPER:
             host, port = meter.wrapper_address
-            tr = cio.TcpTransport(client_logical_address=sap, server_logical_address=LOGICAL, io=BlockingTcpIO(host=host, port=port, timeout=t), timeout=t)
+            tr = cio.TcpTransport(client_logical_address=sap, server_logical_address=logical, io=BlockingTcpIO(host=host, port=port, timeout=t), timeout=t)
         else:
             if transport == HDLC_PTY:
                 io = SerialIO(port_name=meter.pty_path, baud_rate=9600, timeout=t)
@@ -453,7 +456,7 @@ class CosemPeer:
             cls = HdlcTransport if stock_hdlc_reader else Fixed
             tr = cls(
                 client_logical_address=sap,
-                server_logical_address=LOGICAL,
+                server_logical_address=logical,
                 server_physical_address=PHYSICAL,
                 extended_addressing=extended_addressing,
                 io=io,

@@ -5,7 +5,8 @@
 #                    [--data DIR] [--keys FILE] [--log-level info]
 #                    [--accelerate N] [--history DAYS] [--push-to HOST:PORT]
 #                    [--prepaid]
-#                    [--meter FILE [--name N] [--serial-number S] [--system-title HEX]]
+#                    [--meter FILE [--name N] [--serial-number S] [--system-title HEX]
+#                     [--source NAME=DEVICE ...]]
 #   dlms-micro meter check|show|compile|import ...   meter definitions
 #   dlms-micro token --id N --amount CENTS
 #                    prints a demo top-up token for the Token gateway
@@ -100,6 +101,9 @@ def build_parser():
     s.add_argument("--serial-number", help="with --meter: the serial number instead of the definition's")
     s.add_argument("--system-title", metavar="HEX", help="with --meter: the system title (16 hex digits) "
                    "instead of the definition's")
+    s.add_argument("--source", action="append", default=[], metavar="NAME=DEVICE",
+                   help="with --meter: read the definition's metering source NAME on this serial device instead "
+                   "of the definition's (a USB adapter, a pseudo-terminal); may be repeated")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=_port, default=4059, help="TCP wrapper port (default 4059; 0: any free port; off: none)")
     s.add_argument("--hdlc-port", type=_port, default=4060, help="HDLC over TCP port (default 4060; 0: any; off: none)")
@@ -249,9 +253,16 @@ async def _serve(args):
             return 2
         for line in report:
             logger.warning("not imported from %s: %s", args.meter, line)
-    elif args.name or args.serial_number or args.system_title:
-        print("dlms-micro: --name, --serial-number and --system-title need --meter FILE", file=sys.stderr)
+    elif args.name or args.serial_number or args.system_title or args.source:
+        print("dlms-micro: --name, --serial-number, --system-title and --source need --meter FILE", file=sys.stderr)
         return 2
+    source_devices = {}
+    for text in args.source:
+        name, eq, dev = text.partition("=")
+        if not eq or not name or not dev:
+            print("dlms-micro: --source %r: write NAME=DEVICE (e.g. bus=/dev/ttyUSB0)" % text, file=sys.stderr)
+            return 2
+        source_devices[name] = dev
     try:
         keys = keyfile.load(args.keys) if args.keys else None
     except keyfile.KeyFileError as e:
@@ -288,9 +299,21 @@ async def _serve(args):
             return int(time.time()) + shift
 
     try:
-        if compiled is not None:
+        from dlms_micro_cpython.gateway import SourcedMeter, needs_gateway
+
+        if compiled is not None and needs_gateway(compiled):
+            # metering sources, or one logical device per upstream meter
+            demo = SourcedMeter(
+                compiled,
+                devices=source_devices,
+                **_meter_options(args, store, wall_clock, keys, logger),
+            )
+        elif compiled is not None:
             from dlms_micro_cpython.simulator import SimulatedMeter
 
+            if source_devices:
+                print("dlms-micro: --source: %s has no sources" % args.meter, file=sys.stderr)
+                return 2
             demo = SimulatedMeter(
                 compiled,
                 storage=store,
@@ -316,6 +339,9 @@ async def _serve(args):
                 prepaid=args.prepaid,
             )
     except ValueError as e:  # a stored key or counter record failed its checks
+        if str(e).startswith("--source"):
+            print("dlms-micro: %s" % e, file=sys.stderr)
+            return 2
         print("dlms-micro: cannot load the security state in %s: %s" % (store.directory, e), file=sys.stderr)
         return 1
     svc = MeterService(
@@ -357,6 +383,13 @@ async def _serve(args):
         print("simulated time runs %g times as fast as real time" % args.accelerate, flush=True)
     for kind, where in svc.endpoints:
         print("listening: %s %s" % (kind, where), flush=True)
+    for name, kind, device, baud, _parity in getattr(demo, "infos", ()):
+        print("source %s: %s on %s" % (name, kind, device if kind != "s0" else "(pulses: a board's GPIO)"),
+              flush=True)
+    for s in getattr(demo, "sims", ())[1:]:
+        print("logical device %d (%s): HDLC upper address / wrapper wPort %d" % (
+            s.logical_address, s.compiled.DEVICES[s.device][1].decode(errors="replace"),
+            s.logical_address), flush=True)
     if not svc.endpoints:
         print("dlms-micro: nothing to serve (every transport is off)", file=sys.stderr)
     else:
@@ -384,6 +417,13 @@ def _security_text(demo, key_file):
     if key_file:
         return "%s\n  keys from %s" % (head, key_file)
     return "%s\n  keys stored in the data directory (changed by key_transfer)" % head
+
+
+def _meter_options(args, store, wall_clock, keys, logger):
+    # what every served meter takes from the command line
+    return dict(storage=store, seed=args.seed, wall_clock=wall_clock, log=lambda msg: logger.info("meter: %s", msg),
+                keys=keys, accelerate=args.accelerate, history=args.history, push_destination=args.push_to.encode(),
+                prepaid=args.prepaid)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,9 @@ class MeterService:
         if self._push_in_steps:
             self.demo.step_hooks.append(self.push.poll_now)
         self._task = asyncio.get_running_loop().create_task(self._simulate())
+        if hasattr(self.demo, "start_sources"):
+            # metering sources (gateway.py): their serial devices
+            await self.demo.start_sources(self.logger)
         return self
 
     async def _simulate(self):
@@ -135,6 +138,11 @@ class MeterService:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        if hasattr(self.demo, "stop_sources"):
+            try:
+                await self.demo.stop_sources()
+            except Exception:
+                self.logger.exception("error stopping the sources")
         for part in (self.wrapper, self.hdlc, self.serial_line, self.pty_line):
             if part is not None:
                 try:

@@ -248,6 +248,11 @@ class SimulatedMeter:
         # meter's time, the wall clock pinned to the step's end (the service
         # starts due pushes there, so a push carries its boundary's time)
         self.step_hooks = []
+        # the metering sources' AMR status bits (gateway.py): source_status()
+        # -> bits ORed into the interval's status; source_status_taken()
+        # once the status profiles took their row
+        self.source_status = None
+        self.source_status_taken = None
         self._carry = {}  # Wh not yet counted per energy register (registers hold whole units)
         self._last = None  # time.monotonic() of the last update
         self.restore()
@@ -474,13 +479,16 @@ class SimulatedMeter:
         captured_status = False
         for obj in self.profiles:
             if id(obj) in self._status_profiles:
-                st[self._status_entry[base.E_SLOT]] = self._status
+                st[self._status_entry[base.E_SLOT]] = self._status | (
+                    self.source_status() if self.source_status is not None else 0)
                 if profile.tick(m, obj, utc):
                     captured_status = True
             else:
                 profile.tick(m, obj, utc)
         if captured_status:
             self._status = 0  # the rows took the interval's status
+            if self.source_status_taken is not None:
+                self.source_status_taken()
             for e in by.get(62, ()):
                 if e[base.E_PARAM][2] == compact.CAPTURE_INVOKE:
                     compact.capture(m, e)

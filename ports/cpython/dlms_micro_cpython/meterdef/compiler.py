@@ -10,6 +10,7 @@
 
 import importlib
 import json
+import os
 
 from dlms_micro.cosem import base
 from dlms_micro.cosem import profile as _profile
@@ -301,6 +302,10 @@ class Compiler:
             else:
                 self.hdlc[k] = v
         self._roles(d.get("associations"))
+        from dlms_micro_cpython.meterdef import sources as _sources
+
+        self.sources_const, self.sources = _sources.compile_sources(
+            self, d, os.path.dirname(os.path.abspath(self.source)) if self.source else "")
         self.devices = [Device(self.logical_device, name.encode(), serial.encode(),
                                self._system_title(d.get("system_title"), serial, "system_title"),
                                d.get("objects"), "objects")]
@@ -347,6 +352,7 @@ class Compiler:
         c.HANDLERS = tuple(self.handlers)
         c.DEVICES = tuple(devices)
         c.DESCRIPTION = d.get("description", "")
+        c.SOURCES = self.sources_const
         if self.errors:
             raise DefinitionError(self.errors, self.source)
         return c
@@ -566,6 +572,12 @@ class Compiler:
             if cid == 1 and cx.drive is None and "type" in o and not o.get("constant") is False:
                 cx.constant = not any(m[0][1] & base.WRITE for m in acc_lists if m is not None and len(m[0]) > 1)
             param, args = spec.compile(cx)
+            if isinstance(cx.drive, str) and cx.drive.startswith("source:"):
+                from dlms_micro_cpython.meterdef import sources as _sources
+
+                _sources.check_binding(cx, self.sources)
+                if args and cid in (1, 3, 4):
+                    args = (None,) + tuple(args[1:])  # no value until the source gives one
             handler = cx.handler or spec.handler
             if handler not in self.handlers:
                 self.handlers.append(handler)

@@ -54,4 +54,6 @@ def module_text(c, source=""):
             lines.append("        %s," % _lit(e))
         lines.append("    ), %s, %s)," % (_lit(inits), _lit(drives)))
     lines.append(")")
+    if getattr(c, "SOURCES", ()):  # the metering sources (meterdef/sources.py)
+        lines.append("SOURCES = %s" % _lit(c.SOURCES))
     return "\n".join(lines) + "\n"
