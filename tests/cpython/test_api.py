@@ -164,6 +164,12 @@ def test_value_is_what_a_client_reads(meter):
     assert meter.value(CLOCK, 1) == bytes((0, 0, 1, 0, 0, 255))
 
 
+def test_attributes_of_an_association_are_refused_outside_one(meter):
+    with pytest.raises(api.AccessRefused, match="association"):
+        meter.value("0.0.40.0.0.255", 2)  # the object list of the association serving
+    assert meter.value("0.0.40.0.0.255", 1) == bytes((0, 0, 40, 0, 0, 255))
+
+
 def test_set_value_of_the_clock_sets_it_as_a_client_would(meter):
     from gurux_dlms.objects import GXDLMSClock
 

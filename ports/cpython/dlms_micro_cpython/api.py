@@ -351,7 +351,9 @@ class MeterHandle:
         """Attribute ``attribute`` of the object ``obis`` ("a.b.c.d.e.f"),
         read as a client's GET would (no access rights apply), decoded (see
         the module's notes on values). KeyError for an unknown object,
-        :class:`AccessRefused` when its class refuses the read."""
+        :class:`AccessRefused` when its class refuses the read or the
+        attribute is a view of the association serving (Association LN,
+        the client's system title): read those with a client."""
         return self.call(_read, obis, attribute)
 
     def set_value(self, obis, value, attribute=2, tag=None):
@@ -425,6 +427,12 @@ def _result_text(res):
     return "%s (%d)" % (_RESULT_NAMES.get(res, "result"), res)
 
 
+def _outside(e, attr, ex):
+    # an attribute that only makes sense within a client's association
+    return AccessRefused("%s attribute %d: not available outside a client's association (%r)"
+                         % (_ln_text(e[base.E_LN]), attr, ex), base.OTHER_REASON)
+
+
 def _clock_entry(sim):
     from dlms_micro.cosem import clock
 
@@ -468,6 +476,8 @@ def _attribute(sim, e, attr):
             res = common.get_attribute(ctx, e, attr, buf, 0, size)
         except axdr.BufferFull:
             res, ctx.cursor = 0, 1
+        except Exception as ex:  # e.g. Association LN's view of the association serving
+            raise _outside(e, attr, ex) from None
         if res:
             raise AccessRefused("%s attribute %d: the meter refused the read: %s"
                                 % (_ln_text(e[base.E_LN]), attr, _result_text(res)), res)
@@ -537,7 +547,10 @@ def _write(sim, obis, value, attribute, tag):
     if attribute == 1:
         res = base.READ_WRITE_DENIED
     else:
-        res = sim.meter.handlers[e[base.E_IC]].set(ctx, e, attribute)
+        try:
+            res = sim.meter.handlers[e[base.E_IC]].set(ctx, e, attribute)
+        except Exception as ex:
+            raise _outside(e, attribute, ex) from None
     if res:
         raise AccessRefused("%s attribute %d: the meter refused the value %r: %s"
                             % (_ln_text(e[base.E_LN]), attribute, value, _result_text(res)), res)
