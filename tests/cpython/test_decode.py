@@ -584,3 +584,83 @@ def test_readme_decode_examples_run(tmp_path):
             assert r.stdout.rstrip("\n") == expected.rstrip("\n"), (line, r.stdout)
             ran += 1
     assert ran >= 2
+
+
+# ------------------------------------------------- built with `cryptography`
+
+
+def _protect(tag, plain, key, title, ic, sc=0x30, general=False):
+    # a suite 0 ciphered APDU made independently of the decoder
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    ak = bytes.fromhex(DEMO_KEYS["ak"])
+    out = AESGCM(key).encrypt(title + ic.to_bytes(4, "big"), plain, bytes([sc]) + ak)
+    body = bytes([sc]) + ic.to_bytes(4, "big") + out[:-16] + out[-16:-4]
+    head = bytes([tag]) + (bytes([8]) + title if general else b"")
+    return head + bytes([len(body)]) + body
+
+
+def _ber(tag, content):
+    return bytes([tag, len(content)]) + content
+
+
+def test_dedicated_key_from_the_aarq_deciphers_ded_apdus():
+    ek = bytes.fromhex(DEMO_KEYS["ek"])
+    dk = bytes(range(0x40, 0x50))
+    title = b"HESCLI01"
+    initiate = bytes.fromhex("010110") + dk + bytes.fromhex("0000065F1F0400001E1DFFFF")
+    aarq = _ber(0x60, _ber(0xA1, bytes.fromhex("060760857405080103")) + _ber(0xA6, _ber(0x04, title))
+                + bytes.fromhex("8A0207808B0760857405080205") + _ber(0xAC, _ber(0x80, b"K56iVagY"))
+                + _ber(0xBE, _ber(0x04, _protect(0x21, initiate, ek, title, 7))))
+    ded_get = _protect(0xD0, bytes.fromhex("C001C100030100010800FF0200"), dk, title, 1)
+    rep = D.decode_bytes(aarq + ded_get, keys_of(DEMO_KEYS))
+    assert rep.ok, rep.errors
+    assert summaries(rep)[1] == "ded-GET-Request SC 0x30 IC 1: GET-Request-Normal 3/1.0.1.8.0.255/2 (value)"
+    t = all_text(rep)
+    assert 'calling-AP-title: 484553434C493031 "HESCLI01" (8 bytes)' in t
+    assert "calling-authentication-value: charstring, 8 bytes: 4B35366956616759 (CtoS challenge)" in t
+    assert "dedicated-key: 16 bytes (not shown)" in t and dk.hex().upper() not in t
+    # without the AARQ there is no dedicated key: said, exit 1
+    rep = D.decode_bytes(ded_get, keys_of(DEMO_KEYS), client_title=title)
+    assert rep.errors and "no dedicated key" in rep.errors[0][1]
+
+
+def test_general_glo_with_a_wrong_key_is_stopped_at_the_tag():
+    ct = _protect(0xDB, bytes.fromhex("C401C1000600003039"), bytes(16), b"DMI\x00\x00\xbc\x61\x4e", 9, general=True)
+    rep = D.decode_bytes(ct, keys_of(DEMO_KEYS))
+    assert [r for _, r in rep.errors] == ["the authentication tag does not verify: wrong key (EK/AK), wrong system "
+                                          "title or altered bytes; the ciphered information is not shown deciphered"]
+    assert rep.errors[0][0] == len(ct) - 12
+    rep = D.decode_bytes(ct, {"ek": bytes(16), "ak": bytes.fromhex(DEMO_KEYS["ak"])})
+    assert rep.ok and summaries(rep) == ["general-glo-ciphering SC 0x30 IC 9: GET-Response-Normal double-long-unsigned "
+                                         "12345"]
+
+
+def test_set_and_action_in_blocks_are_put_together():
+    value = bytes.fromhex("0A0A") + b"0123456789"  # visible-string of 10
+    a, b = value[:5], value[5:]
+    first = bytes.fromhex("C102C1" "0001" "0000600100FF" "02" "00" "00" "00000001") + bytes([len(a)]) + a
+    last = bytes.fromhex("C103C1" "01" "00000002") + bytes([len(b)]) + b
+    rep = D.decode_bytes(first + last)
+    assert rep.ok, rep.errors
+    assert summaries(rep) == ["SET-Request-With-First-Datablock 1/0.0.96.1.0.255/2 (value) block 1",
+                              "SET-Request-With-Datablock block 2 (last)"]
+    assert 'reassembled: value from 2 blocks, 12 bytes' in all_text(rep) and 'value: visible-string "0123456789"' in all_text(rep)
+    # ACTION with-first-pblock, secret parameters (change_HLS_secret) masked in the blocks and the whole
+    secret = bytes.fromhex("0908") + b"ABCDEFGH"
+    first = bytes.fromhex("C304C1" "000F" "0000280000FF" "02" "00" "00000001") + bytes([4]) + secret[:4]
+    last = bytes.fromhex("C306C1" "01" "00000002") + bytes([6]) + secret[4:]
+    rep = D.decode_bytes(first + last)
+    assert rep.ok, rep.errors
+    t = all_text(rep)
+    assert "ABCD" not in t and "41424344" not in t and "8 bytes (secret, not shown)" in t
+    # the secret read back is masked too
+    rep = D.decode_bytes(bytes.fromhex("C001C1000F0000280000FF0700" "C401C100" "0908") + b"ABCDEFGH")
+    assert rep.ok and "ABCD" not in all_text(rep) and "4142" not in all_text(rep)
+
+
+def test_date_time_deviation_is_utc_minus_local():
+    # Blue Book: deviation -60 is CET (UTC+1); clock status bits named
+    rep = D.decode_bytes(bytes.fromhex("C401C100" "1907EA070103" "0A1E00FF" "FFC4" "81"))
+    assert rep.ok, rep.errors
+    assert "2026-07-01T10:30:00+01:00 (Wed, status 0x81 invalid-value,daylight-saving-active)" in all_text(rep)

@@ -646,11 +646,11 @@ def _selection(cur, parent, ref):
     return sel
 
 
-def _get_data_result(cur, parent, label="result"):
+def _get_data_result(cur, parent, label="result", secret=False):
     off = cur.at()
     choice = cur.u8("Get-Data-Result choice")
     if choice == 0:
-        return value_summary(data(cur, parent, label))
+        return value_summary(data(cur, parent, label, secret))
     if choice == 1:
         r = cur.u8("data-access-result")
         name = DATA_ACCESS_RESULTS.get(r, "data-access-result %d" % r)
@@ -760,7 +760,7 @@ def _get_response(cur, n, sess, d):
         n.add("request", ", ".join(_reference(*r) for r in refs))
     if choice == 1:
         sess.pending.pop(iid, None)
-        res = _get_data_result(cur, n)
+        res = _get_data_result(cur, n, secret=len(refs) == 1 and _is_secret(refs[0], False))
         return "%s %s%s" % (name, _reference(*refs[0]) + " = " if len(refs) == 1 else "", res)
     if choice == 3:
         sess.pending.pop(iid, None)
