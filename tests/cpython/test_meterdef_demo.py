@@ -33,6 +33,7 @@ ADDED = {
     # the voltage monitor (issue 11) and the scripts it runs
     ln("0.0.10.0.105.255"): "voltage quality scripts",
     ln("0.0.16.1.0.255"): "Register monitor on 1.0.32.7.0.255",
+    ln("0.0.96.15.2.255"): "failed authentications (app/auth_guard.py)",
 }
 # (logical name, role, attribute) -> (hand-written mode, definition's mode)
 ACCESS_DIFFERENCES = {
@@ -172,6 +173,7 @@ def test_demo_definition_simulated_and_driven_values_are_marked(meters):
         "event-code": "0.0.96.11.0.255",
         "profile-status": "0.0.96.10.1.255",
         "firmware-version": "1.0.0.2.0.255",
+        "auth-failures": "0.0.96.15.2.255",
     }
     assert set(drives) == set(names)
     for w, o in names.items():
@@ -270,3 +272,26 @@ def test_a_data_directory_of_the_hand_written_demo_is_carried_over():
     assert store.get("tokens") is None and store.get("0.0.19.40.0.255") == used_tokens
     assert d.meter.state[entry(d.meter, OBIS_ENERGY_IMPORT)[base.E_SLOT]] >= 123456
     assert d.meter.roles[d.meter.role_for(32)].secret == b"changed!"
+
+
+def test_failed_authentications_are_counted_locked_out_and_logged():
+    # three wrong LLS passwords in a row lock the reader out: the counter
+    # object reads 3 and the event log has the lock-out event
+    from dlms_micro.app import acse
+    from dlms_micro_cpython.demo import DemoMeter, OBIS_EVENT_LOG
+    from dlms_micro_cpython.simulator import EVENT_AUTH_LOCKOUT
+
+    d = DemoMeter(wall_clock=lambda: NOW, seed=1)
+    m = d.meter
+    guard = m.auth_guard
+    reader = m.role_for(32)
+    for _ in range(3):
+        guard.failed(reader, 1000)
+    assert guard.locked(reader, 1001) > 0
+    counter = m.find_ln(ln("0.0.96.15.2.255"), 0)
+    assert m.state[counter[base.E_SLOT]] == 3
+    pb = d.profile_buffer(OBIS_EVENT_LOG)
+    assert pb.count >= 2  # power up, then the lock-out
+    code = m.find_ln(ln("0.0.96.11.0.255"), 0)
+    assert m.state[code[base.E_SLOT]] == EVENT_AUTH_LOCKOUT
+    assert acse.diagnostic_name(acse.DIAG_AUTHENTICATION_FAILURE) == "authentication-failure"

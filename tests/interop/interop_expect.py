@@ -41,6 +41,8 @@ TARIFF_OBJECTS = {
     # the voltage quality monitor and the script table its actions run
     "0.0.16.1.0.255": 21,
     "0.0.10.0.105.255": 9,
+    # failed authentications since power-up (the auth guard's counter)
+    "0.0.96.15.2.255": 1,
 }
 # one Association LN per association (0.0.40.0.N.255, N its position),
 # each visible to its own association only

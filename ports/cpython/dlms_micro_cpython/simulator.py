@@ -52,6 +52,9 @@ EVENT_POWER_DOWN = 1
 EVENT_POWER_UP = 2
 EVENT_CLOCK_OLD = 4  # clock adjusted: logged with the time before
 EVENT_CLOCK_NEW = 5  # clock adjusted: logged with the time after
+# failed authentications locked an association out (app/auth_guard.py);
+# a code of this stack's own (above IDIS's standard event log codes)
+EVENT_AUTH_LOCKOUT = 84
 # AMR profile status bits (a load-profile row's status)
 STATUS_CLOCK_INVALID = 0x02
 STATUS_CLOCK_ADJUSTED = 0x20
@@ -210,6 +213,13 @@ class SimulatedMeter:
                 st.sink.on_activate = image_store.version_activator(m, fw[0][base.E_LN], storage)
             image_store.restore_version(m, fw[0][base.E_LN], storage)
         self._clock_entry = clock.meter_clock(m)
+        # failed authentications: counted (in the "auth-failures" object
+        # when the definition has one), a lock-out after 3 in a row, an event
+        from dlms_micro.app.auth_guard import AuthGuard
+
+        af = self._driven.get("auth-failures")
+        m.auth_guard = AuthGuard(len(m.roles), state=m.state, total_slot=af[0][base.E_SLOT] if af else -1,
+                                 event=self.log_event, event_code=EVENT_AUTH_LOCKOUT)
         self._energies = self._driven.get("simulation:energy-import", []) + \
             self._driven.get("simulation:energy-export", [])
         code = self._driven.get("event-code", [])

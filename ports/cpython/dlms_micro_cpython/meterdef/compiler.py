@@ -563,9 +563,11 @@ class Compiler:
             acc_lists = self._access_lists(cx, spec)
             if cx.drive is not None and not (isinstance(cx.drive, str) and (
                     cx.drive.startswith("simulation:") or cx.drive.startswith("source:")
-                    or cx.drive in ("invocation-counter", "event-code", "profile-status", "firmware-version"))):
+                    or cx.drive in ("invocation-counter", "event-code", "profile-status", "firmware-version",
+                                    "auth-failures"))):
                 cx.err("drive", "\"simulation:NAME\", \"source:NAME.FIELD\", \"invocation-counter\", "
-                                "\"event-code\", \"profile-status\" or \"firmware-version\", not %r" % (cx.drive,))
+                                "\"event-code\", \"profile-status\", \"firmware-version\" or \"auth-failures\", "
+                                "not %r" % (cx.drive,))
             if cx.drive == "invocation-counter" and cid != 1:
                 cx.err("drive", "invocation-counter drives a data object only")
             # a value nobody writes and nothing drives is a constant
