@@ -104,6 +104,9 @@ ALLOWED_IN_METERS = {
     # built and combined once per association (a frozen GET allocates 0 B:
     # tools/firmware/bench_fw.py)
     "ROLES": "read per association",
+    # the definition's value sources (baud rates, poll periods in ms): read
+    # when the port sets its sources up
+    "SOURCES": "read when the sources are set up",
 }
 
 

@@ -14,13 +14,9 @@
 
 import select
 import socket
+from errno import EAGAIN
 
 from dlms_micro.server import EV_CLOSE, EV_NONE, EV_SEND
-
-try:
-    from errno import EAGAIN
-except ImportError:  # pragma: no cover
-    EAGAIN = 11
 
 _RD = select.POLLIN
 
