@@ -28,9 +28,12 @@
 # watch their values, prepayment accounts charge, the disconnect control's
 # customer presses the reconnect button a minute after the meter got ready.
 #
-# PERSISTENT (in the storage): the driven energy registers, the clock offset,
-# changed LLS secrets, the key store's keys and counters, profile rows and
-# every class's own stored state.
+# PERSISTENT (in the storage): the driven energy registers and the tariff
+# rate registers (written at the end of every update() that changed one, so
+# a value is durable before it can be served: an energy register never
+# reads lower after a power cut than before it), the clock offset, changed
+# LLS secrets, the key store's keys and counters, profile rows and every
+# class's own stored state.
 
 import math
 import os
@@ -245,6 +248,11 @@ class SimulatedMeter:
             for e in self.profiles:
                 if any(c[1] == self._status_entry[base.E_LN] for c in e[base.E_PARAM][0]):
                     self._status_profiles.add(id(e))
+        # the rate registers the register activations fill count energy too
+        for e in self._rate_registers():
+            if all(x is not e for x in self._energies):
+                self._energies.append(e)
+        self._persisted = {}  # storage key -> bytes last written (energies)
         self._dc = by.get(70, [None])[0]
         self.closed = True  # the relay, as Meter.relay last set it
         self._ready_since = None
@@ -370,6 +378,10 @@ class SimulatedMeter:
         self._last = mono
         end = self._clock()
         self._simulate(end - elapsed, end)
+        # An energy register never reads lower after a restart than any
+        # value served before it: a value this step counted is on disk
+        # before control goes back to the loop that serves requests.
+        self.save_energies()
 
     def _simulate(self, start, end):
         # Simulate the meter from wall time start to end (floats, UTC s), in
@@ -596,9 +608,11 @@ class SimulatedMeter:
             return
         st = self.meter.state
         for e in self._energies:
-            b = self.storage.get(STORE_KEY_ENERGY % _ln_text(e[base.E_LN]))
+            key = STORE_KEY_ENERGY % _ln_text(e[base.E_LN])
+            b = self.storage.get(key)
             if b is not None and len(b) == 8:
                 st[e[base.E_SLOT]] = int.from_bytes(b, "big")
+                self._persisted[key] = bytes(b)
         b = self.storage.get(STORE_KEY_CLOCK)
         if b is not None and len(b) == 8 and self._clock_entry is not None:
             st[self._clock_entry[base.E_SLOT]] = int.from_bytes(b, "big", signed=True)
@@ -607,14 +621,42 @@ class SimulatedMeter:
             if b and role.mechanism == MECH_LLS:
                 role.secret = b
 
+    def _rate_registers(self):
+        # the registers the Register activation objects assign (class 6)
+        m = self.meter
+        out = []
+        for ra_e in self._by_class.get(6, ()):
+            ra = m.state[ra_e[base.E_SLOT]]
+            for i in range(ra.nregs):
+                r = i * tariff._REG  # a register record: class id (2), logical name (6)
+                e = m.find((ra.regs[r] << 8) | ra.regs[r + 1], ra.regs, r + 2)
+                if e is not None and e[base.E_SLOT] >= 0 and e[base.E_CLASS] in (3, 4):
+                    out.append(e)
+        return out
+
+    def save_energies(self):
+        """Write the energy registers (driven and tariff rate registers)
+        whose value changed since they were last written: one atomic put
+        each. update() calls it at its end, so no energy value is served
+        before it is durable."""
+        if self.storage is None:
+            return
+        st = self.meter.state
+        done = self._persisted
+        for e in self._energies:
+            key = STORE_KEY_ENERGY % _ln_text(e[base.E_LN])
+            value = int(st[e[base.E_SLOT]]).to_bytes(8, "big")
+            if done.get(key) != value:
+                self.storage.put(key, value)
+                done[key] = value
+
     def save(self):
         """Write the persistent state that changed (energies, clock offset,
         LLS passwords, receive invocation counters, prepaid credit)."""
         if self.storage is None:
             return
         st = self.meter.state
-        for e in self._energies:
-            self._put(STORE_KEY_ENERGY % _ln_text(e[base.E_LN]), int(st[e[base.E_SLOT]]).to_bytes(8, "big"))
+        self.save_energies()
         if self._clock_entry is not None:
             self._put(STORE_KEY_CLOCK, int(st[self._clock_entry[base.E_SLOT]]).to_bytes(8, "big", signed=True))
         defined = {r[1]: r[3] for r in self.compiled.ROLES}
