@@ -45,6 +45,15 @@ class Router:
         return self.channels[0].assoc
 
     @property
+    def link(self):
+        # the HDLC link that is up (an IEC 62056-21 mode E port watches it),
+        # else the first device's
+        for ch in self.channels:
+            if ch.link.state:
+                return ch.link
+        return self.channels[0].link
+
+    @property
     def meter(self):
         return self.channels[0].meter
 

@@ -129,6 +129,10 @@ PACKAGES = {
                       ("dlms_micro/source/modbus_rtu.py",)),
     "source-s0": ("Source: S0 pulse input (IEC 62053-31) with a persisted count", ("core", "source"),
                   ("dlms_micro/source/s0.py",)),
+    "source-bind": ("Sources of a compiled meter definition bound to its objects (values, status, events)",
+                    ("core", "meterdef", "source", "profile"), ("dlms_micro/meterdef/sources.py",)),
+    "router": ("Several logical devices on one wrapper or HDLC endpoint (a gateway)", ("core",),
+               ("dlms_micro/router.py",)),
 }
 
 

@@ -262,6 +262,7 @@ class Bindings:
     def update(self, now, utc):
         # Copy what the sources hold into the meters' state; notice failures
         # and recoveries. now: ticks (ms) as the sources got; utc: seconds.
+        utc = int(utc)
         srcs = self.srcs
         for c in range(self.nch):
             self._channel_update(c, srcs[self._ch_src[c]], now, utc)

@@ -158,6 +158,10 @@ FIXTURES = {
     "mp_port_meter_lp.py": os.path.join(REPO, "tests", "meters", "mp_port_lp.json"),
     "esp32_devkitc_max3485_meter.py": os.path.join(BOARDS, "esp32_devkitc_max3485.json"),
     "esp32c3_battery_meter.py": os.path.join(BOARDS, "esp32c3_battery.json"),
+    # the retrofit examples (issue 14): their meters are under meters/
+    "s0_retrofit_meter.py": os.path.join(BOARDS, "esp32c3_s0_retrofit.json"),
+    "optical_retrofit_meter.py": os.path.join(BOARDS, "esp32_devkitc_optical.json"),
+    "mp_gateway_meter.py": os.path.join(REPO, "tests", "meters", "mp_gateway.json"),
 }
 
 
@@ -208,7 +212,9 @@ def test_compile_board_meter_writes_the_module_the_board_names(tmp_path):
 
 def test_compile_all_boards_skips_the_definitions(tmp_path):
     paths = compile_meters.compile_all_boards(BOARDS, str(tmp_path))
-    assert [os.path.basename(p) for p in paths] == ["esp32_devkitc_max3485_meter.py", "esp32c3_battery_meter.py"]
+    assert [os.path.basename(p) for p in paths] == ["esp32_devkitc_max3485_meter.py", "modbus_gateway_meter.py",
+                                                    "optical_retrofit_meter.py", "esp32c3_battery_meter.py",
+                                                    "s0_retrofit_meter.py"]
 
 
 def test_compile_meters_command_line(tmp_path, capsys):

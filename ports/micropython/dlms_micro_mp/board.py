@@ -111,12 +111,13 @@ def meter_definition(cfg):
     return sys.modules[name]
 
 
-def hdlc_link(defn, cfg):
+def hdlc_link(defn, cfg, logical=None):
     # The server side of HDLC with the definition's addresses and link
     # parameters; the board file gives the APDU buffer size (hdlc.max_apdu).
+    # logical: another logical device of the definition (a gateway's).
     max_info, window, inactivity_s, inter_octet_ms, _baud = defn.HDLC
     return HdlcServer(
-        logical=defn.LOGICAL_DEVICE,
+        logical=defn.LOGICAL_DEVICE if logical is None else logical,
         physical=defn.PHYSICAL_ADDRESS,
         max_info_tx=max_info,
         max_info_rx=max_info,
@@ -126,6 +127,14 @@ def hdlc_link(defn, cfg):
         inactivity_timeout=inactivity_s * 1000,
         inter_octet_timeout=inter_octet_ms,
     )
+
+
+def _channel(defn, cfg, meters, first):
+    # a gateway's channel: a Router over every logical device (first: the
+    # link already made for device 1)
+    from dlms_micro_mp import sources as _src
+
+    return _src.channel(defn, meters, lambda ld: first if ld == defn.LOGICAL_DEVICE else hdlc_link(defn, cfg, ld))
 
 
 def slot_of(meter, ln):
@@ -149,7 +158,14 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
     check(cfg)
     log = log if log is not None else Log()
     defn = definition if definition is not None else meter_definition(cfg)
-    meter = _meterdef.build(defn, wall_clock or _wall_clock, storage)
+    gateway = getattr(defn, "SOURCES", ()) or len(defn.DEVICES) > 1
+    if gateway:
+        # metering sources, or one logical device per upstream meter
+        # (dlms_micro_mp.sources)
+        meters = _meterdef.build_all(defn, wall_clock or _wall_clock, storage)
+        meter = meters[0]
+    else:
+        meter = _meterdef.build(defn, wall_clock or _wall_clock, storage)
     s_imp = slot_of(meter, OBIS_ENERGY_IMPORT)
     s_exp = slot_of(meter, OBIS_ENERGY_EXPORT)
     meter.log = log
@@ -178,9 +194,17 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
                 max_baud_char=c.get("max_baud_char", "5").encode(),
                 address=c.get("device_address", "").encode(),
             )
-            ports.append(ModeEPort(c["name"], open_uart(c), Channel(meter, link), signon, **kw))
+            ports.append(ModeEPort(c["name"], open_uart(c), _channel(defn, cfg, meters, link) if gateway
+                                   else Channel(meter, link), signon, **kw))
         else:
-            ports.append(UartPort(c["name"], open_uart(c), Channel(meter, link), **kw))
+            ports.append(UartPort(c["name"], open_uart(c), _channel(defn, cfg, meters, link) if gateway
+                                  else Channel(meter, link), **kw))
+    bindings = None
+    if gateway:
+        from dlms_micro_mp import sources as _src
+
+        more, bindings = _src.attach(cfg, defn, meters, storage, log, sleep_us)
+        ports.extend(more)
     dog = None
     if wdt and cfg.get("wdt_ms"):
         dog = machine.WDT(timeout=cfg["wdt_ms"])
@@ -191,6 +215,8 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
     if storage is not None:
         _restore(meter, storage, s_imp, s_exp)
     loop.service = Service(meter, storage)
+    if bindings is not None:
+        loop.service = _src.Service(meters, bindings, loop.service)
     return App(meter, loop, tuple(ports), storage, (s_imp, s_exp), log, defn)
 
 
