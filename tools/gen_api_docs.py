@@ -8,9 +8,10 @@ docstrings (inspect, not pydoc).
 What is documented: the modules in MODULES; in each, the names of its
 ``__all__``, else every public class and function it defines (a package:
 defines in its own modules); in a class, the public methods and properties
-it defines itself. A module without a docstring is introduced by the first
-paragraph of its leading comment. pytest hooks (``pytest_*``) are left out; fixtures
-are listed under their names.
+it defines itself or inherits from a private base. A module without a
+docstring is introduced by the first paragraph of its leading comment.
+pytest hooks (``pytest_*``) are left out; fixtures are listed under their
+names.
 """
 
 import argparse
@@ -30,6 +31,8 @@ MODULES = (
     "dlms_micro_cpython.meterdef",
     "dlms_micro_cpython.storage",
     "dlms_micro_cpython.keyfile",
+    "dlms_micro_cpython.tcp",
+    "dlms_micro_cpython.serial_port",
 )
 HEADER = """# API reference: the CPython port
 
@@ -99,14 +102,21 @@ def _members(mod):
 
 
 def _class_members(cls):
+    # its own public methods and properties, and those of private bases
+    # (whose names start with "_": documented nowhere else)
     out = []
-    for n, v in vars(cls).items():
-        if n.startswith("_"):
+    seen = set()
+    for depth, klass in enumerate(cls.__mro__):
+        if klass is object or (depth and not klass.__name__.startswith("_")):
             continue
-        if isinstance(v, property) or inspect.isfunction(v):
-            out.append((_line(v.fget if isinstance(v, property) else v), n, v))
-    out.sort(key=lambda m: m[0])
-    return [(n, v) for _l, n, v in out]
+        for n, v in vars(klass).items():
+            if n.startswith("_") or n in seen:
+                continue
+            seen.add(n)
+            if isinstance(v, property) or inspect.isfunction(v):
+                out.append((depth, _line(v.fget if isinstance(v, property) else v), n, v))
+    out.sort(key=lambda m: (m[0], m[1]))
+    return [(n, v) for _d, _l, n, v in out]
 
 
 def _doc_block(obj, missing, where):
@@ -139,7 +149,7 @@ def render():
                 parts.append(_doc_block(target, missing, where))
             elif inspect.isclass(target):
                 bases = ["named tuple" if b.__name__ == n else b.__name__ for b in target.__bases__
-                         if b is not object]
+                         if b is not object and not b.__name__.startswith("_")]
                 head = "class `%s%s`" % (n, _signature(target))
                 if bases:
                     head += " (%s)" % ", ".join(bases)

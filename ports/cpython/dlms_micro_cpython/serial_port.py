@@ -51,6 +51,9 @@ class _FdLine:
         return os.write(self._fd, data)
 
     async def start(self):
+        """Open the line and serve HDLC on it (one Channel for as long as
+        it is open); returns self. ``path`` is then the device or the
+        pseudo-terminal's slave path."""
         self._loop = asyncio.get_running_loop()
         self._open()
         name = "%s %s" % (self.kind, self.path)
@@ -69,6 +72,8 @@ class _FdLine:
         return self
 
     async def stop(self):
+        """Stop serving and close the line (a pty's symlink removed when it
+        is still the one this line made)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -145,10 +150,10 @@ class _FdLine:
             self._writer_on = False
 
     def push_ui(self, apdu, client):
-        # Send an unsolicited APDU (a DataNotification) as HDLC UI frames
-        # from this line's server address to `client`, in the link's
-        # negotiated (or default) frame size. False when the line is not
-        # open or the APDU does not fit.
+        """Send an unsolicited APDU (a DataNotification) as HDLC UI frames
+        from this line's server address to `client`, in the link's
+        negotiated (or default) frame size. False when the line is not
+        open or the APDU does not fit."""
         from dlms_micro.link import hdlc
 
         if self._fd < 0 or self.driver is None:
@@ -176,7 +181,10 @@ class _FdLine:
 
 
 class SerialLine(_FdLine):
-    # A real serial port (RS-485 adapter, optical probe) through pyserial.
+    """HDLC on a real serial port (RS-485 adapter, optical probe) through
+    pyserial, 8N1 at baudrate. make_channel(kind) makes the meter's
+    Channel (SimulatedMeter.make_channel)."""
+
     kind = "serial"
 
     def __init__(self, make_channel, device, baudrate=9600, logger=None):
@@ -201,8 +209,11 @@ class SerialLine(_FdLine):
 
 
 class PtyLine(_FdLine):
-    # A pseudo-terminal: the meter serves the master side and prints the
-    # slave path, which a client opens as if it were a serial port.
+    """HDLC on a new pseudo-terminal: the meter serves the master side;
+    ``path`` is the slave, which a client opens as if it were a serial port
+    (raw mode). link_path: a symlink made to it, only where nothing is
+    (PtyLinkError otherwise)."""
+
     kind = "pty"
 
     def __init__(self, make_channel, logger=None, link_path=None):
@@ -251,8 +262,7 @@ _links_made = {}  # path -> the pty path it points to, for links this process ma
 
 
 class PtyLinkError(OSError):
-    # The --pty-link path holds something this process did not make.
-    pass
+    """The --pty-link path holds something this process did not make."""
 
 
 def _make_link(target, path):

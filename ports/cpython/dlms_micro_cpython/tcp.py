@@ -47,9 +47,9 @@ _RESOURCE_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 def default_max_connections(servers=2):
-    # MAX_CONNECTIONS, or less when the process may open few files: half of
-    # what the limit leaves after 64 for the rest of the process, shared by
-    # the servers.
+    """MAX_CONNECTIONS, or less when the process may open few files: half
+    of what the limit leaves after 64 for the rest of the process, shared
+    by the servers."""
     try:
         import resource
 
@@ -212,6 +212,14 @@ def _debug_on(logger):
 
 
 class TcpServer:
+    """An asyncio TCP server of one kind, "wrapper" (IEC 62056-47) or
+    "hdlc" (HDLC over TCP): each connection gets its own Channel from
+    make_channel(kind) (SimulatedMeter.make_channel), polled so that link
+    timeouts fire. port 0 picks a free one (``port`` is then the one
+    bound). max_connections (None: default_max_connections()) and
+    idle_timeout (seconds, 0: none) limit what clients can hold.
+    """
+
     def __init__(self, make_channel, kind, host="127.0.0.1", port=4059, logger=None, max_connections=None,
                  idle_timeout=IDLE_TIMEOUT):
         # max_connections: None = default_max_connections(); idle_timeout:
@@ -234,6 +242,8 @@ class TcpServer:
         self._server = None
 
     def refused(self):
+        """A connection was closed at accept for the cap (called by the
+        connection): counted, logged once per episode."""
         self.refusals += 1
         if not self._at_cap:
             self.logger.warning(
@@ -242,22 +252,25 @@ class TcpServer:
         self._at_cap += 1
 
     def closed(self):
-        # a connection ended: below the cap again
+        """A connection ended (called by it): below the cap again."""
         if self._at_cap and len(self.connections) < self.max_connections:
             self.logger.warning("%s: below the connection cap again (%d connections refused meanwhile)",
                                 self.kind, self._at_cap)
             self._at_cap = 0
 
     def resource_ok(self):
-        # accept() worked: the end of an out-of-files episode, unless the
-        # connection was accepted before the last failure (asyncio tries up
-        # to 100 accepts per wake-up, and retries a second after a failure)
+        """accept() worked: the end of an out-of-files episode, unless the
+        connection was accepted before the last failure (asyncio tries up
+        to 100 accepts per wake-up, and retries a second after a
+        failure)."""
         if self._out_of_files and asyncio.get_running_loop().time() - self._last_out_of_files > 0.5:
             self.logger.warning("%s: accepting connections again (accept() failed %d times for want of file "
                                 "descriptors)", self.kind, self._out_of_files)
             self._out_of_files = 0
 
     def out_of_files(self, exc):
+        """accept() failed for want of file descriptors: logged once per
+        episode."""
         if not self._out_of_files:
             self.logger.error("%s: cannot accept connections: %s (the process's file limit; lower "
                               "max_connections or raise `ulimit -n`); retrying every second, said once",
@@ -280,6 +293,7 @@ class TcpServer:
             loop.default_exception_handler(context)
 
     async def start(self):
+        """Listen; returns self (``port``: the port bound)."""
         loop = asyncio.get_running_loop()
         self._previous_handler = loop.get_exception_handler()
         loop.set_exception_handler(self._exception_handler)
@@ -290,9 +304,11 @@ class TcpServer:
 
     @property
     def address(self):
+        """(host, port) listened on."""
         return (self.host, self.port)
 
     async def stop(self):
+        """Close the listener and every connection."""
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):
