@@ -55,6 +55,42 @@ class Log:
         self.out(msg)
 
 
+class TxViews:
+    # Views buf[start:end] of the transmit buffers a channel hands out, made
+    # once per (buffer, start, end) and reused: writing a frame then
+    # allocates nothing (a fresh memoryview slice is 16 B a frame). Two
+    # buffers are remembered (an HDLC link sends from its reply buffer and
+    # from its control-frame buffer); a buffer's views are dropped when more
+    # than `most` have been made (long replies of many lengths).
+    def __init__(self, most=48):
+        self.most = most
+        self.bufs = [None, None]
+        self.mvs = [None, None]
+        self.views = [None, None]
+        self.next = 0  # the slot a third buffer replaces
+
+    def view(self, buf, start, end):
+        bufs = self.bufs
+        if bufs[0] is buf:
+            i = 0
+        elif bufs[1] is buf:
+            i = 1
+        else:
+            i = self.next
+            self.next = 1 - i
+            bufs[i] = buf
+            self.mvs[i] = memoryview(buf)
+            self.views[i] = {}
+        d = self.views[i]
+        key = (start << 16) | end
+        v = d.get(key)
+        if v is None:
+            if len(d) >= self.most:
+                d.clear()
+            v = d[key] = self.mvs[i][start:end]
+        return v
+
+
 class UartPort:
     # One physical channel: a machine.UART (opened with timeout=0), the
     # Channel that serves it, and for RS-485 the driver-enable pin (DE and
@@ -77,8 +113,7 @@ class UartPort:
         self._views = [None] * (rx_size + 1)
         self.log = log if log is not None else Log()
         self.sleep_us = sleep_us if sleep_us is not None else _sleep_us
-        self._tx_src = None  # the buffer self._tx_mv views
-        self._tx_mv = None
+        self._tx = TxViews()
         self.rx_bytes = 0
         self.tx_frames = 0
         self.dropped = 0  # bytes lost to overrun
@@ -146,9 +181,6 @@ class UartPort:
                 ch.close()
 
     def transmit(self, buf, start, end):
-        if buf is not self._tx_src:
-            self._tx_src = buf
-            self._tx_mv = memoryview(buf)
         uart = self.uart
         de = self.de
         if self.turnaround_us:
@@ -157,7 +189,7 @@ class UartPort:
             de.value(1)
             if self.de_setup_us:
                 self.sleep_us(self.de_setup_us)
-        uart.write(self._tx_mv[start:end])
+        uart.write(self._tx.view(buf, start, end))
         if de is not None:
             # flush() returns when the TX FIFO is empty and the last stop bit
             # is out (ESP32: uart_wait_tx_done); txdone() double-checks

@@ -10,13 +10,14 @@
 #
 # Steady state allocates nothing per request: one receive buffer shared by
 # the connections (read one at a time), views of it made once per length,
-# the channel's transmit buffer written through a view made once.
+# frames written through views made once (loop.TxViews).
 
 import select
 import socket
 from errno import EAGAIN
 
 from dlms_micro.server import EV_CLOSE, EV_NONE, EV_SEND
+from dlms_micro_mp.loop import TxViews
 
 _RD = select.POLLIN
 
@@ -26,8 +27,7 @@ class _Conn:
         self.sock = sock
         self.channel = channel
         self.name = name
-        self.tx_src = None
-        self.tx_mv = None
+        self.tx = TxViews()
         self.closed = False
 
 
@@ -140,13 +140,12 @@ class TcpPort:
         return sent
 
     def _send(self, c, buf, start, end):
-        if buf is not c.tx_src:
-            c.tx_src = buf
-            c.tx_mv = memoryview(buf)
-        mv = c.tx_mv
+        mv = None
         while start < end:
             try:
-                k = c.sock.write(mv[start:end])
+                # the whole frame through a reused view; a rest after a
+                # partial write (rare) through a new one
+                k = c.sock.write(c.tx.view(buf, start, end) if mv is None else mv[start:end])
             except OSError as e:
                 if e.args[0] != EAGAIN:
                     self._close(c, "send failed")
@@ -154,6 +153,8 @@ class TcpPort:
                 k = None
             if k:
                 start += k
+                if start < end and mv is None:
+                    mv = memoryview(buf)
             else:
                 select.select([], [c.sock], [], 1)
 
