@@ -113,6 +113,11 @@ bench: bootstrap
 	$(VPY) tools/bench_demo_heap.py --prepare
 	$(VPY) tools/bench_demo_heap.py
 	$(RUNNER) --heap 640k --package dlms_micro --package build/bench --script tools/bench_demo_heap.py
+	@# the sources: heap and CPU per poll, alone and bound to the shipped
+	@# retrofit definitions (values into objects), heap after boot of each
+	$(VPY) tools/bench_sources.py --prepare
+	$(VPY) tools/bench_sources.py
+	$(RUNNER) --heap 640k --package dlms_micro --package build/bench_sources --script tools/bench_sources.py
 	@# the real frozen builds: heap after boot, bytes per request, GC pauses,
 	@# Cortex-M3 instructions per request, image sizes
 	$(MAKE) --no-print-directory bench-firmware

@@ -96,6 +96,19 @@ def bcc_message(block):
     return b"\x02" + body + bytes((c,))
 
 
+def readout_poll(src, ident, msg, t):
+    # one mode C poll of src at t: the identification, the data message
+    src.poll(t)
+    while src.next_event(t):
+        pass
+    src.feed(ident, 0, len(ident), t + 300)
+    while src.next_event(t + 500):
+        pass
+    src.feed(msg, 0, len(msg), t + 900)
+    while src.next_event(t + 900):
+        pass
+
+
 def bench_iec21():
     ident = b"/ABC5\\2METER01\r\n"
     block = (b"F.F(00000000)\r\nC.1.0(12345678)\r\n0.9.1(12:30:00)\r\n1.8.0(012345.678*kWh)\r\n"
@@ -109,15 +122,7 @@ def bench_iec21():
     def poll():
         t = clock[0]
         clock[0] = (t + 10000) & 0x3FFFFFFF
-        src.poll(t)
-        while src.next_event(t):
-            pass
-        src.feed(ident, 0, len(ident), t + 300)
-        while src.next_event(t + 500):
-            pass
-        src.feed(msg, 0, len(msg), t + 900)
-        while src.next_event(t + 900):
-            pass
+        readout_poll(src, ident, msg, t)
 
     poll()
     assert src.status == 0 and src.good_polls == 1
@@ -188,6 +193,142 @@ def bench_s0():
     measure("s0: one pulse (two edges) and a tick", pulse, 1000)
 
 
+# ------------------------------------------------------------ bound path
+# The shipped retrofit definitions (meters/s0_retrofit.json,
+# optical_retrofit.json, modbus_gateway.json) compiled into build/bench_sources/
+# by --prepare (CPython), then built as a board builds them: every logical
+# device, the sources and their bindings. Per steady-state poll: the
+# source's poll with canned answers, then Bindings.update() (the values into
+# the objects, status structures, events): heap and CPU. And the heap after
+# boot of each (upper bounds under MicroPython's wasm build: no GC inside a
+# script, garbage included; the code is frozen on a board).
+RETROFITS = ("s0_retrofit", "optical_retrofit", "modbus_gateway")
+
+
+def prepare():
+    from dlms_micro_cpython import meterdef
+    from dlms_micro_cpython.meterdef.emit import module_text
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = os.path.join(repo, "build", "bench_sources")
+    os.makedirs(out, exist_ok=True)
+    for name in RETROFITS:
+        c = meterdef.load(os.path.join(repo, "meters", name + ".json"))
+        with open(os.path.join(out, name + "_meter.py"), "w", encoding="utf-8") as f:
+            f.write(module_text(c, "meters/%s.json" % name))
+    with open(os.path.join(out, "__init__.py"), "w") as f:
+        f.write("")
+    print("prepared %s: %s" % (out, ", ".join(RETROFITS)))
+
+
+def _boot(name):
+    from dlms_micro.meterdef import build
+
+    mod = __import__(name + "_meter")
+    clk = lambda: 800000000  # noqa: E731
+
+    def boot():
+        meters = build.build_all(mod, clk, None)
+        srcs, bind = build.sources(mod, meters)
+        return meters, srcs, bind
+
+    if MP:
+        gc.collect()
+        a = gc.mem_alloc()
+        r = boot()
+        gc.collect()
+        used = gc.mem_alloc() - a
+    else:
+        tracemalloc.start()
+        r = boot()
+        used = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+    meters, srcs, bind = r
+    print("%-46s heap after boot %6d B (%d logical devices, %d bindings)" % (name, used, len(meters), bind.n))
+    return r
+
+
+def bench_bound():
+    from dlms_micro.cosem import (  # noqa: F401  (code: frozen on a board)
+        association_ln, clock, data, hdlc_setup, profile, register, sap)
+
+    try:
+        __import__("s0_retrofit_meter")
+    except ImportError:
+        print("bound path: run tools/bench_sources.py --prepare first (build/bench_sources/)")
+        return
+    # S0: a pulse, then the bindings
+    meters, srcs, bind = _boot("s0_retrofit")
+    src = srcs[0]
+    clock = [0]
+
+    def s0_pulse():
+        t = clock[0]
+        clock[0] = (t + 200) & 0x3FFFFFFF
+        src.edge(1, t)
+        src.edge(0, t + 50)
+        src.tick(t + 100)
+        bind.update(t + 100, 800000000 + (t >> 10))
+
+    measure("bound s0: a pulse + Bindings.update (%d)" % bind.n, s0_pulse, 1000)
+    del meters, srcs, bind
+    # optical readout: a mode C poll, then the bindings
+    meters, srcs, bind = _boot("optical_retrofit")
+    src = srcs[0]
+    ident = b"/ABC5\\2METER01\r\n"
+    block = (b"F.F(00000000)\r\nC.1.0(12345678)\r\n1.8.0(012345.678*kWh)\r\n2.8.0(000001.200*kWh)\r\n"
+             b"1.6.0(0001.234*kW)(26120712)\r\n32.7.0(230.1*V)\r\n!\r\n")
+    msg = bcc_message(block)
+
+    def readout():
+        t = clock[0]
+        clock[0] = (t + 70000) & 0x3FFFFFFF
+        readout_poll(src, ident, msg, t)
+        bind.update(t + 900, 800000000 + (t >> 10))
+
+    readout()
+    assert src.status == 0
+    measure("bound readout: mode C poll + Bindings.update (%d)" % bind.n, readout)
+    del meters, srcs, bind
+    # the gateway: both SDM630 on the bus, then the bindings of 3 devices
+    import struct
+
+    meters, srcs, bind = _boot("modbus_gateway")
+    src = srcs[0]
+    regs = [0] * 80
+    k = 0
+    for name, addr, unit, scaler in SDM630_ROWS:
+        b = struct.pack(">f", 230.1 + 1000.25 * k)
+        regs[addr] = (b[0] << 8) | b[1]
+        regs[addr + 1] = (b[2] << 8) | b[3]
+        k += 1
+    replies = {}
+
+    def cycle():
+        t = clock[0]
+        clock[0] = (t + 20000) & 0x3FFFFFFF
+        src.poll(t)
+        for i in range(2):
+            tt = t + 100 * i
+            while True:
+                ev = src.next_event(tt)
+                if ev == 0:
+                    break
+                if ev == 1:
+                    sl = src.tx_buf[0]
+                    if sl not in replies:
+                        replies[sl] = modbus_reply(src.tx_buf, regs)
+                    r = replies[sl]
+            src.feed(r, 0, len(r), tt + 20)
+            while src.next_event(tt + 20):
+                pass
+        bind.update(t + 300, 800000000 + (t >> 10))
+
+    cycle()
+    assert src.good_polls == 1, (src.error, list(src.dev_status))
+    measure("bound gateway: 2 x SDM630 + Bindings.update (%d)" % bind.n, cycle)
+
+
 def main():
     print("dlms_micro sources benchmark on %s %s" % (sys.implementation.name, sys.version.split()[0]))
     if not MP:
@@ -196,6 +337,19 @@ def main():
     bench_iec21()
     bench_modbus()
     bench_s0()
+    if not MP:
+        tracemalloc.stop()
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ports",
+                                        "cpython"))
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build",
+                                        "bench_sources"))
+    else:
+        sys.path.append("/lib/bench_sources")
+    bench_bound()
 
 
-main()
+if not MP and "--prepare" in sys.argv:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ports", "cpython"))
+    prepare()
+else:
+    main()

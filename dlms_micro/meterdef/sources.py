@@ -348,9 +348,8 @@ class Bindings:
         if kind == _K_TEXT:
             if self._have[b] and stamp == self._stamp[b]:
                 return
-            t = src.text(f) if hasattr(src, "text") else None
-            if t is not None and st[slot] != t:
-                st[slot] = t
+            if hasattr(src, "text") and not _same_text(src, f, st[slot]):
+                st[slot] = src.text(f)  # a new text: allocated only then
             self._stamp[b] = stamp
             self._have[b] = 1
             return
@@ -415,6 +414,19 @@ class Bindings:
         _u32(out, 16, getattr(src, "timeouts", 0))
         _u32(out, 21, _errors(src))
         _u32(out, 26, _NEVER if gu < 0 else utc - gu)
+
+
+def _same_text(src, f, old):
+    # whether the text of field f is old (bytes), compared in place
+    n = src.text_len[f]
+    if old is None or len(old) != n:
+        return False
+    t = src.texts
+    base = 32 * f  # iec21_readout.MAX_VALUE bytes a field
+    for i in range(n):
+        if t[base + i] != old[i]:
+            return False
+    return True
 
 
 def _u32(out, p, v):
