@@ -220,6 +220,9 @@ def test_four_byte_server_address_and_control_names():
         t = all_text(rep)
         assert "control: 0x%02X: %s" % (ctrl, name) in t
         assert "server, upper (logical) 1, lower (physical) 17, 4 bytes" in t
+    rep = D.decode_bytes(frame(addr4, 0x97, bytes.fromhex("5421" "01")))  # FRMR: control 0x54 undefined
+    assert rep.ok, rep.errors
+    assert "information: rejected control 0x54, V(S)=0 V(R)=1, W: control field undefined" in all_text(rep)
     rep = D.decode_bytes(frame(addr4, 0x54, b"\xe6\xe6\x00" + bytes.fromhex("C001C100030100010800FF0200")))
     assert rep.ok and summaries(rep) == ["I N(S)=2 N(R)=2 P/F 16 -> 1/17: GET-Request-Normal 3/1.0.1.8.0.255/2 (value)"]
 

@@ -1784,7 +1784,7 @@ def decode_log(text, keys=None, client_title=None, server_title=None):
             return rep
         units = []
         for (kind, peer, direction), (buf, marks) in streams.items():
-            link = "wrapper" if kind == "wrapper" else "hdlc" if buf[:1] == b"\x7e" else detect(bytes(buf))
+            link = "wrapper" if kind == "wrapper" else "hdlc" if kind in ("hdlc", "serial") else detect(bytes(buf))
             for what, s, e in split(bytes(buf), link):
                 no = next((ln for end, ln in marks if end >= e), marks[-1][1])
                 units.append((no, (kind, peer), direction, link, what, s, e, bytes(buf)))
