@@ -590,6 +590,7 @@ class Session:
         self.mechanism = None
         self.pending = {}  # invoke id -> (kind, [(class, ln, attr)])
         self.pieces = {}  # (direction, what) -> [bytes, ...]
+        self.problems = []  # (where, reason) found without stopping (a wrong FCS)
 
 
 def _iip(cur, parent):
@@ -1117,16 +1118,16 @@ def _acse_field(tag, sub, node, sess, d, info):
 
 def _aare_result(tag, sub, node, info):
     if tag == 0xA2:
-        t, o, inner = _ber(sub, "result")
+        _t, _o, inner = _ber(sub, "result")
         v = int.from_bytes(inner.take(inner.left(), "result"), "big")
         node.text = "%d (%s)" % (v, RESULTS.get(v, "?"))
         node.value = v
         info["result"] = RESULTS.get(v, str(v))
         return True
     if tag == 0xA3:
-        t, o, inner = _ber(sub, "result-source-diagnostic")
+        t, _o, inner = _ber(sub, "result-source-diagnostic")
         src = "acse-service-user" if t == 0xA1 else "acse-service-provider" if t == 0xA2 else "0x%02X" % t
-        t2, o2, inner2 = _ber(inner, "diagnostic")
+        _t2, _o2, inner2 = _ber(inner, "diagnostic")
         v = int.from_bytes(inner2.take(inner2.left(), "diagnostic"), "big")
         name = (DIAG_USER if t == 0xA1 else DIAG_PROVIDER).get(v, "?")
         node.text = "%s: %d (%s)" % (src, v, name)
@@ -1255,7 +1256,7 @@ def _cipher_backend():
 def _ciphered(cur, n, sess, d, tag):
     general = tag in (0xDB, 0xDC)
     if general:
-        form, sent_by_client, plain = ("general-glo" if tag == 0xDB else "general-ded"), None, None
+        form, plain = ("general-glo" if tag == 0xDB else "general-ded"), None
         off = cur.at()
         title = cur.octets("system-title")
         n.add("system-title", '%s "%s"' % (hexs(title), printable(title)), off, hexs(title))
@@ -1266,13 +1267,15 @@ def _ciphered(cur, n, sess, d, tag):
     else:
         form, plain, plain_name, sent_by_client = _CIPHERED[tag]
         n.add("protects", "%s (0x%02X)" % (plain_name, plain))
+        d = "client" if sent_by_client else "server"
         title = None
     off = cur.at()
     ln = cur.length("ciphered-content length")
-    cur.need(ln, "ciphered content of %d bytes" % ln)
-    end = cur.p + ln
+    c0 = cur.p
+    end = c0 + ln
     if ln < 5:
         raise Stop(off, "ciphered content of %d bytes: the security header alone takes 5" % ln)
+    short = end > cur.end  # truncated: the header is still shown
     off = cur.at()
     sc = cur.u8("security-control")
     bits = [name for mask, name in SC_BITS if sc & mask]
@@ -1282,6 +1285,11 @@ def _ciphered(cur, n, sess, d, tag):
     n.add("invocation-counter", str(ic), off, ic)
     auth = bool(sc & 0x10)
     cs = cur.p
+    if short:
+        n.add("ciphered-information and tag", "%d of %d bytes %s" % (cur.end - cs, end - cs,
+                                                                     hexs(cur.buf[cs:cur.end])), cur.at(cs))
+        raise Stop(cur.at(cur.end), "ciphered APDU truncated: %d bytes of ciphered content announced, %d there" % (
+            ln, cur.end - c0))
     ce = end - 12 if auth else end
     if ce < cs:
         raise Stop(cur.at(), "authenticated, but %d bytes are left for the 12-byte tag" % (end - cs))
@@ -1293,10 +1301,6 @@ def _ciphered(cur, n, sess, d, tag):
     cur.p = end
     head = "%s-ciphering" % form if general else "%s-%s" % (form, APDU_NAMES.get(plain, "0x%02X" % plain))
     head += " SC 0x%02X IC %d" % (sc, ic)
-    if general and d is None:
-        sent_by_client = None
-    elif not general:
-        d = "client" if sent_by_client else "server"
     if sess.keys is None:
         n.add("deciphered", "no keys given (--keys FILE)")
         return head
@@ -1361,8 +1365,7 @@ def apdu(cur, parent, sess, d=None):
     off = cur.at()
     tag = cur.u8("APDU tag")
     if tag in _CIPHERED:
-        form, plain, plain_name, _c = _CIPHERED[tag]
-        name = "%s-%s" % (form, plain_name)
+        name = "%s-%s" % (_CIPHERED[tag][0], _CIPHERED[tag][2])
     else:
         name = APDU_NAMES.get(tag, "unknown APDU 0x%02X" % tag)
     n = parent.add(name, None, off)
@@ -1474,7 +1477,7 @@ def _hdlc_parameters(cur, n):
     return ", ".join(out)
 
 
-def _hdlc_frame(cur, root, sess, d, rep):
+def _hdlc_frame(cur, root, sess, d):
     start = cur.p
     n = root.add("HDLC frame", None, cur.at())
     n.summary = "HDLC frame (incomplete)"
@@ -1602,7 +1605,7 @@ def _hdlc_info(ic, inode, sess, d, kind, seg, truncated):
 # ---------------------------------------------------------------- wrapper
 
 
-def _wrapper(cur, root, sess, d, rep):
+def _wrapper(cur, root, sess, d):
     start = cur.p
     n = root.add("wrapper", None, cur.at())
     n.summary = "wrapper (incomplete)"
@@ -1708,9 +1711,9 @@ def _unit(buf, what, s, e, kind, root, sess, rep, d=None, base=0, label=None):
             rep.error(cur.at(), "%d bytes that do not start an HDLC frame (no flag 7E, or a format other than type 3)"
                       % (e - s), g)
         elif kind == "hdlc":
-            _hdlc_frame(cur, root, sess, d, rep)
+            _hdlc_frame(cur, root, sess, d)
         elif kind == "wrapper":
-            _wrapper(cur, root, sess, d, rep)
+            _wrapper(cur, root, sess, d)
         else:
             apdus(cur, root, sess, d)
     except Stop as x:
@@ -1727,12 +1730,6 @@ def _unit(buf, what, s, e, kind, root, sess, rep, d=None, base=0, label=None):
     del sess.problems[:]
 
 
-def _session(keys, client_title, server_title):
-    s = Session(keys, client_title, server_title)
-    s.problems = []
-    return s
-
-
 def decode_bytes(data, keys=None, kind=None, client_title=None, server_title=None):
     # Frames (or bare APDUs) in data -> Report. kind: "hdlc", "wrapper",
     # "apdu" or None (from the first bytes).
@@ -1745,7 +1742,7 @@ def decode_bytes(data, keys=None, kind=None, client_title=None, server_title=Non
             rep.error(0, "no bytes to decode")
             return rep
         kind = kind or detect(buf)
-        sess = _session(keys, client_title, server_title)
+        sess = Session(keys, client_title, server_title)
         for what, s, e in split(buf, kind):
             _unit(buf, what, s, e, kind, root, sess, rep)
         if not rep.roots and not rep.errors:
@@ -1793,7 +1790,7 @@ def decode_log(text, keys=None, client_title=None, server_title=None):
         for no, conn, direction, link, what, s, e, buf in units:
             sess = sessions.get(conn)
             if sess is None:
-                sess = sessions[conn] = _session(keys, client_title, server_title)
+                sess = sessions[conn] = Session(keys, client_title, server_title)
             d = "client" if direction == "rx" else "server"
             head = root.add("line %d" % no, "%s %s %s (%s)" % (conn[0], conn[1], direction,
                                                                 "client -> meter" if d == "client" else "meter -> client"))
