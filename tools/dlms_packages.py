@@ -77,6 +77,17 @@ PACKAGES = {
             "dlms_micro/security/suite0.py",
         ),
     ),
+    "security-ecc": (
+        "Security suites 1 and 2: SHA-256/384, ECDSA and ECDH on P-256/P-384"
+        " (pure Python, not constant-time; a native hook), AES-256, the KDF",
+        ("security",),
+        (
+            "dlms_micro/security/sha2.py",
+            "dlms_micro/security/ecc.py",
+            "dlms_micro/security/aes256.py",
+            "dlms_micro/security/kdf.py",
+        ),
+    ),
     "data": ("Interface class 1: Data", ("core",),
              ("dlms_micro/cosem/data.py",)),
     "clock": ("Interface class 8: Clock", ("core",),

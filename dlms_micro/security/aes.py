@@ -238,13 +238,14 @@ def _inverse_tables():
     return _inv
 
 
-def decrypt_block(ek, buf, o, st):
+def decrypt_block(ek, buf, o, st, rounds=10):
     # Decrypt buf[o:o+16] in place under the schedule ek; st: bytearray(16)
-    # scratch.
+    # scratch. rounds 14: an AES-256 schedule (aes256.py).
     t = _inverse_tables()
+    last = 16 * rounds
     for k in range(16):
-        st[k] = buf[o + k] ^ ek[160 + k]
-    for rnd in range(9, -1, -1):
+        st[k] = buf[o + k] ^ ek[last + k]
+    for rnd in range(rounds - 1, -1, -1):
         # InvShiftRows + InvSubBytes: row r of column c comes from c - r
         for c in range(4):
             for r in range(4):

@@ -60,15 +60,18 @@ class CryptographyGcm:
     # Same calls and results as gcm.Gcm (see there).
     tables = 0
 
-    def __init__(self):
+    def __init__(self, key_len=16):
+        # key_len 32: AES-GCM-256 (security suite 2)
+        self.key_len = key_len
         self._key = None
         self._aead = None
         self.has_key = False
 
     def set_key(self, key, off=0):
-        if len(key) - off < 16:
-            raise ValueError("AES-128 key needs 16 bytes")
-        self._key = bytes(key[off : off + 16])
+        n = self.key_len
+        if len(key) - off < n:
+            raise ValueError("AES-%d key needs %d bytes" % (8 * n, n))
+        self._key = bytes(key[off : off + n])
         self._aead = AESGCM(self._key)
         self.has_key = True
 
@@ -125,6 +128,9 @@ class CryptographyGcm:
 def install(first=True):
     # Register "cryptography" (done on import); first: make it the default.
     backend.register(NAME, CryptographyAes, first=first, gcm=CryptographyGcm)
+    from dlms_micro_cpython import crypto_ecc  # suites 1 and 2: ECDSA, ECDH, GCM-256
+
+    crypto_ecc.install()
 
 
 install()
