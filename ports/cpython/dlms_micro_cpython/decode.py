@@ -1553,7 +1553,14 @@ def _hdlc_frame(cur, root, sess, d):
     if info and info[1] > info[0]:
         ic = Cur(cur.buf, info[0], info[1], cur.base, cur.label)
         inode = n.add("information", "%d bytes" % (info[1] - info[0]), ic.at())
-        s = _hdlc_info(ic, inode, sess, d, kind, seg, raise_later is not None)
+        try:
+            s = _hdlc_info(ic, inode, sess, d, kind, seg, raise_later is not None)
+        except Stop as x:
+            if raise_later is None:
+                raise
+            # the frame's own truncation is the reason; what the part held is shown
+            inode.add("stopped", "%s: %s" % (where_text(x.where), x.reason))
+            s = None
         if s:
             n.summary += ": " + s
     if raise_later is not None:
@@ -1817,7 +1824,7 @@ def summary(data, kind=None):
         if rep.errors:
             where, reason = rep.errors[0]
             if kind == "hdlc" and reason.startswith("frame truncated"):
-                return "start of a frame: " + reason.split(": ", 1)[1]
+                return s + " [the frame goes on in the next read: %s]" % reason.split(": ", 1)[1]
             s += " [%s: %s]" % (where_text(where), reason) if where is not None else " [%s]" % reason
         return s
     except Exception as x:  # pragma: no cover - summary() must not break logging
