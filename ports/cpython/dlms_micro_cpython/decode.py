@@ -1967,7 +1967,8 @@ def run(args, out=None, err=None):
         elif args.file and args.file != "-":
             text = _read(args.file)
         else:
-            text = sys.stdin.read()
+            stdin = getattr(sys.stdin, "buffer", None)
+            text = stdin.read().decode("utf-8", "replace") if stdin is not None else sys.stdin.read()
         if is_log(text):
             rep = decode_log(text, keys, ct, st)
         else:
@@ -1983,6 +1984,15 @@ def run(args, out=None, err=None):
             print(json.dumps(to_json(rep), indent=2, ensure_ascii=False), file=out)
         else:
             print(render_text(rep), file=out)
+        out.flush()
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        try:
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 0 if rep.ok else 1
     except Exception as e:
         print("dlms-micro decode: internal error: %s: %s" % (type(e).__name__, e), file=err)
         return 1
