@@ -1,0 +1,116 @@
+# Heap after boot of the retrofit board examples in the real frozen firmware
+# (make firmware: MicroPython v1.27.0, unix port at 32 bits, the stack, the
+# port and every board's compiled meter frozen):
+#
+#   build/firmware/unix32/micropython -X heapsize=100k tools/firmware/retrofit_heap.py [BOARD ...]
+#
+# Each board is built as dlms_micro_mp.board.build builds it on an ESP32:
+# every logical device of its definition, the channels' HDLC links and
+# buffers, the sources on their UART or GPIO and the bindings. The unix port
+# has no machine.UART or Pin: the tiny stand-ins below hold no buffers of
+# their own (on the ESP32 the UART's ring buffer is the driver's, outside the
+# MicroPython heap). Printed: bytes in use after gc.collect(), and free.
+
+import gc
+import sys
+
+if ".frozen" in sys.path:  # the frozen modules, not a checkout's sources
+    sys.path.remove(".frozen")
+    sys.path.insert(0, ".frozen")
+
+
+class Pin:
+    OUT = 1
+    IN = 0
+    PULL_UP = 2
+    IRQ_RISING = 1
+    IRQ_FALLING = 2
+
+    def __init__(self, *a, **kw):
+        self.v = 0
+
+    def value(self, v=None):
+        if v is None:
+            return self.v
+        self.v = v
+
+    def irq(self, trigger=3, handler=None):
+        self.handler = handler
+
+
+class UART:
+    def __init__(self, *a, **kw):
+        pass
+
+    def init(self, *a, **kw):
+        pass
+
+    def any(self):
+        return 0
+
+    def readinto(self, buf, n=None):
+        return None
+
+    def write(self, b):
+        return len(b)
+
+    def flush(self):
+        pass
+
+    def txdone(self):
+        return True
+
+
+class WDT:
+    def __init__(self, *a, **kw):
+        pass
+
+    def feed(self):
+        pass
+
+
+class _Machine:
+    Pin = Pin
+    UART = UART
+    WDT = WDT
+
+
+sys.modules["machine"] = _Machine()
+
+import dlms_board_def  # noqa: E402
+from dlms_micro_mp import board  # noqa: E402
+
+BOARDS = ("esp32c3_s0_retrofit", "esp32_devkitc_optical", "esp32_devkitc_modbus_gateway", "esp32c3_battery")
+# the code a board uses, imported first: module objects are not the meter's
+# state (frozen, their code stays in flash)
+CODE = ("dlms_micro_mp.sources", "dlms_micro_mp.optical", "dlms_micro.meterdef.sources", "dlms_micro.router",
+        "dlms_micro.source.s0", "dlms_micro.source.modbus_rtu", "dlms_micro.source.iec21_readout",
+        "dlms_micro.link.iec21", "dlms_micro.cosem.profile", "dlms_micro.cosem.clock", "dlms_micro.cosem.register",
+        "dlms_micro.cosem.data", "dlms_micro.cosem.hdlc_setup", "dlms_micro.cosem.association_ln",
+        "dlms_micro.cosem.sap")
+
+
+def main():
+    for m in CODE:
+        __import__(m)
+    names = [a for a in sys.argv[1:] if not a.startswith("-")] or BOARDS
+    for name in names:
+        if name not in dlms_board_def.NAMES:
+            print("%s: not in this firmware" % name)
+            continue
+        cfg = dlms_board_def.load(name)
+        cfg.pop("led", None)
+        defn = board.meter_definition(cfg)
+        gc.collect()
+        a = gc.mem_alloc()
+        app = board.build(cfg, storage=None, wdt=False, log=lambda m: None, wall_clock=lambda: 800000000,
+                          definition=defn)
+        gc.collect()
+        used = gc.mem_alloc() - a
+        print("%s: heap after boot %d B (meter, %d ports, sources, bindings), %d B free of the 100 KiB heap"
+              % (name, used, len(app.ports), gc.mem_free()))
+        del app
+        gc.collect()
+
+
+main()
