@@ -38,9 +38,14 @@ from dlms_micro.crc16 import fcs as _fcs
 
 
 class Node:
-    # One line of the tree: name, text (None: a heading), offset (int: byte
-    # offset in the input; str: where, for reassembled or deciphered bytes),
-    # value (what --json gives: an int, str, bool, float, or None).
+    """One line of the decoded tree.
+
+    ``name`` (the standard's name of the field), ``text`` (its value as read,
+    None for a heading), ``offset`` (int: the byte offset in the input; str:
+    where, for bytes put back together from segments or blocks), ``value``
+    (what --json gives: int, str, bool, float, list or None), ``children``,
+    and ``summary`` (frames and APDUs: one line).
+    """
 
     def __init__(self, name, text=None, offset=None, value=None):
         self.name = name
@@ -80,6 +85,10 @@ class Stop(Exception):
 
 
 class Report:
+    """What decoding gave: ``roots`` (the top Nodes: frames, or APDUs) and
+    ``errors`` ([(where, reason)]: where decoding stopped or found a fault;
+    ``ok`` when there is none)."""
+
     def __init__(self):
         self.roots = []
         self.errors = []  # (where, reason)
@@ -1738,8 +1747,13 @@ def _unit(buf, what, s, e, kind, root, sess, rep, d=None, base=0, label=None):
 
 
 def decode_bytes(data, keys=None, kind=None, client_title=None, server_title=None):
-    # Frames (or bare APDUs) in data -> Report. kind: "hdlc", "wrapper",
-    # "apdu" or None (from the first bytes).
+    """Decode the frames (or bare APDUs) in ``data`` into a Report; never raises.
+
+    kind: "hdlc", "wrapper", "apdu" or None (told by the first bytes). keys:
+    {"ek": 16 bytes, "ak": 16 bytes} (keyfile.parse gives it) to decipher
+    suite 0 APDUs; client_title / server_title: 8-byte system titles for a
+    trace without the AARQ / AARE that give them.
+    """
     rep = Report()
     root = Node("trace")
     rep.roots = root.children
@@ -1768,8 +1782,13 @@ def is_log(text):
 
 
 def decode_log(text, keys=None, client_title=None, server_title=None):
-    # The frames of a debug log, in the order they were completed; one
-    # session per connection.
+    """Decode a `dlms-micro serve --log-level debug` log into a Report.
+
+    Each connection's rx and tx bytes are put back together, and the frames
+    decoded in the order they were completed, one session per connection
+    (system titles, requests and blocks carry over); each frame sits under a
+    "line N" node naming the connection and direction. Never raises.
+    """
     rep = Report()
     root = Node("trace")
     rep.roots = root.children
@@ -1810,9 +1829,11 @@ def decode_log(text, keys=None, client_title=None, server_title=None):
 
 
 def summary(data, kind=None):
-    # One line for the bytes of one read or write (the port's debug log):
-    # kind "wrapper", "hdlc" or "serial" (HDLC), None: from the bytes. A read
-    # may hold part of an HDLC frame: said as such. Never raises.
+    """One line for the bytes of one read or write (the port's debug log).
+
+    kind: "wrapper", "hdlc" or "serial" (HDLC), None: told by the bytes. A
+    read may hold part of an HDLC frame: said as such. Never raises.
+    """
     try:
         if kind not in (None, "wrapper", "apdu"):
             kind = "hdlc"
@@ -1835,6 +1856,7 @@ def summary(data, kind=None):
 
 
 def render_text(rep):
+    """The Report as indented text, then a "stopped ..." line per error."""
     lines = []
 
     def walk(n, depth):
@@ -1856,6 +1878,7 @@ def render_text(rep):
 
 
 def to_json(rep):
+    """The Report as JSON-ready data: {"ok", "frames": [node...], "errors"}."""
     return {"ok": rep.ok, "frames": [n.json() for n in rep.roots],
             "errors": [{"offset": w if isinstance(w, int) else None, "where": where_text(w) if w is not None else None,
                         "reason": r} for w, r in rep.errors]}
