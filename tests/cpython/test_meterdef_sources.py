@@ -233,3 +233,17 @@ def test_router_answers_hdlc_by_upper_address():
     ua = bytes(r.tx_buf[r.tx_start:r.tx_end])
     assert ua[3] == 0x21 and ua[4] == (2 << 1) | 0  # from upper address 2
     assert r.next_event(0) == 0
+
+
+def test_serve_source_option_is_checked(tmp_path, capsys):
+    from dlms_micro_cpython import cli
+
+    assert cli.main(["serve", "--source", "bus=/dev/null", "--data", str(tmp_path)]) == 2
+    assert "need --meter FILE" in capsys.readouterr().err
+    import os
+
+    gw = os.path.join(os.path.dirname(__file__), "..", "..", "meters", "modbus_gateway.json")
+    assert cli.main(["serve", "--meter", gw, "--source", "bus", "--data", str(tmp_path)]) == 2
+    assert "write NAME=DEVICE" in capsys.readouterr().err
+    assert cli.main(["serve", "--meter", gw, "--source", "nope=/dev/null", "--data", str(tmp_path / "d2")]) == 2
+    assert "the definition has no source 'nope' (it has: bus)" in capsys.readouterr().err
