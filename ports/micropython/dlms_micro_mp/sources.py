@@ -142,8 +142,9 @@ class S0Pin:
 class Service:
     # The loop's periodic work for a meter with sources: once a second the
     # bindings copy the sources' values into the objects, the profile status
-    # takes the sources' bits, the profiles of every logical device tick;
-    # then the board's own service (storage, device 1's profiles).
+    # takes the sources' bits, the profiles of every logical device tick
+    # (the status bits start over once a row took them); then the board's
+    # own service (storage).
     def __init__(self, meters, bindings, base=None, tick_ms=1000):
         from dlms_micro.cosem import clock, profile
 
@@ -154,8 +155,7 @@ class Service:
         self._at = None
         self._now = clock.now
         self._tick = profile.tick
-        # per logical device: (profile-status slot, its profiles); device 0's
-        # profiles are the board service's
+        # per logical device: its profile-status slot, its profiles
         self.status_slots = []
         self.profiles = []
         defn = bindings.defn
@@ -165,10 +165,9 @@ class Service:
                 if what == "profile-status":
                     slot = defn.DEVICES[d][2][i][4]
             self.status_slots.append(slot)
-            ps = ()
-            if d:
-                ps = tuple(e for e in meters[d].table if e[0] == 7 and e[4] >= 0 and e[6][1])
-            self.profiles.append(ps)
+            # the periodic profiles (device 1's are also the board
+            # service's: a second tick at the same time captures nothing)
+            self.profiles.append(tuple(e for e in meters[d].table if e[0] == 7 and e[4] >= 0 and e[6][1]))
 
     def bind(self, now=None):
         if now is None:
