@@ -795,15 +795,17 @@ def _get_response(cur, n, sess, d):
             k = _count(wc, parent, "result count")
             for i in range(k):
                 _get_data_result(wc, parent, "result %d" % (i + 1))
+            s = "%d results" % k
         else:
-            data(wc, parent, "value")
+            s = value_summary(data(wc, parent, "value"))
         if wc.left():
             raise Stop(wc.at(), "%d bytes after the value" % wc.left())
+        return s
 
     if last:
         sess.pending.pop(iid, None)
-    _collect(sess, d, "get", raw, number == 1, last, n, whole, "value")
-    return "%s block %d%s, %d bytes" % (name, number, " (last)" if last else "", len(raw))
+    s = _collect(sess, d, "get", raw, number == 1, last, n, whole, "value")
+    return "%s block %d%s, %d bytes%s" % (name, number, " (last)" if last else "", len(raw), ": " + s if s else "")
 
 
 def _set_request(cur, n, sess, d):
