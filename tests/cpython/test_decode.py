@@ -667,3 +667,14 @@ def test_date_time_deviation_is_utc_minus_local():
     rep = D.decode_bytes(bytes.fromhex("C401C100" "1907EA070103" "0A1E00FF" "FFC4" "81"))
     assert rep.ok, rep.errors
     assert "2026-07-01T10:30:00+01:00 (Wed, status 0x81 invalid-value,daylight-saving-active)" in all_text(rep)
+
+
+def test_summary_of_reads_that_split_frames():
+    # a serial line delivers frames in pieces: each read gets a sensible line
+    f = bytes.fromhex("7EA01A022341549311E6E600C001C100030100010800FF020032687E")
+    assert D.summary(f, "hdlc") == "I N(S)=2 N(R)=2 P/F 32 -> 1/17: GET-Request-Normal 3/1.0.1.8.0.255/2 (value)"
+    assert D.summary(f[:14], "serial") == ("I N(S)=2 N(R)=2 P/F 32 -> 1/17 [the frame goes on in the next read: its "
+                                           "length field says 28 bytes, 14 are there]")
+    assert D.summary(f[14:], "serial") == "part of a frame, 14 bytes"
+    assert D.summary(bytes.fromhex("000100010010000DC001C100030100010800FF0200"), "wrapper") == \
+        "wPort 1->16: GET-Request-Normal 3/1.0.1.8.0.255/2 (value)"
