@@ -176,6 +176,9 @@ def build_parser():
     from dlms_micro_cpython import decode as decode_cmd
 
     decode_cmd.add_parser(sub)
+    from dlms_micro_cpython import fleet_cli
+
+    fleet_cli.add_parser(sub)
     t = sub.add_parser(
         "token",
         help="make a demo top-up token",
@@ -202,6 +205,10 @@ def main(argv=None):
         from dlms_micro_cpython import decode as decode_cmd
 
         return decode_cmd.run(args)
+    if args.command == "fleet":
+        from dlms_micro_cpython import fleet_cli
+
+        return fleet_cli.run(args)
     if args.command == "listen":
         from dlms_micro_cpython import push as push_port
 
