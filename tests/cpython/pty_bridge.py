@@ -2,7 +2,7 @@
 # ends must be opened by path (the port's SourceRunner on one, a peer
 # process such as pymodbus on the other): bytes written on either slave side
 # come out on the other. `cut` drops everything (the line is cut); `noise`
-# replaces the traffic towards `a` with garbage.
+# garbles the traffic towards `b` (the peer on `a` answers garbage).
 #
 #   br = PtyBridge(); br.start()
 #   br.a, br.b        # the two device paths
@@ -46,12 +46,12 @@ class PtyBridge(threading.Thread):
                 if self.cut or not data:
                     continue
                 dst = pair[fd]
-                if dst == self._ma:
+                if dst == self._mb:
                     if self.noise:
-                        data = bytes((0x55 ^ i) & 0xFF for i in range(len(data)))
-                    self.to_a += len(data)
-                else:
+                        data = bytes((b ^ 0x5A) for b in data)
                     self.to_b += len(data)
+                else:
+                    self.to_a += len(data)
                 try:
                     os.write(dst, data)
                 except OSError:

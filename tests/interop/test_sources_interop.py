@@ -196,7 +196,7 @@ def test_cut_lines_give_status_event_and_no_invented_value_then_recover(gateway)
             if svc.call(lambda: (gw.source("bus").dev_status[0], gw.source("head").status)) == (1, 1):
                 break
             time.sleep(0.2)
-        time.sleep(0.5)
+        time.sleep(1.5)  # the end of the cycle, and the bindings' update
         p = cosem_session(svc, WRAPPER, 1)
         try:
             st, err, counters = _status(p.get(1, "0.0.96.5.1.255", 2))
@@ -229,7 +229,7 @@ def test_cut_lines_give_status_event_and_no_invented_value_then_recover(gateway)
         if svc.call(lambda: (gw.source("bus").dev_status[0], gw.source("head").status)) == (0, 0):
             break
         time.sleep(0.2)
-    time.sleep(0.5)
+    time.sleep(1.5)  # the end of the cycle, and the bindings' update
     p = cosem_session(svc, WRAPPER, 1)
     try:
         st, err, _c = _status(p.get(1, "0.0.96.5.1.255", 2))
@@ -243,3 +243,36 @@ def test_cut_lines_give_status_event_and_no_invented_value_then_recover(gateway)
         assert p.get(4, "1.0.1.8.0.255", 4) == b"\x11\x00"
     finally:
         cosem_close(p)
+
+
+def test_garbage_answers_are_counted_and_never_served(gateway):
+    gw, svc, bus, _head = gateway
+    src = gw.source("bus")
+    before = svc.call(lambda: src.bad_crc + src.truncated + src.wrong_slave + src.wrong_function + src.bad_format)
+    bus.noise = True
+    try:
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            if svc.call(lambda: src.dev_status[0]) == 1:
+                break
+            time.sleep(0.2)
+        assert svc.call(lambda: src.dev_error[0]) in (2, 3, 5)  # check, format or peer: never a timeout
+        time.sleep(1.5)  # the end of the cycle, and the bindings' update
+        p = cosem_session(svc, WRAPPER, 2)
+        try:
+            assert p.get(4, "1.0.1.8.0.255", 2) == b"\x06" + (12345678).to_bytes(4, "big")
+            assert p.get(4, "1.0.1.8.0.255", 4) == b"\x11\x01"
+        finally:
+            cosem_close(p)
+        p = cosem_session(svc, WRAPPER, 1)
+        try:
+            _st, _err, counters = _status(p.get(1, "0.0.96.5.1.255", 2))
+            assert counters[3] > before  # the other errors counted
+        finally:
+            cosem_close(p)
+    finally:
+        bus.noise = False
+    end = time.monotonic() + 30
+    while time.monotonic() < end and svc.call(lambda: src.dev_status[0]) != 0:
+        time.sleep(0.2)
+    assert svc.call(lambda: src.dev_status[0]) == 0
