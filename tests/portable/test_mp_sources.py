@@ -4,7 +4,8 @@
 # routed by the HDLC upper address), its driver-enable timing, a cut bus
 # (last good values kept, STALE, the event in logical device 1's event log,
 # data not valid) and its recovery; the S0 retrofit (edges queued by the
-# GPIO interrupt, counted in the loop). Runs under pytest and real
+# GPIO interrupt, counted in the loop); the optical retrofit (IEC 62056-21
+# mode C on the IR head UART: 300 Bd 7E1, the ACK, 9600 Bd). Runs under pytest and real
 # MicroPython.
 
 import struct
@@ -22,6 +23,7 @@ except ImportError:  # CPython from the repo: the port is not installed
     sys.path.append(_here + "/../../ports/micropython")
 
 import mp_gateway_meter  # noqa: E402
+import optical_retrofit_meter  # noqa: E402
 import s0_retrofit_meter  # noqa: E402
 from dlms_micro import source  # noqa: E402
 from dlms_micro.cosem import profile  # noqa: E402
@@ -30,6 +32,7 @@ from dlms_micro_mp import board  # noqa: E402
 from dlms_micro_mp.loop import Log  # noqa: E402
 from dlms_micro_mp.sources import S0Pin, UartSource  # noqa: E402
 from hdlc_peer import LLC_REQ, LLC_RSP, Frame, iframe, snrm  # noqa: E402
+from source_support import data_message  # noqa: E402
 from support import unhex  # noqa: E402
 
 AARQ_PUBLIC = "601DA109060760857405080101BE10040E01000000065F1F0400007E1F04B0"
@@ -48,6 +51,14 @@ S0 = {
     "channels": [{"name": "dlms", "uart": 1, "tx": 21, "rx": 20, "baud": 9600}],
     "sources": {"s0": {"pin": 5}},
 }
+OPTICAL = {
+    "name": "optical test",
+    "hdlc": {"max_apdu": 256},
+    "channels": [{"name": "dlms", "uart": 2, "tx": 17, "rx": 16, "baud": 9600}],
+    "sources": {"head": {"uart": 1, "tx": 26, "rx": 27}},
+}
+READOUT = (b"F.F(00000000)\r\nC.1.0(12345678)\r\n1.8.0(012345.678*kWh)\r\n2.8.0(000001.200*kWh)\r\n"
+           b"1.6.0(0001.234*kW)(2612071215)\r\n32.7.0(230.1*V)\r\n!\r\n")
 METERS = {1: ((0, 230.1), (6, 5.123), (52, 2276.1), (70, 50.02), (72, 12345.678), (74, 1.5)),
           2: ((0, 239.9), (72, 98.125), (74, 4321.5))}
 
@@ -214,3 +225,32 @@ def test_mp_s0_edges_from_the_interrupt_are_counted_in_the_loop():
     for _ in range(200):
         s0.handler(pin)
     assert s0.overflows > 0
+
+
+def test_mp_optical_head_reads_in_mode_c_with_the_baud_change():
+    app, log = build(OPTICAL, optical_retrofit_meter)
+    head = port_of(app, UartSource)
+    uart = head.uart
+    assert uart.lines[-1][1:] == (300, 7, 0)  # 300 Bd 7E1
+    run(app)
+    assert uart.take() == b"/?!\r\n"
+    CLOCK.advance_ms(200)
+    uart.inject(b"/ABC5\\2METER01\r\n")
+    run(app)
+    CLOCK.advance_ms(300)  # the reaction time before the ACK
+    run(app)
+    assert uart.take() == b"\x06050\r\n"
+    run(app)
+    assert uart.lines[-1][1:] == (9600, 7, 0)  # after the ACK went out
+    uart.inject(data_message(READOUT))
+    CLOCK.advance_ms(200)
+    run(app)
+    assert head.src.status == source.OK and head.polls == 1
+    CLOCK.advance_ms(1100)
+    run(app)
+    m = app.meter
+    e = m.find_ln(b"\x01\x00\x01\x08\x00\xff", 0)
+    assert m.state[e[4]] == 12345678 and m.state[e[4] + 1] == source.OK
+    assert m.state[m.find_ln(b"\x01\x00\x20\x07\x00\xff", 0)[4]] == 2301
+    assert m.state[m.find_ln(b"\x00\x00\x60\x01\x01\xff", 0)[4]] == b"12345678"
+    assert m.state[m.find_ln(b"\x01\x00\x01\x06\x00\xff", 0)[4]] == 1234  # 1.234 kW
