@@ -33,6 +33,7 @@ MODULES = (
     "dlms_micro_cpython.keyfile",
     "dlms_micro_cpython.tcp",
     "dlms_micro_cpython.serial_port",
+    "dlms_micro_cpython.push",
 )
 HEADER = """# API reference: the CPython port
 

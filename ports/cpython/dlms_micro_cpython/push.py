@@ -44,7 +44,8 @@ CONNECT_TIMEOUT = 5.0
 
 
 def parse_destination(dest):
-    # "host:port" (IPv6 as "[::1]:4061") -> (host, port); ValueError.
+    """A push destination, b"host:port" (IPv6 as "[::1]:4061") ->
+    (host, port); ValueError."""
     text = bytes(dest).decode("ascii")
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -55,6 +56,11 @@ def parse_destination(dest):
 
 
 class PushSender:
+    """Sends a meter's pushes: each Push setup's DataNotification when its
+    schedule, alarm or method push says so, over TCP (wrapper framing) to
+    its destination, or as HDLC UI frames on the serial lines, protected as
+    the security policy says. MeterService makes one and polls it."""
+
     def __init__(self, meter, objects=None, logger=None, max_pdu=1024, timeout=CONNECT_TIMEOUT,
                  dest_wport=wrapper.PUSH_WPORT, hdlc_lines=()):
         # objects: the Push setup entries to serve (default: every class 40
@@ -80,13 +86,13 @@ class PushSender:
         return clock.now(self.meter)
 
     async def poll(self, utc=None):
-        # Start the pushes that are due; returns how many were started.
+        """Start the pushes that are due; returns how many were started."""
         return self.poll_now(utc)
 
     def poll_now(self, utc=None):
-        # poll() for a caller inside the event loop that cannot await (the
-        # simulator's step hook: the push is encoded at once, with the
-        # meter's clock where the step left it, and sent on its own task).
+        """poll() for a caller inside the event loop that cannot await (the
+        simulator's step hook: the push is encoded at once, with the
+        meter's clock where the step left it, and sent on its own task)."""
         if utc is None:
             utc = self._now()
         started = 0
@@ -178,12 +184,14 @@ class PushSender:
         return True
 
     async def flush(self):
-        # Wait for the sends in flight.
+        """Wait for the sends in flight."""
         tasks = [t for t in self._tasks.values() if not t.done()]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def stop(self, timeout=2.0):
+        """Wait up to timeout seconds for the sends in flight, then cancel
+        the rest."""
         tasks = [t for t in self._tasks.values() if not t.done()]
         if tasks:
             _done, pending = await asyncio.wait(tasks, timeout=timeout)
@@ -196,7 +204,10 @@ class PushSender:
 
 
 class Notification:
-    # A decoded DataNotification.
+    """A decoded DataNotification: invoke_id, priority_high, confirmed,
+    date_time (12 bytes or None), body ((tag, value) as axdr.decode gives
+    it), protection (how it was protected, or None)."""
+
     def __init__(self):
         self.invoke_id = 0
         self.priority_high = False
@@ -207,8 +218,8 @@ class Notification:
 
 
 def decode_notification(apdu):
-    # The DataNotification APDU (tag 0x0F) -> Notification; DlmsError when
-    # it is something else or malformed.
+    """The DataNotification APDU (tag 0x0F) -> Notification; DlmsError
+    when it is something else or malformed."""
     b = bytes(apdu)
     if len(b) < 6 or b[0] != notify.DATA_NOTIFICATION:
         raise axdr.DecodeError("not a data-notification (tag 0x%02X)" % (b[0] if b else -1))
@@ -229,7 +240,8 @@ def decode_notification(apdu):
 
 
 def format_date_time(b):
-    # 12 date-time bytes -> "2026-07-01 10:00:00 (deviation -60, status 0x00)"
+    """12 date-time bytes -> "2026-07-01 10:00:00 (deviation -60, status
+    0x00)"."""
     y = (b[0] << 8) | b[1]
 
     def f(v, width, wild=0xFF):
@@ -248,6 +260,8 @@ def format_date_time(b):
 
 
 def format_value(tag, v):
+    """An A-XDR value (tag and value as axdr.decode gives them) as one
+    line of text."""
     if tag == axdr.NULL_DATA:
         return "null"
     if tag in (axdr.ARRAY, axdr.STRUCTURE):
@@ -281,7 +295,7 @@ def _object_list(tag, value):
 
 
 def describe(n, source=""):
-    # Readable lines for a Notification.
+    """Readable lines for a Notification (source: where it came from)."""
     lines = ["data-notification%s%s" % (" from " + source if source else "", ", " + n.protection if n.protection else "")]
     lines.append("  invoke id %d, %s priority, %s" % (n.invoke_id, "high" if n.priority_high else "normal",
                                                       "confirmed" if n.confirmed else "unconfirmed"))
@@ -413,6 +427,11 @@ class _Connection(asyncio.Protocol):
 
 
 class PushListener:
+    """A head-end's push receiver (`dlms-micro listen`): a TCP server that
+    takes DataNotifications (wrapper or HDLC framing), deciphers protected
+    ones with ek and ak, keeps them in ``received`` and writes each,
+    described, with out(text)."""
+
     def __init__(self, host="127.0.0.1", port=DEFAULT_LISTEN_PORT, ek=None, ak=None, out=print, logger=None):
         self.host = host
         self.port = port
@@ -423,18 +442,22 @@ class PushListener:
         self._server = None
 
     async def start(self):
+        """Listen; returns self (``port``: the port bound)."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Connection(self), self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
     async def stop(self):
+        """Close the server."""
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
 
     def handle(self, apdu, source):
+        """One APDU received from source: deciphered, decoded, kept and
+        written out; the Notification, or None (the reason written out)."""
         protection = None
         try:
             if apdu and apdu[0] == 0xDB:
@@ -466,6 +489,7 @@ def _key(text):
 
 
 def add_listen_parser(subparsers):
+    """Add the `listen` command to the dlms-micro argument parser."""
     p = subparsers.add_parser(
         "listen",
         help="print the push notifications that arrive",
@@ -481,6 +505,8 @@ def add_listen_parser(subparsers):
 
 
 def run_listen(args):
+    """`dlms-micro listen` with its parsed arguments: print the pushes that
+    arrive until Ctrl-C; the exit code."""
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if (args.ek is None) != (args.ak is None):
