@@ -145,6 +145,14 @@ test-firmware: $(DEV_STAMP)
 	$(PYTHON) tools/firmware/run_portable.py && \
 	$(VPY) tools/firmware/bench_fw.py --short
 
+# Coverage-guided fuzzing (tools/fuzz.py, atheris): every target in turn for
+# FUZZ_SECONDS each (findings in build/fuzz/crashes/<target>/, new inputs in
+# build/fuzz/corpus/<target>/); make test replays the committed corpora.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: $(DEV_STAMP)
+	$(VPY) tools/fuzz.py all -s $(FUZZ_SECONDS)
+
 bench-firmware: $(DEV_STAMP) firmware
 	$(VPY) tools/firmware/bench_fw.py
 
