@@ -228,7 +228,6 @@ class MeterHandle:
         self.definition = compiled
         self._logger = logging.getLogger("dlms_micro")
         self._host_clock = wall_clock or time.time
-        self._shift = 0  # seconds advance() moved the meter ahead of the host
         self._stopped = False
         self._store = storage.FileStorage(os.fspath(data_dir), lock=True) if data_dir is not None else None
         self.data_dir = self._store.directory if self._store is not None else None
@@ -257,7 +256,7 @@ class MeterHandle:
     # ------------------------------------------------------------ lifecycle
 
     def _wall_clock(self):
-        return int(self._host_clock() + self._shift)
+        return int(self._host_clock())  # advance() moves the simulator's own clock
 
     def _log(self, msg):
         self._logger.info("meter: %s", msg)
@@ -378,23 +377,7 @@ class MeterHandle:
         return self.call(self._advance, seconds, timeout=60.0 + seconds / 1000.0)
 
     def _advance(self, sim, seconds):
-        from dlms_micro.cosem import profile
-
-        sim.update()  # the simulation up to now
-        start = float(sim._clock())
-        buffers = [profile.buffer_of(sim.meter, e) for e in sim.profiles + sim.event_logs]
-        for pb in buffers:
-            pb.defer()  # one write per page at the end, not one per row
-        try:
-            sim._simulate(start, start + seconds)
-        finally:
-            for pb in buffers:
-                pb.flush()
-            # from now on the meter's wall clock reads `seconds` later
-            self._shift += seconds
-            if sim.accelerate != 1:
-                w, mono = sim._base
-                sim._base = (w + seconds, mono)
+        sim.advance(seconds)
         return datetime.datetime.fromtimestamp(sim.now(), _UTC)
 
     def profile_rows(self, obis):

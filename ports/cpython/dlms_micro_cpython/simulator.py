@@ -302,9 +302,33 @@ class SimulatedMeter:
         if self._pinned is not None:
             return self._pinned
         if self.accelerate == 1:
-            return self.wall_clock()
+            return self.wall_clock() + self._advanced
         w, mono = self._base
-        return w + int((time.monotonic() - mono) * self.accelerate)
+        return w + self._advanced + int((time.monotonic() - mono) * self.accelerate)
+
+    _advanced = 0  # seconds advance() moved the meter ahead of its wall clock
+
+    def advance(self, seconds):
+        """Move the meter's time ``seconds`` ahead and simulate them, as if
+        the time had passed: energies count, profiles capture their rows,
+        schedules and pushes run (no clock-adjusted event: the clock is not
+        set, time passes). The meter's wall clock stays that far ahead.
+        Returns the meter's new time (UTC seconds)."""
+        seconds = int(seconds)
+        if seconds < 0:
+            raise ValueError("advance() moves time forward only")
+        self.update()  # the simulation up to now
+        start = float(self._clock())
+        buffers = [profile.buffer_of(self.meter, e) for e in self.profiles + self.event_logs]
+        for pb in buffers:
+            pb.defer()  # one write per page at the end, not one per row
+        try:
+            self._simulate(start, start + seconds)
+        finally:
+            for pb in buffers:
+                pb.flush()
+            self._advanced += seconds
+        return self.now()
 
     def now(self):
         """The meter's time (UTC seconds), its clock's offset included."""
