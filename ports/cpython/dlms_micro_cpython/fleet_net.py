@@ -152,7 +152,7 @@ class FleetConnection(asyncio.Protocol):
                 faults.note(i, f, "%d bytes from %s not answered" % (len(data), self.peer))
                 return
             if faults.active("wrong-ic", i) is not None and meter.meter.keys is not None:
-                ic = meter.meter.keys.tx_ic()
+                ic = meter.meter.keys.tx_ic
         mono = time.monotonic()
         if mono - meter.last_update >= UPDATE_INTERVAL:
             meter.last_update = mono
@@ -180,7 +180,7 @@ class FleetConnection(asyncio.Protocol):
             self._abort()
         if ic >= 0:
             keys = meter.meter.keys
-            if keys.tx_ic() != ic:
+            if keys.tx_ic != ic:
                 keys._tx_hi = ic >> 16
                 keys._tx_lo = ic & 0xFFFF
                 faults.note(self.index, faults.active("wrong-ic", self.index),
