@@ -208,6 +208,22 @@ def test_malformed_frames_get_the_same_answers_as_on_cpython_and_leave_the_heap_
     assert before == after, "heap in use %d B before the series, %d B after" % (before, after)
 
 
+def test_a_get_through_the_tcp_port_allocates_nothing():
+    # the board's TCP listeners (dlms_micro_mp.tcp) on a real socket: what
+    # TcpPort.step() allocates per steady-state GET, HDLC and wrapper
+    import os
+
+    from conftest import HERE, free_port
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run([UNIX, "-X", "heapsize=100k", os.path.join(HERE, "tcp_alloc_probe.py"),
+                               str(free_port())], cwd=tmp, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = {ln.split()[1]: float(ln.split()[2]) for ln in proc.stdout.splitlines() if ln.startswith("tcp_alloc ")}
+    print(got)
+    assert got == {"hdlc": 0.0, "wrapper": 0.0}
+
+
 def test_portable_crc_and_hdlc_run_on_the_firmware():
     # The portable CRC against the standard check value, and an HDLC frame
     # round trip, run by the frozen code (the whole portable suite runs on

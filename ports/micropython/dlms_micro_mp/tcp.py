@@ -57,7 +57,14 @@ class TcpPort:
         self.errors = 0
 
     def step(self, now):
-        busy = self._accept()
+        # accept() only when the listener is readable: on a non-blocking
+        # listener with nobody waiting it raises, and an exception allocates
+        # (ipoll yields reused tuples: no allocation)
+        waiting = False
+        for obj, _ev in self.poller.ipoll(0):
+            if obj is self.listener:
+                waiting = True
+        busy = self._accept() if waiting else False
         for c in self.conns:
             if self._serve(c, now):
                 busy = True
