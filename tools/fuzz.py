@@ -28,6 +28,10 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# run as a script, tools/ is sys.path[0]: there `import micropython` would
+# find tools/micropython/ and the core would take CPython for MicroPython
+if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
 BUILD = os.path.join(REPO, "build", "fuzz")
 PKG = os.path.join(BUILD, "pkg")
 CORPUS = os.path.join(REPO, "tests", "fuzz", "corpus")

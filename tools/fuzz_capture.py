@@ -10,6 +10,7 @@
 # minimized set in tests/fuzz/corpus/TARGET.
 
 import hashlib
+import importlib.util
 import os
 import socket
 import sys
@@ -17,10 +18,16 @@ import threading
 import traceback
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tools"))
+# run as a script, tools/ is sys.path[0]: there `import micropython` would
+# find tools/micropython/ and the core would take CPython for MicroPython
+if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
 sys.path.insert(0, os.path.join(REPO, "tests", "interop"))
-
-import fuzz as F  # noqa: E402  (tools/fuzz.py: paths, prepare)
+# tools/fuzz.py (paths, prepare) by path
+_spec = importlib.util.spec_from_file_location("fuzz", os.path.join(REPO, "tools", "fuzz.py"))
+F = importlib.util.module_from_spec(_spec)
+sys.modules["fuzz"] = F
+_spec.loader.exec_module(F)
 
 F.prepare()
 

@@ -24,9 +24,12 @@ else:
     import os
 
     REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # run as a script, tools/ is sys.path[0]: there `import micropython` would
+    # find tools/micropython/ and the core would take CPython for MicroPython
+    if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]
     sys.path.insert(0, os.path.join(REPO, "build", "fuzz", "pkg"))
     sys.path.insert(0, os.path.join(REPO, "tests", "fuzz"))
-    sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import hashlib
 
@@ -37,9 +40,15 @@ MAX_LEN = 1500
 
 def prepare():
     # CPython: the compiled meter, fuzz_session.py and the corpora as modules
+    import importlib.util
     import shutil
 
-    import fuzz
+    # tools/fuzz.py by path: tools/ on sys.path would make `import
+    # micropython` find tools/micropython/
+    spec = importlib.util.spec_from_file_location("fuzz", os.path.join(REPO, "tools", "fuzz.py"))
+    fuzz = importlib.util.module_from_spec(spec)
+    sys.modules["fuzz"] = fuzz
+    spec.loader.exec_module(fuzz)
 
     fuzz.prepare()
     open(os.path.join(fuzz.PKG, "__init__.py"), "a").close()  # a package for the runner
