@@ -102,7 +102,7 @@ test-cpython: $(DEV_STAMP)
 # a test (a board does): its own, larger heap.
 test-micropython: bootstrap
 	$(RUNNER) $(MP_ARGS)
-	$(RUNNER) $(MP_ARGS) --tests tests/portable_ecc --heap 1500k
+	$(RUNNER) $(MP_ARGS) --tests tests/portable_ecc --heap 2500k
 
 bench: bootstrap
 	@test -f tools/bench_alloc.py || { echo "make: tools/bench_alloc.py does not exist yet"; exit 1; }

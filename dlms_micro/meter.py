@@ -18,8 +18,16 @@ class Role:
     # change_HLS_secret; an instance attribute once changed.
     hls_secret = b""
 
-    def __init__(self, client_sap, mechanism=MECH_NONE, secret=b"", conformance=0, name="", ciphered=False):
+    # Security suite of the association (0: AES-GCM-128; 1: ECDH-ECDSA-
+    # AES-GCM-128-SHA-256; 2: ECDH-ECDSA-AES-GCM-256-SHA-384): the suite id
+    # its protected APDUs carry, and the curve of HLS-ECDSA (mechanism 7).
+    security_suite = 0
+
+    def __init__(self, client_sap, mechanism=MECH_NONE, secret=b"", conformance=0, name="", ciphered=False,
+                 security_suite=0):
         self.client_sap = client_sap
+        if security_suite:
+            self.security_suite = security_suite
         self.mechanism = mechanism
         # True: the association uses the ciphered LN context (suite 0
         # protection of the InitiateRequest/Response and of every APDU)
@@ -49,6 +57,16 @@ class Meter:
     # auth_guard.AuthGuard, set on the instance; the first Channel makes a
     # default one when none is set).
     auth_guard = None
+
+    # Signing material of security suites 1 and 2 (a dlms_micro.security.
+    # suite12.Signing: the meter's signing key pair and the clients' public
+    # keys), set by the port on the instance; None: HLS-ECDSA is refused.
+    signing = None
+
+    # Security suite 2's keys (a dlms_micro.security.suite12.Suite2Keys: EK
+    # and AK of 32 bytes, the counters of `keys`), set by the port on the
+    # instance; None: suite 2 associations are refused.
+    suite2_keys = None
 
     # The port's source of random bytes (os.urandom), for HLS challenges;
     # set on the instance. None: HLS associations are refused.

@@ -99,6 +99,8 @@ class Channel:
         # Suite 0 (AES-GCM) for a meter with keys: the global-key cipher is
         # shared by the meter's channels, the dedicated-key one is ours.
         self.suite = None
+        self._suite01 = None  # suites 0 and 1 (AES-GCM-128)
+        self._suite2 = None  # suite 2 (AES-GCM-256), made for its first association
         if meter.keys is not None:
             global _s0
             if _s0 is None:
@@ -107,7 +109,7 @@ class Channel:
 
             if getattr(meter, "_gcm", None) is None:
                 meter._gcm = gcm.new()
-            self.suite = _s0.Suite0(meter.keys, meter._gcm, gcm.new())
+            self.suite = self._suite01 = _s0.Suite0(meter.keys, meter._gcm, gcm.new())
             self.assoc.security = self.suite
             self._scratch = bytearray(_s0.HEADER_ROOM + 32 + _s0.TRAILER)
             if meter.hls_verify is None:
@@ -383,6 +385,11 @@ class Channel:
         i = meter.role_for(sap)
         role = meter.roles[i] if i >= 0 else None
         suite = self.suite
+        if not is_open and suite is not None:
+            # the suite object of the association's security suite
+            suite = self._suite_for(role)
+            self.suite = suite if suite is not None else self._suite01
+            a.security = self.suite
         ciphered = role is not None and role.ciphered and suite is not None
         context = acse.CONTEXT_LN_CIPHERED if ciphered else acse.CONTEXT_LN
         secure_ok = True
@@ -390,6 +397,7 @@ class Channel:
             # A new association: keys changed under the last one apply now.
             meter.keys.activate_pending()
             suite.reset()
+            suite.suite_id = role.security_suite if role is not None else 0
             if ciphered and aarq.context != context:
                 # An AARQ that does not propose the ciphered context to a
                 # ciphered association: the ACSE refuses it with application-
@@ -398,7 +406,7 @@ class Channel:
                 # it does not use (issue 18: without a calling-AP-title it got
                 # deciphering-error).
                 pass
-            elif ciphered or (role is not None and role.mechanism == acse.MECH_HLS_GMAC):
+            elif ciphered or (role is not None and role.mechanism >= acse.MECH_HLS_GMAC):
                 secure_ok = self._secure_aarq(aarq, role)
                 suite.enabled = 1 if ciphered else 0
         outcome = self.outcome
@@ -477,22 +485,47 @@ class Channel:
                 suite.durable = 0 if outcome.hls else 1
         if ciphered:
             self._secure_aare(aare, aarq.ciphered())
+        elif suite is not None and role is not None and role.mechanism > acse.MECH_HLS_GMAC:
+            self._secure_aare(aare, False)  # HLS 6/7: the server system title
         if not outcome.respond:
             return -1
         return aare.encode(out, o, lim)
+
+    def _suite_for(self, role):
+        # Suites 0 and 1 cipher with AES-GCM-128 and the meter's KeyStore
+        # (the suite id is set per association); suite 2 with AES-GCM-256 and
+        # the 32-byte keys of meter.suite2_keys (security.suite12.Suite2Keys).
+        # None: suite 2 without such keys.
+        if role is None or role.security_suite != 2:
+            return self._suite01
+        if self._suite2 is None:
+            keys2 = self.meter.suite2_keys
+            if keys2 is None:
+                self._error("AARQ for a security suite 2 association: this meter has no suite 2 keys")
+                return None
+            from dlms_micro.security import aes256
+
+            if getattr(self.meter, "_gcm256", None) is None:
+                self.meter._gcm256 = aes256.new_gcm()
+            self._suite2 = _s0.Suite0(keys2, self.meter._gcm256, aes256.new_gcm(), key_len=32)
+        return self._suite2
 
     def _start_hls(self, aarq, aare, role):
         # HLS pass 2: keep the client's challenge, answer ours (StoC).
         a = self.assoc
         rnd = self.meter.random_bytes
-        if role.mechanism != acse.MECH_HLS_GMAC or self.suite is None or rnd is None:
+        mech = role.mechanism
+        if mech < acse.MECH_HLS_GMAC or mech > acse.MECH_HLS_ECDSA or self.suite is None or rnd is None:
             self._error("AARQ for an HLS mechanism this meter cannot serve")
+            return False
+        if mech == acse.MECH_HLS_ECDSA and not self.meter.signing:
+            self._error("AARQ for HLS-ECDSA: this meter has no signing key")
             return False
         n = aarq.auth_len
         for k in range(n):
             a.ctos[k] = aarq.buf[aarq.auth_value + k]
         a.ctos_len = n
-        c = rnd(16)
+        c = rnd(16 if mech == acse.MECH_HLS_GMAC else 32)
         m = len(c)
         if m < acse.MIN_CHALLENGE or m > acse.MAX_CHALLENGE:
             self._error("the port's random source gave a challenge of %d bytes" % m)
@@ -622,6 +655,8 @@ def _hls_verify(ctx, buf, start, end):
     # authentication): check the client's f(StoC), answer f(CtoS).
     a = ctx.assoc
     suite = a.security
+    if a.mechanism != acse.MECH_HLS_GMAC:
+        return _hls_verify_12(ctx, buf, start, end)
     try:
         suite.hls_verify(buf, start, end, a.stoc, 0, a.stoc_len)
         out = bytearray(17)
@@ -632,3 +667,27 @@ def _hls_verify(ctx, buf, start, end):
             log("HLS reply refused: %s" % ex)
         return None
     return bytes(out)
+
+
+def _hls_verify_12(ctx, buf, start, end):
+    # HLS-SHA256 (6) and HLS-ECDSA (7): security.suite12 checks f(StoC)
+    # and makes f(CtoS); loaded only for an association that uses them.
+    from dlms_micro.security import suite12
+
+    a = ctx.assoc
+    meter = ctx.meter
+    role = meter.roles[a.role]
+    signing = meter.signing
+    if isinstance(signing, dict):  # one Signing per suite
+        signing = signing.get(role.security_suite)
+    try:
+        return suite12.hls_reply(
+            a.mechanism, bytes(buf[start:end]), role.hls_secret or role.secret, signing, a.client_system_title,
+            meter.keys.system_title, bytes(a.stoc[0 : a.stoc_len]), bytes(a.ctos[0 : a.ctos_len]),
+            role.security_suite,
+        )
+    except Exception as ex:  # HlsError, EccError: refused, the reason logged
+        log = meter.log
+        if log is not None:
+            log("HLS reply refused: %s" % ex)
+    return None

@@ -78,8 +78,9 @@ def roles(defn):
     # Fresh Role objects (a Role's secret changes at run time: one set per
     # Meter).
     out = []
-    for name, sap, mech, secret, conformance, ciphered in defn.ROLES:
-        out.append(Role(sap, mech, secret, conformance, name, ciphered=bool(ciphered)))
+    for r in defn.ROLES:
+        # (name, sap, mechanism, secret, conformance, policy[, security suite])
+        out.append(Role(r[1], r[2], r[3], r[4], r[0], ciphered=bool(r[5]), security_suite=r[6] if len(r) > 6 else 0))
     return tuple(out)
 
 

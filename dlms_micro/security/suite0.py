@@ -243,19 +243,27 @@ class Suite0:
     #       more, as keys.policy requires); the APDU is out[out_start:end].
     #       Needs HEADER_ROOM bytes before p, TRAILER after q (up to lim).
 
-    def __init__(self, keys, gcm, ded_gcm=None):
+    def __init__(self, keys, gcm, ded_gcm=None, key_len=KEY_LEN):
+        # key_len 32: security suite 2 (AES-GCM-256: gcm and ded_gcm take
+        # 32-byte keys, keys.ek/ak are 32 bytes, the AAD is SC || AK(32))
+        self.key_len = key_len
+        self._aad_n = 1 + key_len
         self.keys = keys
         self.gcm = gcm
         self.ded_gcm = ded_gcm
         self._iv = bytearray(12)  # sender's system title || IC
-        self._aad = bytearray(17)  # SC || AK
+        self._aad = bytearray(1 + key_len)  # SC || AK
         self._tag = bytearray(16)  # a received tag, or one thrown away
-        self._loaded = bytearray(16)  # the global key this Suite0 put in gcm
+        self._loaded = bytearray(key_len)  # the global key this Suite0 put in gcm
         self._has_loaded = 0
         self.client_title = bytearray(8)  # valid when has_client_title
         self._cipher = None  # the Gcm the current request was checked with
         self._p = 0
         self.has_dedicated_key = 0
+        # the suite id of the association's APDUs (SC's low nibble): 0, or 1
+        # for security suite 1, which ciphers as suite 0 does (AES-GCM-128);
+        # the server sets it per association
+        self.suite_id = 0
         self.reset()
 
     def reset(self):
@@ -294,8 +302,8 @@ class Suite0:
         # the first counter accepted under it may be any.
         if self.ded_gcm is None:
             raise _err(E_NO_KEY, "no cipher for a dedicated key on this channel")
-        if n != KEY_LEN or off < 0 or off + n > len(buf):
-            raise _err(E_NO_KEY, "dedicated key of %d bytes, 16 expected" % n)
+        if n != self.key_len or off < 0 or off + n > len(buf):
+            raise _err(E_NO_KEY, "dedicated key of %d bytes, %d expected" % (n, self.key_len))
         self.ded_gcm.set_key(buf, off)
         self.has_dedicated_key = 1
         self._ded_rx = 0
@@ -308,22 +316,23 @@ class Suite0:
         keys = self.keys
         ek = keys.ek
         ak = keys.ak
-        if ek is None or len(ek) != KEY_LEN or ak is None or len(ak) != KEY_LEN:
+        kl = self.key_len
+        if ek is None or len(ek) != kl or ak is None or len(ak) != kl:
             raise _err(E_NO_KEY, "no global encryption and authentication keys")
         if not self._has_loaded or self._loaded != ek:
             self.gcm.set_key(ek)
             self._loaded[:] = ek
             self._has_loaded = 1
-        self._aad[1:17] = ak
+        self._aad[1 : self._aad_n] = ak
         return self.gcm
 
     def _dedicated(self):
         if not self.has_dedicated_key:
             raise _err(E_NO_KEY, "ded-ciphered APDU without a dedicated key")
         ak = self.keys.ak
-        if ak is None or len(ak) != KEY_LEN:
+        if ak is None or len(ak) != self.key_len:
             raise _err(E_NO_KEY, "no authentication key")
-        self._aad[1:17] = ak
+        self._aad[1 : self._aad_n] = ak
         return self.ded_gcm
 
     # -------------------------------------------------------- unprotect
@@ -384,8 +393,8 @@ class Suite0:
         if n < 5:
             raise _err(E_MALFORMED, "security header truncated: %d bytes at offset %d" % (n, p))
         sc = buf[p]
-        if sc & SC_SUITE:
-            raise _err(E_SECURITY_CONTROL, "security suite %d, only suite 0 served" % (sc & SC_SUITE))
+        if sc & SC_SUITE != self.suite_id:
+            raise _err(E_SECURITY_CONTROL, "security suite %d, the association's is %d" % (sc & SC_SUITE, self.suite_id))
         if sc & SC_COMPRESSION:
             raise _err(E_SECURITY_CONTROL, "compression requested (SC 0x%02x)" % sc)
         if sc & SC_BROADCAST:
@@ -422,12 +431,12 @@ class Suite0:
         aad = self._aad
         aad[0] = sc
         if level == LEVEL_MASK:
-            if not g.decrypt(iv, 0, aad, 0, 17, buf, c, ce, buf, ce, TAG_LEN):
+            if not g.decrypt(iv, 0, aad, 0, self._aad_n, buf, c, ce, buf, ce, TAG_LEN):
                 raise _err(E_DECRYPTION, "authenticated decryption of 0x%02x failed (IC %d)" % (t, ic))
         elif level == SC_ENCRYPTION:
             # no tag: deciphering is the counter-mode encryption itself
             g.encrypt(iv, 0, aad, 0, 0, buf, c, ce, self._tag, 0, TAG_LEN)
-        elif not g.gmac_ok(iv, 0, aad, 0, 17, buf, ce, TAG_LEN, buf, c, ce):
+        elif not g.gmac_ok(iv, 0, aad, 0, self._aad_n, buf, ce, TAG_LEN, buf, c, ce):
             # authentication only: the tag covers SC || AK || plaintext
             raise _err(E_AUTHENTICATION, "authentication tag of 0x%02x wrong (IC %d)" % (t, ic))
         # the counter moves only for an APDU that authenticated
@@ -511,16 +520,16 @@ class Suite0:
         for i in range(TITLE_LEN):
             iv[i] = title[i]
         keys.put_next_tx_ic(iv, 8)
-        sc = lv  # suite 0, unicast key, no compression
+        sc = lv | self.suite_id  # unicast key, no compression
         aad = self._aad
         aad[0] = sc
         if lv == LEVEL_MASK:
-            g.encrypt(iv, 0, aad, 0, 17, out, p, q, out, q, TAG_LEN)
+            g.encrypt(iv, 0, aad, 0, self._aad_n, out, p, q, out, q, TAG_LEN)
         elif lv == SC_ENCRYPTION:
             g.encrypt(iv, 0, aad, 0, 0, out, p, q, self._tag, 0, TAG_LEN)
         else:
             # authentication only: GMAC over SC || AK || APDU
-            g.gmac(iv, 0, aad, 0, 17, out, q, TAG_LEN, out, p, q)
+            g.gmac(iv, 0, aad, 0, self._aad_n, out, q, TAG_LEN, out, p, q)
         o = start
         out[o] = ctag
         o += 1
@@ -558,7 +567,7 @@ class Suite0:
         if sn < 1 or sn > _CHALLENGE_MAX or ss < 0 or ss + sn > len(stoc):
             raise _err(E_MALFORMED, "server challenge of %d bytes, 1..64 expected" % sn)
         sc = buf[s]
-        if sc & (SC_SUITE | SC_COMPRESSION | SC_BROADCAST) or not sc & SC_AUTHENTICATION:
+        if sc & (SC_COMPRESSION | SC_BROADCAST) or sc & SC_SUITE != self.suite_id or not sc & SC_AUTHENTICATION:
             raise _err(E_SECURITY_CONTROL, "f(StoC) with SC 0x%02x" % sc)
         if not self.has_client_title:
             raise _err(E_SYSTEM_TITLE, "no client system title for HLS-GMAC")
@@ -572,7 +581,7 @@ class Suite0:
         ic = _ic(buf, s + 1)
         aad = self._aad
         aad[0] = sc
-        if not g.gmac_ok(iv, 0, aad, 0, 17, buf, s + 5, TAG_LEN, stoc, ss, ss + sn):
+        if not g.gmac_ok(iv, 0, aad, 0, self._aad_n, buf, s + 5, TAG_LEN, stoc, ss, ss + sn):
             raise _err(E_AUTHENTICATION, "f(StoC) does not authenticate (IC %d)" % ic)
         if not self.keys.accept_hls_ic(KEY_EK, iv, 0, ic):
             self._replay(ic, iv)
@@ -593,10 +602,10 @@ class Suite0:
         for i in range(TITLE_LEN):
             iv[i] = title[i]
         keys.put_next_tx_ic(iv, 8)
-        sc = SC_AUTHENTICATION
+        sc = SC_AUTHENTICATION | self.suite_id
         aad = self._aad
         aad[0] = sc
-        g.gmac(iv, 0, aad, 0, 17, out, o + 5, TAG_LEN, ctos, cs, cs + cn)
+        g.gmac(iv, 0, aad, 0, self._aad_n, out, o + 5, TAG_LEN, ctos, cs, cs + cn)
         out[o] = sc
         for i in range(4):
             out[o + 1 + i] = iv[8 + i]

@@ -49,7 +49,7 @@ __all__ = ["serve", "MeterHandle", "ClientSap", "Event", "Write", "AccessRefused
 
 _UTC = datetime.timezone.utc
 _WRITE_LOG_SIZE = 10000  # SETs/ACTIONs kept by written(), the oldest dropped first
-_MECHANISM_NAMES = {0: "none", 1: "low", 5: "high-gmac"}
+_MECHANISM_NAMES = {0: "none", 1: "low", 5: "high-gmac", 6: "high-sha256", 7: "high-ecdsa"}
 _POLICY_NAMES = {0: "none", 1: "authenticated", 2: "encrypted", 3: "authenticated-encrypted"}
 _RESULT_NAMES = {
     1: "hardware-fault",
@@ -248,9 +248,9 @@ class MeterHandle:
         self.logical_address = sim.logical_address
         self.physical_address = sim.physical_address
         self.clients = tuple(
-            ClientSap(sap, name, _MECHANISM_NAMES.get(mech, str(mech)), bytes(secret) if mech == 1 else None,
-                      _POLICY_NAMES.get(policy, str(policy)))
-            for name, sap, mech, secret, _conformance, policy in compiled.ROLES
+            ClientSap(r[1], r[0], _MECHANISM_NAMES.get(r[2], str(r[2])), bytes(r[3]) if r[2] == 1 else None,
+                      _POLICY_NAMES.get(r[5], str(r[5])))
+            for r in compiled.ROLES  # (name, sap, mechanism, secret, conformance, policy[, suite])
         )
 
     # ------------------------------------------------------------ lifecycle

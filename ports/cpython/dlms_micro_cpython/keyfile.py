@@ -6,6 +6,12 @@
 #     "ak":  "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF",   authentication key
 #     "kek": "...32 hex digits...",                master key (key_transfer)
 #     "system_title": "444D4900 00BC614E"          optional, 8 bytes
+#     "signing_keys": {"1": "...64 hex digits...",    optional: the meter's
+#                      "2": "...96 hex digits..."},   ECDSA private keys, suites 1/2
+#     "client_signing_keys": {"4755525558484553": "...x || y, 128 or 192 hex..."}
+#                                                  optional: clients' public keys
+#     "suite2_ek": "...64 hex digits...",          optional: security suite 2's
+#     "suite2_ak": "...64 hex digits..."           AES-256 EK and AK
 #   }
 #
 # The keys are stored in the meter's data directory (DemoMeter(keys=...)),
@@ -19,7 +25,7 @@
 import json
 
 KEY_NAMES = ("ek", "ak", "kek")
-_OPTIONAL = ("system_title",)
+_OPTIONAL = ("system_title", "signing_keys", "client_signing_keys", "suite2_ek", "suite2_ak")
 
 
 class KeyFileError(ValueError):
@@ -60,6 +66,25 @@ def parse(text):
         out[name] = _hex(doc[name], name, 16)
     t = doc.get("system_title")
     out["system_title"] = _hex(t, "system_title", 8) if t is not None else None
+    sk = doc.get("signing_keys")
+    if sk is not None:
+        if not isinstance(sk, dict) or not set(sk) <= {"1", "2"}:
+            raise KeyFileError('signing_keys: an object with members "1" and/or "2"')
+        out["signing_keys"] = {int(s): _hex(v, "signing_keys.%s" % s, 32 if s == "1" else 48) for s, v in sk.items()}
+    ck = doc.get("client_signing_keys")
+    if ck is not None:
+        if not isinstance(ck, dict):
+            raise KeyFileError("client_signing_keys: an object of client system title -> public key")
+        pubs = {}
+        for title, v in ck.items():
+            name = "client_signing_keys.%s" % title
+            pub = _hex(v, name, 64) if isinstance(v, str) and len(v.replace(" ", "").replace(":", "")) == 128 \
+                else _hex(v, name, 96)
+            pubs[_hex(title, name + " (title)", 8)] = pub
+        out["client_signing_keys"] = pubs
+    for name in ("suite2_ek", "suite2_ak"):
+        if doc.get(name) is not None:
+            out[name] = _hex(doc[name], name, 32)
     return out
 
 

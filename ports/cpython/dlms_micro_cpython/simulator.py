@@ -206,6 +206,10 @@ class SimulatedMeter:
         m.log = log
         m.keys = make_key_store(store, keys, compiled)
         m.random_bytes = random_bytes
+        from dlms_micro_cpython import signing  # suites 1 and 2 (HLS-ECDSA)
+
+        m.signing = signing.make_signing(store, keys, compiled, random_bytes)
+        m.suite2_keys = signing.make_suite2_keys(m.keys, keys, compiled)
         # what the definition drives
         self._driven = {}
         for i, what in compiled.DEVICES[device][4]:

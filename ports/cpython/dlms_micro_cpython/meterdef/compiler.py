@@ -15,6 +15,7 @@ import os
 from dlms_micro.cosem import base
 from dlms_micro.cosem import profile as _profile
 from dlms_micro.meter import MECH_HLS_GMAC, MECH_LLS, MECH_NONE
+from dlms_micro.app.acse import MECH_HLS_ECDSA, MECH_HLS_SHA256
 from dlms_micro.meterdef import build as _build
 from dlms_micro.meterdef import state as _state
 from dlms_micro_cpython.meterdef import classes as C
@@ -24,7 +25,8 @@ FORMAT_NAME = "dlms-micro/1"
 # modules that register more classes (tariffs, control, prepayment, pushes...)
 CLASS_MODULES = ("dlms_micro_cpython.meterdef.classes_more",)
 
-MECHANISMS = {"none": MECH_NONE, "low": MECH_LLS, "high-gmac": MECH_HLS_GMAC}
+MECHANISMS = {"none": MECH_NONE, "low": MECH_LLS, "high-gmac": MECH_HLS_GMAC, "high-sha256": MECH_HLS_SHA256,
+              "high-ecdsa": MECH_HLS_ECDSA}
 POLICIES = {"none": 0, "authenticated": 1, "encrypted": 2, "authenticated-encrypted": 3}
 HDLC_DEFAULTS = {"max_info_field_length": 128, "window_size": 1, "inactivity_timeout": 120,
                  "inter_octet_timeout": 25, "communication_speed": 9600}
@@ -410,7 +412,7 @@ class Compiler:
                 continue
             for k in a:
                 if k not in ("client_sap", "authentication", "password", "security_policy", "conformance",
-                             "description"):
+                             "description", "security_suite"):
                     self.error("%s.%s: unknown key" % (where, k))
             sap = a.get("client_sap")
             if isinstance(sap, bool) or not isinstance(sap, int) or not 1 <= sap <= 127:
@@ -426,13 +428,20 @@ class Compiler:
                 mech = MECH_NONE
             pw = a.get("password")
             secret = b""
-            if mech == MECH_LLS:
+            if mech == MECH_LLS or mech == MECH_HLS_SHA256:
+                # high-sha256: the password is the HLS secret
                 if not isinstance(pw, str) or not 1 <= len(pw.encode()) <= 64:
-                    self.error("%s.password: required with low authentication, 1..64 characters" % where)
+                    self.error("%s.password: required with %s authentication, 1..64 characters" % (where, auth))
                 else:
                     secret = pw.encode()
             elif pw is not None:
-                self.error("%s.password: only low authentication takes a password" % where)
+                self.error("%s.password: only low and high-sha256 authentication take a password" % where)
+            suite = a.get("security_suite", 0)
+            if suite not in (0, 1, 2) or isinstance(suite, bool):
+                self.error("%s.security_suite: 0, 1 or 2, not %r" % (where, suite))
+                suite = 0
+            if mech == MECH_HLS_ECDSA and not suite:
+                self.error("%s: high-ecdsa authentication needs security_suite 1 or 2" % where)
             pol = a.get("security_policy", "none")
             if pol not in POLICIES:
                 self.error("%s.security_policy: one of %s, not %r" % (where, ", ".join(POLICIES), pol))
@@ -461,9 +470,11 @@ class Compiler:
                 self.error("%s.conformance: a list of service names or a 24-bit value" % where)
                 conf = 0
             self.role_names[name] = len(self.roles)
-            if ciphered or mech == MECH_HLS_GMAC:
+            if ciphered or mech >= MECH_HLS_GMAC:
                 self.ciphered_roles.append(len(self.roles))
-            self.roles.append((name, sap, mech, secret, conf, POLICIES[pol]))
+            # the suite only where it is not 0 (definitions compiled before
+            # suites 1 and 2 keep their form)
+            self.roles.append((name, sap, mech, secret, conf, POLICIES[pol]) + ((suite,) if suite else ()))
 
     # ------------------------------------------------------------- a device
     def _device(self, dev, c):
