@@ -227,14 +227,14 @@ class _Definition:
     # One meter's view of the fleet's compiled definition: its identity and
     # its table (the shared one with the logical device name, serial number
     # and SAP assignment entries replaced), the rest the shared constants.
-    def __init__(self, compiled, ident, table):
+    def __init__(self, compiled, ident, table, inits):
         self._compiled = compiled
         self.NAME = ident.name
         self.SERIAL_NUMBER = ident.serial_number
         self.SYSTEM_TITLE = ident.system_title
         self.PHYSICAL_ADDRESS = ident.physical
         d = compiled.DEVICES[0]
-        self.DEVICES = ((d[0], ident.name, table, d[3], d[4]),)
+        self.DEVICES = ((d[0], ident.name, table, inits, d[4]),)
 
     def __getattr__(self, name):
         return getattr(self._compiled, name)
@@ -276,12 +276,19 @@ class FleetMeter(SimulatedMeter):
         self.index = index
         self.ident = identity(fleet.compiled, index)
         self.model = ConsumptionModel(meter_seed(fleet.seed, index))
-        defn = _Definition(fleet.compiled, self.ident, meter_table(fleet.table, self.ident))
-        keys = fleet_keys(fleet.master, self.ident.system_title)
+        defn = _Definition(fleet.compiled, self.ident, meter_table(fleet.table, self.ident), fleet.inits)
         log = fleet.meter_log(index)
         super().__init__(defn, storage=storage, wall_clock=fleet.wall_clock, seed=self.model.seed, log=log,
-                         keys=keys, push_destination=b"", prepaid=False)
+                         push_destination=b"", prepaid=False)
         m = self.meter
+        # the derived keys are the key store's defaults (nothing written: a
+        # key a head-end transfers is stored and wins, as in any meter)
+        from dlms_micro.security import keys as ks
+
+        k = fleet_keys(fleet.master, self.ident.system_title)
+        strongest = max([r[5] for r in defn.ROLES] + [0])
+        m.keys = ks.KeyStore(storage, self.ident.system_title, ek=k["ek"], ak=k["ak"], kek=k["kek"],
+                             policy=simulator.POLICY_BITS[strongest or 3])
         m.handlers = fleet.handlers  # FleetProfileGeneric reads generated buffers fast
         self.source_status = self._fault_status
         setup = self._by_class.get(23)
@@ -377,6 +384,17 @@ class FleetMeter(SimulatedMeter):
         self._set_scaled("simulation:current", a)
         self._set_scaled("simulation:frequency", f)
         return wi, we, v, a, f
+
+    def save(self):
+        """The single meter's persistent state, and the event log rows
+        captured since the last save."""
+        super().save()
+        for e in self.event_logs:
+            pb = profile.buffer_of(self.meter, e)
+            pb.flush()
+            pb.defer()
+        if hasattr(self.storage, "flush"):
+            self.storage.flush()
 
     def _fault_status(self):
         # AMR status bits a source failure fault sets (0x04: data not valid)
@@ -654,6 +672,71 @@ class _RowView:
         return self.width * self.g.rows
 
 
+class MeterStorage:
+    """A fleet meter's storage (get, put, delete of bytes by key) in its own
+    directory under the fleet's, made on the first write. Security records
+    ("sec.*": keys and invocation counters) are written at once (atomically,
+    as FileStorage does: counters must survive a power cut); the others are
+    kept in RAM until flush() (the fleet saves the meters that changed every
+    minute, and at shutdown); records of the computed profiles (ignored:
+    their OBIS codes) are not kept at all."""
+
+    DURABLE = ("sec.",)
+
+    def __init__(self, directory, ignored=()):
+        self.directory = directory
+        self.ignored = tuple(ignored)
+        self._fs = None
+        # whether it held records before this process (the image sink makes
+        # the directory at build: a meter new to it has nothing to read)
+        self._exists = os.path.isdir(directory)
+        self._dirty = {}  # key -> bytes, or None: deleted
+
+    def _is_ignored(self, key):
+        return key.startswith(self.ignored) if self.ignored else False
+
+    def _files(self):
+        if self._fs is None:
+            from dlms_micro_cpython.storage import FileStorage
+
+            self._fs = FileStorage(self.directory)
+        return self._fs
+
+    def get(self, key):
+        if key in self._dirty:
+            return self._dirty[key]
+        if self._is_ignored(key):
+            return None
+        if self._fs is None and not self._exists:
+            return None
+        return self._files().get(key)
+
+    def put(self, key, value):
+        if self._is_ignored(key):
+            return
+        if key.startswith(self.DURABLE):
+            self._files().put(key, value)
+            self._dirty.pop(key, None)
+        else:
+            self._dirty[key] = bytes(value)
+
+    def delete(self, key):
+        if key.startswith(self.DURABLE):
+            self._files().delete(key)
+            self._dirty.pop(key, None)
+        elif self.get(key) is not None:
+            self._dirty[key] = None
+
+    def flush(self):
+        """Write what put() kept in RAM."""
+        dirty, self._dirty = self._dirty, {}
+        for key, value in dirty.items():
+            if value is None:
+                self._files().delete(key)
+            else:
+                self._files().put(key, value)
+
+
 class Fleet:
     """count meters of one compiled definition (its first logical device),
     meter i = first_index + 0 .. count - 1. storage: the fleet's
@@ -683,6 +766,14 @@ class Fleet:
             if type(h) is profile.ProfileGeneric:
                 hs[k] = FleetProfileGeneric()
         self.handlers = tuple(hs)
+        # the store keys of the profiles a fleet meter computes (those the
+        # simulation would capture periodically)
+        computed = [i for i, e in enumerate(self.table)
+                    if e[base.E_CLASS] == 7 and e[base.E_PARAM][profile.P_CAPTURE_PERIOD]]
+        self.computed = tuple(profile.obis_text(self.table[i][base.E_LN]) for i in computed)
+        # ... built without storage (persist 0): nothing to load or write
+        self.inits = tuple((i, (0,) + tuple(args[1:]) if i in computed else args)
+                           for i, args in compiled.DEVICES[0][3])
 
     def __contains__(self, i):
         return self.first_index <= i < self.first_index + self.count
@@ -696,11 +787,8 @@ class Fleet:
         if m is None:
             if i not in self:
                 raise KeyError("meter %d is not in this fleet" % i)
-            store = None
             if self.storage is not None:
-                from dlms_micro_cpython.storage import FileStorage
-
-                store = FileStorage(os.path.join(self.storage.directory, "m%d" % i))
+                store = MeterStorage(os.path.join(self.storage.directory, "m%d" % i), self.computed)
             else:
                 store = simulator.MemoryStorage()
             m = self.meters[i] = FleetMeter(self, i, store)
