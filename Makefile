@@ -122,6 +122,10 @@ bench: bootstrap
 	$(VPY) tools/bench_sources.py --prepare
 	$(VPY) tools/bench_sources.py
 	$(RUNNER) --heap 640k --package dlms_micro --package build/bench_sources --script tools/bench_sources.py
+	@# an HLS-ECDSA association's cost to the meter (suites 1 and 2): CPython
+	@# (pure and cryptography), MicroPython (no GC inside the script: no cap)
+	$(VPY) tools/bench_hls_ecdsa.py
+	$(RUNNER) --no-cap --script tools/bench_hls_ecdsa.py
 	@# the real frozen builds: heap after boot, bytes per request, GC pauses,
 	@# Cortex-M3 instructions per request, image sizes
 	$(MAKE) --no-print-directory bench-firmware
@@ -155,6 +159,8 @@ fuzz: $(DEV_STAMP)
 
 bench-firmware: $(DEV_STAMP) firmware
 	$(VPY) tools/firmware/bench_fw.py
+	$(FW_UNIX) -X heapsize=100k tools/bench_hls_ecdsa.py
+	$(VPY) tools/bench_hls_ecdsa.py --qemu
 
 firmware-serve: firmware
 	$(FW_UNIX) -X heapsize=100k -m fw_main --board $(BOARD) $(SERVE_ARGS)
