@@ -540,12 +540,49 @@ class Channel:
         return True
 
     def _rlrq(self, buf, s, e, out, o, lim):
+        r = self.rlrq
         try:
-            self.rlrq.parse(buf, s, e)
+            r.parse(buf, s, e)
         except DlmsError as ex:
             self._error("RLRQ malformed: %s" % ex)
+        initiate = None
+        suite = self.suite
+        if (self.assoc.status == asn.ASSOCIATED and suite is not None and suite.enabled and r.ui >= 0
+                and _s0.request_form(r.ui_tag)):
+            # A protected release (Green Book, COSEM-RELEASE with ciphering):
+            # the RLRQ's protected InitiateRequest is checked as an AARQ's
+            # (keys, suite, counter), and the RLRE carries the InitiateResponse
+            # protected in the same form. One that fails its checks releases
+            # nothing: RLRE not-finished, the association goes on.
+            try:
+                suite.unprotect(buf, r.ui, r.ui + r.ui_len)
+                r.initiate.parse(buf, suite.start, suite.end)
+                initiate = self._release_response()
+            except DlmsError as ex:
+                self._error("protected RLRQ refused, the association goes on: %s" % ex)
+                return acse.build_rlre(out, o, lim, acse.RELEASE_NOT_FINISHED)
         self._end_association()
-        return acse.build_rlre(out, o, lim, acse.RELEASE_NORMAL)
+        return acse.build_rlre(out, o, lim, acse.RELEASE_NORMAL, initiate)
+
+    def _release_response(self):
+        # The InitiateResponse of the association, protected as the RLRQ's
+        # InitiateRequest was (an InitiateResponseOut for build_rlre).
+        a = self.assoc
+        ini = self.aare.initiate
+        ini.clear()
+        ini.kind = acse.UI_INITIATE_RESPONSE
+        ini.dlms_version = a.dlms_version
+        ini.conformance = a.conformance
+        ini.max_pdu = self.max_pdu
+        b = self._scratch
+        room = _s0.HEADER_ROOM
+        q = ini.put(b, room - 4)  # BE len 04 len, then the InitiateResponse
+        q = self.suite.protect(b, room, q, len(b))
+        ini.kind = acse.UI_CIPHERED
+        ini.ciphered = b
+        ini.ciphered_start = self.suite.out_start
+        ini.ciphered_len = q - self.suite.out_start
+        return ini
 
     # ------------------------------------------------------------ suite 0
 

@@ -266,3 +266,23 @@ def test_gurux_hls_gmac_suite2_unpatched(meter2, transport):
             p.release()
     finally:
         p.close()
+
+
+@pytest.mark.parametrize("assoc", ("ecdsa1", "gmac2"))
+def test_gurux_protected_release(meter, meter2, assoc):
+    # useProtectedRelease: the RLRQ carries a protected InitiateRequest; the
+    # meter checks it and answers a protected RLRE, which gurux accepts
+    m = meter if assoc == "ecdsa1" else meter2
+    p = suite2_peer(m, WRAPPER, assoc) if assoc == "gmac2" else gurux_peer(m, WRAPPER, assoc)
+    p.client.useProtectedRelease = True
+    connect(p)
+    try:
+        read_ldn_and_energy(p)
+        with contextlib.redirect_stdout(None):
+            p.release()
+        rlrq = p.sent_apdus()[-1][8:]
+        assert rlrq[0] == 0x62 and b"\xbe" in rlrq and rlrq[rlrq.index(b"\xbe") + 4] == 0x21
+        rlre = bytes.fromhex(p.trace[-1][1])[8:]
+        assert rlre[0] == 0x63 and rlre[rlre.index(b"\xbe") + 4] == 0x28  # glo-initiate-response
+    finally:
+        p.close()
