@@ -9,24 +9,9 @@ import subprocess
 import sys
 
 import pytest
+from tool_module import REPO, tool_module
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _tool(name):
-    # tools/NAME.py, loaded without putting tools/ on sys.path: there,
-    # tools/micropython/ would make `import micropython` succeed, and the
-    # portable tests' allocation probes would take CPython for MicroPython
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _tool("fuzz")
+fuzz = tool_module("fuzz")
 
 TARGETS = sorted(fuzz.TARGETS)
 

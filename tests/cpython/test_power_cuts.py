@@ -4,31 +4,19 @@
 # (tools/bench_power_cuts.py says what each restart checks; run it for more
 # cuts). Any violation fails with the seed that reproduces it.
 
-import importlib.util
-import os
 import random
 import sys
 
 import pytest
+from tool_module import tool_module
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CUTS = 50
-
-
-def _tool(name):
-    # tools/NAME.py by path (tools/ on sys.path would make `import
-    # micropython` find tools/micropython/)
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_fifty_power_cuts_under_ciphered_load_lose_and_repeat_nothing(tmp_path):
     pytest.importorskip("gurux_dlms")
-    cuts = _tool("bench_power_cuts")
+    cuts = tool_module("bench_power_cuts")
     seed = random.randrange(1 << 30)
     r = cuts.Run(seed)
     try:
