@@ -161,6 +161,7 @@ FIXTURES = {
     # the retrofit examples (issue 14): their meters are under meters/
     "s0_retrofit_meter.py": os.path.join(BOARDS, "esp32c3_s0_retrofit.json"),
     "optical_retrofit_meter.py": os.path.join(BOARDS, "esp32_devkitc_optical.json"),
+    "modbus_gateway_meter.py": os.path.join(BOARDS, "esp32_devkitc_modbus_gateway.json"),
     "mp_gateway_meter.py": os.path.join(REPO, "tests", "meters", "mp_gateway.json"),
 }
 
