@@ -605,7 +605,8 @@ class HdlcServer:
     def _iframe(self, ctrl, pf, i0, i1):
         ns = (ctrl >> 1) & 7
         nr = ctrl >> 5
-        if not self._nr_valid(nr):
+        va = self._va
+        if ((nr - va) & 7) > ((self._vs - va) & 7):  # _nr_valid(nr), inline
             self._reject(ctrl, FRMR_Z)
             return
         if ns != self._vr:
@@ -626,12 +627,18 @@ class HdlcServer:
         self._out_next = -1  # a new request ends any reply still unsent
         self._win = 0
         self._vr = (self._vr + 1) & 7
-        self._take_info(i0, i1, self._h_seg, pf)
+        if self._h_seg or self._reasm or self._reasm_drop or not _llc_request(self.rx, i0, i1):
+            self._take_info(i0, i1, self._h_seg, pf)
+            return
+        # The usual case, a whole APDU in one frame, without one more call
+        # (a call of a function with many locals costs MicroPython a heap
+        # allocation for its frame)
+        self._deliver(self.rx, i0 + 3, i1, pf, False)
 
     def _take_info(self, i0, i1, seg, pf):
         buf = self.rx
         if self._reasm == 0 and not self._reasm_drop:
-            if i1 - i0 < 3 or buf[i0] != 0xE6 or buf[i0 + 1] != 0xE6 or buf[i0 + 2] != 0:
+            if not _llc_request(buf, i0, i1):
                 self._error("hdlc: information field without LLC header E6 E6 00, dropped")
                 self._reasm_drop = bool(seg)
                 if pf:
@@ -678,7 +685,7 @@ class HdlcServer:
         # any, goes back in one UI frame, and only to a poll (pf); broadcasts
         # are never answered.
         buf = self.rx
-        if i1 - i0 < 3 or buf[i0] != 0xE6 or buf[i0 + 1] != 0xE6 or buf[i0 + 2] != 0:
+        if not _llc_request(buf, i0, i1):
             self._error("hdlc: UI frame without LLC header, dropped")
             return
         if self._out_next >= 0 or self._va != self._vs:
@@ -909,6 +916,11 @@ class HdlcServer:
         for i in range(3):
             b[e + i] = sv[hl + i]
         self._restore_at = -1
+
+
+def _llc_request(buf, i0, i1):
+    # buf[i0:i1] opens with the LLC header of a request, E6 E6 00
+    return i1 - i0 >= 3 and buf[i0] == 0xE6 and buf[i0 + 1] == 0xE6 and buf[i0 + 2] == 0
 
 
 # PUSH (IEC 62056-46: unnumbered information). What the meter sends without

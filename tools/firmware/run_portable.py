@@ -39,9 +39,12 @@ KNOWN = {
 }
 
 # Runs on the target: import the module, run the named tests, one line each.
+# The test folder comes first (its compiled meter fixtures, not the
+# firmware's modules of the same name); it holds no dlms_micro, so the core
+# and the port are the firmware's frozen ones.
 DRIVER = """
 import sys, gc
-sys.path[:] = ['.frozen', %(tests)r]
+sys.path[:] = [%(tests)r, '.frozen']
 import %(mod)s as M
 for name in %(names)r:
     gc.collect()
