@@ -217,6 +217,12 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
     loop.service = Service(meter, storage)
     if bindings is not None:
         loop.service = _src.Service(meters, bindings, loop.service)
+    # the energies kept across power cuts: written within the storage's
+    # interval, at once when the board file's "power_fail" pin sees the
+    # supply drop (powerfail.py says the bound)
+    from dlms_micro_mp import powerfail
+
+    loop.service = powerfail.attach(cfg, meter, storage, (s_imp, s_exp), loop.service)
     return App(meter, loop, tuple(ports), storage, (s_imp, s_exp), log, defn)
 
 
