@@ -45,10 +45,9 @@ import hmac
 import math
 import os
 import zlib
-from time import monotonic as _monotonic
 
 from dlms_micro import axdr
-from dlms_micro.cosem import base, profile
+from dlms_micro.cosem import base, clock, profile
 from dlms_micro.meterdef import build as mbuild
 from dlms_micro_cpython import simulator
 from dlms_micro_cpython.simulator import SimulatedMeter
@@ -62,7 +61,7 @@ LDN_OBIS = b"\x00\x00\x2a\x00\x00\xff"
 SERIAL_OBIS = b"\x00\x00\x60\x01\x00\xff"
 QUARTER = 900
 DAY_QUARTERS = 96
-ROW_CACHE_S = 0.5
+WRITERS = 8  # threads writing meters' state side by side
 
 
 def max_count(first_index=0):
@@ -160,7 +159,7 @@ class ConsumptionModel:
     energies in Wh at any time, power (W), voltage (V), current (A),
     frequency (Hz). seed: the meter's seed."""
 
-    __slots__ = ("seed", "scale", "e0_import", "e0_export", "v0", "ci", "ce", "jitter", "day_var")
+    __slots__ = ("seed", "scale", "e0_import", "e0_export", "v0", "ci", "ce", "jitter", "day_var", "_day")
 
     def __init__(self, seed):
         self.seed = seed
@@ -172,6 +171,7 @@ class ConsumptionModel:
         self.v0 = 226.0 + 8.0 * _u(seed, -5)
         self.jitter = 0.4 * imin * self.scale  # Wh, below the smallest quarter: monotonic
         self.day_var = 0.3  # a day's total varies by +-30 %
+        self._day = (None, 0.0, 0.0, 0.0, 0.0)  # (day, g(d), g(d+1) import, export): rows come day by day
 
     def energy(self, t, export=False):
         """Wh registered at meter time t (UTC seconds, float or int)."""
@@ -191,9 +191,13 @@ class ConsumptionModel:
         total = c[DAY_QUARTERS]
         if not total:
             return float(self.e0_export if export else self.e0_import)
-        which = 0x5A5A if export else 0xA5A5
-        g0 = self._g(d, which, total)
-        g1 = self._g(d + 1, which, total)
+        day = self._day
+        if day[0] != d:
+            ti = self.ci[DAY_QUARTERS]
+            te = self.ce[DAY_QUARTERS]
+            day = self._day = (d, self._g(d, 0xA5A5, ti), self._g(d + 1, 0xA5A5, ti), self._g(d, 0x5A5A, te),
+                               self._g(d + 1, 0x5A5A, te))
+        g0, g1 = (day[3], day[4]) if export else (day[1], day[2])
         e = d * total + g0 + c[j] * (total + g1 - g0) / total
         e *= self.scale
         if not export:
@@ -388,13 +392,18 @@ class FleetMeter(SimulatedMeter):
     def save(self):
         """The single meter's persistent state, and the event log rows
         captured since the last save."""
+        self.save_records()
+        if hasattr(self.storage, "flush"):
+            self.storage.flush()
+
+    def save_records(self):
+        """save() without the disk write: the records are in the storage's
+        RAM (MeterStorage.snapshot() takes them)."""
         super().save()
         for e in self.event_logs:
             pb = profile.buffer_of(self.meter, e)
             pb.flush()
             pb.defer()
-        if hasattr(self.storage, "flush"):
-            self.storage.flush()
 
     def _fault_status(self):
         # AMR status bits a source failure fault sets (0x04: data not valid)
@@ -434,6 +443,25 @@ class _ModelLoad:
                     tariff.add_energy(fm.meter, ra, whole)
 
 
+# how a computed profile's column is made (GeneratedProfile._make_plan)
+_COL_LIVE = 0  # the object's value now (not driven by the model)
+_COL_CLOCK = 1
+_COL_STATUS = 2
+_COL_IMPORT = 3
+_COL_EXPORT = 4
+_COL_POWER = 5  # 5..9: instantaneous (import W, export W, V, A, Hz)
+_SIGNED_TAGS = (5, 15, 16, 20)  # double-long, integer, long, long64
+_DRIVEN_COLUMNS = {
+    "profile-status": _COL_STATUS,
+    "simulation:energy-import": _COL_IMPORT,
+    "simulation:energy-export": _COL_EXPORT,
+    "simulation:power": _COL_POWER,
+    "simulation:voltage": _COL_POWER + 2,
+    "simulation:current": _COL_POWER + 3,
+    "simulation:frequency": _COL_POWER + 4,
+}
+
+
 class GeneratedProfile:
     """A ProfileBuffer-compatible buffer of a Profile generic whose rows are
     computed from the meter's model when read (cosem/profile.py reads
@@ -459,7 +487,9 @@ class GeneratedProfile:
         self.page_rows = pb.page_rows
         self.npages = pb.npages
         self.reset_at = 0  # rows before it are gone (method reset)
-        self.data = _RowView(self)
+        # the ring the encoder reads: the fleet's, shared by every meter's
+        # profile of this shape; fill() puts rows into it
+        self.data = sim.fleet.ring(self.rows, self.width)
         cos = obj[base.E_PARAM][profile.P_CAPTURE_OBJECTS]
         self.clock_col = -1
         for c, co in enumerate(cos):
@@ -469,6 +499,9 @@ class GeneratedProfile:
         self._row_no = None
         self._row = bytearray(self.width)
         self._rec = None
+        self._plan = None
+        self._clock_day = None
+        self._min_row = None
 
     # the ProfileBuffer interface
 
@@ -522,62 +555,141 @@ class GeneratedProfile:
     # rows
 
     def row(self, a):
-        """Row a's record (a bytearray of width bytes: each field its
-        length byte and the A-XDR value), computed once per row read."""
+        """Row a's record (bytes, width long: each field its length byte and
+        the A-XDR value) as the capture at meter time a * period would have
+        written it: the clock and the values the model drives computed for
+        that time, other columns their live values."""
         if a == self._row_no:
             return self._rec
+        if self._plan is None:
+            self._plan = self._make_plan()
         sim = self.sim
         m = sim.meter
-        st = m.state
         t = a * self.period  # meter time
-        offset = sim._clock_offset
-        saved = list(st)  # the live values come back after the capture
-        pinned = sim._pinned
-        try:
-            sim._pinned = t - offset
-            sim._set_from_model(t - offset, offset)
-            status = sim._status_entry
-            if status is not None:
-                st[status[base.E_SLOT]] = sim._fault_status()
-            self._capture(m)
-        finally:
-            st[:] = saved
-            sim._pinned = pinned
+        mod = sim.model
+        d = self._row
+        offs = self.offs
+        inst = None
+        for c, kind, arg, tag, n in self._plan:
+            f = offs[c]
+            if kind == _COL_CLOCK:
+                self._clock_field(m, t, d, f, arg)
+                continue
+            if kind == _COL_LIVE:
+                self._capture_column(m, c)
+                continue
+            if kind == _COL_STATUS:
+                v = sim._fault_status()
+            elif kind == _COL_IMPORT or kind == _COL_EXPORT:
+                v = int(mod.energy(t, kind == _COL_EXPORT) / arg) & 0xFFFFFFFF
+            else:
+                if inst is None:
+                    inst = mod.instantaneous(t)
+                    if sim.fleet.faults is not None and sim.fleet.faults.source_failed(sim.index):
+                        inst = (0.0, 0.0, 0.0, 0.0, inst[4])
+                v = int(round(inst[kind - _COL_POWER] / arg))
+            try:
+                d[f + 2:f + 1 + n] = v.to_bytes(n - 1, "big", signed=tag in _SIGNED_TAGS)
+                d[f + 1] = tag
+                d[f] = n
+            except OverflowError:  # out of the type's range: null, as a capture would write
+                d[f] = 0
         self._row_no = a
-        self._rec = bytes(self._row)
+        self._rec = bytes(d)
         return self._rec
 
-    def _capture(self, meter):
-        # profile.capture's work into self._row (one record)
+    def _clock_field(self, m, t, d, f, e):
+        # the Clock's value at meter time t, as a capture writes it; on UTC
+        # time without daylight saving, within a day only the time of day
+        # changes (the field is this column's alone in the record)
+        day, sod = divmod(t, 86400)
+        st = m.state
+        s = e[base.E_SLOT]
+        if self._clock_day != day or st[s + clock.S_DST_ENABLED] or st[s + clock.S_TIME_ZONE]:
+            d[f] = 14
+            clock.enc_local_time(m, t, d, f + 1, e)
+            self._clock_day = day
+            return
+        d[f + 8] = sod // 3600
+        d[f + 9] = (sod // 60) % 60
+        d[f + 10] = sod % 60
+
+    def _make_plan(self):
+        # how each column is computed: (column, kind, argument, tag, field length)
+        sim = self.sim
+        m = sim.meter
+        what_of = {}
+        for what, entries in sim._driven.items():
+            for e in entries:
+                what_of[bytes(e[base.E_LN])] = (what, e)
+        self._capture_all(m)  # a probe: each column's type as a capture writes it
+        d = self._row
+        plan = []
+        cos = self.obj[base.E_PARAM][profile.P_CAPTURE_OBJECTS]
+        for c, co in enumerate(cos):
+            f = self.offs[c]
+            n = d[f]
+            tag = d[f + 1] if n else 0
+            kind = _COL_LIVE
+            arg = None
+            if co[profile.C_CLASS] == 8 and co[profile.C_ATTR] == 2 and n == 14:
+                kind = _COL_CLOCK
+                arg = sim._clock_entry
+            elif co[profile.C_ATTR] == 2 and n and 0 < tag < len(profile._INT_SIZE) and profile._INT_SIZE[tag]:
+                what, e = what_of.get(bytes(co[profile.C_LN]), (None, None))
+                k = _DRIVEN_COLUMNS.get(what)
+                if k is not None:
+                    kind = k
+                    p = e[base.E_PARAM]
+                    arg = 10.0 ** (p[0] if p and k != _COL_STATUS else 0)
+            plan.append((c, kind, arg, tag, n))
+        return tuple(plan)
+
+    def _capture_all(self, meter):
+        for c in range(len(self.offs)):
+            self._capture_column(meter, c)
+
+    def _capture_column(self, meter, i):
+        # profile.capture's work for column i into self._row (live value)
         from dlms_micro.cosem import common
         from dlms_micro.errors import EncodeError
 
-        cos = self.obj[base.E_PARAM][profile.P_CAPTURE_OBJECTS]
+        co = self.obj[base.E_PARAM][profile.P_CAPTURE_OBJECTS][i]
         ctx = self.ctx
         if ctx is None:
             ctx = self.ctx = base.Context(meter)
         scratch = self.scratch
         d = self._row
-        for i, co in enumerate(cos):
-            room = co[profile.C_WIDTH] - 1
-            f = self.offs[i]
-            n = 0
-            e = meter.find(co[profile.C_CLASS], co[profile.C_LN], 0)
-            if e is not None and co[profile.C_DATA_INDEX] == 0:
-                try:
-                    res = common.get_attribute(ctx, e, co[profile.C_ATTR], scratch, 0, room)
-                    if res == base.SUCCESS and ctx.cursor == 0 and ctx.pos <= room:
-                        n = ctx.pos
-                except EncodeError:
-                    n = 0
-            d[f] = n
-            d[f + 1: f + 1 + n] = scratch[:n]
+        room = co[profile.C_WIDTH] - 1
+        f = self.offs[i]
+        n = 0
+        e = meter.find(co[profile.C_CLASS], co[profile.C_LN], 0)
+        if e is not None and co[profile.C_DATA_INDEX] == 0:
+            try:
+                res = common.get_attribute(ctx, e, co[profile.C_ATTR], scratch, 0, room)
+                if res == base.SUCCESS and ctx.cursor == 0 and ctx.pos <= room:
+                    n = ctx.pos
+            except EncodeError:
+                n = 0
+        d[f] = n
+        d[f + 1: f + 1 + n] = scratch[:n]
 
-    def absolute(self, r):
-        """The absolute row number held at ring record r now."""
-        total = self.total
-        first = total - self.count
-        return first + (r - first) % self.rows
+    def fill(self, a0, a1):
+        """Put rows a0 .. a1 - 1 at their places in the ring."""
+        d = self.data
+        w = self.width
+        rows = self.rows
+        for a in range(a0, a1):
+            r = (a % rows) * w
+            d[r:r + w] = self.row(a)
+
+    def min_row_size(self):
+        """The fewest bytes a row of this profile takes encoded."""
+        if self._min_row is None:
+            if self._plan is None:
+                self._plan = self._make_plan()
+            self._min_row = 2 + sum(1 if kind == _COL_LIVE else n for _c, kind, _a, _t, n in self._plan)
+        return self._min_row
 
 
 def _prefix_bound(b):
@@ -596,14 +708,21 @@ def _prefix_bound(b):
 
 
 class FleetProfileGeneric(profile.ProfileGeneric):
-    """Profile generic for fleet meters: a range on the clock of a
-    GeneratedProfile is found by bisection (rows are in time order) instead
-    of computing every row of the ring; the rest is ProfileGeneric's."""
+    """Profile generic for fleet meters. A GeneratedProfile's rows are
+    computed into the fleet's shared ring (one bytearray per profile shape,
+    the event loop serves one block at a time) just before each block is
+    encoded: the rows the block can hold, at most. A range on the clock is
+    found by bisection (rows are in time order) instead of computing every
+    row of the ring. Encoding is ProfileGeneric's."""
 
     def _buffer(self, ctx, obj, pb):
-        if ctx.cursor or not isinstance(pb, GeneratedProfile) or ctx.selector != 1:
+        if not isinstance(pb, GeneratedProfile):
             return super()._buffer(ctx, obj, pb)
         sel = ctx.selection
+        if ctx.cursor:
+            if sel is not None and sel.pb is pb:
+                self._fill(ctx, pb, sel, sel.first + ctx.cursor - 1)
+            return super()._buffer(ctx, obj, pb)
         ncols = len(pb.offs)
         if sel is None or len(sel.order) < ncols:
             sel = ctx.selection = profile.Selection(ncols if ncols > 8 else 8)
@@ -616,6 +735,8 @@ class FleetProfileGeneric(profile.ProfileGeneric):
             sel.first = self._bisect(pb, sel, sel.first, sel.end, sel.lo_dt, 0)
             sel.end = self._bisect(pb, sel, sel.first, sel.end, sel.hi_dt, 1)
             sel.rcol = -1
+        if sel.rcol >= 0:
+            pb.fill(sel.first, sel.end)  # a range matched row by row: every row
         n = profile._selected(pb, sel)
         ctx.pos = axdr.enc_array(ctx.buf, ctx.pos, n)
         if n == 0:
@@ -623,7 +744,18 @@ class FleetProfileGeneric(profile.ProfileGeneric):
             sel.pb = None
             return base.SUCCESS
         ctx.cursor = 1  # the rows from sel.first, as a continuation sends them
+        self._fill(ctx, pb, sel, sel.first)
         return super()._buffer(ctx, obj, pb)
+
+    @staticmethod
+    def _fill(ctx, pb, sel, a):
+        # rows a.. into the ring: as many as the room left could hold
+        if sel.rcol >= 0:
+            return  # filled whole at the first block
+        limit = ctx.limit if ctx.limit < len(ctx.buf) else len(ctx.buf)
+        k = (limit - ctx.pos) // pb.min_row_size() + 1
+        end = a + k if a + k < sel.end else sel.end
+        pb.fill(a, end)
 
     @staticmethod
     def _bisect(pb, sel, lo, hi, bound, after):
@@ -643,45 +775,18 @@ class FleetProfileGeneric(profile.ProfileGeneric):
         return lo
 
 
-class _RowView:
-    # data[(a % rows) * width + off] of a GeneratedProfile; the record read
-    # last is kept for ROW_CACHE_S seconds (a GET reads a row byte by byte)
-    __slots__ = ("g", "width", "r", "t", "rec")
-
-    def __init__(self, g):
-        self.g = g
-        self.width = g.width
-        self.r = -1
-        self.t = 0.0
-        self.rec = None
-
-    def __getitem__(self, i):
-        r, off = divmod(i, self.width)
-        if r == self.r and _monotonic() - self.t < ROW_CACHE_S:
-            return self.rec[off]
-        g = self.g
-        self.rec = g.row(g.absolute(r))
-        self.r = r
-        self.t = _monotonic()
-        return self.rec[off]
-
-    def __setitem__(self, i, v):
-        pass
-
-    def __len__(self):
-        return self.width * self.g.rows
-
-
 class MeterStorage:
     """A fleet meter's storage (get, put, delete of bytes by key) in its own
     directory under the fleet's, made on the first write. Security records
-    ("sec.*": keys and invocation counters) are written at once (atomically,
-    as FileStorage does: counters must survive a power cut); the others are
-    kept in RAM until flush() (the fleet saves the meters that changed every
-    minute, and at shutdown); records of the computed profiles (ignored:
-    their OBIS codes) are not kept at all."""
+    ("sec.*": keys and invocation counters) are files written at once
+    (atomically, as FileStorage does: counters must survive a power cut);
+    the others are kept in RAM and written together, as one record
+    STATE_KEY, by snapshot() + write() (the fleet saves the meters that
+    changed every minute, off its event loop, and at shutdown). Records of
+    the computed profiles (ignored: their OBIS codes) are not kept."""
 
     DURABLE = ("sec.",)
+    STATE_KEY = "fleet.state"
 
     def __init__(self, directory, ignored=()):
         self.directory = directory
@@ -690,10 +795,8 @@ class MeterStorage:
         # whether it held records before this process (the image sink makes
         # the directory at build: a meter new to it has nothing to read)
         self._exists = os.path.isdir(directory)
-        self._dirty = {}  # key -> bytes, or None: deleted
-
-    def _is_ignored(self, key):
-        return key.startswith(self.ignored) if self.ignored else False
+        self._records = None  # key -> bytes, loaded on first use
+        self.changed = False
 
     def _files(self):
         if self._fs is None:
@@ -702,39 +805,82 @@ class MeterStorage:
             self._fs = FileStorage(self.directory)
         return self._fs
 
+    def _load(self):
+        recs = self._records = {}
+        if not self._exists:
+            return recs
+        blob = self._files().get(self.STATE_KEY)
+        p = 0
+        try:
+            while blob and p < len(blob):
+                n = blob[p]
+                key = blob[p + 1:p + 1 + n].decode("ascii")
+                p += 1 + n
+                m = int.from_bytes(blob[p:p + 4], "big")
+                if p + 4 + m > len(blob):
+                    raise ValueError("truncated")
+                recs[key] = blob[p + 4:p + 4 + m]
+                p += 4 + m
+        except (ValueError, UnicodeError):
+            recs.clear()  # FileStorage writes atomically: only a foreign file gets here
+        return recs
+
     def get(self, key):
-        if key in self._dirty:
-            return self._dirty[key]
-        if self._is_ignored(key):
+        if key.startswith(self.DURABLE):
+            if self._fs is None and not self._exists:
+                return None
+            return self._files().get(key)
+        if self.ignored and key.startswith(self.ignored):
             return None
-        if self._fs is None and not self._exists:
-            return None
-        return self._files().get(key)
+        recs = self._records
+        if recs is None:
+            recs = self._load()
+        return recs.get(key)
 
     def put(self, key, value):
-        if self._is_ignored(key):
-            return
         if key.startswith(self.DURABLE):
             self._files().put(key, value)
-            self._dirty.pop(key, None)
-        else:
-            self._dirty[key] = bytes(value)
+            return
+        if self.ignored and key.startswith(self.ignored):
+            return
+        recs = self._records
+        if recs is None:
+            recs = self._load()
+        recs[key] = bytes(value)
+        self.changed = True
 
     def delete(self, key):
         if key.startswith(self.DURABLE):
             self._files().delete(key)
-            self._dirty.pop(key, None)
-        elif self.get(key) is not None:
-            self._dirty[key] = None
+            return
+        recs = self._records
+        if recs is None:
+            recs = self._load()
+        if recs.pop(key, None) is not None:
+            self.changed = True
+
+    def snapshot(self):
+        """The records changed since the last snapshot as one blob (bytes),
+        or None when nothing changed."""
+        if not self.changed:
+            return None
+        self.changed = False
+        out = bytearray()
+        for key, value in self._records.items():
+            k = key.encode("ascii")
+            out.append(len(k))
+            out += k
+            out += len(value).to_bytes(4, "big")
+            out += value
+        return bytes(out)
+
+    def write(self, blob):
+        """Store a snapshot (any thread; one write per meter at a time)."""
+        if blob is not None:
+            self._files().put(self.STATE_KEY, blob)
 
     def flush(self):
-        """Write what put() kept in RAM."""
-        dirty, self._dirty = self._dirty, {}
-        for key, value in dirty.items():
-            if value is None:
-                self._files().delete(key)
-            else:
-                self._files().put(key, value)
+        self.write(self.snapshot())
 
 
 class Fleet:
@@ -761,6 +907,7 @@ class Fleet:
         self.faults = faults
         self.log = log
         self.meters = {}
+        self._rings = {}
         hs = list(mbuild.handlers(compiled))
         for k, h in enumerate(hs):
             if type(h) is profile.ProfileGeneric:
@@ -774,6 +921,13 @@ class Fleet:
         # ... built without storage (persist 0): nothing to load or write
         self.inits = tuple((i, (0,) + tuple(args[1:]) if i in computed else args)
                            for i, args in compiled.DEVICES[0][3])
+
+    def ring(self, rows, width):
+        """The shared ring of computed profile rows of this shape."""
+        r = self._rings.get((rows, width))
+        if r is None:
+            r = self._rings[(rows, width)] = bytearray(rows * width)
+        return r
 
     def __contains__(self, i):
         return self.first_index <= i < self.first_index + self.count
@@ -810,19 +964,55 @@ class Fleet:
     def keys(self, i):
         return fleet_keys(self.master, identity(self.compiled, i).system_title)
 
-    def save(self):
-        """Persist every built meter's state."""
-        for m in list(self.meters.values()):
+    def snapshots(self, indices):
+        """(meter, snapshot) of these built meters, their state saved to RAM
+        (the event loop's part of a save; write_all() does the rest)."""
+        out = []
+        for i in indices:
+            m = self.meters.get(i)
+            if m is None:
+                continue
             try:
-                m.save()
+                m.save_records()
+                if hasattr(m.storage, "snapshot"):
+                    out.append((m, m.storage.snapshot()))
             except Exception as e:  # noqa: BLE001 (one meter's fault stops no other)
                 if self.log:
-                    self.log("meter %d: could not save its state: %r" % (m.index, e))
+                    self.log("meter %d: could not save its state: %r" % (i, e))
+        return out
+
+    def save(self):
+        """Persist every built meter's state."""
+        self.write_all(self.snapshots(list(self.meters)))
 
     def power_down(self):
+        """Every built meter's "power down" event, then its state saved
+        (the disk writes side by side)."""
+        blobs = []
         for m in list(self.meters.values()):
             try:
-                m.power_down()
+                m.log_event(simulator.EVENT_POWER_DOWN)
+                m.save_records()
+                if hasattr(m.storage, "snapshot"):
+                    blobs.append((m, m.storage.snapshot()))
             except Exception as e:  # noqa: BLE001
                 if self.log:
                     self.log("meter %d: could not save its state: %r" % (m.index, e))
+        self.write_all(blobs)
+
+    def write_all(self, blobs):
+        """Write (meter, snapshot) pairs, WRITERS at a time (any thread)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def write(pair):
+            m, blob = pair
+            try:
+                m.storage.write(blob)
+            except OSError as e:
+                if self.log:
+                    self.log("meter %d: could not save its state: %s" % (m.index, e))
+
+        todo = [p for p in blobs if p[1] is not None]
+        if todo:
+            with ThreadPoolExecutor(WRITERS) as ex:
+                list(ex.map(write, todo))

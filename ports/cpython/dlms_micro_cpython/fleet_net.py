@@ -342,6 +342,7 @@ class FleetNet:
         self.shared_port = None
         self._at_cap = 0
         self._task = None
+        self._saving = None  # the state write in progress (a Future)
 
     def refused(self):
         if not self._at_cap:
@@ -405,14 +406,15 @@ class FleetNet:
                 self.save_touched()
 
     def save_touched(self):
+        # the meters served since the last save: their state to RAM here,
+        # the disk writes in a thread (the loop keeps serving); one save at
+        # a time (a slow disk skips rounds, never piles them up)
+        if self._saving is not None and not self._saving.done():
+            return
         touched, self.touched = self.touched, set()
-        for i in touched:
-            m = self.fleet.meters.get(i)
-            if m is not None:
-                try:
-                    m.save()
-                except Exception:  # noqa: BLE001
-                    self.logger.exception("meter %d: could not save its state", i)
+        blobs = self.fleet.snapshots(touched)
+        if blobs:
+            self._saving = asyncio.get_running_loop().run_in_executor(None, self.fleet.write_all, blobs)
 
     async def stop(self):
         if self._task is not None:
@@ -437,6 +439,8 @@ class FleetNet:
         for srv in self.servers:
             await srv.wait_closed()
         self.servers = []
+        if self._saving is not None:
+            await self._saving
 
 
 def default_max_connections(listeners):
