@@ -63,6 +63,11 @@ class Meter:
     # keys), set by the port on the instance; None: HLS-ECDSA is refused.
     signing = None
 
+    # Certificates of security suites 1 and 2 (Security setup attribute 6,
+    # methods 4-8; see dlms_micro/cosem/security_setup12.py), a port object
+    # set on the instance; None: those methods are refused.
+    cert_store = None
+
     # Security suite 2's keys (a dlms_micro.security.suite12.Suite2Keys: EK
     # and AK of 32 bytes, the counters of `keys`), set by the port on the
     # instance; None: suite 2 associations are refused.

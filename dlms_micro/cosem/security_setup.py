@@ -9,14 +9,16 @@
 #               signed responses. Shows the newest policy: a policy activated
 #               by method 1 shows at once, and is enforced from the next
 #               association (KeyStore.activate_pending).
-#   attribute 3 security_suite        enum (0: AES-GCM-128)
+#   attribute 3 security_suite        enum: the association's (0: AES-GCM-128, 1 and 2:
+#               the ECDH-ECDSA suites, issue 17)
 #   attribute 4 client_system_title   octet-string: the system title the
 #               client of the association being served presented
 #               (ctx.assoc.client_system_title, set by the security layer
 #               from the AARQ); empty when it presented none
 #   attribute 5 server_system_title   octet-string (8)
-#   attribute 6 certificates          array of certificate_info: always
-#               empty (suite 0 has no certificates)
+#   attribute 6 certificates          array of certificate_info: the port's
+#               certificate store's (meter.cert_store), else empty
+#               (security_setup12.py)
 #   Every attribute is read-only (SET: READ_WRITE_DENIED).
 #
 #   method 1 security_activate (security_policy enum)
@@ -45,11 +47,13 @@
 #                       unwrap; the types of the parameter were right, so
 #                       it is not type-unmatched.
 #       HARDWARE_FAULT  the storage failed (nothing changes)
-#   methods 3..8 key_agreement, generate_key_pair,
-#     generate_certificate_request, import_certificate, export_certificate,
-#     remove_certificate: security suites 1 and 2 only; refused with
-#     READ_WRITE_DENIED (what the client also sees when the object_list
-#     grants no access to them, which a table for suite 0 should say).
+#   methods 4..8 generate_key_pair, generate_certificate_request,
+#     import_certificate, export_certificate, remove_certificate: security
+#     suites 1 and 2, served by security_setup12.py over the port's
+#     certificate store (meter.cert_store); without one (a board: no X.509
+#     reader) refused with READ_WRITE_DENIED, as is method 3 key_agreement
+#     (what the client also sees when the object_list grants no access to
+#     them, which a table for suite 0 should say).
 # Without a key store (ctx.meter.keys None) every attribute but 1 and every
 # method answers OBJECT_UNAVAILABLE.
 #
@@ -96,13 +100,17 @@ class SecuritySetup(base.InterfaceClass):
         if attr == 2:
             pos = axdr.enc_enum(buf, pos, keys.configured_policy)
         elif attr == 3:
-            pos = axdr.enc_enum(buf, pos, keys.suite)
+            pos = axdr.enc_enum(buf, pos, _suite(ctx, keys))
         elif attr == 4:
             t = ctx.assoc.client_system_title
             pos = axdr.enc_octet_string(buf, pos, t if t is not None else b"")
         elif attr == 5:
             pos = axdr.enc_octet_string(buf, pos, keys.system_title)
         elif attr == 6:
+            if ctx.meter.cert_store is not None:  # suites 1 and 2: the port's certificates
+                from dlms_micro.cosem import security_setup12
+
+                return security_setup12.put_certificates(ctx, ctx.meter.cert_store)
             pos = axdr.enc_array(buf, pos, 0)
         else:
             return base.READ_WRITE_DENIED
@@ -116,7 +124,11 @@ class SecuritySetup(base.InterfaceClass):
 
     def action(self, ctx, obj, method):
         if method > 2:
-            return base.READ_WRITE_DENIED  # suites 1 and 2 only
+            if ctx.meter.cert_store is None:
+                return base.READ_WRITE_DENIED  # suites 1 and 2, with a certificate store
+            from dlms_micro.cosem import security_setup12
+
+            return security_setup12.action(ctx, method)
         keys = ctx.meter.keys
         if keys is None:
             return base.OBJECT_UNAVAILABLE
@@ -126,6 +138,16 @@ class SecuritySetup(base.InterfaceClass):
 
 
 SECURITY_SETUP = SecuritySetup()
+
+
+def _suite(ctx, keys):
+    # the security suite of the association being served (per association,
+    # issue 17), else the key store's
+    i = ctx.assoc.role
+    roles = ctx.meter.roles
+    if 0 <= i < len(roles) and roles[i].security_suite:
+        return roles[i].security_suite
+    return keys.suite
 
 
 def _security_activate(ctx, keys):

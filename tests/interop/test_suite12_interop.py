@@ -55,7 +55,7 @@ DEFINITION = {
          "max_length": 16, "read": ALL},
         {"class": "register", "obis": "1.0.1.8.0.255", "type": "double-long-unsigned", "value": 1234,
          "scaler": 0, "unit": "Wh", "read": ALL},
-        {"class": "security-setup", "obis": "0.0.43.0.0.255", "read": ALL[1:]},
+        {"class": "security-setup", "obis": "0.0.43.0.0.255", "read": ALL[1:], "actions": ALL[1:]},
         {"class": "data", "obis": "0.0.43.1.0.255", "description": "Invocation counter",
          "drive": "invocation-counter"},
     ],
@@ -97,12 +97,13 @@ def log():
     lg.setLevel(old)
 
 
-def gurux_peer(meter, transport, assoc, client_d=CLIENT_D1, server_d=None, secret=SHA256_SECRET, suite=None):
+def gurux_peer(meter, transport, assoc, client_d=CLIENT_D1, server_d=None, secret=SHA256_SECRET, suite=None,
+               title=GURUX_TITLE):
     from gurux_dlms.ecdsa import GXPrivateKey, GXPublicKey
     from gurux_dlms.enums import Authentication
     from gurux_dlms.objects.enums import SecuritySuite
 
-    p = GuruxPeer(meter, transport, sap=SAP[assoc], auth="high-gmac")
+    p = GuruxPeer(meter, transport, sap=SAP[assoc], auth="high-gmac", title=title)
     c = p.client
     c.authentication = Authentication(MECH[assoc])
     s = SUITE[assoc] if suite is None else suite

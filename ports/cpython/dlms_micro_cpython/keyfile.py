@@ -11,7 +11,10 @@
 #     "client_signing_keys": {"4755525558484553": "...x || y, 128 or 192 hex..."}
 #                                                  optional: clients' public keys
 #     "suite2_ek": "...64 hex digits...",          optional: security suite 2's
-#     "suite2_ak": "...64 hex digits..."           AES-256 EK and AK
+#     "suite2_ak": "...64 hex digits...",          AES-256 EK and AK
+#     "ca_certificate": "-----BEGIN CERTIFICATE-----..."  optional: the CA
+#                        (PEM text, or the DER in hex) whose certificates
+#                        Security setup import_certificate accepts
 #   }
 #
 # The keys are stored in the meter's data directory (DemoMeter(keys=...)),
@@ -25,7 +28,7 @@
 import json
 
 KEY_NAMES = ("ek", "ak", "kek")
-_OPTIONAL = ("system_title", "signing_keys", "client_signing_keys", "suite2_ek", "suite2_ak")
+_OPTIONAL = ("system_title", "signing_keys", "client_signing_keys", "suite2_ek", "suite2_ak", "ca_certificate")
 
 
 class KeyFileError(ValueError):
@@ -85,6 +88,11 @@ def parse(text):
     for name in ("suite2_ek", "suite2_ak"):
         if doc.get(name) is not None:
             out[name] = _hex(doc[name], name, 32)
+    ca = doc.get("ca_certificate")
+    if ca is not None:
+        if not isinstance(ca, str):
+            raise KeyFileError("ca_certificate: PEM text or the DER in hex")
+        out["ca_certificate"] = ca if "-----BEGIN" in ca else bytes.fromhex(ca.replace(" ", "").replace(":", ""))
     return out
 
 

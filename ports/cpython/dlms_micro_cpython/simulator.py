@@ -210,6 +210,10 @@ class SimulatedMeter:
 
         m.signing = signing.make_signing(store, keys, compiled, random_bytes)
         m.suite2_keys = signing.make_suite2_keys(m.keys, keys, compiled)
+        if m.signing:
+            from dlms_micro_cpython import certs
+
+            m.cert_store = certs.make_cert_store(m, store, keys, self._clock, random_bytes, log)
         # what the definition drives
         self._driven = {}
         for i, what in compiled.DEVICES[device][4]:

@@ -1,0 +1,161 @@
+# Security setup (class 64, version 1) for security suites 1 and 2: the
+# certificates attribute and methods 4-8 (Blue Book 4.4.7), over the port's
+# certificate store (ctx.meter.cert_store). Loaded by security_setup.py only
+# when a method or attribute needs it.
+#
+#   attribute 6 certificates   array of certificate_info ::= structure {
+#       certificate_entity enum (0 server, 1 client, 2 certification
+#       authority, 3 other), certificate_type enum (0 digital signature,
+#       1 key agreement, 2 TLS, 3 other), serial_number octet-string,
+#       issuer octet-string, subject octet-string, subject_alt_name
+#       octet-string }
+#   method 4 generate_key_pair (key_pair_type enum: 0 digital signature,
+#       1 key agreement, 2 TLS)
+#   method 5 generate_certificate_request (key_pair_type enum)
+#       -> octet-string: the PKCS #10 request (DER)
+#   method 6 import_certificate (octet-string: an X.509 certificate, DER)
+#   method 7 export_certificate (certificate_identification) -> octet-string
+#   method 8 remove_certificate (certificate_identification)
+#       certificate_identification ::= structure {
+#         certificate_identification_type enum (0 by entity, 1 by serial),
+#         certificate_identification_options CHOICE: by entity: structure {
+#           certificate_entity enum, certificate_type enum, system_title
+#           octet-string }; by serial: structure { serial_number
+#           octet-string, issuer octet-string } }
+#
+# The store (duck-typed, a port object; none on a board without an X.509
+# reader: every method there answers read-write-denied, as before):
+#   infos() -> [(entity, type, serial, issuer, subject, subject_alt_name)]
+#   generate_key_pair(key_type, suite)          raises CertError
+#   certificate_request(key_type, suite) -> DER bytes  raises CertError
+#     (suite: the security suite of the association calling, whose curve
+#     the key pair is on)
+#   import_certificate(der)                      raises CertError
+#   export_by_entity(entity, key_type, title) -> DER or None
+#   export_by_serial(serial, issuer) -> DER or None
+#   remove_by_entity(...), remove_by_serial(...) -> True if removed
+# A CertError (message: why) answers OTHER_REASON and the server's log gets
+# the message: an untrusted or expired certificate, a wrong curve, a key
+# type the meter does not have. Private keys never leave the store.
+
+from dlms_micro import axdr
+from dlms_micro.cosem import base
+from dlms_micro.errors import DlmsError
+
+
+class CertError(DlmsError):
+    pass
+
+
+def _log(ctx, msg):
+    log = ctx.meter.log
+    if log is not None:
+        log("Security setup: %s" % msg)
+
+
+def put_certificates(ctx, store):
+    # attribute 6
+    buf = ctx.buf
+    infos = store.infos() if store is not None else ()
+    pos = axdr.enc_array(buf, ctx.pos, len(infos))
+    for entity, ktype, serial, issuer, subject, san in infos:
+        pos = axdr.enc_structure(buf, pos, 6)
+        pos = axdr.enc_enum(buf, pos, entity)
+        pos = axdr.enc_enum(buf, pos, ktype)
+        pos = axdr.enc_octet_string(buf, pos, serial)
+        pos = axdr.enc_octet_string(buf, pos, issuer)
+        pos = axdr.enc_octet_string(buf, pos, subject)
+        pos = axdr.enc_octet_string(buf, pos, san)
+        if pos > ctx.limit:
+            raise axdr.BufferFull("certificates end at %d, past the limit %d" % (pos, ctx.limit))
+    ctx.pos = pos
+    return base.SUCCESS
+
+
+def _octets(r):
+    n = r.octet_string()
+    return bytes(r.buf[r.mark : r.mark + n])
+
+
+def _identification(r):
+    # certificate_identification -> ("entity", entity, type, title) or
+    # ("serial", serial, issuer); None: not that structure
+    if r.peek() != axdr.STRUCTURE or r.structure() != 2 or r.peek() != axdr.ENUM:
+        return None
+    kind = r.enum()
+    if r.peek() != axdr.STRUCTURE:
+        return None
+    n = r.structure()
+    if kind == 0 and n == 3:
+        if r.peek() != axdr.ENUM:
+            return None
+        entity = r.enum()
+        if r.peek() != axdr.ENUM:
+            return None
+        ktype = r.enum()
+        if r.peek() != axdr.OCTET_STRING:
+            return None
+        return ("entity", entity, ktype, _octets(r))
+    if kind == 1 and n == 2:
+        if r.peek() != axdr.OCTET_STRING:
+            return None
+        serial = _octets(r)
+        if r.peek() != axdr.OCTET_STRING:
+            return None
+        return ("serial", serial, _octets(r))
+    return None
+
+
+def action(ctx, method):
+    # methods 4..8; 3 (key_agreement) is not served
+    store = ctx.meter.cert_store
+    if store is None or method < 4 or method > 8:
+        return base.READ_WRITE_DENIED
+    r = ctx.r
+    if not ctx.has_data:
+        return base.TYPE_UNMATCHED
+    try:
+        if method == 4 or method == 5:
+            if r.peek() != axdr.ENUM:
+                return base.TYPE_UNMATCHED
+            ktype = r.enum()
+            i = ctx.assoc.role
+            roles = ctx.meter.roles
+            suite = roles[i].security_suite if 0 <= i < len(roles) else 0
+            if method == 4:
+                store.generate_key_pair(ktype, suite)
+                _log(ctx, "new key pair of type %d generated" % ktype)
+                return base.SUCCESS
+            der = store.certificate_request(ktype, suite)
+            ctx.pos = axdr.enc_octet_string(ctx.buf, ctx.pos, der)
+            if ctx.pos > ctx.limit:
+                raise axdr.BufferFull("certificate request past the limit %d" % ctx.limit)
+            return base.SUCCESS
+        if method == 6:
+            if r.peek() != axdr.OCTET_STRING:
+                return base.TYPE_UNMATCHED
+            store.import_certificate(_octets(r))
+            _log(ctx, "certificate imported")
+            return base.SUCCESS
+        ident = _identification(r)
+        if ident is None:
+            return base.TYPE_UNMATCHED
+        if method == 7:
+            if ident[0] == "entity":
+                der = store.export_by_entity(ident[1], ident[2], ident[3])
+            else:
+                der = store.export_by_serial(ident[1], ident[2])
+            if der is None:
+                return base.OBJECT_UNAVAILABLE
+            ctx.pos = axdr.enc_octet_string(ctx.buf, ctx.pos, der)
+            if ctx.pos > ctx.limit:
+                raise axdr.BufferFull("certificate past the limit %d" % ctx.limit)
+            return base.SUCCESS
+        if ident[0] == "entity":
+            done = store.remove_by_entity(ident[1], ident[2], ident[3])
+        else:
+            done = store.remove_by_serial(ident[1], ident[2])
+        return base.SUCCESS if done else base.OBJECT_UNAVAILABLE
+    except CertError as ex:
+        _log(ctx, "method %d refused: %s" % (method, ex))
+        return base.OTHER_REASON
