@@ -193,20 +193,9 @@ def stop(p):
 
 
 def free_base(count):
-    for base in range(20000, 32768 - count, 1009):
-        socks = []
-        try:
-            for i in range(0, count, max(1, count // 50)):
-                s = socket.socket()
-                s.bind(("127.0.0.1", base + i))
-                socks.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port window")
+    from dlms_micro_cpython.fleet_net import free_base as free
+
+    return free(count)
 
 
 def bench_collection(args):

@@ -10,7 +10,6 @@
 
 import asyncio
 import datetime
-import socket
 import threading
 import time
 
@@ -30,25 +29,6 @@ DAILY = "1.0.98.1.0.255"
 CLOCK = "0.0.1.0.0.255"
 
 
-def _free_base(count):
-    # a window of count free ports below the ephemeral range
-    for base in range(21000, 32000 - count, 997):
-        socks = []
-        try:
-            for i in range(count):
-                s = socket.socket()
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(("127.0.0.1", base + i))
-                socks.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no window of %d free ports" % count)
-
-
 class FleetUnderTest:
     # The fleet in its own asyncio loop and thread; .logs keeps its lines.
     def __init__(self, data_dir):
@@ -64,7 +44,9 @@ class FleetUnderTest:
         self.faults = Faults(7, log=self.logs.append)
         self.fleet = Fleet(load_definition(None), COUNT, storage=self.store, seed=7, faults=self.faults,
                            log=self.logs.append)
-        self.base = _free_base(COUNT)
+        from dlms_micro_cpython.fleet_net import free_base
+
+        self.base = free_base(COUNT)
         self.net = FleetNet(self.fleet, "127.0.0.1", wrapper_base=self.base, shared_hdlc_port=0, idle_timeout=30)
         self.loop = asyncio.new_event_loop()
         started = threading.Event()

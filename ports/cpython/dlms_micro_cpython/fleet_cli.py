@@ -29,6 +29,11 @@ class BadInput(Exception):
     """One line for stderr; exit code 2."""
 
 
+class CannotStart(Exception):
+    """One line for stderr; exit code 1 (as serve: the data directory is
+    another process's, a port is taken)."""
+
+
 def _port(text):
     if text.lower() in ("off", "none", "-"):
         return None
@@ -221,6 +226,9 @@ def run(args):
     except BadInput as e:
         print("dlms-micro fleet: %s" % e, file=sys.stderr)
         return 2
+    except CannotStart as e:
+        print("dlms-micro fleet: %s" % e, file=sys.stderr)
+        return 1
 
 
 def keys_command(args):
@@ -280,9 +288,9 @@ def _open_data(args):
         store.delete("dlms-micro.write-check")
         return store
     except storage.DataDirLocked as e:
-        raise BadInput(str(e)) from None
+        raise CannotStart(str(e)) from None
     except OSError as e:
-        raise BadInput("cannot keep the fleet's state in --data %s: %s" % (where, e.strerror or e)) from None
+        raise CannotStart("cannot keep the fleet's state in --data %s: %s" % (where, e.strerror or e)) from None
 
 
 def _run_worker(args, compiled, master, faults, logger):

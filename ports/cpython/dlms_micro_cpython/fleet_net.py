@@ -470,3 +470,26 @@ def raise_file_limit(need):
         return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     except (ImportError, OSError, ValueError):
         return -1
+
+
+def free_base(count, host="127.0.0.1", start=20000, stop=32768):
+    """A base port below the usual ephemeral range (32768..) with count
+    ports free after it (checked by binding them), for tests and benchmarks;
+    RuntimeError when there is none."""
+    import socket
+
+    for base in range(start, stop - count, 997):
+        socks = []
+        try:
+            for i in range(count):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((host, base + i))
+                socks.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no window of %d free ports" % count)

@@ -1,0 +1,173 @@
+# The fleet simulator's parts without a network (fleet.py, fleet_faults.py,
+# fleet_cli.py): the documented key derivation, identities, the consumption
+# model's consistency (registers, load profile, daily values), computed
+# profile rows read through a Channel, bad input (one line, exit code 2),
+# and the data directory lock. tests/interop/test_fleet_interop.py reads a
+# fleet with gurux-dlms and dlms-cosem.
+
+import hashlib
+import hmac
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dlms_micro_cpython import cli, fleet_faults
+from dlms_micro_cpython.fleet import DEMO_MASTER, QUARTER, Fleet, fleet_keys, identity
+from dlms_micro_cpython.fleet_cli import load_definition
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    return load_definition(None)
+
+
+def test_keys_are_hmac_sha256_of_label_and_system_title_as_documented():
+    title = bytes.fromhex("444D490000BC6151")
+    k = fleet_keys(DEMO_MASTER, title)
+    for name, label in (("ek", b"EK"), ("ak", b"AK"), ("kek", b"KEK")):
+        want = hmac.new(DEMO_MASTER, b"dlms-micro fleet" + title + label, hashlib.sha256).digest()[:16]
+        assert k[name] == want
+    # a fixed vector for head-ends to check their own derivation against
+    assert k["ek"].hex().upper() == "E881342AA605576218095AA2C535FC50"
+
+
+def test_identities_derive_from_the_index(compiled):
+    a, b = identity(compiled, 0), identity(compiled, 4321)
+    assert (a.serial_number, a.name, a.system_title, a.physical) == (
+        b"12345678", b"DMI0000012345678", bytes.fromhex("444D490000BC614E"), 16)
+    assert (b.serial_number, b.name, b.physical) == (b"12349999", b"DMI0000012349999", 4337)
+    assert b.system_title == b"DMI" + (12349999).to_bytes(5, "big")
+
+
+def _get(ch, apdu):
+    # one wrapper request (client SAP 32) through a Channel; the response APDUs
+    msg = bytes([0, 1, 0, 32, 0, 1]) + len(apdu).to_bytes(2, "big") + apdu
+    ch.feed(msg, 0, len(msg), 0)
+    out = []
+    while True:
+        ev = ch.next_event(0)
+        if ev == 0:
+            return out
+        if ev == 1:
+            out.append(bytes(ch.tx_buf[ch.tx_start + 8:ch.tx_end]))
+
+
+AARQ_32 = bytes.fromhex("6036a1090607608574050801018a0207808b0760857405080201ac0a80083132333435363738"
+                        "be10040e01000000065f1f0400401e5dffff")
+
+
+def test_registers_profile_rows_and_daily_values_agree(compiled):
+    f = Fleet(compiled, 50, seed=3)
+    m = f.meter(7)
+    lp = m.generated[0]
+    daily = [g for g in m.generated if g.period == 86400][0]
+    a = lp.total - 1  # the latest row
+    row = lp.row(a)
+    # the row's import energy (column 2: 05 06 u32) is the model's at its time
+    off = lp.offs[2]
+    assert row[off:off + 2] == b"\x05\x06"
+    e_row = int.from_bytes(row[off + 2:off + 6], "big")
+    assert e_row == int(m.model.energy(a * QUARTER))
+    # the register now is at least that, and the day's row at 00:00 below it
+    m.update()
+    reg = [e for e in m._driven["simulation:energy-import"]][0]
+    assert e_row <= m.meter.state[reg[4]] <= e_row + 20000
+    d = daily.row(daily.total - 1)
+    e_day = int.from_bytes(d[daily.offs[1] + 2:daily.offs[1] + 6], "big")
+    assert e_day == int(m.model.energy((daily.total - 1) * 86400)) <= e_row
+    # rows only grow, and come back the same
+    values = [int.from_bytes(lp.row(k)[off + 2:off + 6], "big") for k in range(a - 500, a + 1)]
+    assert values == sorted(values)
+    assert [int.from_bytes(lp.row(k)[off + 2:off + 6], "big") for k in range(a - 500, a + 1)] == values
+    # another meter, other numbers
+    assert f.meter(8).generated[0].row(a) != row
+
+
+def test_whole_load_profile_read_in_blocks_through_a_channel(compiled):
+    f = Fleet(compiled, 3)
+    m = f.meter(1)
+    ch = m.make_channel("wrapper")
+    assert _get(ch, AARQ_32)[0][0] == 0x61
+    # GET the load profile's buffer with entry_descriptor: the last 96 rows
+    lp = m.generated[0]
+    n = lp.count
+    sel = bytes([2, 2, 4, 6]) + (n - 95).to_bytes(4, "big") + b"\x06" + n.to_bytes(4, "big") + \
+        bytes([0x12, 0, 1, 0x12, 0, 0])
+    req = bytes.fromhex("c001c100070100630100ff0201") + sel  # attribute 2, selective access
+    blocks = []
+    r = _get(ch, req)
+    while True:
+        apdu = r[0]
+        assert apdu[:2] == b"\xc4\x02", apdu.hex()
+        blocks.append(apdu)
+        if apdu[3]:
+            break
+        r = _get(ch, bytes([0xC0, 0x02, apdu[2]]) + apdu[4:8])
+    data = b"".join(b[10:] if b[9] < 0x80 else b[10 + (b[9] & 0x7F):] for b in blocks)
+    assert data[:2] == b"\x01\x60"  # array of 96
+    assert data.count(b"\x02\x04\x09\x0c") == 96  # 96 rows, each starting with its clock
+    assert len(f._rings) >= 1
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--count", "0"], "--count 0"),
+    (["--count", "20000"], "a fleet holds meters 0..16365"),
+    (["--port", "60000", "--count", "10000"], "ports end at 65535"),
+    (["--port", "20000", "--hdlc-port", "20005", "--count", "10"], "overlap"),
+    (["--port", "off", "--shared-hdlc-port", "off"], "every transport is off"),
+    (["--fault", "latency=fast@3"], "is not a number"),
+    (["--fault", "silent"], "KIND[=VALUE]@TARGET"),
+    (["--fault", "drop=2@1"], "a probability 0..1"),
+    (["--fault", "meltdown@1"], "unknown kind"),
+    (["--workers", "0"], "--workers 0"),
+])
+def test_bad_input_one_line_exit_2(capsys, argv, words):
+    assert cli.main(["fleet"] + argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0], err
+
+
+def test_a_definition_that_does_not_compile(tmp_path, capsys):
+    p = tmp_path / "bad.json"
+    p.write_text('{"meter": "dlms-micro/1", "name": "X"}')
+    assert cli.main(["fleet", "--meter", str(p)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not define a meter" in err[0]
+
+
+def test_fault_specs():
+    f = fleet_faults.parse("latency=250@10-12,40")
+    assert (f.kind, f.value, f.indices) == ("latency", 250.0, {10, 11, 12, 40})
+    assert fleet_faults.parse("silent@5%").fraction == 0.05
+    faults = fleet_faults.Faults(seed=1)
+    faults.add(fleet_faults.parse("refuse@30%"))
+    picked = [i for i in range(1000) if faults.active("refuse", i)]
+    assert 250 < len(picked) < 350
+    again = fleet_faults.Faults(seed=1)
+    again.add(fleet_faults.parse("refuse@30%"))
+    assert picked == [i for i in range(1000) if again.active("refuse", i)]  # the same meters every time
+    assert faults.active("silent", 3) is None
+
+
+def test_the_fleet_holds_its_data_directory(tmp_path):
+    env = dict(os.environ)
+    cmd = [sys.executable, "-m", "dlms_micro_cpython", "fleet", "--count", "3", "--port", "off",
+           "--shared-hdlc-port", "0", "--data", str(tmp_path)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        lines = []
+        while time.monotonic() < deadline:
+            line = p.stdout.readline()
+            lines.append(line)
+            if "Ctrl-C" in line or not line:
+                break
+        assert any("listening: hdlc" in x for x in lines), lines
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        assert second.returncode == 1 and "is in use by process %d" % p.pid in second.stderr
+    finally:
+        p.terminate()
+        p.wait(30)
