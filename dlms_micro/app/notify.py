@@ -27,7 +27,10 @@
 # 0x40), the APDU goes out as general-glo-ciphering (DB, 08 + the meter's
 # system title, length, SC, IC, ciphertext, tag), suite 0 with the global
 # unicast key and the key store's transmit invocation counter, at the level
-# the policy asks (security/suite0.py, Suite0.protect in place).
+# the policy asks (security/suite0.py, Suite0.protect in place). With
+# meter.push_broadcast set, the global broadcast key (key_transfer key id 1)
+# ciphers instead and SC carries the broadcast bit (0x40): one key for a
+# push every receiver of a group can open (issue 17).
 #
 #   n = Notifier(meter)                     once, at boot
 #   end = n.encode(obj, buf, start, limit, utc)
@@ -106,7 +109,8 @@ class Notifier:
                 self.start = start
                 return q
             s = self._suite()
-            end = s.protect(buf, p, q, limit, level, _s0.FORM_GENERAL_GLO)
+            end = s.protect(buf, p, q, limit, level, _s0.FORM_GENERAL_GLO,
+                            1 if getattr(self.meter, "push_broadcast", 0) else 0)
             self.start = s.out_start
             return end
         except EncodeError:
@@ -124,6 +128,8 @@ class Notifier:
             if getattr(m, "_gcm", None) is None:
                 m._gcm = gcm.new()  # the global-key cipher the channels share
             s = self.suite = _s0.Suite0(m.keys, m._gcm)
+            if getattr(m, "push_broadcast", 0):
+                s.bcast_gcm = gcm.new()  # its own: the broadcast key stays loaded
         return s
 
     def plain(self, obj, buf, pos, limit, utc=None):

@@ -78,6 +78,7 @@ GENERAL_DED_CIPHERING = const(0xDC)
 # Security Setup key ids (global_key_transfer): the invocation counter a
 # received APDU is checked against
 KEY_EK = const(0)  # global unicast encryption key
+KEY_BK = const(1)  # global broadcast encryption key
 
 # security_policy bits (Security Setup version 1), as keys.policy holds them
 _POLICY_AUTHENTICATED_REQUEST = const(0x04)
@@ -264,6 +265,8 @@ class Suite0:
         # for security suite 1, which ciphers as suite 0 does (AES-GCM-128);
         # the server sets it per association
         self.suite_id = 0
+        self.bcast_gcm = None  # a Gcm for the broadcast key (pushes), set by its owner
+        self._bcast_loaded = None
         self.reset()
 
     def reset(self):
@@ -325,6 +328,21 @@ class Suite0:
             self._has_loaded = 1
         self._aad[1 : self._aad_n] = ak
         return self.gcm
+
+    def _broadcast(self):
+        # the global broadcast key in bcast_gcm (reloaded when it changed),
+        # AK into the AAD scratch
+        bk = self.keys.key(KEY_BK)
+        ak = self.keys.ak
+        kl = self.key_len
+        if bk is None or len(bk) != kl or ak is None or len(ak) != kl or self.bcast_gcm is None:
+            raise _err(E_NO_KEY, "no global broadcast key")
+        g = self.bcast_gcm
+        if self._bcast_loaded != bk:
+            g.set_key(bk)
+            self._bcast_loaded = bytes(bk)
+        self._aad[1 : self._aad_n] = ak
+        return g
 
     def _dedicated(self):
         if not self.has_dedicated_key:
@@ -475,7 +493,7 @@ class Suite0:
 
     # ---------------------------------------------------------- protect
 
-    def protect(self, out, p, q, lim, level=0, form=FORM_NONE):
+    def protect(self, out, p, q, lim, level=0, form=FORM_NONE, broadcast=0):
         # Cipher the plain APDU out[p:q] in place as the answer to the last
         # unprotected request, with the keys it was checked with (or in
         # `form` with the current keys, when given): header written before
@@ -483,11 +501,16 @@ class Suite0:
         # requires of responses, | level. Returns the end; the APDU starts at
         # self.out_start. In the glo/ded forms an APDU without a ciphered
         # form (exception-response) is left as it is (out_start = p, end q).
+        # broadcast=1 (with a form): ciphered with the global broadcast key
+        # (keys.key(KEY_BK), loaded into bcast_gcm, a Gcm the owner sets),
+        # SC's broadcast bit 0x40 set (pushes to several receivers).
         if form == FORM_NONE:
             form = self.form
             g = self._cipher
             if form == FORM_NONE or g is None:
                 raise _err(E_NOT_NEGOTIATED, "no protected request to answer")
+        elif broadcast:
+            g = self._broadcast()
         else:
             g = self._dedicated() if form == FORM_DED or form == FORM_GENERAL_DED else self._global()
         keys = self.keys
@@ -520,7 +543,7 @@ class Suite0:
         for i in range(TITLE_LEN):
             iv[i] = title[i]
         keys.put_next_tx_ic(iv, 8)
-        sc = lv | self.suite_id  # unicast key, no compression
+        sc = lv | self.suite_id | (SC_BROADCAST if broadcast else 0)  # no compression
         aad = self._aad
         aad[0] = sc
         if lv == LEVEL_MASK:
