@@ -293,3 +293,49 @@ def test_faults_file_at_run_time_and_fraction(fleet, tmp_path, at_physical, monk
         p.close()
     finally:
         fleet.call(setattr, fleet.faults, "file", None)
+
+
+def test_workers_keep_the_addresses(tmp_path, at_physical):
+    # --workers 2: meters 0..49 in one process, 50..99 in the other; the
+    # per-meter ports and the shared HDLC port (the supervisor hands each
+    # connection to the worker of the meter its first frame addresses)
+    import subprocess
+    import sys
+
+    from dlms_micro_cpython.fleet import DEMO_MASTER, fleet_keys, identity
+    from dlms_micro_cpython.fleet_cli import load_definition
+    from dlms_micro_cpython.fleet_net import free_base
+
+    base = free_base(100)
+    p = subprocess.Popen([sys.executable, "-m", "dlms_micro_cpython", "fleet", "--count", "100", "--port", str(base),
+                          "--shared-hdlc-port", "0", "--workers", "2", "--data", str(tmp_path)],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or ("Ctrl-C" not in lines[-1] and lines[-1]):
+            lines.append(p.stdout.readline())
+        shared = int([x for x in lines if "shared" in x][0].split(":")[2].split()[0])
+        compiled = load_definition(None)
+
+        class Address:
+            pass
+
+        for i in (7, 93):
+            a = Address()
+            a.wrapper_address = ("127.0.0.1", base + i)
+            a.hdlc_address = ("127.0.0.1", shared)
+            for transport in (WRAPPER, HDLC_TCP):
+                at_physical(i)
+                title = identity(compiled, i).system_title
+                g = GuruxPeer(a, transport, sap=1, keys=fleet_keys(DEMO_MASTER, title))
+                try:
+                    g.associate()
+                    from gurux_dlms.objects import GXDLMSSecuritySetup
+
+                    assert as_bytes(g.read(GXDLMSSecuritySetup(SECURITY_SETUP), 5)) == title
+                    g.release()
+                finally:
+                    g.close()
+    finally:
+        p.terminate()
+        assert p.wait(60) == 0

@@ -99,7 +99,7 @@ def add_parser(sub):
                    "whenever it changes (faults at run time)")
     p.add_argument("--workers", type=int, default=1, metavar="K",
                    help="spread the meters over K processes (one per core); addresses do not change")
-    p.add_argument("--worker", help=argparse.SUPPRESS)  # "w/K": one worker of --workers K
+    p.add_argument("--worker", help=argparse.SUPPRESS)  # "w/K/CONTROL": one worker of --workers K
     p.add_argument("--max-connections", type=_int_at_least(1), metavar="N",
                    help="TCP connections served at once by the fleet (default: from the file limit, at most 4096)")
     p.add_argument("--idle-timeout", type=float, default=120.0, metavar="S",
@@ -295,10 +295,11 @@ def _open_data(args):
 
 def _run_worker(args, compiled, master, faults, logger):
     # one worker of --workers K (started by fleet_workers.supervise)
-    w, _slash, k = args.worker.partition("/")
+    from dlms_micro_cpython.fleet_workers import slice_of
+
+    w, k, _control = args.worker.split("/", 2)
     w, k = int(w), int(k)
-    lo = args.first_index + args.count * w // k
-    hi = args.first_index + args.count * (w + 1) // k
+    lo, hi = slice_of(args.first_index, args.count, w, k)
     store = None
     if args.data is not None and args.data.lower() != "none":
         store = storage.FileStorage(args.data)  # the supervisor holds the lock
