@@ -29,11 +29,6 @@ ALLOWED = {
     ("dlms_micro/cosem/hdlc_setup.py", "_HI"): "SET range check (compared)",
     # once per optical sign-on
     ("dlms_micro/link/iec21.py", "BAUD_RATES"): "once per sign-on",
-    ("dlms_micro/source/iec21_readout.py", "BAUD_RATES"): "once per readout session",
-    # a Modbus source's decimal scaling: 5**6 = 15625 is a big int when
-    # frozen, so a reading scaled by 10**-6 costs one big-int product (per
-    # source poll, not per request); better split into small factors
-    ("dlms_micro/source/modbus_rtu.py", "_POW5"): "per source poll, scaler -6 only",
 }
 
 
