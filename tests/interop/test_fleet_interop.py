@@ -270,6 +270,65 @@ def test_faults_seen_by_the_clients_and_logged_with_the_index(fleet, at_physical
         _clear_faults(fleet)
 
 
+def test_drift_source_failure_and_dropped_answers(fleet, at_physical, monkeypatch):
+    from gurux_dlms.objects import GXDLMSClock, GXDLMSRegister
+
+    monkeypatch.setattr(ip, "IO_TIMEOUT", 1.5)
+    try:
+        # the clock drifts an hour per hour (a second a second) ahead
+        _fault(fleet, "drift=3600@16")
+        p = _gurux(fleet, 16, WRAPPER, at_physical)
+        p.associate()
+        clk = GXDLMSClock(CLOCK)
+        p.read(clk, 2)
+        t0, m0 = clk.time.value.timestamp(), time.monotonic()
+        time.sleep(2.5)
+        p.read(clk, 2)
+        gained = (clk.time.value.timestamp() - t0) - (time.monotonic() - m0)
+        p.release()
+        p.close()
+        assert gained >= 1.0, gained
+        # the metering source fails: the voltage reads 0
+        _fault(fleet, "source-fail@18")
+        p = _gurux(fleet, 18, HDLC_TCP, at_physical)
+        p.associate()
+        assert p.read(GXDLMSRegister("1.0.32.7.0.255"), 2) == 0
+        p.release()
+        p.close()
+        # every answer dropped
+        _fault_seen(fleet, at_physical, "drop=1@19", WRAPPER, TimeoutError, "dropped")
+    finally:
+        _clear_faults(fleet)
+
+
+def test_per_meter_hdlc_port(tmp_path, at_physical):
+    # --hdlc-port BASE: meter i's HDLC over TCP on BASE + i, physical 16 + i
+    from dlms_micro_cpython.fleet import Fleet
+    from dlms_micro_cpython.fleet_cli import load_definition
+    from dlms_micro_cpython.fleet_net import FleetNet, free_base
+
+    f = Fleet(load_definition(None), 20)
+    net = FleetNet(f, "127.0.0.1", hdlc_base=free_base(20))
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(net.start())
+    t = threading.Thread(target=loop.run_forever, daemon=True)
+    t.start()
+    try:
+        class Address:
+            hdlc_address = ("127.0.0.1", net.port_of(HDLC_TCP, 13))
+
+        at_physical(13)
+        p = GuruxPeer(Address(), HDLC_TCP, sap=1, keys=f.keys(13))
+        p.associate()
+        p.release()
+        p.close()
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(10)
+        loop.run_until_complete(net.stop())
+        loop.close()
+
+
 def test_faults_file_at_run_time_and_fraction(fleet, tmp_path, at_physical, monkeypatch):
     import json
 
