@@ -47,6 +47,7 @@ EV_CLOSE = 5  # wrapper: the stream cannot be trusted any more
 
 _LINK_HDLC = 1
 _LINK_WRAPPER = 2
+_GENERAL_SIGNING = 0xDF
 
 # What this server implements (offered in the InitiateResponse, intersected
 # with what the client proposes and what the role grants).
@@ -99,6 +100,8 @@ class Channel:
         # Suite 0 (AES-GCM) for a meter with keys: the global-key cipher is
         # shared by the meter's channels, the dedicated-key one is ours.
         self.suite = None
+        self._signed_rq = None  # security.signing.Signed, made for the first general-signing
+        self._last_tid = None  # transaction-id of the last signed request accepted
         self._suite01 = None  # suites 0 and 1 (AES-GCM-128)
         self._suite2 = None  # suite 2 (AES-GCM-256), made for its first association
         if meter.keys is not None:
@@ -166,6 +169,7 @@ class Channel:
         self._end_association()
 
     def _end_association(self):
+        self._last_tid = None
         self.services.abort_blocks()
         self.gbt.reset()
         self._gbt_push = False
@@ -266,6 +270,8 @@ class Channel:
         # it, the response as one APDU or in GBT blocks.
         a = self.assoc
         sv = self.services
+        if e > s and buf[s] == _GENERAL_SIGNING and a.status == asn.ASSOCIATED:
+            return self._signed(buf, s, e, out, o, lim)
         ciphered = self.suite is not None and e > s and _s0.request_form(buf[s])
         mode = _xd.GBT_OFF
         if a.conformance & _CONF_GBT and (in_gbt or not a.conformance & _CONF_BT_GET):
@@ -292,6 +298,75 @@ class Channel:
         g = self.gbt
         g.start(out, start, q, sv if sv.gbt_pending() else None, size - _gbt.HEADER, self.kind == _LINK_WRAPPER)
         return self._gbt_block(out, o)
+
+    # ------------------------------------------------- general-signing
+
+    def _signed(self, buf, s, e, out, o, lim):
+        # A general-signing request (suites 1 and 2, security.signing): the
+        # client's signature checked with the key the meter holds for the
+        # originator system title (the association's client), its
+        # transaction-id above the last one accepted in the association
+        # (a replayed signed APDU is refused), then its content served as
+        # any request (ciphered or plain) and the response signed with the
+        # meter's key in the same form. Refusals: exception-response D8 01 05
+        # and a log line.
+        from dlms_micro.security import signing as _sg
+
+        a = self.assoc
+        meter = self.meter
+        role = meter.roles[a.role]
+        sgm = meter.signing
+        if isinstance(sgm, dict):
+            sgm = sgm.get(role.security_suite)
+        sv = self.services
+        try:
+            if sgm is None or meter.keys is None or role.security_suite != sgm.suite:
+                raise _sg.SigningError("general-signing in an association without suite 1 or 2 signing keys")
+            rq = self._signed_rq
+            if rq is None:
+                rq = self._signed_rq = _sg.Signed()
+            rq.parse(buf, s, e)
+            orig = rq.field(1)
+            ct = a.client_system_title
+            if ct and orig != ct:
+                raise _sg.SigningError("originator system title is not the association's client's")
+            pub = sgm.client_key(orig)
+            if pub is None:
+                raise _sg.SigningError("no public signing key for the originator system title")
+            if not rq.verify(sgm.curve, pub):
+                raise _sg.SigningError("signature does not verify")
+            tid = rq.field(0)
+            last = self._last_tid
+            if last is not None and int.from_bytes(tid, "big") <= int.from_bytes(last, "big"):
+                raise _sg.SigningError("transaction-id not above the last one accepted: a replay")
+        except DlmsError as ex:
+            self._error("signed request refused: %s" % ex)
+            return sv._exception(out, o, 1, 5)
+        self._last_tid = tid
+        c = rq.off[5]
+        ce = c + rq.length[5]
+        p = o + 48  # room for the general-signing header of the response
+        end = lim - 3 - 2 * sgm.curve.size
+        if ce <= c:
+            return sv._exception(out, o, 2, 3)
+        if self.suite is not None and _s0.request_form(buf[c]):
+            q = self._ciphered(buf, c, ce, out, p, end)
+            rs = self._reply_start
+        elif self._plain_refused():
+            self._error("signed unprotected request where the security policy wants protection")
+            return sv._exception(out, o, 1, 1)
+        else:
+            q = sv.handle(buf, c, ce, out, p, end)
+            rs = p
+        if q < 0:
+            return -1
+        content = bytes(out[rs:q])
+        self._reply_start = o
+        try:
+            return _sg.build(out, o, lim, sgm.key_pair, tid, meter.keys.system_title, orig, b"", b"", content)
+        except DlmsError as ex:
+            self._error("signed response not sent: %s" % ex)
+            return sv._exception(out, o, 1, 1)
 
     # ---------------------------------------------- general block transfer
 

@@ -31,6 +31,12 @@
 # meter.push_broadcast set, the global broadcast key (key_transfer key id 1)
 # ciphers instead and SC carries the broadcast bit (0x40): one key for a
 # push every receiver of a group can open (issue 17).
+# SIGNED PUSHES. With meter.push_signed set and signing keys (meter.signing,
+# security suites 1/2), the (protected or plain) DataNotification goes out
+# inside general-signing (security/signing.py): transaction-id = the 4-byte
+# invoke id, originator = the meter's system title, no recipient, signed
+# with the meter's signing key. Signing allocates (big ints); the APDU must
+# fit buf[start:limit] with ~100 bytes more.
 #
 #   n = Notifier(meter)                     once, at boot
 #   end = n.encode(obj, buf, start, limit, utc)
@@ -107,17 +113,39 @@ class Notifier:
             self.protected = bool(level)
             if not level:
                 self.start = start
-                return q
+                return self._signed(buf, start, q, limit)
             s = self._suite()
             end = s.protect(buf, p, q, limit, level, _s0.FORM_GENERAL_GLO,
                             1 if getattr(self.meter, "push_broadcast", 0) else 0)
             self.start = s.out_start
-            return end
+            return self._signed(buf, start, end, limit)
         except EncodeError:
             self._log("push: the notification does not fit its buffer, not sent")
         except DlmsError:  # no transmit invocation counter, no keys
             self._log("push: the notification could not be protected, not sent")
         return -1
+
+    def _signed(self, buf, start, end, limit):
+        # the APDU at buf[self.start:end] inside general-signing, when the
+        # meter signs its pushes
+        m = self.meter
+        sg = m.signing
+        if not getattr(m, "push_signed", 0) or not sg:
+            return end
+        if isinstance(sg, dict):  # one per suite: the strongest
+            sg = sg[max(sg)]
+        from dlms_micro.security import signing
+
+        content = bytes(buf[self.start : end])
+        n = self.invoke_id
+        tid = bytes([0, n >> 16, (n >> 8) & 0xFF, n & 0xFF])
+        try:
+            q = signing.build(buf, start, limit, sg.key_pair, tid, m.keys.system_title, b"", b"", b"", content)
+        except DlmsError as ex:
+            self._log("push: not signed, not sent: %s" % ex)
+            return -1
+        self.start = start
+        return q
 
     def _suite(self):
         s = self.suite
