@@ -171,3 +171,51 @@ def test_the_fleet_holds_its_data_directory(tmp_path):
     finally:
         p.terminate()
         p.wait(30)
+
+
+def _read_blocks(ch, req, between=None):
+    # a GET answered in blocks: the data of every block; between() runs
+    # after the first block (another meter's read using the shared ring)
+    r = _get(ch, req)
+    data = b""
+    while True:
+        apdu = r[0]
+        if apdu[:2] == b"\xc4\x01":
+            return apdu[4:]
+        assert apdu[:2] == b"\xc4\x02", apdu.hex()
+        data += apdu[10:] if apdu[9] < 0x80 else apdu[10 + (apdu[9] & 0x7F):]
+        if apdu[3]:
+            return data
+        if between is not None:
+            between()
+            between = None
+        r = _get(ch, bytes([0xC0, 0x02, apdu[2]]) + apdu[4:8])
+
+
+def test_a_range_with_a_wildcard_year_reads_right_while_others_use_the_ring(compiled):
+    # a year left unspecified: rows matched one by one (no bisection); the
+    # rows still come right when another meter's read fills the shared ring
+    # between two blocks
+    import datetime
+
+    f = Fleet(compiled, 3)
+    a, b = f.meter(0), f.meter(1)
+    cha, chb = a.make_channel("wrapper"), b.make_channel("wrapper")
+    assert _get(cha, AARQ_32)[0][0] == 0x61 and _get(chb, AARQ_32)[0][0] == 0x61
+    day = datetime.datetime.fromtimestamp(a.now(), datetime.timezone.utc) - datetime.timedelta(days=1)
+
+    def bound(h, m):
+        return bytes([0x09, 12, 0xFF, 0xFF, day.month, day.day, 0xFF, h, m, 0, 0xFF, 0x80, 0, 0xFF])
+
+    req = bytes.fromhex("c001c100070100630100ff020101") + bytes.fromhex(
+        "0204020412000809060000010000ff0f02120000") + bound(0, 0) + bound(23, 59) + b"\x01\x00"
+    whole = bytes.fromhex("c001c100070100630100ff0200")
+    data = _read_blocks(cha, req, between=lambda: _read_blocks(chb, whole))
+    assert data[:2] == b"\x01\x60"  # the 96 rows of that day
+    lp = a.generated[0]
+    k0 = int(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.timezone.utc).timestamp()) // QUARTER
+    want = b""
+    for k in range(k0, k0 + 96):
+        rec = lp.row(k)
+        want += b"\x02\x04" + b"".join(rec[o + 1:o + 1 + rec[o]] for o in lp.offs)
+    assert data[2:] == want

@@ -744,14 +744,16 @@ class FleetProfileGeneric(profile.ProfileGeneric):
             sel.pb = None
             return base.SUCCESS
         ctx.cursor = 1  # the rows from sel.first, as a continuation sends them
-        self._fill(ctx, pb, sel, sel.first)
+        if sel.rcol < 0:
+            self._fill(ctx, pb, sel, sel.first)
         return super()._buffer(ctx, obj, pb)
 
     @staticmethod
     def _fill(ctx, pb, sel, a):
         # rows a.. into the ring: as many as the room left could hold
         if sel.rcol >= 0:
-            return  # filled whole at the first block
+            pb.fill(a, sel.end)  # matched row by row: every row left (others may have used the ring since)
+            return
         limit = ctx.limit if ctx.limit < len(ctx.buf) else len(ctx.buf)
         k = (limit - ctx.pos) // pb.min_row_size() + 1
         end = a + k if a + k < sel.end else sel.end
