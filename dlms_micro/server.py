@@ -583,6 +583,7 @@ class Channel:
             if getattr(self.meter, "_gcm256", None) is None:
                 self.meter._gcm256 = aes256.new_gcm()
             self._suite2 = _s0.Suite0(keys2, self.meter._gcm256, aes256.new_gcm(), key_len=32)
+        self._suite2.keys.activate()  # keys agreed under the last association apply now
         return self._suite2
 
     def _start_hls(self, aarq, aare, role):

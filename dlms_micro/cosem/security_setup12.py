@@ -107,7 +107,15 @@ def _identification(r):
 
 
 def action(ctx, method):
-    # methods 4..8; 3 (key_agreement) is not served
+    # methods 3..8
+    if method == 3 and not ctx.meter.signing:
+        return base.READ_WRITE_DENIED  # no suite 1 or 2 here
+    if method == 3:
+        try:
+            return key_agreement(ctx)
+        except DlmsError as ex:
+            _log(ctx, "key_agreement refused: %s" % ex)
+            return base.OTHER_REASON
     store = ctx.meter.cert_store
     if store is None or method < 4 or method > 8:
         return base.READ_WRITE_DENIED
@@ -159,3 +167,115 @@ def action(ctx, method):
     except CertError as ex:
         _log(ctx, "method %d refused: %s" % (method, ex))
         return base.OTHER_REASON
+
+
+# ------------------------------------------------------------ key agreement
+#
+# method 3 key_agreement (array of key_agreement_data ::= structure {key_id
+# enum (0 global unicast encryption key, 1 broadcast key, 2 authentication
+# key, 3 master key), key_ciphered_data octet-string}), the Ephemeral
+# Unified Model C(2e, 0s, ECC CDH) of NIST SP 800-56A as the Green Book
+# applies it:
+#   client: key_ciphered_data = Q_eU (its ephemeral public key, x || y)
+#           || its ECDSA signature of key_id (1 byte) || Q_eU
+#   meter:  checks the signature with the client's public signing key (the
+#           association's client system title), makes its own ephemeral key
+#           pair and answers, per entry, key_id and Q_eV || its signature
+#           of key_id || Q_eV
+#   both:   Z = ECDH(own ephemeral private key, other's ephemeral public
+#           key); the key = SP 800-56A concatenation KDF with the suite's
+#           hash, OtherInfo = AlgorithmID (AES-GCM-128 for suite 1, -256 for
+#           suite 2) || ST-C || ST-S, the suite's key length
+# The agreed keys apply from the next association, like key_transfer's
+# (suite 1: stored in the key store; suite 2: the suite 2 keys, in RAM) and the
+# ephemeral private keys forgotten. Refusals (other-reason, a log line): no
+# signing keys or random source, an unknown client, a bad signature, a point
+# off the curve, a wrong length, a repeated or undefined key id.
+
+
+def _suite_signing(ctx):
+    m = ctx.meter
+    i = ctx.assoc.role
+    suite = m.roles[i].security_suite if 0 <= i < len(m.roles) else 0
+    sg = m.signing
+    if isinstance(sg, dict):
+        sg = sg.get(suite)
+    if not suite or sg is None or sg.suite != suite:
+        raise CertError("the association has no security suite 1 or 2 signing keys")
+    return suite, sg
+
+
+def key_agreement(ctx):
+    from dlms_micro.security import ecc, kdf
+
+    m = ctx.meter
+    r = ctx.r
+    if not ctx.has_data or r.peek() != axdr.ARRAY:
+        return base.TYPE_UNMATCHED
+    suite, sg = _suite_signing(ctx)
+    if m.random_bytes is None or m.keys is None:
+        raise CertError("no random source or key store")
+    title = ctx.assoc.client_system_title
+    pub = sg.client_key(title) if title else None
+    if pub is None:
+        raise CertError("no public signing key for the client system title")
+    c = sg.curve
+    n = r.array()
+    if n < 1 or n > 4:
+        raise CertError("%d entries, 1..4 expected" % n)
+    items = []
+    seen = 0
+    for _ in range(n):
+        if r.peek() != axdr.STRUCTURE or r.structure() != 2 or r.peek() != axdr.ENUM:
+            return base.TYPE_UNMATCHED
+        kid = r.enum()
+        if r.peek() != axdr.OCTET_STRING:
+            return base.TYPE_UNMATCHED
+        data = _octets(r)
+        if kid > 3 or seen & (1 << kid):
+            raise CertError("key id %d undefined or repeated" % kid)
+        seen |= 1 << kid
+        if len(data) != 4 * c.size:
+            raise CertError("key_ciphered_data of %d bytes, %d expected (%s)" % (len(data), 4 * c.size, c.name))
+        items.append((kid, data))
+    hash_name, key_len, alg = kdf.for_suite(suite)
+    info = kdf.other_info(alg, title, m.keys.system_title)
+    out = []
+    updates = []
+    for kid, data in items:
+        q_u = data[0 : 2 * c.size]
+        ecc.check_public_key(c, q_u)
+        if not ecc.verify_message(c, pub, data[2 * c.size :], bytes([kid]), q_u):
+            raise CertError("the signature of key id %d's ephemeral key does not verify" % kid)
+        eph = ecc.KeyPair(c, ecc.new_private_key(c, m.random_bytes))
+        z = eph.agree(q_u)
+        updates.append((kid, kdf.concat_kdf(hash_name, z, key_len, info)))
+        out.append((kid, eph.public + sg.key_pair.sign_message(bytes([kid]), eph.public)))
+        eph.wipe()
+    if suite == 2:
+        k2 = m.suite2_keys
+        if k2 is None:
+            raise CertError("no suite 2 keys to replace")
+        for kid, key in updates:
+            if kid != 0 and kid != 2:
+                raise CertError("suite 2 agrees the unicast encryption and authentication keys only")
+        for kid, key in updates:
+            k2.stage(kid, key)
+    else:
+        try:
+            m.keys.store_keys(updates)
+        except ValueError as ex:
+            raise CertError(str(ex))
+        except Exception:  # storage failure: nothing changed
+            return base.HARDWARE_FAULT
+    buf = ctx.buf
+    pos = axdr.enc_array(buf, ctx.pos, len(out))
+    for kid, data in out:
+        pos = axdr.enc_structure(buf, pos, 2)
+        pos = axdr.enc_enum(buf, pos, kid)
+        pos = axdr.enc_octet_string(buf, pos, data)
+    if pos > ctx.limit:
+        raise axdr.BufferFull("key agreement answer past the limit %d" % ctx.limit)
+    ctx.pos = pos
+    _log(ctx, "%d key(s) agreed (suite %d)" % (len(out), suite))
+    return base.SUCCESS

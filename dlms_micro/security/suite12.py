@@ -137,6 +137,24 @@ class Suite2Keys:
         self._store = store
         self.ek = bytes(ek)
         self.ak = bytes(ak)
+        self._pending = {}
+
+    def stage(self, key_id, key):
+        # a key agreed (Security setup key_agreement): EK (0) or AK (2), from
+        # the next association on (activate())
+        if (key_id != 0 and key_id != 2) or len(key) != 32:
+            raise ValueError("suite 2: EK or AK of 32 bytes")
+        self._pending[key_id] = bytes(key)
+
+    def activate(self):
+        # a new association: staged keys become the keys (RAM only: a restart
+        # goes back to the configured ones)
+        p = self._pending
+        if 0 in p:
+            self.ek = p[0]
+        if 2 in p:
+            self.ak = p[2]
+        self._pending = {}
 
     def __getattr__(self, name):
         return getattr(self._store, name)
