@@ -414,7 +414,7 @@ def bench_cpu(args):
                                                                                   m_reply.hex()))
     if g_cpu:
         print("  ratio %.3f x gurux (target <= 0.15)" % (m_cpu / g_cpu))
-    print("suite 0 ciphered GET (glo-get-request, SAP 1 HLS-GMAC, policy authenticated and encrypted), %d in a row:" % n)
+    print("suite 0 ciphered GET (glo-get-request, SAP 1 HLS-GMAC, authenticated and encrypted), %d in a row:" % n)
     print("  dlms-micro fleet        %7.1f us/GET (round trip %6.1f us)" % (c_cpu * 1e6, c_wall * 1e6))
 
 

@@ -219,3 +219,65 @@ def test_a_range_with_a_wildcard_year_reads_right_while_others_use_the_ring(comp
         rec = lp.row(k)
         want += b"\x02\x04" + b"".join(rec[o + 1:o + 1 + rec[o]] for o in lp.offs)
     assert data[2:] == want
+
+
+def test_image_fail_fault_fails_verification_and_is_logged(compiled):
+    logs = []
+    faults = fleet_faults.Faults(seed=0, log=logs.append)
+    f = Fleet(compiled, 5, faults=faults)
+    m = f.meter(2)
+    sinks = [st.sink for st in m._image_states]
+    assert sinks
+    faults.add(fleet_faults.parse("image-fail@2"))
+    assert sinks[0].verify(10) is False
+    assert logs and logs[-1].startswith("meter 2: fault image-fail@2: image verification failed")
+
+
+def test_one_connection_cap_for_the_whole_fleet(compiled):
+    # two meters' ports, a cap of 2 for the fleet: the third connection is
+    # closed at accept, and said once
+    import asyncio
+    import logging
+    import socket
+    import threading
+
+    from dlms_micro_cpython.fleet_net import FleetNet, free_base
+
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    logger = logging.getLogger("test-fleet-cap")
+    logger.addHandler(Keep())
+    logger.setLevel(logging.INFO)
+    f = Fleet(compiled, 2)
+    base = free_base(2)
+    net = FleetNet(f, "127.0.0.1", wrapper_base=base, max_connections=2, logger=logger)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(net.start())
+    t = threading.Thread(target=loop.run_forever, daemon=True)
+    t.start()
+    socks = []
+    try:
+        for port in (base, base + 1, base + 1):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            socks.append(s)
+            time.sleep(0.2)
+        socks[2].settimeout(5)
+        try:
+            assert socks[2].recv(10) == b""  # closed by the meter
+        except ConnectionResetError:
+            pass
+        s = socks[0]
+        s.sendall(bytes([0, 1, 0, 32, 0, 1, 0, len(AARQ_32)]) + AARQ_32)
+        assert s.recv(100)[8] == 0x61  # the others are served
+        assert sum("the cap" in r for r in records) == 1
+    finally:
+        for s in socks:
+            s.close()
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(10)
+        loop.run_until_complete(net.stop())
+        loop.close()
