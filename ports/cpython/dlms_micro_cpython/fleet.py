@@ -293,6 +293,10 @@ class FleetMeter(SimulatedMeter):
         strongest = max([r[5] for r in defn.ROLES] + [0])
         m.keys = ks.KeyStore(storage, self.ident.system_title, ek=k["ek"], ak=k["ak"], kek=k["kek"],
                              policy=simulator.POLICY_BITS[strongest or 3])
+        if getattr(m, "suite2_keys", None) is not None:  # suite 2's keys ride on the key store's counters
+            from dlms_micro_cpython import signing
+
+            m.suite2_keys = signing.make_suite2_keys(m.keys, None, defn)
         m.handlers = fleet.handlers  # FleetProfileGeneric reads generated buffers fast
         self.source_status = self._fault_status
         setup = self._by_class.get(23)
