@@ -138,7 +138,6 @@ class Faults:
         self._by_kind = {}
         self._picked = {}  # (fraction, i) -> bool
         self._drift_at = {}  # meter index -> host time of the last drift applied
-        self.since = {}  # kind -> host time it was put in force
 
     def add(self, fault):
         self.cli.append(fault)
@@ -148,12 +147,6 @@ class Faults:
         by = {}
         for f in self.cli + self.file_faults:
             by.setdefault(f.kind, []).append(f)
-        now = time.time()
-        for k in by:
-            self.since.setdefault(k, now)
-        for k in list(self.since):
-            if k not in by:
-                del self.since[k]
         self._by_kind = by
 
     def watch(self, path):
