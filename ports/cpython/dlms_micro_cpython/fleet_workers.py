@@ -27,6 +27,7 @@ from dlms_micro_cpython.fleet_net import HDLC, ROUTE_BUFFER, FleetConnection, ph
 
 READY = "fleet worker ready"
 ROUTE_TIMEOUT = 10.0  # s a shared-port connection may take to send its first frame's address
+MAX_ROUTING = 1024  # shared-port connections waiting for their first frame at once; more are closed
 
 
 def slice_of(first, count, w, k):
@@ -152,6 +153,8 @@ async def _supervise(args, store, logger):
 
 
 async def _accept_shared(loop, listener, args, links, logger):
+    routing = set()
+    refused = 0
     while True:
         try:
             conn, _peer = await loop.sock_accept(listener)
@@ -159,7 +162,17 @@ async def _accept_shared(loop, listener, args, links, logger):
             logger.error("fleet: shared hdlc port: %s", e)
             await asyncio.sleep(1.0)
             continue
-        loop.create_task(_route(loop, conn, args, links, logger))
+        if len(routing) >= MAX_ROUTING:
+            conn.close()
+            if not refused:
+                logger.warning("fleet: shared hdlc port: %d connections wait for a first frame: further ones "
+                               "are closed at once until fewer wait", MAX_ROUTING)
+            refused += 1
+            continue
+        refused = 0
+        task = loop.create_task(_route(loop, conn, args, links, logger))
+        routing.add(task)
+        task.add_done_callback(routing.discard)
 
 
 async def _route(loop, conn, args, links, logger):
