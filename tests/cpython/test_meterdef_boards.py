@@ -94,6 +94,27 @@ BOARD_METERS = {
 SLOTS = {1: 1, 3: 1, 8: 10, 23: 8, 7: 1}
 
 
+# What the boards added since the old table (issue 15): a third
+# association, management (SAP 1, HLS-GMAC, suite 0), which reads
+# everything, sets the clock and has the Security setup and invocation
+# counter the compiler adds for it. old_view() leaves it out, so the two
+# associations the old table had are compared as they were.
+MANAGEMENT_ONLY = (b"\x00\x00+\x00\x00\xff", b"\x00\x00+\x01\x00\xff", b"\x00\x00(\x00\x03\xff")
+
+
+def old_view(c):
+    got, m = table_of(c)
+    out = []
+    for cid, ver, ln, h, acc, param, st in got:
+        if ln in MANAGEMENT_ONLY:
+            continue
+        if cid == 15 and param is not None:
+            # the Association LN objects name the Security setup now
+            param = None if param[0] == -1 else (param[0], None)
+        out.append((cid, ver, ln, h, acc[:2], param, st))
+    return out, m
+
+
 def table_of(c):
     # the compiled table in the old one's terms, with each object's initial
     # state as the portable builder makes it
@@ -134,10 +155,11 @@ def test_board_names_its_meter_definition_and_module(name):
 def test_board_meter_definition_builds_the_old_hand_written_table(name):
     ldn, serial, rows, inactivity = BOARD_METERS[name]
     c = load(os.path.join(BOARDS, name + ".meter.json"))
-    got, m = table_of(c)
+    got, m = old_view(c)
     old = old_table(ldn, serial, rows, inactivity)
     assert got == old[:1] + ADDED + old[1:]
-    assert [(r.client_sap, r.mechanism, r.secret, r.conformance, r.name) for r in m.roles] == ROLES
+    assert [(r.client_sap, r.mechanism, r.secret, r.conformance, r.name) for r in m.roles][:2] == ROLES
+    assert (m.roles[2].client_sap, m.roles[2].mechanism, m.roles[2].name) == (1, 5, "management")
     assert (c.NAME, c.SERIAL_NUMBER, c.LOGICAL_DEVICE, c.PHYSICAL_ADDRESS) == (ldn, serial, 1, 17)
     assert c.HDLC == (128, 1, inactivity, 25, 9600)
     # the profile keeps its rows in the storage in pages of 32 rows

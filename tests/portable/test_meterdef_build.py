@@ -18,10 +18,11 @@ CURRENT_ASSOCIATION = b"\x00\x00\x28\x00\x00\xff"
 LOAD_PROFILE = b"\x01\x00\x63\x01\x00\xff"
 
 # attribute 2 of 0.0.40.0.0.255 read by the meter reader (client SAP 32):
-# array of 10 object_list_elements {class, version, logical name, access
-# rights}, computed on CPython 3
+# array of 11 object_list_elements {class, version, logical name, access
+# rights}, computed on CPython 3 (the 11th: the invocation counter the
+# compiler adds for the management association, issue 15)
 OBJECT_LIST_READER = unhex(
-    "010A020412000F110109060000280000FF0202010902030F0116010002030F0216010002030F0316010002030F041601"
+    "010B020412000F110109060000280000FF0202010902030F0116010002030F0216010002030F0316010002030F041601"
     "0002030F0516010002030F0616010002030F0716000002030F0816010002030F09160100010402020F01160002020F02"
     "160002020F03160002020F041600020412000F110109060000280002FF0202010902030F0116010002030F0216010002"
     "030F0316010002030F0416010002030F0516010002030F0616010002030F0716000002030F0816010002030F09160100"
@@ -36,7 +37,7 @@ OBJECT_LIST_READER = unhex(
     "16010002030F0916010001000204120011110009060000290000FF0202010202030F0116010002030F02160100010102"
     "020F0116000204120007110109060100630100FF0202010802030F0116010002030F02160101020F010F0202030F0316"
     "010002030F0416010002030F0516010002030F0616010002030F0716010002030F08160100010202020F01160002020F"
-    "021600"
+    "02160002041200011100090600002B0100FF0202010202030F0116010002030F021601000100"
 )
 
 
@@ -52,12 +53,12 @@ def test_meterdef_build_object_list_is_the_one_cpython_encodes():
     assert out == OBJECT_LIST_READER
 
 
-def test_meterdef_build_public_client_sees_its_five_objects():
+def test_meterdef_build_public_client_sees_its_six_objects():
     m = _meter()
     ctx = make(m.table, m.state, meter_roles=m.roles, handlers=m.handlers, size=1024, role=0)
     out = get_ok(ctx, m.find(15, CURRENT_ASSOCIATION, 0), 2)
-    assert out[0:2] == b"\x01\x05"  # array of 5
-    for ln in ("0000280000FF", "0000280001FF", "00002A0000FF", "0000010000FF", "0100010800FF"):
+    assert out[0:2] == b"\x01\x06"  # array of 6
+    for ln in ("0000280000FF", "0000280001FF", "00002A0000FF", "0000010000FF", "0100010800FF", "00002B0100FF"):
         assert unhex("09 06" + ln) in out, ln
     assert unhex("09 06 0100020800FF") not in out  # export: the reader's only
 
@@ -65,7 +66,7 @@ def test_meterdef_build_public_client_sees_its_five_objects():
 def test_meterdef_build_roles_state_and_values():
     m = _meter()
     assert [(r.client_sap, r.mechanism, r.secret, r.name) for r in m.roles] == [
-        (16, 0, b"", "public"), (32, 1, b"12345678", "reader")]
+        (16, 0, b"", "public"), (32, 1, b"12345678", "reader"), (1, 5, b"", "management")]
     assert m.logical_device == 1
     ctx = make(m.table, m.state, meter_roles=m.roles, handlers=m.handlers, size=256, role=1)
     # logical device name, a constant of the table

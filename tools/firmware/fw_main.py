@@ -11,7 +11,14 @@
 #   --data DIR          flash-like storage directory (default: none, RAM only)
 #   --meter MODULE      serve this frozen compiled meter definition instead of
 #                       the board's (fw_secure_meter: + HLS-GMAC, suite 0)
+#   --keys K            the suite 0 keys of a ciphered association: "demo"
+#                       (default, the keys of `make serve`), a key file (JSON
+#                       as `dlms-micro serve --keys FILE`) or "none"; written
+#                       into --data once, as tools/provision.py provisions a
+#                       board (keys already there, from a key_transfer, win)
 #   --quiet             no log lines
+#   --heap-log          print the heap in use and free (after a collection)
+#                       twice a second while serving
 # It prints "dlms_micro: ready wrapper=PORT hdlc=PORT heap_used=B heap_free=B"
 # once listening, then serves until killed.
 #
@@ -50,7 +57,6 @@ CRC = use_native()
 DEMO_EK = b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f"
 DEMO_AK = b"\xd0\xd1\xd2\xd3\xd4\xd5\xd6\xd7\xd8\xd9\xda\xdb\xdc\xdd\xde\xdf"
 DEMO_KEK = b"\xc0\xc1\xc2\xc3\xc4\xc5\xc6\xc7\xc8\xc9\xca\xcb\xcc\xcd\xce\xcf"
-_POLICY = (0, 0x24, 0x48, 0x6C)  # role security level -> security policy bits
 
 
 class RamStore:
@@ -71,12 +77,17 @@ class RamStore:
         pass
 
 
-def make_meter(name=None, storage=None, wall_clock=None, meter_module=None):
+def make_meter(name=None, storage=None, wall_clock=None, meter_module=None, keys="demo", log=None):
     # The board's meter (and the App board.build made) without its UARTs,
     # LED and watchdog: the firmware's ports stand in for them.
     # meter_module: another compiled meter definition (frozen) to build
-    # instead of the one the board file names; one with a ciphered
-    # association gets a key store with the demo keys.
+    # instead of the one the board file names.
+    # keys (a definition with a ciphered or HLS-GMAC association): "demo"
+    # (the demo keys of `make serve`), a key file's path (JSON as
+    # `dlms-micro serve --keys`), or "none". They are provisioned into the
+    # storage as tools/provision.py provisions a board, unless it holds keys
+    # already (a key_transfer's, or a corrupt record: refused, not replaced);
+    # without storage they live in RAM.
     name = name or dlms_board_def.NAMES[0]
     cfg = dlms_board_def.load(name)
     cfg["channels"] = []
@@ -84,20 +95,30 @@ def make_meter(name=None, storage=None, wall_clock=None, meter_module=None):
     if meter_module:
         cfg["meter_module"] = meter_module
     defn = _board.meter_definition(cfg)
-    app = _board.build(cfg, storage=storage, wdt=False, log=_quiet, wall_clock=wall_clock, definition=defn)
-    level = 0
-    for r in defn.ROLES:
-        if r[5] > level:
-            level = r[5]
-    if level:
-        import os
+    from dlms_micro_mp import keyring
 
-        from dlms_micro.security import keys as ks
-
-        app.meter.keys = ks.KeyStore(storage if storage is not None else RamStore(), defn.SYSTEM_TITLE,
-                                     ek=DEMO_EK, ak=DEMO_AK, kek=DEMO_KEK, policy=_POLICY[level])
-        app.meter.random_bytes = os.urandom
+    ks = False
+    if keyring.needs_keys(defn):
+        store = storage if storage is not None else RamStore()
+        if keys != "none":
+            _provision(store, defn, keys)
+        ks = keyring.open_keys(store, defn, log) or False
+    app = _board.build(cfg, storage=storage, wdt=False, log=_quiet, wall_clock=wall_clock, definition=defn, keys=ks)
     return app, cfg
+
+
+def _provision(store, defn, keys):
+    # the demo keys or a key file's, written once as provisioning writes them
+    from dlms_micro.security import keys as ks
+    from dlms_micro_mp import keyring
+
+    damaged = getattr(store, "damaged", None)
+    if store.get(ks.STORE_KEYS) is not None or (damaged is not None and damaged(ks.STORE_KEYS)):
+        return
+    ek, ak, kek, title = DEMO_EK, DEMO_AK, DEMO_KEK, None
+    if keys != "demo":
+        ek, ak, kek, title = keyring.read_key_file(keys)
+    keyring.provision(store, title or defn.SYSTEM_TITLE, ek, ak, kek, keyring.POLICY[keyring.level(defn)])
 
 
 def hdlc_link(cfg):
@@ -113,6 +134,28 @@ def _quiet(msg):
 def _heap():
     gc.collect()
     return gc.mem_alloc(), gc.mem_free()
+
+
+# Heap that must stay free after a new TCP connection's channel is made
+# (dlms_micro_mp.tcp): room for the requests of the connections open.
+MIN_FREE = 6 * 1024
+
+
+def _heap_log(inner, every_ms=500):
+    # --heap-log: the heap in use and free after a collection, printed every
+    # every_ms while the meter serves (the figures under load)
+    import time
+
+    at = [None]
+
+    def service(now):
+        inner(now)
+        if at[0] is None or time.ticks_diff(now, at[0]) >= every_ms:
+            at[0] = now
+            used, free = _heap()
+            print("dlms_micro: heap used=%d free=%d" % (used, free))
+
+    return service
 
 
 def _arg(argv, key, default):
@@ -136,13 +179,21 @@ def unix(argv=None):
     hport = _arg(argv, "--hdlc-port", "4060")
     data = _arg(argv, "--data", None)
     module = _arg(argv, "--meter", None)
+    keys = _arg(argv, "--keys", "demo")
     log = _quiet if "--quiet" in argv else Log()
     storage = None
     if data:
         from dlms_micro_mp.storage import FlashStorage
 
         storage = FlashStorage(data)
-    app, cfg = make_meter(name, storage, wall_clock=lambda: int(time.time()), meter_module=module)
+    if dlms_board_def.load(name or dlms_board_def.NAMES[0]).get("sources"):
+        idle_sources()
+    try:
+        app, cfg = make_meter(name, storage, wall_clock=lambda: int(time.time()), meter_module=module, keys=keys,
+                              log=log)
+    except (OSError, ValueError) as e:  # a key file that cannot be read or is not one
+        print("dlms_micro: --keys %s: %s" % (keys, e))
+        sys.exit(2)
     meter = app.meter
     meter.log = log
     max_apdu = cfg.get("hdlc", {}).get("max_apdu", 512)
@@ -152,16 +203,76 @@ def unix(argv=None):
     ports = []
     if wport != "off":
         ports.append(TcpPort("wrapper", host, int(wport), lambda: Channel(meter, WrapperServer(max_apdu=max_apdu)),
-                             log=log, poller=poller))
+                             log=log, poller=poller, min_free=MIN_FREE))
     if hport != "off":
         ports.append(TcpPort("hdlc", host, int(hport), lambda: Channel(meter, hdlc_link(cfg)), log=log,
-                             poller=poller))
+                             poller=poller, min_free=MIN_FREE))
     idle = ports[0].idle if ports else None
-    loop = Loop(tuple(ports), idle=idle, service=app.loop.service)
+    service = app.loop.service
+    if "--heap-log" in argv:
+        service = _heap_log(service)
+    loop = Loop(tuple(ports), idle=idle, service=service)
     used, free = _heap()
-    print("dlms_micro: ready board=%s wrapper=%s hdlc=%s heap_used=%d heap_free=%d"
-          % (name or dlms_board_def.NAMES[0], wport, hport, used, free))
+    from dlms_micro_mp import keyring
+
+    print("dlms_micro: ready board=%s wrapper=%s hdlc=%s heap_used=%d heap_free=%d keys=%s"
+          % (name or dlms_board_def.NAMES[0], wport, hport, used, free, keyring.status.replace(" ", "-")))
     loop.run()
+
+
+class _IdleHw:
+    # machine.UART and machine.Pin for a board's sources on the unix port,
+    # which has neither: a UART that never receives, a pin that never moves.
+    # The meter boots and serves; its source values stay null-data (never
+    # read), as on a board whose meter is not yet wired.
+    OUT = 1
+    IN = 0
+    PULL_UP = 2
+    IRQ_RISING = 1
+    IRQ_FALLING = 2
+
+    def __init__(self, *a, **kw):
+        pass
+
+    def init(self, *a, **kw):
+        pass
+
+    def value(self, v=None):
+        return 0
+
+    def irq(self, *a, **kw):
+        pass
+
+    def any(self):
+        return 0
+
+    def readinto(self, buf, n=None):
+        return None
+
+    def write(self, b):
+        return len(b)
+
+    def flush(self):
+        pass
+
+    def txdone(self):
+        return True
+
+
+def idle_sources():
+    # a machine module with the unix port's members plus _IdleHw as UART and Pin
+    import machine
+
+    class M:
+        pass
+
+    m = M()
+    for k in dir(machine):
+        if not k.startswith("__"):
+            setattr(m, k, getattr(machine, k))
+    m.UART = m.Pin = _IdleHw
+    sys.modules["machine"] = m
+    _board.machine = m
 
 
 class StdioUart:

@@ -7,7 +7,7 @@
 # Each board is built as dlms_micro_mp.board.build builds it on an ESP32:
 # every logical device of its definition, the channels' HDLC links and
 # buffers, the sources on their UART or GPIO and the bindings. The unix port
-# has no machine.UART or Pin: the tiny stand-ins below hold no buffers of
+# has no machine.UART or Pin: fw_main's tiny stand-ins hold no buffers of
 # their own (on the ESP32 the UART's ring buffer is the driver's, outside the
 # MicroPython heap). Printed: bytes in use after gc.collect(), and free.
 
@@ -19,63 +19,9 @@ if ".frozen" in sys.path:  # the frozen modules, not a checkout's sources
     sys.path.insert(0, ".frozen")
 
 
-class Pin:
-    OUT = 1
-    IN = 0
-    PULL_UP = 2
-    IRQ_RISING = 1
-    IRQ_FALLING = 2
+import fw_main  # noqa: E402  (the frozen modules first; its stand-ins for machine.UART and Pin)
 
-    def __init__(self, *a, **kw):
-        self.v = 0
-
-    def value(self, v=None):
-        if v is None:
-            return self.v
-        self.v = v
-
-    def irq(self, trigger=3, handler=None):
-        self.handler = handler
-
-
-class UART:
-    def __init__(self, *a, **kw):
-        pass
-
-    def init(self, *a, **kw):
-        pass
-
-    def any(self):
-        return 0
-
-    def readinto(self, buf, n=None):
-        return None
-
-    def write(self, b):
-        return len(b)
-
-    def flush(self):
-        pass
-
-    def txdone(self):
-        return True
-
-
-class WDT:
-    def __init__(self, *a, **kw):
-        pass
-
-    def feed(self):
-        pass
-
-
-class _Machine:
-    Pin = Pin
-    UART = UART
-    WDT = WDT
-
-
-sys.modules["machine"] = _Machine()
+fw_main.idle_sources()
 
 import dlms_board_def  # noqa: E402
 from dlms_micro_mp import board  # noqa: E402

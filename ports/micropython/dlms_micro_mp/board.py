@@ -150,11 +150,14 @@ def _wall_clock():
     return time.time() + EPOCH_2000
 
 
-def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None, definition=None):
+def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None, definition=None, keys=None):
     # storage: a FlashStorage (or any get/put object), or None for none.
     # wdt: False for no watchdog (tests, a REPL session).
     # definition: the compiled meter definition (default: the module the
     # board file names).
+    # keys: the meter's KeyStore; None: the one provisioned in storage
+    # (dlms_micro_mp.keyring: none when the definition has no ciphered or
+    # HLS-GMAC association; missing or corrupt: ciphered ones refused).
     check(cfg)
     log = log if log is not None else Log()
     defn = definition if definition is not None else meter_definition(cfg)
@@ -166,6 +169,15 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
         meter = meters[0]
     else:
         meter = _meterdef.build(defn, wall_clock or _wall_clock, storage)
+    if keys is None:
+        from dlms_micro_mp import keyring
+
+        if keyring.needs_keys(defn):
+            keys = keyring.open_keys(storage, defn, log)
+    if keys:
+        from dlms_micro_mp import keyring
+
+        keyring.attach(meters if gateway else (meter,), keys)
     s_imp = slot_of(meter, OBIS_ENERGY_IMPORT)
     s_exp = slot_of(meter, OBIS_ENERGY_EXPORT)
     meter.log = log

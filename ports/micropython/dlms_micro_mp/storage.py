@@ -58,12 +58,7 @@ class FlashStorage:
         if self.get(key) == value:
             return
         p = self._path(key)
-        rec = bytearray(len(value) + 4)
-        n = len(value)
-        rec[0] = n >> 8
-        rec[1] = n & 0xFF
-        rec[2 : 2 + n] = value
-        crc16.put_fcs(rec, 0, 2 + n)
+        rec = encode_record(value)
         with open(p + _NEW, "wb") as f:
             f.write(rec)
         try:
@@ -95,11 +90,40 @@ class FlashStorage:
             n += 1
         return n
 
+    def damaged(self, key):
+        # Whether a record for key is on flash but none of its copies is
+        # complete and intact (torn or corrupted): get() says None for it as
+        # for a missing one, and a key store must tell the two apart.
+        p = self._path(key)
+        if self.get(key) is not None:
+            return False
+        return _exists(p) or _exists(p + _NEW)
+
     def delete(self, key):
         self._lazy.pop(key, None)
         p = self._path(key)
         _remove(p + _NEW)
         _remove(p)
+
+
+def encode_record(value):
+    # A value as stored: 2-byte big-endian length, the value, CRC-16/X.25
+    # (tools/provision.py writes records in this form for the board).
+    n = len(value)
+    rec = bytearray(n + 4)
+    rec[0] = n >> 8
+    rec[1] = n & 0xFF
+    rec[2 : 2 + n] = value
+    crc16.put_fcs(rec, 0, 2 + n)
+    return rec
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+    except OSError:
+        return False
+    return True
 
 
 def _ticks_diff(a, b):

@@ -22,6 +22,16 @@ from dlms_micro_mp.loop import TxViews
 _RD = select.POLLIN
 
 
+def _free():
+    # free heap after a collection (MicroPython; CPython: unbounded)
+    import gc
+
+    if not hasattr(gc, "mem_free"):
+        return 1 << 30
+    gc.collect()
+    return gc.mem_free()  # type: ignore[attr-defined]
+
+
 class _Conn:
     def __init__(self, sock, channel, name):
         self.sock = sock
@@ -35,12 +45,22 @@ class TcpPort:
     # name: for the log; make_channel(): a new Channel per connection;
     # max_conns: connections served at once (more are accepted and closed);
     # poller: a select.poll shared by several TcpPorts (idle() waits on all).
+    # min_free: heap (bytes, after a collection) that must stay free once a
+    # new connection's channel is made: a connection is served only while
+    # the free heap is at least min_free plus what the largest channel of
+    # this port took so far (measured at each accept: ~7 KB for one
+    # logical device, link buffers, association and suite 0 context; a
+    # gateway's router holds one per device). Below it the connection is
+    # closed at once and one line logged, so clients beyond what the heap
+    # holds never starve the ones served or the UART channels. 0: no check.
     def __init__(self, name, host, port, make_channel, log=print, rx_size=512, max_conns=4,
-                 poller=None):
+                 poller=None, min_free=0):
         self.name = name
         self.make_channel = make_channel
         self.log = log
         self.max_conns = max_conns
+        self.min_free = min_free
+        self.channel_cost = 0  # heap the largest channel took (min_free set)
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(socket.getaddrinfo(host, port)[0][-1])
@@ -60,16 +80,20 @@ class TcpPort:
         # accept() only when the listener is readable: on a non-blocking
         # listener with nobody waiting it raises, and an exception allocates
         # (ipoll yields reused tuples: no allocation)
+        # (served first: a connection whose client has gone is closed and
+        # reaped before a new one is weighed against the free heap)
         waiting = False
         for obj, _ev in self.poller.ipoll(0):
             if obj is self.listener:
                 waiting = True
-        busy = self._accept() if waiting else False
+        busy = False
         for c in self.conns:
             if self._serve(c, now):
                 busy = True
         if busy:
             self._reap()
+        if waiting and self._accept():
+            busy = True
         return busy
 
     def idle(self, loop, now, ms=10):
@@ -86,8 +110,25 @@ class TcpPort:
             sock.close()
             self.log(self.name + ": too many connections, one refused")
             return True
+        free = 0
+        if self.min_free:
+            free = _free()
+            if free < self.min_free + self.channel_cost:
+                sock.close()
+                self.log("%s: heap low (%d B free, %d B wanted), one connection refused"
+                         % (self.name, free, self.min_free + self.channel_cost))
+                return True
         sock.setblocking(False)
-        ch = self.make_channel()
+        try:
+            ch = self.make_channel()
+        except MemoryError:
+            sock.close()
+            self.log(self.name + ": no heap for a new connection, one refused")
+            return True
+        if self.min_free:
+            cost = free - _free()
+            if cost > self.channel_cost:
+                self.channel_cost = cost
         name = "%s %d" % (self.name, self.accepted)
         ch.set_log(self.log)
         self.conns.append(_Conn(sock, ch, name))
