@@ -90,11 +90,17 @@ def gateway(tmp_path_factory):
     svc = ThreadedService(gw, host="127.0.0.1", wrapper_port=0, hdlc_port=0)
     svc.start()
     try:
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            m = svc.call(lambda: (list(gw.source("bus").dev_status[:2]), gw.source("head").status))
-            if m == ([0, 0], 0):
-                break
+        def bound():
+            # both sources read, and their values in the objects (the
+            # bindings run at the end of each poll cycle and every second)
+            v = []
+            for ld in (2, 3, 4):
+                sim = gw.sim(ld)
+                v.append(sim.meter.state[sim.entry("1.0.1.8.0.255")[4]])
+            return None not in v
+
+        end = time.monotonic() + 40
+        while time.monotonic() < end and not svc.call(bound):
             time.sleep(0.2)
         yield gw, svc, bus, head
     finally:
