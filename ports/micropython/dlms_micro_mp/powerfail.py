@@ -54,9 +54,15 @@ class EnergySaver:
     def _fill(self, rec):
         # the record in place (no tuple per loop step: 0 B allocated while
         # the values stay below 2**30)
+        # A register a source drives holds None until its first reading
+        # (null-data): its half of the record stays as it was.
         st = self.meter.state
-        _put32(rec, 0, st[self.s_imp] if self.s_imp >= 0 else 0)
-        _put32(rec, 4, st[self.s_exp] if self.s_exp >= 0 else 0)
+        v = st[self.s_imp] if self.s_imp >= 0 else 0
+        if v is not None:
+            _put32(rec, 0, v)
+        v = st[self.s_exp] if self.s_exp >= 0 else 0
+        if v is not None:
+            _put32(rec, 4, v)
 
     def __call__(self, now):
         rec = self.rec
