@@ -19,7 +19,10 @@
 #   make test-firmware     the firmware stage of make test: builds, then real
 #                          clients read the frozen meter; figures printed
 #   make firmware-serve    BOARD=NAME's meter on the unix firmware, 100 KiB heap:
-#                          wrapper 127.0.0.1:4059, HDLC over TCP :4060
+#                          wrapper 127.0.0.1:4059, HDLC over TCP :4060; suite 0
+#                          keys: the demo keys of make serve, or KEYS=FILE's;
+#                          storage (keys, counters, profiles) in
+#                          build/firmware/data/NAME[-KEYFILE]
 #   make clean             build outputs and caches; `make distclean` also
 #                          removes .venv and node_modules
 #
@@ -165,8 +168,14 @@ bench-firmware: $(DEV_STAMP) firmware
 	$(FW_UNIX) -X heapsize=100k tools/bench_hls_ecdsa.py
 	$(VPY) tools/bench_hls_ecdsa.py --qemu
 
+# The keys are provisioned into the data directory on its first start, as
+# tools/provision.py provisions a board; one directory per board and key file.
+KEYS ?=
+FW_DATA = build/firmware/data/$(BOARD)$(if $(KEYS),-$(basename $(notdir $(KEYS))))
 firmware-serve: firmware
-	$(FW_UNIX) -X heapsize=100k -m fw_main --board $(BOARD) $(SERVE_ARGS)
+	@mkdir -p build/firmware/data
+	$(FW_UNIX) -X heapsize=100k -m fw_main --board $(BOARD) --data $(FW_DATA) \
+	  --keys $(if $(KEYS),$(KEYS),demo) $(SERVE_ARGS)
 
 # Serving needs the package and its two dependencies only (pyserial,
 # cryptography): no test tools, no Node.js. A .venv that has the dev extras
