@@ -7,8 +7,9 @@
 #   python tools/bench_hls_ecdsa.py            CPython: pure code and `cryptography`
 #   node tools/micropython/runner.mjs --no-cap --script tools/bench_hls_ecdsa.py
 #   build/firmware/unix32/micropython tools/bench_hls_ecdsa.py   (frozen, real GC)
-#   python tools/bench_hls_ecdsa.py --qemu     the same on the QEMU Cortex-M3
-#                                              firmware (instructions; make firmware)
+#   python tools/bench_hls_ecdsa.py --qemu [--full]  the same on the QEMU Cortex-M3
+#                                              firmware (instructions; make firmware;
+#                                              --full: each primitive and P-384 too)
 #
 # Lines: "<what>: <time> per call, <heap> B allocated" (heap on MicroPython:
 # gc.mem_alloc() after minus before; in the wasm runner, which never
@@ -130,7 +131,7 @@ def qemu():
     src = src.split("\nif __name__ ==")[0]  # definitions only
     with Qemu(elf) as q:
         q.exec(src, 120)
-        out = q.exec("run(1, False)", 600)
+        out = q.exec("run(1, %s)" % ("True" if "--full" in sys.argv else "False"), 1200)
     print("QEMU Cortex-M3 (MPS2-AN385, -icount shift=0: 1 virtual us = 1,000 instructions):")
     for line in out.splitlines():
         line = line.strip()
