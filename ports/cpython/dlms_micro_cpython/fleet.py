@@ -360,8 +360,10 @@ class FleetMeter(SimulatedMeter):
         """Bring the registers to the meter's time now (the model's values)
         and tick the objects (SimulatedMeter._step with the model in place
         of the step-by-step load simulation)."""
+        if not hasattr(self, "generated"):
+            return  # SimulatedMeter.__init__'s call: FleetMeter's comes once the model is in place
         faults = self.fleet.faults
-        if faults is not None and hasattr(self, "generated"):
+        if faults is not None:
             faults.drift_clock(self)
         wall = self._clock()
         self._pinned = wall
