@@ -4,7 +4,8 @@
 # mode C readouts on another; the module's SourceRunner reads both through
 # pyserial (serve --source NAME=DEVICE points the definition at the ptys).
 # gurux-dlms and dlms-cosem then read each upstream meter's logical device
-# over the wrapper (by wPort) and HDLC over TCP (by upper address): the
+# over the wrapper (by wPort), HDLC over TCP and HDLC on the module's serial
+# line (a pty; by upper address): the
 # values scaled, with their units; the load profile captures them; a slave
 # that never answered reads null-data; cutting the lines gives the source
 # status, the event in the event log and the data-not-valid bit, never an
@@ -19,7 +20,7 @@ import time
 import tty
 
 import pytest
-from interop_peers import HDLC_TCP, WRAPPER, CosemPeer, GuruxPeer
+from interop_peers import HDLC_PTY, HDLC_TCP, WRAPPER, CosemPeer, GuruxPeer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -87,7 +88,7 @@ def gateway(tmp_path_factory):
     compiled = compile_definition(definition(), GATEWAY)
     gw = SourcedMeter(compiled, storage=FileStorage(str(tmp / "data")), devices={"bus": bus.b, "head": head.b},
                       seed=2)
-    svc = ThreadedService(gw, host="127.0.0.1", wrapper_port=0, hdlc_port=0)
+    svc = ThreadedService(gw, host="127.0.0.1", wrapper_port=0, hdlc_port=0, pty=True)
     svc.start()
     try:
         def bound():
@@ -140,7 +141,7 @@ def cosem_close(p):
         p.disconnect()
 
 
-@pytest.mark.parametrize("transport", [WRAPPER, HDLC_TCP])
+@pytest.mark.parametrize("transport", [WRAPPER, HDLC_TCP, HDLC_PTY])
 def test_gurux_reads_each_upstream_meter_by_its_logical_device(gateway, transport):
     from gurux_dlms.objects import GXDLMSData, GXDLMSExtendedRegister, GXDLMSRegister
 
