@@ -762,13 +762,18 @@ def replay(targets):
     return total
 
 
-def run(target, seconds, runs, extra_args=()):
+def run(target, seconds, runs, extra_args=(), committed_only=False):
+    # committed_only: start from the committed corpus alone and keep
+    # nothing found (a quick check, as the tests run it)
     import atheris
 
     # the meter is compiled in another process: nothing of dlms_micro may be
     # imported here before instrument_imports() (a module imported earlier
     # would give libFuzzer no coverage to follow)
-    subprocess.check_call([sys.executable, os.path.abspath(__file__), "prepare"], stdout=subprocess.DEVNULL)
+    meter = os.path.join(PKG, "fuzz_demo_meter.py")
+    if not os.path.exists(meter) or os.path.getmtime(meter) < os.path.getmtime(os.path.join(REPO, "meters",
+                                                                                           "demo.json")):
+        subprocess.check_call([sys.executable, os.path.abspath(__file__), "prepare"], stdout=subprocess.DEVNULL)
     work = os.path.join(BUILD, "corpus", target)
     crashes = os.path.join(BUILD, "crashes", target)
     os.makedirs(work, exist_ok=True)
@@ -793,7 +798,8 @@ def run(target, seconds, runs, extra_args=()):
     if runs:
         argv.append("-runs=%d" % runs)
     argv += list(extra_args)
-    argv += [work] + ([os.path.join(CORPUS, target)] if os.path.isdir(os.path.join(CORPUS, target)) else [])
+    seeds = [os.path.join(CORPUS, target)] if os.path.isdir(os.path.join(CORPUS, target)) else []
+    argv += seeds if committed_only else [work] + seeds
     atheris.Setup(argv, one)
     atheris.Fuzz()
 
@@ -899,6 +905,7 @@ def main(argv):
     r.add_argument("target", choices=sorted(TARGETS))
     r.add_argument("-s", "--seconds", type=int, default=60)
     r.add_argument("-n", "--runs", type=int, default=0)
+    r.add_argument("--committed-only", action="store_true", help="the committed corpus only; keep nothing found")
     a = sub.add_parser("all")
     a.add_argument("-s", "--seconds", type=int, default=60)
     a.add_argument("--logs", default=os.path.join(BUILD, "logs"), help="one log per target (tools/fuzz.py report)")
@@ -920,7 +927,7 @@ def main(argv):
     if args.cmd == "prepare":
         print(prepare())
     elif args.cmd == "run":
-        run(args.target, args.seconds, args.runs, extra)
+        run(args.target, args.seconds, args.runs, extra, args.committed_only)
     elif args.cmd == "all":
         return run_all(args.seconds, args.targets or sorted(TARGETS), args.logs)
     elif args.cmd == "replay":
