@@ -92,11 +92,14 @@ def test_forged_key_agreement_refused(meter, log):
         bad[63] ^= 1  # not a point of the curve
         with pytest.raises(GuruxError):
             key_agreement(p, 0, bytes(bad) + ecc.sign_message(ecc.P256, CLIENT_D1, b"\x00", bytes(bad)))
+        with pytest.raises(GuruxError):  # truncated key_ciphered_data
+            key_agreement(p, 0, q_u + ecc.sign_message(ecc.P256, CLIENT_D1, b"\x00", q_u)[:-1])
         assert read_ldn_and_energy(p)[1] == 1234  # the association goes on
     finally:
         p.close()
     assert any("key_agreement refused: the signature of key id 0's ephemeral key does not verify" in line
                for line in log)
     assert any("key_agreement refused: P-256 public key is not a point of the curve" in line for line in log)
+    assert any("key_agreement refused: key_ciphered_data of 127 bytes, 128 expected (P-256)" in line for line in log)
     p = connect(gurux_peer(meter, WRAPPER, "ecdsa1"))  # the keys did not change
     p.close()

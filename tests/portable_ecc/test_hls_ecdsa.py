@@ -90,3 +90,15 @@ def test_client_key_off_the_curve_refused():
     except ecc.EccError:
         return
     raise AssertionError("a point off the curve was taken")
+
+
+def test_replayed_f_stoc_refused():
+    # an f(StoC) recorded from an earlier association signs that one's
+    # challenge: against a fresh StoC it does not verify
+    fresh = bytes(range(1, 33))
+    try:
+        suite12.hls_reply(7, F_STOC, b"", signing(), ST_C, ST_S, fresh, CTOS, 1)
+    except suite12.HlsError as ex:
+        assert "does not verify" in str(ex)
+        return
+    raise AssertionError("a replayed f(StoC) was taken")
