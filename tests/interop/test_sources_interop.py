@@ -226,6 +226,8 @@ def test_cut_lines_give_status_event_and_no_invented_value_then_recover(gateway)
             bits = svc.call(lambda: gw.bindings.profile_status(1))
             assert bits & 0x04  # data not valid for the interval
             svc.call(lambda: profile.capture(sim.meter, sim.entry("1.0.99.1.0.255")))
+            row = p.get_rows("1.0.99.1.0.255")[-1]
+            assert row[1] & 0x04 and row[2] == 12345678  # data not valid; the last good energy
         finally:
             cosem_close(p)
     finally:
