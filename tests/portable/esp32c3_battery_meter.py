@@ -12,7 +12,7 @@ SYSTEM_TITLE = b'DMI\x00\x00\x00\x00\x02'
 LOGICAL_DEVICE = 1
 PHYSICAL_ADDRESS = 17
 HDLC = (128, 1, 60, 25, 9600)
-HANDLERS = (('dlms_micro.cosem.association_ln', 'ASSOCIATION_LN'), ('dlms_micro.cosem.data', 'DATA'), ('dlms_micro.cosem.clock', 'CLOCK'), ('dlms_micro.cosem.register', 'REGISTER'), ('dlms_micro.cosem.hdlc_setup', 'IEC_HDLC_SETUP'), ('dlms_micro.cosem.sap', 'SAP_ASSIGNMENT'), ('dlms_micro.cosem.profile', 'PROFILE_GENERIC'), ('dlms_micro.cosem.security_setup', 'SECURITY_SETUP'), ('dlms_micro.cosem.security_setup', 'INVOCATION_COUNTER'))
+HANDLERS = (('dlms_micro.cosem.association_ln', 'ASSOCIATION_LN'), ('dlms_micro.cosem.data', 'DATA'), ('dlms_micro.cosem.clock', 'CLOCK'), ('dlms_micro.cosem.register', 'REGISTER'), ('dlms_micro.cosem.hdlc_setup', 'IEC_HDLC_SETUP'), ('dlms_micro.cosem.sap', 'SAP_ASSIGNMENT'), ('dlms_micro.cosem.profile', 'PROFILE_GENERIC'), ('dlms_micro.cosem.push', 'PUSH_SETUP'), ('dlms_micro.cosem.security_setup', 'SECURITY_SETUP'), ('dlms_micro.cosem.security_setup', 'INVOCATION_COUNTER'))
 ROLES = (('public', 16, 0, b'', 4116, 0), ('reader', 32, 1, b'12345678', 4116, 0), ('management', 1, 5, b'', 16777215, 3))
 DEVICES = (
     (1, b'DMI0000000000002', (
@@ -28,7 +28,8 @@ DEVICES = (
         (23, 1, b'\x00\x00\x16\x00\x00\xff', 4, 12, (None, (b'\x01\x01\x01\x01\x01\x01\x01\x01\x01', b''), (b'\x01\x01\x01\x01\x01\x01\x01\x01\x01', b'')), None),
         (17, 0, b'\x00\x00)\x00\x00\xff', 5, -1, (None, (b'\x01\x01', b'\x00'), (b'\x01\x01', b'\x00')), ((1, b'DMI0000000000002'),)),
         (7, 1, b'\x01\x00c\x01\x00\xff', 6, 20, (None, (b'\x01\x01\x01\x01\x01\x01\x01\x01', b'\x00\x00'), (b'\x01\x01\x01\x01\x01\x01\x01\x01', b'\x00\x00')), (((8, b'\x00\x00\x01\x00\x00\xff', 2, 0, 15), (3, b'\x01\x00\x01\x08\x00\xff', 2, 0, 6), (3, b'\x01\x00\x02\x08\x00\xff', 2, 0, 6)), 900, 96)),
-        (64, 1, b'\x00\x00+\x00\x00\xff', 7, -1, (None, None, (b'\x01\x01\x01\x01\x01\x01', b'\x01\x01\x00\x00\x00\x00\x00\x00')), None),
-        (1, 0, b'\x00\x00+\x01\x00\xff', 8, -1, ((b'\x01\x01', b''), (b'\x01\x01', b''), (b'\x01\x01', b'')), None),
-    ), ((6, (0, b'\xff\xff\x03\xfe\x07\x01\x00\x00\xff\x00\x00\xff', b'\xff\xff\n\xfe\x07\x01\x00\x00\xff\x00\x00\xff', 60, 0, 0)), (7, (0,)), (8, (0,)), (9, (5, 1, 1, 128, 128, 25, 60, 17)), (11, (1, 32))), ()),
+        (40, 0, b'\x00\x00\x19\t\x00\xff', 7, 21, (None, (b'\x01\x01\x01\x01\x01\x01\x01', b'\x00'), (b'\x01\x01\x03\x03\x03\x03\x03', b'\x01')), (((40, b'\x00\x00\x19\t\x00\xff', 1, 0), (8, b'\x00\x00\x01\x00\x00\xff', 2, 0), (3, b'\x01\x00\x01\x08\x00\xff', 2, 0)), 900, 48, 1)),
+        (64, 1, b'\x00\x00+\x00\x00\xff', 8, -1, (None, None, (b'\x01\x01\x01\x01\x01\x01', b'\x01\x01\x00\x00\x00\x00\x00\x00')), None),
+        (1, 0, b'\x00\x00+\x01\x00\xff', 9, -1, ((b'\x01\x01', b''), (b'\x01\x01', b''), (b'\x01\x01', b'')), None),
+    ), ((6, (0, b'\xff\xff\x03\xfe\x07\x01\x00\x00\xff\x00\x00\xff', b'\xff\xff\n\xfe\x07\x01\x00\x00\xff\x00\x00\xff', 60, 0, 0)), (7, (0,)), (8, (0,)), (9, (5, 1, 1, 128, 128, 25, 60, 17)), (11, (1, 32)), (12, (0, None, 0, 0, 3, 30, ()))), ()),
 )

@@ -12,7 +12,7 @@ SYSTEM_TITLE = b'DMI\x00\x00\x00\x00\x06'
 LOGICAL_DEVICE = 1
 PHYSICAL_ADDRESS = 17
 HDLC = (128, 1, 60, 25, 9600)
-HANDLERS = (('dlms_micro.cosem.association_ln', 'ASSOCIATION_LN'), ('dlms_micro.cosem.register', 'EXTENDED_REGISTER'), ('dlms_micro.cosem.register', 'REGISTER'), ('dlms_micro.cosem.data', 'DATA'), ('dlms_micro.cosem.clock', 'CLOCK'), ('dlms_micro.cosem.profile', 'PROFILE_GENERIC'), ('dlms_micro.cosem.hdlc_setup', 'IEC_HDLC_SETUP'), ('dlms_micro.cosem.sap', 'SAP_ASSIGNMENT'), ('dlms_micro.cosem.security_setup', 'SECURITY_SETUP'), ('dlms_micro.cosem.security_setup', 'INVOCATION_COUNTER'))
+HANDLERS = (('dlms_micro.cosem.association_ln', 'ASSOCIATION_LN'), ('dlms_micro.cosem.register', 'EXTENDED_REGISTER'), ('dlms_micro.cosem.register', 'REGISTER'), ('dlms_micro.cosem.data', 'DATA'), ('dlms_micro.cosem.clock', 'CLOCK'), ('dlms_micro.cosem.profile', 'PROFILE_GENERIC'), ('dlms_micro.cosem.hdlc_setup', 'IEC_HDLC_SETUP'), ('dlms_micro.cosem.push', 'PUSH_SETUP'), ('dlms_micro.cosem.sap', 'SAP_ASSIGNMENT'), ('dlms_micro.cosem.security_setup', 'SECURITY_SETUP'), ('dlms_micro.cosem.security_setup', 'INVOCATION_COUNTER'))
 ROLES = (('public', 16, 0, b'', 4116, 0), ('reader', 32, 1, b'12345678', 4116, 0), ('management', 1, 5, b'', 16777215, 3))
 DEVICES = (
     (1, b'DMI0000000000006', (
@@ -34,10 +34,11 @@ DEVICES = (
         (1, 0, b'\x00\x00`\x05\x01\xff', 3, 23, (None, (b'\x01\x01', b''), (b'\x01\x01', b'')), None),
         (23, 1, b'\x00\x00\x16\x00\x00\xff', 6, 24, (None, (b'\x01\x01\x01\x01\x01\x01\x01\x01\x01', b''), (b'\x01\x01\x01\x01\x01\x01\x01\x01\x01', b'')), None),
         (7, 1, b'\x01\x00c\x01\x00\xff', 5, 32, (None, (b'\x01\x01\x01\x01\x01\x01\x01\x01', b'\x00\x00'), (b'\x01\x01\x01\x01\x01\x01\x01\x01', b'\x00\x00')), (((8, b'\x00\x00\x01\x00\x00\xff', 2, 0, 15), (1, b'\x00\x00`\n\x01\xff', 2, 0, 3), (4, b'\x01\x00\x01\x08\x00\xff', 2, 0, 6), (4, b'\x01\x00\x02\x08\x00\xff', 2, 0, 6)), 900, 96)),
+        (40, 0, b'\x00\x00\x19\t\x00\xff', 7, 33, (None, (b'\x01\x01\x01\x01\x01\x01\x01', b'\x00'), (b'\x01\x01\x03\x03\x03\x03\x03', b'\x01')), (((40, b'\x00\x00\x19\t\x00\xff', 1, 0), (8, b'\x00\x00\x01\x00\x00\xff', 2, 0), (4, b'\x01\x00\x01\x08\x00\xff', 2, 0)), 900, 48, 1)),
         (1, 0, b'\x00\x00*\x00\x00\xff', 3, -1, ((b'\x01\x01', b''), (b'\x01\x01', b''), (b'\x01\x01', b'')), (9, 0, 16, b'DMI0000000000006')),
-        (17, 0, b'\x00\x00)\x00\x00\xff', 7, -1, (None, (b'\x01\x01', b'\x00'), (b'\x01\x01', b'\x00')), ((1, b'DMI0000000000006'),)),
-        (64, 1, b'\x00\x00+\x00\x00\xff', 8, -1, (None, None, (b'\x01\x01\x01\x01\x01\x01', b'\x01\x01\x00\x00\x00\x00\x00\x00')), None),
-        (1, 0, b'\x00\x00+\x01\x00\xff', 9, -1, ((b'\x01\x01', b''), (b'\x01\x01', b''), (b'\x01\x01', b'')), None),
-    ), ((4, (None, 0)), (5, (None, 0)), (6, (None,)), (7, (None,)), (8, (None,)), (9, (None,)), (11, (0, b'\xff\xff\x03\xfe\x07\x01\x00\x00\xff\x00\x00\xff', b'\xff\xff\n\xfe\x07\x01\x00\x00\xff\x00\x00\xff', 60, 0, 0)), (12, (None,)), (13, (None,)), (14, (1, 32)), (15, (None,)), (16, (5, 1, 1, 128, 128, 25, 60, 17)), (17, (1, 32))), ((4, 'source:head.1.8.0'), (5, 'source:head.2.8.0'), (6, 'source:head.1.6.0'), (7, 'source:head.32.7.0'), (8, 'source:head.C.1.0'), (9, 'source:head.F.F'), (12, 'profile-status'), (13, 'event-code'), (15, 'source:head.status'))),
+        (17, 0, b'\x00\x00)\x00\x00\xff', 8, -1, (None, (b'\x01\x01', b'\x00'), (b'\x01\x01', b'\x00')), ((1, b'DMI0000000000006'),)),
+        (64, 1, b'\x00\x00+\x00\x00\xff', 9, -1, (None, None, (b'\x01\x01\x01\x01\x01\x01', b'\x01\x01\x00\x00\x00\x00\x00\x00')), None),
+        (1, 0, b'\x00\x00+\x01\x00\xff', 10, -1, ((b'\x01\x01', b''), (b'\x01\x01', b''), (b'\x01\x01', b'')), None),
+    ), ((4, (None, 0)), (5, (None, 0)), (6, (None,)), (7, (None,)), (8, (None,)), (9, (None,)), (11, (0, b'\xff\xff\x03\xfe\x07\x01\x00\x00\xff\x00\x00\xff', b'\xff\xff\n\xfe\x07\x01\x00\x00\xff\x00\x00\xff', 60, 0, 0)), (12, (None,)), (13, (None,)), (14, (1, 32)), (15, (None,)), (16, (5, 1, 1, 128, 128, 25, 60, 17)), (17, (1, 32)), (18, (0, None, 0, 0, 3, 30, ()))), ((4, 'source:head.1.8.0'), (5, 'source:head.2.8.0'), (6, 'source:head.1.6.0'), (7, 'source:head.32.7.0'), (8, 'source:head.C.1.0'), (9, 'source:head.F.F'), (12, 'profile-status'), (13, 'event-code'), (15, 'source:head.status'))),
 )
 SOURCES = (('head', 'iec21-readout', '/dev/ttyUSB0', 300, 'even', 60000, 231, 232, (('1.8.0', '2.8.0', '1.6.0', '32.7.0', 'C.1.0', 'F.F'), b'', 9600, 2, 1)),)

@@ -25,7 +25,7 @@ import mp_port_meter  # noqa: E402,F401
 import mp_port_meter_lp  # noqa: E402,F401
 from dlms_micro.app import association as asn
 from dlms_micro.cosem import association_ln, clock, data, hdlc_setup, register, sap  # noqa: F401
-from dlms_micro.cosem import security_setup  # noqa: F401  (the boards' management association)
+from dlms_micro.cosem import push, security_setup  # noqa: F401  (the boards' management association, push)
 from dlms_micro.link import hdlc
 from dlms_micro_mp import board, keyring  # noqa: F401
 from dlms_micro_mp.loop import Log, Loop, UartPort

@@ -207,6 +207,12 @@ def unix(argv=None):
     if hport != "off":
         ports.append(TcpPort("hdlc", host, int(hport), lambda: Channel(meter, hdlc_link(cfg)), log=log,
                              poller=poller, min_free=MIN_FREE))
+    if any(e[0] == 40 for e in meter.table):
+        # Push setups: DataNotifications over TCP to the destination the
+        # management association sets (dlms_micro_mp.push)
+        from dlms_micro_mp.push import PushPort
+
+        ports.append(PushPort(meter, log=log))
     idle = ports[0].idle if ports else None
     service = app.loop.service
     if "--heap-log" in argv:
