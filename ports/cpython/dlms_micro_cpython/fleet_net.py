@@ -473,12 +473,14 @@ def raise_file_limit(need):
 
 
 def free_base(count, host="127.0.0.1", start=20000, stop=32768):
-    """A base port below the usual ephemeral range (32768..) with count
-    ports free after it (checked by binding them), for tests and benchmarks;
+    """A base port with count ports free after it (checked by binding
+    them), for tests and benchmarks: below the usual ephemeral range
+    (32768..) when a window is free there, else anywhere from 1024;
     RuntimeError when there is none."""
     import socket
 
-    for base in range(start, stop - count, 997):
+    bases = list(range(start, stop - count, 97)) + list(range(1024, 65536 - count, 997))
+    for base in bases:
         socks = []
         try:
             for i in range(count):
