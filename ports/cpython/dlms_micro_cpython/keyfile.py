@@ -92,7 +92,13 @@ def parse(text):
     if ca is not None:
         if not isinstance(ca, str):
             raise KeyFileError("ca_certificate: PEM text or the DER in hex")
-        out["ca_certificate"] = ca if "-----BEGIN" in ca else bytes.fromhex(ca.replace(" ", "").replace(":", ""))
+        if "-----BEGIN" in ca:
+            out["ca_certificate"] = ca
+        else:
+            try:
+                out["ca_certificate"] = bytes.fromhex(ca.replace(" ", "").replace(":", ""))
+            except ValueError:
+                raise KeyFileError("ca_certificate: PEM text or the DER in hex") from None
     return out
 
 
