@@ -27,7 +27,7 @@ from dlms_micro.app import association as asn
 from dlms_micro.cosem import association_ln, clock, data, hdlc_setup, register, sap  # noqa: F401
 from dlms_micro.cosem import push, security_setup  # noqa: F401  (the boards' management association, push)
 from dlms_micro.link import hdlc
-from dlms_micro_mp import board, keyring  # noqa: F401
+from dlms_micro_mp import board, keyring, timekeeping  # noqa: F401
 from dlms_micro_mp.loop import Log, Loop, UartPort
 from dlms_micro_mp.storage import FlashStorage
 from hdlc_peer import LLC_REQ, LLC_RSP, Frame, disc, iframe, snrm

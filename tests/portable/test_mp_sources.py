@@ -28,7 +28,7 @@ import s0_retrofit_meter  # noqa: E402
 from dlms_micro import source  # noqa: E402
 from dlms_micro.cosem import profile  # noqa: E402
 from dlms_micro.cosem import push, security_setup  # noqa: E402,F401  (the retrofits' management and push)
-from dlms_micro_mp import keyring  # noqa: E402,F401
+from dlms_micro_mp import keyring, timekeeping  # noqa: E402,F401
 from dlms_micro.source import modbus_rtu  # noqa: E402
 from dlms_micro_mp import board  # noqa: E402
 from dlms_micro_mp.loop import Log  # noqa: E402

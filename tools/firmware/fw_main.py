@@ -201,12 +201,20 @@ def unix(argv=None):
 
     poller = select.poll()
     ports = []
+    # Logical device 1 only: a gateway's TCP connection through a Router
+    # to all three devices (~20 KB of channels each) does not fit the heap
+    # beside the board's own; its upstream meters are served on the IR port.
+
+    def wrapper_channel():
+        return Channel(meter, WrapperServer(max_apdu=max_apdu))
+
+    def hdlc_channel():
+        return Channel(meter, hdlc_link(cfg))
+
     if wport != "off":
-        ports.append(TcpPort("wrapper", host, int(wport), lambda: Channel(meter, WrapperServer(max_apdu=max_apdu)),
-                             log=log, poller=poller, min_free=MIN_FREE))
+        ports.append(TcpPort("wrapper", host, int(wport), wrapper_channel, log=log, poller=poller, min_free=MIN_FREE))
     if hport != "off":
-        ports.append(TcpPort("hdlc", host, int(hport), lambda: Channel(meter, hdlc_link(cfg)), log=log,
-                             poller=poller, min_free=MIN_FREE))
+        ports.append(TcpPort("hdlc", host, int(hport), hdlc_channel, log=log, poller=poller, min_free=MIN_FREE))
     if any(e[0] == 40 for e in meter.table):
         # Push setups: DataNotifications over TCP to the destination the
         # management association sets (dlms_micro_mp.push)

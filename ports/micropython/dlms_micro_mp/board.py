@@ -226,7 +226,11 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
     loop = Loop(tuple(ports), wdt=dog, idle=idle_hook(cfg), led=led, led_on=0 if cfg.get("led_active_low") else 1)
     if storage is not None:
         _restore(meter, storage, s_imp, s_exp)
+    # the clock: a head-end's SET kept across restarts, events, resyncs
+    from dlms_micro_mp.timekeeping import TimeKeeper
+
     loop.service = Service(meter, storage)
+    loop.service.keeper = TimeKeeper(meter, storage, log)
     if bindings is not None:
         loop.service = _src.Service(meters, bindings, loop.service)
     # the energies kept across power cuts: written within the storage's
@@ -235,7 +239,9 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
     from dlms_micro_mp import powerfail
 
     loop.service = powerfail.attach(cfg, meter, storage, (s_imp, s_exp), loop.service)
-    return App(meter, loop, tuple(ports), storage, (s_imp, s_exp), log, defn)
+    app = App(meter, loop, tuple(ports), storage, (s_imp, s_exp), log, defn)
+    app.meters = tuple(meters) if gateway else (meter,)  # every logical device's
+    return app
 
 
 class Service:
@@ -248,6 +254,7 @@ class Service:
         self.tick_ms = tick_ms
         self.profiles = tuple(e for e in meter.table if e[0] == 7 and e[4] >= 0)
         self._at = None
+        self.keeper = None  # timekeeping.TimeKeeper: looks at the clock offset first
         if self.profiles:
             from dlms_micro.cosem import clock, profile
 
@@ -257,6 +264,8 @@ class Service:
     def __call__(self, now):
         if self.storage is not None:
             self.storage.service(now)
+        if self.keeper is not None:
+            self.keeper(now)
         if not self.profiles:
             return
         if self._at is not None and ticks_diff(now, self._at) < self.tick_ms:

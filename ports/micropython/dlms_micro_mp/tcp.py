@@ -22,6 +22,11 @@ from dlms_micro_mp.loop import TxViews
 _RD = select.POLLIN
 
 
+def _ticks_diff(a, b):
+    d = (a - b) & 0x3FFFFFFF
+    return d - 0x40000000 if d >= 0x20000000 else d
+
+
 def _free():
     # free heap after a collection (MicroPython; CPython: unbounded)
     import gc
@@ -50,9 +55,11 @@ class TcpPort:
     # the free heap is at least min_free plus what the largest channel of
     # this port took so far (measured at each accept: ~7 KB for one
     # logical device, link buffers, association and suite 0 context; a
-    # gateway's router holds one per device). Below it the connection is
-    # closed at once and one line logged, so clients beyond what the heap
-    # holds never starve the ones served or the UART channels. 0: no check.
+    # gateway's router holds one per device). Below it a new connection
+    # waits in the listen backlog up to wait_ms (2 s), so that a client that
+    # has just gone is noticed and its channel freed, then is accepted and
+    # closed with one log line: clients beyond what the heap holds never
+    # starve the ones served or the UART channels. 0: no check.
     def __init__(self, name, host, port, make_channel, log=print, rx_size=512, max_conns=4,
                  poller=None, min_free=0):
         self.name = name
@@ -61,6 +68,8 @@ class TcpPort:
         self.max_conns = max_conns
         self.min_free = min_free
         self.channel_cost = 0  # heap the largest channel took (min_free set)
+        self.wait_ms = 2000  # how long a connection waits for heap
+        self._low_since = None
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(socket.getaddrinfo(host, port)[0][-1])
@@ -92,7 +101,7 @@ class TcpPort:
                 busy = True
         if busy:
             self._reap()
-        if waiting and self._accept():
+        if waiting and self._accept(now):
             busy = True
         return busy
 
@@ -100,7 +109,21 @@ class TcpPort:
         # Loop idle hook: sleep until a socket has something (or ms pass).
         self.poller.poll(ms)
 
-    def _accept(self):
+    def _accept(self, now=0):
+        # Short of heap, a waiting connection stays in the listen backlog for
+        # up to wait_ms (a client that has just gone is noticed and its
+        # channel freed meanwhile), then is accepted and closed.
+        free = 0
+        low = False
+        if self.min_free:
+            free = _free()
+            low = free < self.min_free + self.channel_cost
+            if low:
+                if self._low_since is None:
+                    self._low_since = now
+                if _ticks_diff(now, self._low_since) < self.wait_ms:
+                    return False
+        self._low_since = None
         try:
             sock, addr = self.listener.accept()
         except OSError:
@@ -110,14 +133,11 @@ class TcpPort:
             sock.close()
             self.log(self.name + ": too many connections, one refused")
             return True
-        free = 0
-        if self.min_free:
-            free = _free()
-            if free < self.min_free + self.channel_cost:
-                sock.close()
-                self.log("%s: heap low (%d B free, %d B wanted), one connection refused"
-                         % (self.name, free, self.min_free + self.channel_cost))
-                return True
+        if low:
+            sock.close()
+            self.log("%s: heap low (%d B free, %d B wanted), one connection refused"
+                     % (self.name, free, self.min_free + self.channel_cost))
+            return True
         sock.setblocking(False)
         try:
             ch = self.make_channel()
