@@ -287,6 +287,11 @@ class TcpServer:
                 and self._server is not None and any(sock.fileno() == s.fileno() for s in self._server.sockets)):
             self.out_of_files(exc)
             return
+        if self._stopped and isinstance(exc, ValueError) and "_start_serving" in repr(context.get("handle")):
+            # asyncio's retry of accept() after an out-of-files pause fires
+            # after stop() closed the listener: nothing is left to serve
+            self.logger.debug("%s: accept retry after stop ignored", self.kind)
+            return
         if self._previous_handler is not None:
             self._previous_handler(loop, context)
         else:
@@ -307,8 +312,11 @@ class TcpServer:
         """(host, port) listened on."""
         return (self.host, self.port)
 
+    _stopped = False
+
     async def stop(self):
         """Close the listener and every connection."""
+        self._stopped = True
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):
