@@ -590,6 +590,12 @@ class SimulatedMeter:
         t0 = time.monotonic()
         try:
             start = end - days * 86400.0
+            # the profiles take note of the period the history starts in, so
+            # every boundary in it gets its row (DAYS days of 15-minute rows
+            # are 96 x DAYS rows)
+            off = self.meter.state[self._clock_entry[base.E_SLOT]] if self._clock_entry is not None else 0
+            for e in self.profiles:
+                profile.tick(self.meter, e, int(start) + off)
             t = start
             day = 86400.0
             while t < end:
