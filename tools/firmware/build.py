@@ -61,8 +61,45 @@ QEMU_HEAP = 102400  # 100 KiB, an ESP32's free heap
 UNIX_FLAGS = ["MICROPY_FORCE_32BIT=1", "MICROPY_PY_FFI=0", "MICROPY_PY_BTREE=0"]
 
 
+# A board must boot with this much heap free (unix 32-bit firmware, 100 KiB
+# heap, its keys provisioned): two TCP or UART channels (~7 KB each) and the
+# requests they serve. A board file or definition that leaves less is
+# refused at build time with its figures.
+MIN_FREE_AFTER_BOOT = 24 * 1024
+
+
 class BuildError(Exception):
     pass
+
+
+def check_board_heap(image, names, min_free=MIN_FREE_AFTER_BOOT, heap="100k"):
+    """Boot each board on the unix firmware image (fw_main --boot-only, demo
+    keys in a scratch storage); BuildError naming every board that leaves
+    less than min_free bytes free, with its figures. Returns {name: (used,
+    free)}."""
+    import tempfile
+
+    figures = {}
+    bad = []
+    for name in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = subprocess.run([image, "-X", "heapsize=" + heap, "-m", "fw_main", "--board", name, "--port", "off",
+                                   "--hdlc-port", "off", "--data", os.path.join(tmp, "data"), "--quiet",
+                                   "--boot-only"], cwd=tmp, capture_output=True, text=True, timeout=60)
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("dlms_micro: ready")]
+        if proc.returncode != 0 or not line:
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+            bad.append("board %s does not boot in a %s heap: %s" % (name, heap, " / ".join(tail)))
+            continue
+        f = dict(x.split("=", 1) for x in line[0].split()[2:])
+        used, free = int(f["heap_used"]), int(f["heap_free"])
+        figures[name] = (used, free)
+        if free < min_free:
+            bad.append("board %s: heap after boot %d B used, %d B free; a board needs %d B free (two channels "
+                       "and their requests): refused" % (name, used, free, min_free))
+    if bad:
+        raise BuildError("\n".join(bad))
+    return figures
 
 
 def say(msg):
@@ -285,7 +322,11 @@ def build(targets, board, jobs):
                  ] + UNIX_FLAGS
                 + ["FROZEN_MANIFEST=" + manifest], os.path.join(dest, "build.log"))
             image = os.path.join(dest, "micropython")
-            _install(os.path.join(objdir, "micropython"), image)
+            built = os.path.join(objdir, "micropython")
+            figures = check_board_heap(built, board_names(BOARDS))
+            _install(built, image)
+            for name in sorted(figures):
+                say("%s: heap after boot %d B used, %d B free" % (name, figures[name][0], figures[name][1]))
         else:
             objdir = os.path.join(dest, "obj")
             run(["make", "-C", os.path.join(src, "ports", "qemu"), j, "BOARD=MPS2_AN385",
