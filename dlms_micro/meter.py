@@ -22,12 +22,18 @@ class Role:
     # AES-GCM-128-SHA-256; 2: ECDH-ECDSA-AES-GCM-256-SHA-384): the suite id
     # its protected APDUs carry, and the curve of HLS-ECDSA (mechanism 7).
     security_suite = 0
+    # The association's own security_policy bits (Security setup v1: 0x04
+    # authenticated and 0x08 encrypted requests, 0x20 / 0x40 responses),
+    # required on top of the meter's key store policy.
+    policy = 0
 
     def __init__(self, client_sap, mechanism=MECH_NONE, secret=b"", conformance=0, name="", ciphered=False,
-                 security_suite=0):
+                 security_suite=0, policy=0):
         self.client_sap = client_sap
         if security_suite:
             self.security_suite = security_suite
+        if policy:
+            self.policy = policy
         self.mechanism = mechanism
         # True: the association uses the ciphered LN context (suite 0
         # protection of the InitiateRequest/Response and of every APDU)

@@ -473,6 +473,7 @@ class Channel:
             meter.keys.activate_pending()
             suite.reset()
             suite.suite_id = role.security_suite if role is not None else 0
+            suite.role_policy = role.policy if role is not None else 0
             if ciphered and aarq.context != context:
                 # An AARQ that does not propose the ciphered context to a
                 # ciphered association: the ACSE refuses it with application-
@@ -668,7 +669,7 @@ class Channel:
         return (
             self.suite is not None
             and self.suite.enabled
-            and _s0.request_level(self.meter.keys.policy)
+            and _s0.request_level(self.meter.keys.policy | self.suite.role_policy)
             and self.assoc.status == asn.ASSOCIATED
         )
 
@@ -711,7 +712,7 @@ class Channel:
             if aarq.ciphered():
                 suite.unprotect(aarq.buf, aarq.ui, aarq.ui + aarq.ui_len)
                 aarq.initiate.parse(aarq.buf, suite.start, suite.end)
-            elif role.ciphered and _s0.request_level(self.meter.keys.policy):
+            elif role.ciphered and _s0.request_level(self.meter.keys.policy | role.policy):
                 # A plain InitiateRequest in the ciphered context where the
                 # security policy requires protected requests (Green Book,
                 # security policy of the ciphered context; the DLMS UA test
@@ -722,7 +723,7 @@ class Channel:
                 raise _s0.SecurityError(
                     _s0.E_POLICY,
                     "plain InitiateRequest in the ciphered context; the security policy 0x%02X requires "
-                    "protected requests" % self.meter.keys.policy,
+                    "protected requests" % (self.meter.keys.policy | role.policy),
                 )
             ini = aarq.initiate
             if ini.valid and ini.dedicated_key >= 0:

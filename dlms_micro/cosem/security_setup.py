@@ -98,7 +98,7 @@ class SecuritySetup(base.InterfaceClass):
         buf = ctx.buf
         pos = ctx.pos
         if attr == 2:
-            pos = axdr.enc_enum(buf, pos, keys.configured_policy)
+            pos = axdr.enc_enum(buf, pos, keys.configured_policy | _role_policy(ctx))
         elif attr == 3:
             pos = axdr.enc_enum(buf, pos, _suite(ctx, keys))
         elif attr == 4:
@@ -138,6 +138,13 @@ class SecuritySetup(base.InterfaceClass):
 
 
 SECURITY_SETUP = SecuritySetup()
+
+
+def _role_policy(ctx):
+    # the association's own policy bits (issue 17), 0 when it has none
+    i = ctx.assoc.role
+    roles = ctx.meter.roles
+    return roles[i].policy if 0 <= i < len(roles) else 0
 
 
 def _suite(ctx, keys):

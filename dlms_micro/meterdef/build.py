@@ -74,13 +74,19 @@ def handlers(defn):
     return tuple(out)
 
 
+# a definition's security_policy (none, authenticated, encrypted,
+# authenticated-encrypted) as Security setup v1 bits
+_POLICY_BITS = (0, 0x24, 0x48, 0x6C)
+
+
 def roles(defn):
     # Fresh Role objects (a Role's secret changes at run time: one set per
     # Meter).
     out = []
     for r in defn.ROLES:
         # (name, sap, mechanism, secret, conformance, policy[, security suite])
-        out.append(Role(r[1], r[2], r[3], r[4], r[0], ciphered=bool(r[5]), security_suite=r[6] if len(r) > 6 else 0))
+        out.append(Role(r[1], r[2], r[3], r[4], r[0], ciphered=bool(r[5]), security_suite=r[6] if len(r) > 6 else 0,
+                        policy=_POLICY_BITS[r[5]]))
     return tuple(out)
 
 

@@ -266,6 +266,10 @@ class Suite0:
         # the server sets it per association
         self.suite_id = 0
         self.bcast_gcm = None  # a Gcm for the broadcast key (pushes), set by its owner
+        # the association's own security_policy bits, on top of keys.policy
+        # (the meter's, which security_activate strengthens): the server
+        # sets it per association from its Role
+        self.role_policy = 0
         self._bcast_loaded = None
         self.reset()
 
@@ -421,7 +425,7 @@ class Suite0:
         if not level:
             raise _err(E_SECURITY_CONTROL, "SC 0x%02x: neither authentication nor encryption" % sc)
         if need < 0:
-            need = request_level(self.keys.policy)
+            need = request_level(self.keys.policy | self.role_policy)
         if (level & need) != need:
             raise _err(E_POLICY, "SC 0x%02x: the security policy requires 0x%02x" % (sc, need))
         for i in range(4):
@@ -514,7 +518,7 @@ class Suite0:
         else:
             g = self._dedicated() if form == FORM_DED or form == FORM_GENERAL_DED else self._global()
         keys = self.keys
-        lv = (self.level | response_level(keys.policy) | level) & LEVEL_MASK
+        lv = (self.level | response_level(keys.policy | self.role_policy) | level) & LEVEL_MASK
         if not lv:
             raise _err(E_SECURITY_CONTROL, "no protection level for the response")
         if q <= p:

@@ -24,7 +24,9 @@ def test_roles_carry_mechanism_and_suite():
     assert (roles["ecdsa2"].mechanism, roles["ecdsa2"].security_suite) == (7, 2)
     assert (roles["gmac2"].mechanism, roles["gmac2"].security_suite) == (5, 2)
     # a suite 0 association keeps the 6-field form definitions had before
-    assert [len(r) for r in c.ROLES] == [6, 7, 7, 7, 7]
+    assert [len(r) for r in c.ROLES] == [6, 7, 7, 7, 7, 7]
+    # each association's own security_policy
+    assert (roles["auth1"].policy, roles["ecdsa1"].policy, roles["public"].policy) == (0x24, 0x6C, 0)
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ CLIENT_D2 = hashlib.sha384(b"dlms_micro test head-end suite 2").digest()
 OTHER_D1 = hashlib.sha256(b"an unknown head-end").digest()
 SHA256_SECRET = "hls-sha256-secret"
 
-ALL = ["public", "ecdsa1", "sha256", "ecdsa2", "gmac2"]
+ALL = ["public", "ecdsa1", "sha256", "ecdsa2", "gmac2", "auth1"]
 DEFINITION = {
     "meter": "dlms-micro/1",
     "description": "suites 1 and 2 interop meter",
@@ -47,6 +47,9 @@ DEFINITION = {
                    "security_policy": "authenticated-encrypted"},
         "gmac2": {"client_sap": 4, "authentication": "high-gmac", "security_suite": 2,
                   "security_policy": "authenticated-encrypted"},
+        # its own, weaker policy: authenticated only (the others' stays theirs)
+        "auth1": {"client_sap": 5, "authentication": "high-ecdsa", "security_suite": 1,
+                  "security_policy": "authenticated"},
     },
     "objects": [
         {"class": "association-ln", "obis": "0.0.40.0.0.255",
@@ -65,9 +68,9 @@ KEYS = dict(
     signing_keys={1: SERVER_D1, 2: SERVER_D2},
     client_signing_keys={GURUX_TITLE: ecc.public_key(ecc.P256, CLIENT_D1)},  # suite 2's: see test_suite2
 )
-MECH = {"ecdsa1": 7, "sha256": 6, "ecdsa2": 7, "gmac2": 5}
-SAP = {"ecdsa1": 1, "sha256": 2, "ecdsa2": 3, "gmac2": 4}
-SUITE = {"ecdsa1": 1, "sha256": 1, "ecdsa2": 2, "gmac2": 2}
+MECH = {"ecdsa1": 7, "sha256": 6, "ecdsa2": 7, "gmac2": 5, "auth1": 7}
+SAP = {"ecdsa1": 1, "sha256": 2, "ecdsa2": 3, "gmac2": 4, "auth1": 5}
+SUITE = {"ecdsa1": 1, "sha256": 1, "ecdsa2": 2, "gmac2": 2, "auth1": 1}
 
 
 class Log(logging.Handler):
@@ -285,5 +288,36 @@ def test_gurux_protected_release(meter, meter2, assoc):
         assert rlrq[0] == 0x62 and b"\xbe" in rlrq and rlrq[rlrq.index(b"\xbe") + 4] == 0x21
         rlre = bytes.fromhex(p.trace[-1][1])[8:]
         assert rlre[0] == 0x63 and rlre[rlre.index(b"\xbe") + 4] == 0x28  # glo-initiate-response
+    finally:
+        p.close()
+
+
+def test_each_association_has_its_own_policy(meter, log):
+    # auth1 requires authenticated APDUs only; ecdsa1 authenticated and
+    # encrypted: an authenticated-only client is served on auth1 and refused
+    # on ecdsa1; Security setup's security_policy shows each one's
+    from gurux_dlms.enums import Security
+    from gurux_dlms.objects import GXDLMSSecuritySetup
+
+    p = gurux_peer(meter, WRAPPER, "auth1")
+    p.client.ciphering.security = Security.AUTHENTICATION
+    connect(p)
+    try:
+        assert read_ldn_and_energy(p)[1] == 1234
+        assert any(m[8] == 0xDB or b"\x11\x00\x00" in m for m in p.sent_apdus())  # SC 0x11
+        with contextlib.redirect_stdout(None):
+            assert p.read(GXDLMSSecuritySetup("0.0.43.0.0.255"), 2) == 0x24
+    finally:
+        p.close()
+    p = gurux_peer(meter, WRAPPER, "ecdsa1")
+    p.client.ciphering.security = Security.AUTHENTICATION
+    with pytest.raises(Exception):
+        connect(p)
+    p.close()
+    assert any("the security policy 0x6C requires 0x30" in line or "requires 0x30" in line for line in log), log
+    p = connect(gurux_peer(meter, WRAPPER, "ecdsa1"))
+    try:
+        with contextlib.redirect_stdout(None):
+            assert p.read(GXDLMSSecuritySetup("0.0.43.0.0.255"), 2) == 0x6C
     finally:
         p.close()

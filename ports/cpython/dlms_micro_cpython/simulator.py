@@ -74,7 +74,7 @@ DEMO_AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")  # Green Book exampl
 DEMO_KEK = bytes.fromhex("C0C1C2C3C4C5C6C7C8C9CACBCCCDCECF")  # made up for the demo
 # Demo-only token key (public: never use it in a real meter)
 DEMO_TOKEN_KEY = bytes.fromhex("544F4B454E2D44454D4F2D4F4E4C5921")  # "TOKEN-DEMO-ONLY!"
-# security policy per the definition's strongest ciphered association
+# security policy bits of a definition's security_policy (none, authenticated, encrypted, both)
 POLICY_BITS = {0: 0, 1: 0x24, 2: 0x48, 3: 0x6C}
 BUTTON_DELAY = 60  # s the simulated customer takes to press the reconnect button
 IMAGE_CAPACITY = 1024 * 1024
@@ -725,10 +725,12 @@ def make_key_store(storage, keys=None, compiled=None, system_title=None):
     title = keys.get("system_title") if keys else None
     if not title:
         title = system_title or compiled.SYSTEM_TITLE
-    # the strongest policy of the ciphered associations (one per meter);
+    # the weakest policy of the ciphered associations: the meter's (one per
+    # meter, what security_activate strengthens); each association requires
+    # its own on top (Role.policy, issue 17);
     # none ciphered: authenticated and encrypted, for when one is activated
-    strongest = max([r[5] for r in compiled.ROLES] + [0]) if compiled is not None else 3
-    policy = POLICY_BITS[strongest or 3]
+    weakest = min([r[5] for r in compiled.ROLES if r[5]] or [3]) if compiled is not None else 3
+    policy = POLICY_BITS[weakest]
     store = ks.KeyStore(storage, title, ek=DEMO_EK, ak=DEMO_AK, kek=DEMO_KEK, policy=policy)
     if keys:
         # The file's keys become the meter's: stored (a key whose value
