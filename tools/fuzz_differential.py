@@ -5,8 +5,10 @@
 #
 #   python tools/fuzz_differential.py --prepare     # CPython: build/fuzz/pkg (meter, corpora)
 #   python tools/fuzz_differential.py               # CPython's answers
-#   node tools/micropython/runner.mjs --heap 4096k --package dlms_micro \
+#   node tools/micropython/runner.mjs --no-cap --heap 8192k --package dlms_micro \
 #        --package build/fuzz/pkg --script tools/fuzz_differential.py   # MicroPython's
+# (--no-cap: the WebAssembly build collects no garbage inside one script, so
+# the heap must grow with the replay)
 #
 # Targets replayed: channel (whole sessions: HDLC, wrapper, IEC 62056-21
 # sign-on, ACSE, xDLMS, GBT, suite 0 with the demo keys) and axdr (decode,
