@@ -3,6 +3,7 @@
     python tools/provision.py PORT --save keys/METER.json        # new keys (os.urandom)
     python tools/provision.py PORT --keys keys/METER.json        # keys from a key file
     python tools/provision.py PORT --keys FILE --force           # replace the board's keys
+    python tools/provision.py PORT --keys FILE --force --wifi-ssid NET --wifi-password-file PWFILE
 
 PORT is what `mpremote connect` takes (/dev/ttyUSB0, auto, u0...). The keys
 go into the board's storage directory (--storage, default /data: the board
@@ -22,6 +23,9 @@ that holds keys already is refused unless --force: then its key record and
 its receive counters (which belong to the old keys) are replaced; the
 transmit invocation counter stays, as it must never repeat.
 The board's meter reads the keys at its next boot (mpremote reset).
+--wifi-ssid also writes the Wi-Fi credentials ("net.wifi", the password read
+from a file) that a board with "network": {"kind": "wifi"} joins with
+(dlms_micro_mp.net); they never go into a meter definition or board file.
 """
 
 import argparse
@@ -66,6 +70,24 @@ def records(ek, ak, kek, title, policy):
     store = MemoryStorage()
     keyring.provision(store, title, ek, ak, kek, policy)
     return {name: bytes(encode_record(store.get(name))) for name in ("sec.keys", "sec.title")}
+
+
+def wifi_file(ssid, password_file):
+    """The net.wifi record (dlms_micro_mp.net) in the board's record format."""
+    from dlms_micro_mp import net
+    from dlms_micro_mp.storage import encode_record
+
+    if not password_file:
+        raise ProvisionError("--wifi-ssid needs --wifi-password-file")
+    try:
+        with open(password_file) as f:
+            password = f.readline().rstrip("\r\n")
+    except OSError as e:
+        raise ProvisionError("cannot read %s: %s" % (password_file, e.strerror)) from None
+    try:
+        return bytes(encode_record(net.wifi_record(ssid, password)))
+    except ValueError as e:
+        raise ProvisionError("Wi-Fi: %s" % e) from None
 
 
 def new_keys(manufacturer):
@@ -163,6 +185,9 @@ def main(argv=None):
     ap.add_argument("--storage", default="/data", help="the board's storage directory (default /data)")
     ap.add_argument("--force", action="store_true", help="replace keys the board holds already")
     ap.add_argument("--mpremote", help="the mpremote executable (default: the dev extras')")
+    ap.add_argument("--wifi-ssid", help="also write the Wi-Fi credentials (net.wifi) for this network")
+    ap.add_argument("--wifi-password-file", metavar="FILE",
+                    help="file holding the Wi-Fi password (first line); never given on the command line")
     args = ap.parse_args(argv)
     tmp = None
     try:
@@ -185,6 +210,8 @@ def main(argv=None):
             raise ProvisionError("the board holds keys already (%s/sec.keys); --force replaces them"
                                  % board.storage)
         files = records(ek, ak, kek, title, POLICIES[args.policy])
+        if args.wifi_ssid:
+            files["net.wifi"] = wifi_file(args.wifi_ssid, args.wifi_password_file)
         if args.save:
             save_key_file(args.save, ek, ak, kek, title)
         tmp = tempfile.mkdtemp(prefix="dlms-provision-")  # mode 0700

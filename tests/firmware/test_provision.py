@@ -106,3 +106,21 @@ def test_provision_refuses_what_it_cannot_do_safely(tmp_path):
     exists.write_text("{}")
     r = provision(root, "--save", str(exists))
     assert r.returncode == 1 and "not overwriting" in r.stderr
+
+
+def test_wifi_credentials_are_provisioned_like_the_keys(tmp_path):
+    root = tmp_path / "board"
+    root.mkdir()
+    pw = tmp_path / "wifi.txt"
+    pw.write_text("correct horse battery\n")
+    r = provision(root, "--save", str(tmp_path / "k.json"), "--wifi-ssid", "meters", "--wifi-password-file", str(pw))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr + (root / "calls").read_text()
+    assert "correct horse" not in out
+    sys.path.insert(0, os.path.join(REPO, "ports", "micropython"))
+    from dlms_micro_mp import net
+    from dlms_micro_mp.storage import FlashStorage
+
+    assert net.wifi_credentials(FlashStorage(str(root / "data"))) == ("meters", "correct horse battery")
+    r = provision(root, "--force", "--keys", str(tmp_path / "k.json"), "--wifi-ssid", "meters")
+    assert r.returncode == 1 and "--wifi-password-file" in r.stderr

@@ -93,6 +93,7 @@ def make_meter(name=None, storage=None, wall_clock=None, meter_module=None, keys
     cfg = dlms_board_def.load(name)
     cfg["channels"] = []
     cfg.pop("led", None)
+    cfg.pop("network", None)  # the unix firmware's own TCP ports stand in for it
     if meter_module:
         cfg["meter_module"] = meter_module
     defn = _board.meter_definition(cfg)

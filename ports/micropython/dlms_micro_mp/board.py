@@ -211,6 +211,18 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
         else:
             ports.append(UartPort(c["name"], open_uart(c), _channel(defn, cfg, meters, link) if gateway
                                   else Channel(meter, link), **kw))
+    if cfg.get("network"):
+        # Wi-Fi or Ethernet (dlms_micro_mp.net): joined without blocking the
+        # UARTs; once up, the TCP wrapper and HDLC-over-TCP listeners and
+        # the pushes (logical device 1)
+        from dlms_micro.link.wrapper import WrapperServer
+        from dlms_micro_mp import net
+
+        max_apdu = cfg.get("hdlc", {}).get("max_apdu", 512)
+        link = net.board_link(cfg, meter, storage, log, lambda: Channel(meter, WrapperServer(max_apdu=max_apdu)),
+                              lambda: Channel(meter, hdlc_link(defn, cfg)))
+        if link is not None:
+            ports.append(link)
     bindings = None
     if gateway:
         from dlms_micro_mp import sources as _src
