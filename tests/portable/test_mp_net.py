@@ -154,3 +154,37 @@ def test_a_driver_that_refuses_at_once_is_a_failed_try():
     assert not link.step(500)  # waiting out the backoff: nothing done
     link.step(1000)
     assert link.failures == 2
+
+
+def test_ntp_sync_at_join_resets_the_clock_offset_and_a_failure_changes_nothing():
+    from dlms_micro.cosem import clock
+
+    class Meter:
+        # a table of one Clock (class 8) with its state at slot 0
+        def __init__(self):
+            self.table = ((8, 0, b"\x00\x00\x01\x00\x00\xff", 0, 0, None, None),)
+            self.state = [3600, 0, 0]
+
+    class Ntp:
+        def __init__(self, ok):
+            self.ok = ok
+            self.calls = 0
+
+        def settime(self):
+            self.calls += 1
+            if not self.ok:
+                raise OSError(110)
+
+    m = Meter()
+    lines = []
+    assert not net.ntp_sync(m, lines.append, Ntp(False))
+    assert m.state[clock.S_OFFSET] == 3600 and lines[0].startswith("ntp: no sync")
+    ok = Ntp(True)
+    assert net.ntp_sync(m, lines.append, ok)
+    assert m.state[clock.S_OFFSET] == 0 and ok.calls == 1 and lines[-1] == "ntp: clock synced"
+    w = Wlan(ok_after=1)
+    calls = []
+    link = net.NetLink(net.wifi_join(w, "n", "p"), w.isconnected, None, None, None, on_up=lambda: calls.append(1))
+    link.step(0)
+    link.step(1)
+    assert calls == [1]

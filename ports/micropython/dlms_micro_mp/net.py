@@ -15,6 +15,8 @@
 # max_backoff_ms (1 s, 2 s, 4 s ... 64 s), back to the first after a
 # success. One log line per failed try and per change of state. A link
 # that drops is noticed within check_ms and joined again at once.
+# Time: at each join the board syncs its RTC by NTP (ntp_sync; board file
+# "network": {"ntp": false} turns it off).
 # Credentials: wifi_credentials(storage) reads the "net.wifi" record that
 # tools/provision.py --wifi-ssid writes (never the meter definition, never a
 # board file); the password is never logged.
@@ -29,7 +31,9 @@ STORE_WIFI = "net.wifi"  # ssid, 0x00, password (UTF-8)
 
 class NetLink:
     def __init__(self, join, up, leave=None, make_ports=None, log=None, name="wifi", timeout_ms=15000,
-                 backoff_ms=1000, max_backoff_ms=64000, check_ms=1000):
+                 backoff_ms=1000, max_backoff_ms=64000, check_ms=1000, on_up=None):
+        # on_up(): called at each join (the board's NTP sync)
+        self.on_up = on_up
         self.join = join
         self.up = up
         self.leave = leave
@@ -70,6 +74,8 @@ class NetLink:
                 self._log("%s: up" % self.name)
                 if not self.ports and self.make_ports is not None:
                     self.ports = tuple(self.make_ports())
+                if self.on_up is not None:
+                    self.on_up()
                 return True
             if ticks_diff(now, self.since) >= self.timeout_ms:
                 self._failed(now, "not joined within %d ms" % self.timeout_ms)
@@ -205,5 +211,33 @@ def board_link(cfg, meter, storage, log, make_channel_wrapper, make_channel_hdlc
         return ports
 
     if n.get("kind", "wifi") == "ethernet":
-        return lan_link(n, make_ports, log)
-    return wifi_link(storage, make_ports, log)
+        link = lan_link(n, make_ports, log)
+    else:
+        link = wifi_link(storage, make_ports, log)
+    if link is not None and n.get("ntp", True):
+        link.on_up = lambda: ntp_sync(meter, log)
+    return link
+
+
+def ntp_sync(meter, log=None, ntptime=None):
+    # At each join: the RTC set by NTP (ntptime.settime, ~1 s at most), and
+    # the meter's clock offset back to 0, so the meter shows NTP time; the
+    # clock keeper (timekeeping) logs the adjustment and stores the offset.
+    # A failure changes nothing (logged). Returns True when synced.
+    try:
+        if ntptime is None:
+            import ntptime
+        ntptime.settime()
+    except Exception as e:  # no answer, no DNS, no module: the clock stays
+        if log is not None:
+            log("ntp: no sync (%r)" % (e,))
+        return False
+    from dlms_micro.cosem import base, clock
+
+    for ent in meter.table:
+        if ent[base.E_CLASS] == 8 and ent[base.E_SLOT] >= 0:
+            meter.state[ent[base.E_SLOT] + clock.S_OFFSET] = 0
+            break
+    if log is not None:
+        log("ntp: clock synced")
+    return True
