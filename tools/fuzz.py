@@ -839,7 +839,16 @@ def run(target, seconds, runs, extra_args=(), committed_only=False):
         import dlms_micro.server  # noqa: F401
         import fuzz_session  # noqa: F401
         one = TARGETS[target]()
-    argv = [sys.argv[0], "-artifact_prefix=" + crashes + "/", "-print_final_stats=1", "-rss_limit_mb=3072",
+    me = sys.argv[0]
+    if any(a.startswith("-merge=") for a in extra_args):
+        # libFuzzer's merge runs argv[0] again in child processes: an
+        # executable that comes back here
+        me = os.path.join(BUILD, "run_" + target)
+        with open(me, "w") as f:
+            f.write("#!/bin/sh\nexec '%s' '%s' run %s -s 0 -- \"$@\"\n" % (sys.executable, os.path.abspath(__file__),
+                                                                      target))
+        os.chmod(me, 0o755)
+    argv = [me, "-artifact_prefix=" + crashes + "/", "-print_final_stats=1", "-rss_limit_mb=3072",
             "-timeout=20", "-max_len=4096"]
     if seconds:
         argv.append("-max_total_time=%d" % seconds)
@@ -847,7 +856,15 @@ def run(target, seconds, runs, extra_args=(), committed_only=False):
         argv.append("-runs=%d" % runs)
     argv += list(extra_args)
     seeds = [os.path.join(CORPUS, target)] if os.path.isdir(os.path.join(CORPUS, target)) else []
-    argv += seeds if committed_only else [work] + seeds
+    if committed_only:
+        # libFuzzer writes what it finds into the first directory: a scratch
+        # one, emptied first, never the committed corpus
+        work = os.path.join(BUILD, "scratch", target)
+        if os.path.isdir(work):
+            for n in os.listdir(work):
+                os.unlink(os.path.join(work, n))
+        os.makedirs(work, exist_ok=True)
+    argv += [work] + seeds
     atheris.Setup(argv, one)
     atheris.Fuzz()
 
@@ -905,6 +922,8 @@ def merge(target, dirs):
     cmd += [d for d in dirs] + ([dest] if os.path.isdir(dest) else [])
     # the "run" command appends work dirs; -merge takes the first dir as output
     subprocess.check_call(cmd, cwd=REPO)
+    if not os.listdir(tmp):
+        raise SystemExit("merge of %s kept no input: %s left as it was" % (target, dest))
     if os.path.isdir(dest):
         for n in os.listdir(dest):
             os.unlink(os.path.join(dest, n))

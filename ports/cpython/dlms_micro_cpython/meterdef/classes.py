@@ -47,11 +47,21 @@ def register(spec):
 VALUE_KEYS = ("type", "value", "min", "max", "min_length", "max_length")
 
 
+def _bound(cx, key):
+    # an optional integer bound (found by fuzzing: a string here raised
+    # TypeError deep in the value check instead of naming the key)
+    v = cx.get(key)
+    if v is None or (isinstance(v, int) and not isinstance(v, bool)):
+        return v
+    cx.err(key, "an integer, not %r" % (v,))
+    return None
+
+
 def _bounds(cx, tag):
     if tag in V.RANGES:
-        return cx.get("min"), cx.get("max")
+        return _bound(cx, "min"), _bound(cx, "max")
     if tag in (axdr.OCTET_STRING, axdr.VISIBLE_STRING, 12):
-        return cx.get("min_length"), cx.get("max_length")
+        return _bound(cx, "min_length"), _bound(cx, "max_length")
     return None, None
 
 

@@ -241,8 +241,9 @@ class ObjectContext:
                 return 2
             size = 0
             if tag in (9, 10, 12, 4):
-                size = obj.get("max_length") or len(V.octets(obj.get("value", ""))) if not isinstance(
-                    obj.get("value"), (int, float)) else 16
+                ml = obj.get("max_length")  # checked where the object compiles
+                ml = ml if isinstance(ml, int) and not isinstance(ml, bool) else 0
+                size = ml or len(V.octets(obj.get("value", ""))) if not isinstance(obj.get("value"), (int, float)) else 16
                 size = max(size, 1)
             return _profile.field_width(tag, size)
         self.err(where, "the width of %s attribute %d is not known: give it ({\"obis\": ..., \"attribute\": %d, "
