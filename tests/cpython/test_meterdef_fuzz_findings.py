@@ -36,3 +36,13 @@ def test_a_numeric_bound_that_is_not_an_integer_is_refused(key):
     with pytest.raises(DefinitionError) as e:
         meterdef.compile_definition(d, "board.json")
     assert key in str(e.value)
+
+
+@pytest.mark.parametrize("value", [{"x": 1}, ["long"], None, 3.5])
+def test_a_type_that_is_not_a_type_name_is_refused(value):
+    d = _board()
+    obj = next(o for o in d["objects"] if o.get("class") == "register")
+    obj["type"] = value
+    with pytest.raises(DefinitionError) as e:
+        meterdef.compile_definition(d, "board.json")
+    assert "type" in str(e.value)

@@ -236,7 +236,7 @@ class ObjectContext:
                 self.err(where, "%s has no type: give the column's width ({\"obis\":..., \"attribute\":..., "
                                 "\"width\": N})" % V.obis_text(ln))
                 return 2
-            tag = V.TYPES.get(t)
+            tag = V.TYPES.get(t) if isinstance(t, str) else None
             if tag is None:
                 return 2
             size = 0
@@ -762,7 +762,17 @@ def describe(ln, cid):
 def compile_definition(d, source=""):
     """A meter definition (a dict, as the JSON reads) -> Compiled; raises
     DefinitionError listing every fault. source: the file, for messages."""
-    return Compiler(d, source).run()
+    c = Compiler(d, source)
+    try:
+        return c.run()
+    except (TypeError, AttributeError, KeyError, IndexError) as e:
+        # A value of the wrong JSON type where the checks do not look yet
+        # (the meterdef fuzz target finds these: an object or a list where a
+        # name or a number belongs): a refusal with the faults found so far,
+        # never a traceback.
+        raise DefinitionError(c.errors + ["a value of the wrong JSON type (%s: %s): check the definition "
+                                          "against docs/meter-definition.md" % (type(e).__name__, e)],
+                              source) from None
 
 
 def read(path, report=None):

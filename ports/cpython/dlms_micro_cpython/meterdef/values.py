@@ -123,7 +123,7 @@ def obis_text(ln):
 def type_tag(name):
     if isinstance(name, int) and name in TYPE_NAMES:
         return name
-    if name not in TYPES:
+    if not isinstance(name, str) or name not in TYPES:  # a list or object too (found by fuzzing)
         raise Bad("unknown type %r (one of: %s)" % (name, ", ".join(sorted(TYPES))))
     return TYPES[name]
 
