@@ -70,3 +70,28 @@ def test_update_writes_a_changed_energy_before_it_returns(monkeypatch, tmp_path)
     puts.clear()
     d.update()  # no time passed
     assert not [k for k in puts if k.startswith("sim.energy.")]
+
+
+def test_a_failing_storage_is_logged_once_and_the_energy_stored_when_it_works_again(monkeypatch, tmp_path):
+    host = Host(monkeypatch)
+    store = storage.FileStorage(str(tmp_path))
+    log = []
+    d = DemoMeter(storage=store, wall_clock=host, seed=5, accelerate=600, log=log.append)
+    real_put = store.put
+    failing = [True]
+
+    def put(k, v):
+        if failing[0]:
+            raise OSError(24, "Too many open files")
+        real_put(k, v)
+
+    store.put = put
+    for _ in range(3):
+        host.tick()
+        d.update()  # no exception out of update(): the service would log a traceback a second
+    assert sum("could not store the energy registers" in x for x in log) == 1
+    failing[0] = False
+    host.tick()
+    d.update()
+    assert "energy registers stored again" in log
+    assert int.from_bytes(store.get("sim.energy.1.0.1.8.0.255"), "big") == served(d)[0] > 0

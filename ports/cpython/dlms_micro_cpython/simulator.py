@@ -261,6 +261,7 @@ class SimulatedMeter:
             if all(x is not e for x in self._energies):
                 self._energies.append(e)
         self._persisted = {}  # storage key -> bytes last written (energies)
+        self._energy_fault = False  # the last energy write failed (logged once)
         self._dc = by.get(70, [None])[0]
         self.closed = True  # the relay, as Meter.relay last set it
         self._ready_since = None
@@ -676,7 +677,9 @@ class SimulatedMeter:
         """Write the energy registers (driven and tariff rate registers)
         whose value changed since they were last written: one atomic put
         each. update() calls it at its end, so no energy value is served
-        before it is durable."""
+        before it is durable. A storage that fails (a full disk, no file
+        descriptor left) is logged once, not per update, and every update
+        tries again; meanwhile a served value may be ahead of the stored one."""
         if self.storage is None:
             return
         st = self.meter.state
@@ -685,8 +688,18 @@ class SimulatedMeter:
             key = STORE_KEY_ENERGY % _ln_text(e[base.E_LN])
             value = int(st[e[base.E_SLOT]]).to_bytes(8, "big")
             if done.get(key) != value:
-                self.storage.put(key, value)
+                try:
+                    self.storage.put(key, value)
+                except OSError as err:
+                    if not self._energy_fault and self.log:
+                        self.log("could not store the energy registers (%s): trying again at every update" % err)
+                    self._energy_fault = True
+                    return
                 done[key] = value
+        if self._energy_fault:
+            self._energy_fault = False
+            if self.log:
+                self.log("energy registers stored again")
 
     def save(self):
         """Write the persistent state that changed (energies, clock offset,
