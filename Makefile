@@ -118,7 +118,8 @@ bench: bootstrap
 	@# 640 KiB: the .mpy code of every module the benchmark loads (a board
 	@# keeps it frozen in flash), the GCM tables of several backends side by
 	@# side and prebuilt ciphered requests; per-operation figures are deltas
-	$(RUNNER) --heap 640k --script tools/bench_alloc.py
+	$(RUNNER) --heap 640k --package dlms_micro --package ports/micropython/dlms_micro_mp \
+	  --package tools/benchkit --script tools/bench_alloc.py
 	@# the demo meter's whole table built under MicroPython: heap after boot
 	$(VPY) tools/bench_demo_heap.py --prepare
 	$(VPY) tools/bench_demo_heap.py
@@ -127,7 +128,8 @@ bench: bootstrap
 	@# retrofit definitions (values into objects), heap after boot of each
 	$(VPY) tools/bench_sources.py --prepare
 	$(VPY) tools/bench_sources.py
-	$(RUNNER) --heap 640k --package dlms_micro --package build/bench_sources --script tools/bench_sources.py
+	$(RUNNER) --heap 640k --package dlms_micro --package build/bench_sources \
+	  --package tools/benchkit --script tools/bench_sources.py
 	@# an HLS-ECDSA association's cost to the meter (suites 1 and 2): CPython
 	@# (pure and cryptography), MicroPython (no GC inside the script: no cap)
 	$(VPY) tools/bench_hls_ecdsa.py

@@ -12,69 +12,20 @@
 import gc
 import sys
 
-MP = sys.implementation.name == "micropython"
+from benchkit import MP, now_us
+from benchkit import measure as _measure
 
-if MP:
-    try:
-        import jsclock  # registered by the Node.js runner: performance.now() in ms
-
-        def now_us():
-            return jsclock.now() * 1000.0
-
-    except ImportError:
-        import time
-
-        def now_us():
-            return time.ticks_us()
-
-else:
+if not MP:
     import os
-    import time
     import tracemalloc
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-    def now_us():
-        return time.perf_counter_ns() / 1000.0
-
 
 N = 200
 
 
 def measure(name, fn, n=N):
-    fn()  # warm up: first-call effects are not steady state
-    if MP:
-        gc.collect()
-        gc.disable()
-        a = gc.mem_alloc()
-        for _ in range(n):
-            fn()
-        used = gc.mem_alloc() - a
-        gc.enable()
-        gc.collect()
-        t0 = now_us()
-        for _ in range(n):
-            fn()
-        t1 = now_us()
-        print("%-44s %8.1f B/op %10.1f us/op" % (name, used / n, (t1 - t0) / n))
-        return used / n, (t1 - t0) / n
-    else:
-        t0 = now_us()
-        for _ in range(n):
-            fn()
-        t1 = now_us()
-        gc.collect()
-        tracemalloc.start()
-        base = tracemalloc.get_traced_memory()[0]
-        for _ in range(n):
-            fn()
-        cur, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        print(
-            "%-44s %8d B peak %6d B retained/op %8.2f us/op"
-            % (name, peak - base, (cur - base) // n, (t1 - t0) / n)
-        )
-        return peak - base, (t1 - t0) / n
+    return _measure(name, fn, n)
 
 
 def heap_used():

@@ -16,30 +16,13 @@
 import gc
 import sys
 
-MP = sys.implementation.name == "micropython"
+from benchkit import MP, measure as _measure
 
-if MP:
-    try:
-        import jsclock  # registered by the Node.js runner: performance.now() in ms
-
-        def now_us():
-            return jsclock.now() * 1000.0
-
-    except ImportError:
-        import time
-
-        def now_us():
-            return time.ticks_us()
-
-else:
+if not MP:
     import os
-    import time
     import tracemalloc
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-    def now_us():
-        return time.perf_counter_ns() / 1000.0
 
 
 from dlms_micro.source import iec21_readout, modbus_rtu, s0  # noqa: E402
@@ -57,35 +40,7 @@ SDM630_ROWS = (
 
 
 def measure(name, fn, n=N):
-    fn()  # warm up: first-call effects are not steady state
-    if MP:
-        gc.collect()
-        gc.disable()
-        a = gc.mem_alloc()
-        for _ in range(n):
-            fn()
-        used = gc.mem_alloc() - a
-        gc.enable()
-        gc.collect()
-        t0 = now_us()
-        for _ in range(n):
-            fn()
-        t1 = now_us()
-        print("%-46s %8.1f B/poll %10.1f us/poll" % (name, used / n, (t1 - t0) / n))
-    else:
-        t0 = now_us()
-        for _ in range(n):
-            fn()
-        t1 = now_us()
-        gc.collect()
-        tracemalloc.start()
-        base = tracemalloc.get_traced_memory()[0]
-        for _ in range(n):
-            fn()
-        cur, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        print("%-46s %8d B peak %6d B retained/poll %8.2f us/poll"
-              % (name, peak - base, (cur - base) // n, (t1 - t0) / n))
+    _measure(name, fn, n, "poll", 46)
 
 
 def bcc_message(block):

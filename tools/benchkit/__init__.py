@@ -1,0 +1,73 @@
+# The measuring harness the benchmarks share (tools/bench_alloc.py,
+# tools/bench_sources.py), for CPython and for MicroPython. Under the Node.js
+# runner it travels as a package (--package tools/benchkit); under CPython
+# the benchmark's own folder, tools/, is on sys.path.
+#
+# measure(name, fn, n, unit) prints, per call of fn:
+#   MicroPython: gc.mem_alloc() growth with the GC disabled, i.e. every byte
+#                allocated, garbage included (what costs GC pauses on a
+#                board), then the time per call with the GC on;
+#   CPython:     the time per call, then tracemalloc's peak bytes above the
+#                start over all calls (transient) and the bytes still held
+#                afterwards per call (retained).
+
+import gc
+import sys
+
+MP = sys.implementation.name == "micropython"
+
+if MP:
+    try:
+        import jsclock  # registered by the Node.js runner: performance.now() in ms
+
+        def now_us():
+            return jsclock.now() * 1000.0
+
+    except ImportError:
+        import time
+
+        def now_us():
+            return time.ticks_us()
+
+else:
+    import time
+    import tracemalloc
+
+    def now_us():
+        return time.perf_counter_ns() / 1000.0
+
+
+def _time(fn, n):
+    t0 = now_us()
+    for _ in range(n):
+        fn()
+    return (now_us() - t0) / n
+
+
+def measure(name, fn, n, unit="op", width=44):
+    # returns (bytes, us) per call: MicroPython's bytes per call, CPython's
+    # peak bytes over all calls
+    fn()  # warm up: first-call effects are not steady state
+    if MP:
+        gc.collect()
+        gc.disable()
+        a = gc.mem_alloc()
+        for _ in range(n):
+            fn()
+        used = gc.mem_alloc() - a
+        gc.enable()
+        gc.collect()
+        us = _time(fn, n)
+        print("%-*s %8.1f B/%s %10.1f us/%s" % (width, name, used / n, unit, us, unit))
+        return used / n, us
+    us = _time(fn, n)
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for _ in range(n):
+        fn()
+    cur, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print("%-*s %8d B peak %6d B retained/%s %8.2f us/%s"
+          % (width, name, peak - base, (cur - base) // n, unit, us, unit))
+    return peak - base, us
