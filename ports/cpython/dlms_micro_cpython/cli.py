@@ -321,30 +321,9 @@ async def _serve(args):
             if source_devices:
                 print("dlms-micro: --source: %s has no sources" % args.meter, file=sys.stderr)
                 return 2
-            demo = SimulatedMeter(
-                compiled,
-                storage=store,
-                seed=args.seed,
-                wall_clock=wall_clock,
-                log=lambda msg: logger.info("meter: %s", msg),
-                keys=keys,
-                accelerate=args.accelerate,
-                history=args.history,
-                push_destination=args.push_to.encode(),
-                prepaid=args.prepaid,
-            )
+            demo = SimulatedMeter(compiled, **_meter_options(args, store, wall_clock, keys, logger))
         else:
-            demo = DemoMeter(
-                storage=store,
-                seed=args.seed,
-                wall_clock=wall_clock,
-                log=lambda msg: logger.info("meter: %s", msg),
-                keys=keys,
-                accelerate=args.accelerate,
-                history=args.history,
-                push_destination=args.push_to.encode(),
-                prepaid=args.prepaid,
-            )
+            demo = DemoMeter(**_meter_options(args, store, wall_clock, keys, logger))
     except ValueError as e:  # a stored key or counter record failed its checks
         if str(e).startswith("--source"):
             print("dlms-micro: %s" % e, file=sys.stderr)
