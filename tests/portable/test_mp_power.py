@@ -290,3 +290,17 @@ def test_power_from_board_wake_sources():
         _Machine.Pin.fail = None
     assert pm.wake == power.WAKE_SAMPLE and pm.wdt_ms == 0
     assert [x for x in lines if "cannot wake" in x]
+
+
+def test_power_from_board_without_lightsleep_naps():
+    # the unix firmware's machine has no lightsleep: built all the same, the
+    # idle time spent in the nap it is given, and said
+    class _NoSleep:
+        Pin = _Machine.Pin
+
+    lines = []
+    naps = []
+    cfg = {"channels": [{"name": "ir", "kind": "ir", "rx": 20}], "sleep": "light"}
+    pm = power.from_board(cfg, (), log=lines.append, machine=_NoSleep(), nap=naps.append)
+    pm(None, 0)
+    assert naps == [1000] and [x for x in lines if "no machine.lightsleep" in x]

@@ -256,7 +256,7 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
         # head, bounded by the next capture and the watchdog (power.py)
         from dlms_micro_mp import power
 
-        loop.idle = power.from_board(cfg, loop.ports, meter, storage, dog, log, nap=_nap)
+        loop.idle = power.from_board(cfg, loop.ports, meter, storage, dog, log, nap=_nap, sleep_us=sleep_us)
     app = App(meter, loop, tuple(ports), storage, (s_imp, s_exp), log, defn)
     app.meters = tuple(meters) if gateway else (meter,)  # every logical device's
     return app

@@ -57,6 +57,10 @@ except AttributeError:  # CPython
         time.sleep(us / 1000000)
 
 
+def _nap_ms(ms):
+    _sleep_us(ms * 1000)
+
+
 def session_open(port):
     # True while this port must stay awake: an HDLC link up, an association
     # open, or an IEC 62056-21 sign-on past its idle state.
@@ -124,7 +128,7 @@ class Power:
         self.max_sleep_ms = max_sleep_ms
         self.min_sleep_ms = min_sleep_ms
         self.nap = nap
-        self.ticks_ms = ticks_ms if ticks_ms is not None else _ticks_ms
+        self.ticks_ms = ticks_ms  # None: the loop's
         self.sleep_us = sleep_us if sleep_us is not None else _sleep_us
         self.log = log
         self.samples = samples
@@ -216,9 +220,10 @@ class Power:
             return
         if self.wdt is not None:
             self.wdt.feed()
-        t0 = self.ticks_ms()
+        ticks = self.ticks_ms or (loop.ticks_ms if loop is not None else _ticks_ms)
+        t0 = ticks()
         self.sleep(ms)
-        t1 = self.ticks_ms()
+        t1 = ticks()
         slept = ticks_diff(t1, t0)
         self.sleeps += 1
         self.slept_ms += slept
@@ -255,7 +260,13 @@ def from_board(cfg, ports, meter=None, storage=None, wdt=None, log=None, machine
                 wake = WAKE_SAMPLE
     elif log is not None:
         log("power: no IR channel and no wake_pin: wakes by timer only")
-    return Power(ports, sleep if sleep is not None else machine.lightsleep, rx_pin=pin, wake=wake,
+    if sleep is None:
+        sleep = getattr(machine, "lightsleep", None)
+        if sleep is None:  # a port without it (unix): the time passes awake
+            if log is not None:
+                log("power: no machine.lightsleep here: the idle time is spent in time.sleep_ms")
+            sleep = nap if nap is not None else _nap_ms
+    return Power(ports, sleep, rx_pin=pin, wake=wake,
                  wake_level=level, meter=meter, storage=storage, wdt=wdt, wdt_ms=cfg.get("wdt_ms", 0) if wdt else 0,
                  guard_ms=cfg.get("wdt_guard_ms", 2000), poll_ms=cfg.get("poll_ms", 1000),
                  linger_ms=cfg.get("linger_ms", 4000), nap=nap, ticks_ms=ticks_ms, sleep_us=sleep_us, log=log)
