@@ -237,7 +237,8 @@ def from_board(cfg, ports, meter=None, storage=None, wdt=None, log=None, machine
                ticks_ms=None, sleep_us=None):
     # The Power of a board file with "sleep": "light": the IR channel's RX
     # pin (or "wake_pin") as the wake source, cfg["wake"] ("sample" unless
-    # "pin"), "poll_ms", "linger_ms", "wdt_ms", "wdt_guard_ms".
+    # "pin"), "wake_level", "wake_samples", "wake_sample_us", "poll_ms",
+    # "linger_ms", "wdt_ms", "wdt_guard_ms".
     if machine is None:
         import machine
     rx = cfg.get("wake_pin")
@@ -269,4 +270,5 @@ def from_board(cfg, ports, meter=None, storage=None, wdt=None, log=None, machine
     return Power(ports, sleep, rx_pin=pin, wake=wake,
                  wake_level=level, meter=meter, storage=storage, wdt=wdt, wdt_ms=cfg.get("wdt_ms", 0) if wdt else 0,
                  guard_ms=cfg.get("wdt_guard_ms", 2000), poll_ms=cfg.get("poll_ms", 1000),
-                 linger_ms=cfg.get("linger_ms", 4000), nap=nap, ticks_ms=ticks_ms, sleep_us=sleep_us, log=log)
+                 linger_ms=cfg.get("linger_ms", 4000), nap=nap, ticks_ms=ticks_ms, sleep_us=sleep_us, log=log,
+                 samples=cfg.get("wake_samples", 3), sample_us=cfg.get("wake_sample_us", 1500))
