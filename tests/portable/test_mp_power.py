@@ -304,3 +304,18 @@ def test_power_from_board_without_lightsleep_naps():
     pm = power.from_board(cfg, (), log=lines.append, machine=_NoSleep(), nap=naps.append)
     pm(None, 0)
     assert naps == [1000] and [x for x in lines if "no machine.lightsleep" in x]
+
+
+def test_power_board_with_sources_sleeps_at_most_idle_ms():
+    # an S0 retrofit counts pulses by a GPIO interrupt that light sleep
+    # would miss: its sleeps stay as short as its idle_ms
+    cfg = {"channels": [{"name": "ir", "kind": "ir", "rx": 20}], "sleep": "light", "idle_ms": 20,
+           "sources": {"s0": {"pin": 5}}}
+    c = _Clock()
+    pm = power.from_board(cfg, (_Port(),), machine=_Machine(), sleep=c.sleep, ticks_ms=c.ticks_ms,
+                          sleep_us=c.sleep_us)
+    assert pm.decide(c.ms) == 20 and pm.why == "max"
+    cfg["max_sleep_ms"] = 500
+    pm = power.from_board(cfg, (_Port(),), machine=_Machine(), sleep=c.sleep, ticks_ms=c.ticks_ms,
+                          sleep_us=c.sleep_us)
+    assert pm.decide(c.ms) == 500

@@ -238,7 +238,7 @@ def from_board(cfg, ports, meter=None, storage=None, wdt=None, log=None, machine
     # The Power of a board file with "sleep": "light": the IR channel's RX
     # pin (or "wake_pin") as the wake source, cfg["wake"] ("sample" unless
     # "pin"), "wake_level", "wake_samples", "wake_sample_us", "poll_ms",
-    # "linger_ms", "wdt_ms", "wdt_guard_ms".
+    # "linger_ms", "max_sleep_ms", "wdt_ms", "wdt_guard_ms".
     if machine is None:
         import machine
     rx = cfg.get("wake_pin")
@@ -261,6 +261,11 @@ def from_board(cfg, ports, meter=None, storage=None, wdt=None, log=None, machine
                 wake = WAKE_SAMPLE
     elif log is not None:
         log("power: no IR channel and no wake_pin: wakes by timer only")
+    # A board with metering sources (S0 pulses on a GPIO interrupt, which
+    # light sleep would miss) sleeps at most idle_ms, unless told otherwise.
+    most = cfg.get("max_sleep_ms")
+    if most is None:
+        most = cfg.get("idle_ms", 20) if cfg.get("sources") else 60000
     if sleep is None:
         sleep = getattr(machine, "lightsleep", None)
         if sleep is None:  # a port without it (unix): the time passes awake
@@ -270,5 +275,5 @@ def from_board(cfg, ports, meter=None, storage=None, wdt=None, log=None, machine
     return Power(ports, sleep, rx_pin=pin, wake=wake,
                  wake_level=level, meter=meter, storage=storage, wdt=wdt, wdt_ms=cfg.get("wdt_ms", 0) if wdt else 0,
                  guard_ms=cfg.get("wdt_guard_ms", 2000), poll_ms=cfg.get("poll_ms", 1000),
-                 linger_ms=cfg.get("linger_ms", 4000), nap=nap, ticks_ms=ticks_ms, sleep_us=sleep_us, log=log,
+                 linger_ms=cfg.get("linger_ms", 4000), max_sleep_ms=most, min_sleep_ms=min(20, most), nap=nap, ticks_ms=ticks_ms, sleep_us=sleep_us, log=log,
                  samples=cfg.get("wake_samples", 3), sample_us=cfg.get("wake_sample_us", 1500))
