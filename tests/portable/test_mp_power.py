@@ -319,3 +319,19 @@ def test_power_board_with_sources_sleeps_at_most_idle_ms():
     pm = power.from_board(cfg, (_Port(),), machine=_Machine(), sleep=c.sleep, ticks_ms=c.ticks_ms,
                           sleep_us=c.sleep_us)
     assert pm.decide(c.ms) == 500
+
+
+def test_power_ports_without_a_channel():
+    # a metering source's port (S0 pin, Modbus UART) has no channel: it
+    # keeps the board awake only with bytes pending in its UART
+    class _Source:
+        def __init__(self):
+            self.uart = _Uart()
+
+    src = _Source()
+    c = _Clock()
+    pm = power.Power((_Port(), src, object()), c.sleep, ticks_ms=c.ticks_ms, sleep_us=c.sleep_us)
+    assert pm.decide(c.ms) == 1000
+    src.uart.n = 2
+    assert pm.decide(c.ms) == 0 and pm.why == "pending"
+

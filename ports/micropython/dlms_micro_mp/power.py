@@ -64,7 +64,7 @@ def _nap_ms(ms):
 def session_open(port):
     # True while this port must stay awake: an HDLC link up, an association
     # open, or an IEC 62056-21 sign-on past its idle state.
-    ch = port.channel
+    ch = getattr(port, "channel", None)  # a metering source's port has none
     link = getattr(ch, "link", None)
     if link is not None and getattr(link, "state", NDM) != NDM:
         return True
