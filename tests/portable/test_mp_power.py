@@ -335,3 +335,19 @@ def test_power_ports_without_a_channel():
     src.uart.n = 2
     assert pm.decide(c.ms) == 0 and pm.why == "pending"
 
+
+
+def test_power_sleep_that_raises_is_logged_and_the_loop_goes_on():
+    # e.g. esp_sleep_enable_*_wakeup() failed: the board naps instead
+    def broken(ms):
+        raise RuntimeError("wakeup failed")
+
+    lines = []
+    naps = []
+    c = _Clock()
+    pm = power.Power((_Port(),), broken, ticks_ms=c.ticks_ms, sleep_us=c.sleep_us, log=lines.append,
+                     nap=naps.append)
+    pm(None, c.ms)
+    pm(None, c.ms)
+    assert pm.failures == 2 and pm.sleeps == 0 and naps == [1, 1]
+    assert [x for x in lines if "light sleep failed (RuntimeError" in x]

@@ -139,6 +139,7 @@ class Power:
         self.sleeps = 0
         self.slept_ms = 0
         self.wakes_on_line = 0  # wakes that found the optical head active
+        self.failures = 0  # lightsleep calls that raised
         self.why = ""  # what the last decision was bounded by (a constant)
         if self.log is not None:
             self.log("power: light sleep, wake %s, poll %d ms, linger %d ms, watchdog %d ms"
@@ -222,7 +223,15 @@ class Power:
             self.wdt.feed()
         ticks = self.ticks_ms or (loop.ticks_ms if loop is not None else _ticks_ms)
         t0 = ticks()
-        self.sleep(ms)
+        try:
+            self.sleep(ms)
+        except Exception as e:  # a wake source the port refuses: stay up
+            self.failures += 1
+            if self.log is not None:
+                self.log("power: light sleep failed (%s: %s), napping instead" % (type(e).__name__, e))
+            if self.nap is not None:
+                self.nap(1)
+            return
         t1 = ticks()
         slept = ticks_diff(t1, t0)
         self.sleeps += 1
