@@ -1,7 +1,7 @@
 # Run by the unix firmware (build/firmware/unix32/micropython) for
 # tests/firmware/test_board_sleep.py, against the frozen stack:
 #
-#   micropython board_sleep_scenario.py PORTABLE_DIR WAKE [hang]
+#   micropython board_sleep_scenario.py PORTABLE_DIR WAKE [hang] [nodisc]
 #
 # The ESP32-C3 battery board (board/boards/esp32c3_battery.json) built by
 # the frozen dlms_micro_mp.board with stand-ins for machine: UART, Pin, WDT
@@ -10,7 +10,8 @@
 # wake-up of a battery device (NULs at 300 Bd for 2.2 s, 1.6 s pause), signs
 # on, switches to 9600 Bd, opens HDLC, associates, reads the energy import
 # and disconnects; bytes it sends while the chip sleeps are lost, and so is
-# the character whose start bit wakes it (WAKE "pin"). Profile captures and
+# the character whose start bit wakes it (WAKE "pin"); with "nodisc" it
+# never disconnects and the link's inactivity timeout ends the session. Profile captures and
 # the watchdog's feeds are recorded; "hang" then hangs a pass of the loop.
 # Prints "sleep_fw KEY VALUE" lines.
 
@@ -22,6 +23,7 @@ if ".frozen" in sys.path:
 sys.path.append(sys.argv[1])
 WAKE = sys.argv[2]
 HANG = "hang" in sys.argv
+NODISC = "nodisc" in sys.argv  # the client never disconnects: the link's inactivity ends it
 
 import mp_machine  # noqa: E402
 
@@ -257,8 +259,13 @@ class Client:
             for f in self.frames():
                 if f.is_i() and f.info[:3] == LLC_RSP:
                     self.value = bytes(f.info[3:])
-                    self.send_frame(disc())
-                    self.state = "disc"
+                    if NODISC:
+                        self.sessions += 1
+                        self.state = "done"
+                        self.done_at = t
+                    else:
+                        self.send_frame(disc())
+                        self.state = "disc"
         elif st == "disc":
             for f in self.frames():
                 if f.kind() == "UA":

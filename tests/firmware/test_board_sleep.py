@@ -75,3 +75,14 @@ def test_battery_board_hung_loop_is_not_fed_and_resets():
     assert r["hang"] == "reset"
     assert r["hang_feeds"] == "0"
     assert 10000 < int(r["unfed_ms"]) <= 10010  # reset at its timeout
+
+
+def test_battery_board_stays_awake_until_the_links_inactivity_timeout():
+    # a client that reads and never disconnects: awake until the HDLC
+    # inactivity timeout (60 s in the battery meter's definition) hands the
+    # line back to the 300 Bd sign-on, then asleep again
+    r = _run("pin", "nodisc")
+    assert r["get_reply"] == "c401c10006" + "%08x" % 4242
+    assert 60000 <= int(r["first_sleep_after_session_ms"]) <= 61100
+    assert r["line_baud_after"] == "300"
+    assert "association released by the link" in r["log"].replace("_", " ")
