@@ -351,3 +351,22 @@ def test_power_sleep_that_raises_is_logged_and_the_loop_goes_on():
     pm(None, c.ms)
     assert pm.failures == 2 and pm.sleeps == 0 and naps == [1, 1]
     assert [x for x in lines if "light sleep failed (RuntimeError" in x]
+
+
+def test_power_early_wake_is_the_ports_wake_reason_where_it_has_one():
+    # machine.wake_reason() == machine.PIN_WAKE: the start bit woke it, even
+    # when the timer would have ended the sleep at that moment too; a timer
+    # wake a little short (the RTC clock's error) is not taken for one
+    reason = [4]  # TIMER_WAKE
+    pm, p, c = _power(wake=power.WAKE_PIN, max_sleep_ms=30000, wake_reason=lambda: reason[0], pin_wake=2)
+    c.wake_after = 29990
+    pm(None, c.ms)
+    assert pm.wakes_on_line == 0
+    reason[0] = 2
+    pm(None, c.ms)
+    assert pm.wakes_on_line == 1 and pm.why != "linger" and pm.decide(c.ms) == 0 and pm.why == "linger"
+    # without a wake reason: 10 ms short of 30 s is the timer's error
+    pm, p, c = _power(wake=power.WAKE_PIN, max_sleep_ms=30000)
+    c.wake_after = 29990
+    pm(None, c.ms)
+    assert pm.wakes_on_line == 0

@@ -108,7 +108,8 @@ class Power:
     # watchdog and its timeout; nap(ms): the short wait when staying awake.
     def __init__(self, ports, sleep, rx_pin=None, wake=WAKE_SAMPLE, wake_level=0, meter=None, storage=None,
                  wdt=None, wdt_ms=0, guard_ms=2000, poll_ms=1000, linger_ms=4000, max_sleep_ms=60000,
-                 min_sleep_ms=20, nap=None, ticks_ms=None, sleep_us=None, log=None, samples=3, sample_us=1500):
+                 min_sleep_ms=20, nap=None, ticks_ms=None, sleep_us=None, log=None, samples=3, sample_us=1500,
+                 wake_reason=None, pin_wake=None):
         if wake not in (WAKE_PIN, WAKE_SAMPLE):
             raise ValueError("sleep wake %r: \"pin\" or \"sample\"" % (wake,))
         if wdt_ms and wdt_ms - guard_ms < min_sleep_ms:
@@ -133,6 +134,10 @@ class Power:
         self.log = log
         self.samples = samples
         self.sample_us = sample_us
+        # machine.wake_reason and machine.PIN_WAKE (ext0) where the port has
+        # them and the wake is the pin's; else the sleep's length tells
+        self.wake_reason = wake_reason if wake == WAKE_PIN and pin_wake is not None else None
+        self.pin_wake = pin_wake
         self._rx = -1  # bytes received by all ports at the last look
         self._last_rx = None  # tick of the last byte (or line activity)
         # figures
@@ -236,8 +241,14 @@ class Power:
         slept = ticks_diff(t1, t0)
         self.sleeps += 1
         self.slept_ms += slept
-        # Woken early (the RX start bit) or the line is busy now: listen.
-        if slept < ms - 1 or self.line_active():
+        # Woken by the RX start bit (the port says so, or the sleep ended
+        # well before its time: the RTC timer's error stays far below an
+        # eighth) or the line is busy now: listen.
+        if self.wake_reason is not None:
+            early = self.wake_reason() == self.pin_wake
+        else:
+            early = slept < ms - ms // 8 - 2
+        if early or self.line_active():
             self.wakes_on_line += 1
             self._last_rx = t1
 
@@ -281,8 +292,9 @@ def from_board(cfg, ports, meter=None, storage=None, wdt=None, log=None, machine
             if log is not None:
                 log("power: no machine.lightsleep here: the idle time is spent in time.sleep_ms")
             sleep = nap if nap is not None else _nap_ms
-    return Power(ports, sleep, rx_pin=pin, wake=wake,
-                 wake_level=level, meter=meter, storage=storage, wdt=wdt, wdt_ms=cfg.get("wdt_ms", 0) if wdt else 0,
-                 guard_ms=cfg.get("wdt_guard_ms", 2000), poll_ms=cfg.get("poll_ms", 1000),
-                 linger_ms=cfg.get("linger_ms", 4000), max_sleep_ms=most, min_sleep_ms=min(20, most), nap=nap, ticks_ms=ticks_ms, sleep_us=sleep_us, log=log,
-                 samples=cfg.get("wake_samples", 3), sample_us=cfg.get("wake_sample_us", 1500))
+    return Power(ports, sleep, rx_pin=pin, wake=wake, wake_level=level, meter=meter, storage=storage, wdt=wdt,
+                 wdt_ms=cfg.get("wdt_ms", 0) if wdt else 0, guard_ms=cfg.get("wdt_guard_ms", 2000),
+                 poll_ms=cfg.get("poll_ms", 1000), linger_ms=cfg.get("linger_ms", 4000), max_sleep_ms=most,
+                 min_sleep_ms=min(20, most), nap=nap, ticks_ms=ticks_ms, sleep_us=sleep_us, log=log,
+                 samples=cfg.get("wake_samples", 3), sample_us=cfg.get("wake_sample_us", 1500),
+                 wake_reason=getattr(machine, "wake_reason", None), pin_wake=getattr(machine, "PIN_WAKE", None))
