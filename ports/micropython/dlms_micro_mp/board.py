@@ -251,6 +251,12 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
     from dlms_micro_mp import powerfail
 
     loop.service = powerfail.attach(cfg, meter, storage, (s_imp, s_exp), loop.service)
+    if cfg.get("sleep") == "light":
+        # battery boards: light sleep between frames, woken by the optical
+        # head, bounded by the next capture and the watchdog (power.py)
+        from dlms_micro_mp import power
+
+        loop.idle = power.from_board(cfg, loop.ports, meter, storage, dog, log, nap=_nap, sleep_us=sleep_us)
     app = App(meter, loop, tuple(ports), storage, (s_imp, s_exp), log, defn)
     app.meters = tuple(meters) if gateway else (meter,)  # every logical device's
     return app
@@ -298,21 +304,10 @@ def _restore(meter, storage, s_imp, s_exp):
 
 
 def idle_hook(cfg):
-    # What the loop does when a pass moved nothing. "sleep": "light" (battery
-    # boards): machine.lightsleep(idle_ms) while no association is open; the
-    # board must wake on UART RX (ESP32: RX on a wake-capable pin, or keep
-    # idle_ms below one byte time of the wake-up character). "none": a short
-    # time.sleep_ms, which lets the RTOS idle task run.
-    kind = cfg.get("sleep", "none")
+    # What the loop does when a pass moved nothing: a short time.sleep_ms
+    # (idle_ms), which lets the RTOS idle task run. "sleep": "light" (battery
+    # boards) replaces it in build() with dlms_micro_mp.power's light sleep.
     ms = cfg.get("idle_ms", 1)
-    if kind == "light":
-        def light(loop, now):
-            if loop.associated():
-                _nap(1)
-            else:
-                machine.lightsleep(ms)
-
-        return light
 
     def nap(loop, now):
         _nap(ms)

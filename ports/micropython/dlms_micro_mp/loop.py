@@ -213,10 +213,12 @@ class UartPort:
 
 class Loop:
     # ports: UartPort-like objects (step(now) -> busy); wdt: machine.WDT or
-    # None, fed every step; idle: None or idle(loop, now) called by run()
-    # after a step that moved nothing (sleep_ms(1), or machine.lightsleep on
-    # a battery board); service: None or service(now) called every step
-    # (storage flush, simulation, LED).
+    # None, fed every step, from here only (never from an interrupt: a pass
+    # that hangs is not fed); idle: None or idle(loop, now) called by run()
+    # after a step that moved nothing (sleep_ms(1), or on a battery board
+    # dlms_micro_mp.power.Power: machine.lightsleep until the next work);
+    # service: None or service(now) called every step (storage flush,
+    # simulation, LED).
     # led: None or a machine.Pin, lit while a pass moves bytes (led_on: the
     # level that lights it; many boards' LEDs are active low).
     def __init__(self, ports, wdt=None, idle=None, service=None, ticks_ms=None, led=None, led_on=1):
@@ -256,9 +258,10 @@ class Loop:
                 self.idle(self, now)
 
     def associated(self):
-        # True while any channel has an open association (a battery board
-        # does not sleep deeply then).
+        # True while any channel has an open association (ports without a
+        # channel, a metering source's, have none).
         for p in self.ports:
-            if p.channel.assoc.status != 0:
+            assoc = getattr(getattr(p, "channel", None), "assoc", None)
+            if assoc is not None and assoc.status != 0:
                 return True
         return False

@@ -90,6 +90,16 @@ class FlashStorage:
             n += 1
         return n
 
+    def due_ms(self, now):
+        # ms until service() writes the lazy values (None: none pending): a
+        # battery board's light sleep ends by then (dlms_micro_mp.power)
+        if not self._lazy:
+            return None
+        if self._lazy_at is None:
+            return 0
+        d = self.min_interval_ms - _ticks_diff(now, self._lazy_at)
+        return d if d > 0 else 0
+
     def damaged(self, key):
         # Whether a record for key is on flash but none of its copies is
         # complete and intact (torn or corrupted): get() says None for it as
