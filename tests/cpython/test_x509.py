@@ -205,3 +205,73 @@ def test_mutated_der_refused_or_read_as_cryptography_reads_it(pos, junk, how):
         return
     assert int.from_bytes(c.serial, "big", signed=True) == theirs.serial_number
     assert c.not_after == ts(theirs.not_valid_after_utc)
+
+
+def _fixtures():
+    import importlib.util
+    import os
+
+    p = os.path.join(os.path.dirname(__file__), "..", "portable_ecc", "cert_fixtures.py")
+    spec = importlib.util.spec_from_file_location("cert_fixtures", p)
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m
+
+
+FIX = _fixtures()
+FIX_NAMES = ["CLIENT", "OTHER_CLIENT", "SERVER", "EXPIRED", "UNTRUSTED", "P384", "K256", "AGREEMENT"]
+
+
+def test_portable_fixtures_are_what_cryptography_reads():
+    ca = cx509.load_der_x509_certificate(FIX.CA)
+    for n in FIX_NAMES:
+        theirs = cx509.load_der_x509_certificate(getattr(FIX, n))
+        ours = x509.parse(getattr(FIX, n))
+        assert int.from_bytes(ours.serial, "big") == theirs.serial_number
+        assert ours.subject == theirs.subject.public_bytes()
+        if n != "UNTRUSTED":
+            theirs.verify_directly_issued_by(ca)
+
+
+@pytest.mark.parametrize("name", FIX_NAMES)
+def test_board_store_decides_as_the_cpython_store(name):
+    # the same certificate, the same meter: the board's store (x509.py) and
+    # the CPython port's (cryptography) accept or refuse it alike
+    import sys
+
+    sys.path.insert(0, "ports/micropython")
+    try:
+        from dlms_micro_mp import keyring
+    finally:
+        sys.path.remove("ports/micropython")
+    from dlms_micro.cosem.security_setup12 import CertError
+    from dlms_micro.meter import Meter
+    from dlms_micro.security import suite12
+    from dlms_micro_cpython import certs
+    from x509_factory import SERVER_D1
+
+    class Keys:
+        system_title = METER_TITLE
+
+    class Mem(dict):
+        def put(self, k, v):
+            self[k] = bytes(v)
+
+    outcome = []
+    for port in ("board", "cpython"):
+        m = Meter((), (), [], wall_clock=lambda: T_NOW)
+        m.keys = Keys()
+        m.signing = suite12.Signing(ecc.KeyPair(ecc.P256, SERVER_D1))
+        st = Mem()
+        if port == "board":
+            keyring.provision_suite12(st, 1, SERVER_D1, {}, FIX.CA)
+            store = keyring.CertStore(m, st)
+        else:
+            store = certs.CertStore(m, st, certs.load_ca(FIX.CA), lambda: T_NOW, None)
+        try:
+            store.import_certificate(getattr(FIX, name))
+            outcome.append((True, store.infos()[0][:5], m.signing.client_keys))
+        except CertError:
+            outcome.append((False,))
+    assert outcome[0] == outcome[1]
+    assert outcome[0][0] == (name in ("CLIENT", "OTHER_CLIENT", "SERVER", "AGREEMENT"))

@@ -60,3 +60,73 @@ def public_xy(pub):
     n = pub.curve.key_size // 8
     nums = pub.public_numbers()
     return nums.x.to_bytes(n, "big") + nums.y.to_bytes(n, "big")
+
+
+# ---------------------------------------------------------------- fixtures
+# tests/portable_ecc/cert_fixtures.py (DER as hex, for MicroPython, which
+# cannot make them) is this module's output:
+#   python tests/cpython/x509_factory.py > tests/portable_ecc/cert_fixtures.py
+# The keys are the suite 1 interop keys (tests/interop/test_suite12_interop.py)
+# so that the firmware's HLS-ECDSA test can import the client's certificate.
+
+import hashlib  # noqa: E402
+
+SERVER_D1 = hashlib.sha256(b"dlms_micro test meter suite 1").digest()
+CLIENT_D1 = hashlib.sha256(b"dlms_micro test head-end suite 1").digest()
+OTHER_D1 = hashlib.sha256(b"an unknown head-end").digest()
+OTHER_TITLE = b"OTHERHES"
+FIX_FROM = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+FIX_TO = datetime.datetime(2036, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def _d(d, curve=ec.SECP256R1()):
+    return ec.derive_private_key(int.from_bytes(d, "big"), curve)
+
+
+def portable_fixtures():
+    ca_key = _d(hashlib.sha256(b"dlms_micro test CA").digest())
+    ca = (x509.CertificateBuilder().subject_name(name("dlms_micro test CA")).issuer_name(name("dlms_micro test CA"))
+          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(FIX_FROM)
+          .not_valid_after(datetime.datetime(2040, 1, 1, tzinfo=datetime.timezone.utc))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    other_key, other = make_ca("another CA", seed=300, before=FIX_FROM, after=FIX_TO)
+    client = _d(CLIENT_D1).public_key()
+
+    def mk(pub, title, serial, **kw):
+        kw.setdefault("before", FIX_FROM)
+        kw.setdefault("after", FIX_TO)
+        kw.setdefault("critical_ku", False)  # gurux cannot parse a critical one
+        return der(issue(pub, title, serial, kw.pop("ca_key", ca_key), kw.pop("ca", ca), **kw))
+
+    return [
+        ("CA", "the trusted CA (P-256, self-signed, basicConstraints cA)", der(ca)),
+        ("CLIENT", "GURUXHES's signing key (CLIENT_D1), serial 4242", mk(client, b"GURUXHES", 4242)),
+        ("OTHER_CLIENT", "OTHERHES's signing key (OTHER_D1), serial 4244",
+         mk(_d(OTHER_D1).public_key(), OTHER_TITLE, 4244)),
+        ("SERVER", "the meter's signing key (SERVER_D1), serial 4243", mk(_d(SERVER_D1).public_key(), METER_TITLE, 4243)),
+        ("EXPIRED", "GURUXHES, valid 2020-2021", mk(client, b"GURUXHES", 5, before=datetime.datetime(
+            2020, 1, 1, tzinfo=datetime.timezone.utc), after=datetime.datetime(2021, 1, 1, tzinfo=datetime.timezone.utc))),
+        ("UNTRUSTED", "GURUXHES, issued by another CA", mk(client, b"GURUXHES", 6, ca_key=other_key, ca=other)),
+        ("P384", "GURUXHES with a P-384 key", mk(_d(CLIENT_D1[:24] * 2, ec.SECP384R1()).public_key(), b"GURUXHES", 7)),
+        ("K256", "GURUXHES with a secp256k1 key", mk(key(ec.SECP256K1(), 5).public_key(), b"GURUXHES", 8)),
+        ("AGREEMENT", "GURUXHES, key agreement usage", mk(client, b"GURUXHES", 9, signing=False)),
+    ]
+
+
+def main():
+    print("# X.509 certificates for the portable tests (DER), made with `cryptography` by")
+    print("#   python tests/cpython/x509_factory.py > tests/portable_ecc/cert_fixtures.py")
+    print("# (tests/cpython/test_x509.py checks them with cryptography).")
+    print()
+    for n, what, d in portable_fixtures():
+        print("# %s" % what)
+        h = d.hex()
+        print("%s = bytes.fromhex(" % n)
+        for i in range(0, len(h), 96):
+            print('    "%s"' % h[i:i + 96])
+        print(")")
+
+
+if __name__ == "__main__":
+    main()
