@@ -241,7 +241,7 @@ def test_board_store_decides_as_the_cpython_store(name):
 
     sys.path.insert(0, "ports/micropython")
     try:
-        from dlms_micro_mp import keyring
+        from dlms_micro_mp import certstore
     finally:
         sys.path.remove("ports/micropython")
     from dlms_micro.cosem.security_setup12 import CertError
@@ -264,8 +264,8 @@ def test_board_store_decides_as_the_cpython_store(name):
         m.signing = suite12.Signing(ecc.KeyPair(ecc.P256, SERVER_D1))
         st = Mem()
         if port == "board":
-            keyring.provision_suite12(st, 1, SERVER_D1, {}, FIX.CA)
-            store = keyring.CertStore(m, st)
+            certstore.provision(st, 1, SERVER_D1, {}, FIX.CA)
+            store = certstore.CertStore(m, st)
         else:
             store = certs.CertStore(m, st, certs.load_ca(FIX.CA), lambda: T_NOW, None)
         try:

@@ -7,6 +7,7 @@
 
 import os
 import subprocess
+import time
 
 from conftest import REPO, UNIX, need
 
@@ -40,3 +41,202 @@ def test_portable_ecc_suite_on_the_unix_firmware(tmp_path):
     lines = out.stdout.splitlines()
     assert lines[-1] == "failed 0", out.stdout
     assert sum(1 for x in lines if x.startswith("PASS")) >= 20
+
+
+# ------------------------------------------------ certificates and HLS-ECDSA
+# The secured meter (tools/firmware/secure.meter.json, fw_main's demo-only
+# suite 1 material: the meter's signing key, the trusted CA of
+# tests/portable_ecc/cert_fixtures.py, no client key) with gurux-dlms: the
+# head-end is unknown to the HLS-ECDSA association (SAP 2, suite 1, P-256)
+# until the management association (SAP 1, HLS-GMAC) imports its
+# certificate through Security setup (the board's X.509 reader checks it
+# against the CA); then it associates, reads and releases; certificates
+# that are expired, from another CA, on another curve or cut short are
+# refused with other-reason. On the unix firmware over TCP and on the
+# Cortex-M3 in QEMU over the emulated UART.
+
+import contextlib  # noqa: E402
+import hashlib  # noqa: E402
+import importlib.util  # noqa: E402
+
+import pytest  # noqa: E402
+from conftest import ELF, start_unix  # noqa: E402
+
+SERVER_D1 = hashlib.sha256(b"dlms_micro test meter suite 1").digest()  # fw_main's demo key
+CLIENT_D1 = hashlib.sha256(b"dlms_micro test head-end suite 1").digest()
+ENERGY_IMPORT = "1.0.1.8.0.255"
+SECURITY_SETUP = "0.0.43.0.0.255"
+OTHER_REASON = 250
+
+
+def _fixtures():
+    spec = importlib.util.spec_from_file_location("cert_fixtures", os.path.join(ECC_TESTS, "cert_fixtures.py"))
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m
+
+
+FX = _fixtures()
+
+
+def ecdsa_peer(meter, transport, client_d=CLIENT_D1):
+    from gurux_dlms.ecdsa import GXPrivateKey, GXPublicKey
+    from gurux_dlms.enums import Authentication
+    from gurux_dlms.objects.enums import SecuritySuite
+    from interop_peers import GuruxPeer
+
+    from dlms_micro.security import ecc
+
+    p = GuruxPeer(meter, transport, sap=2, auth="high-gmac")
+    p.client.authentication = Authentication.HIGH_ECDSA
+    p.client.ciphering.securitySuite = SecuritySuite.SUITE_1
+    server_pub = GXPublicKey.fromRawBytes(b"\x04" + ecc.public_key(ecc.P256, SERVER_D1))
+    with contextlib.redirect_stdout(None):  # gurux prints the private key it is given
+        # (gurux checks the meter's f(CtoS) with the public half: see docs/compatibility.md)
+        p.client.ciphering.signingKeyPair = (server_pub, GXPrivateKey.fromRawBytes(client_d))
+    return p
+
+
+def _security_setup():
+    from gurux_dlms.objects import GXDLMSSecuritySetup
+
+    return GXDLMSSecuritySetup(SECURITY_SETUP)
+
+
+def management(meter, transport, fn):
+    # fn(peer) inside an HLS-GMAC (SAP 1) association
+    from interop_peers import GuruxPeer
+
+    p = GuruxPeer(meter, transport, sap=1)
+    try:
+        with contextlib.redirect_stdout(None):
+            p.connect()
+            r = fn(p)
+            p.release()
+        return r
+    except Exception:
+        print(p.trace_text())
+        raise
+    finally:
+        p.close()
+
+
+def import_certificate(p, der):
+    # Security setup method 6 with the DER as an octet-string -> 0 or the
+    # meter's refusal (action-result)
+    from gurux_dlms.enums import DataType
+    from interop_peers import GuruxError
+
+    try:
+        p.method(p.client.method(_security_setup(), 6, der, DataType.OCTET_STRING))
+        return 0
+    except GuruxError as e:
+        return e.code
+
+
+def remove_client_certificate(p):
+    from gurux_dlms.objects.enums import CertificateEntity, CertificateType
+
+    ss = _security_setup()
+    p.method(ss.removeCertificateByEntity(p.client, CertificateEntity.CLIENT, CertificateType.DIGITAL_SIGNATURE,
+                                          b"GURUXHES"))
+
+
+def associate_and_read(meter, transport):
+    from gurux_dlms.objects import GXDLMSRegister
+
+    p = ecdsa_peer(meter, transport)
+    try:
+        with contextlib.redirect_stdout(None):
+            p.connect()
+            reg = GXDLMSRegister(ENERGY_IMPORT)
+            p.read(reg, 3)
+            value = p.read(reg, 2)
+            p.release()
+        assert any(b"\x31\x00\x00" in m for m in p.sent_apdus())  # SC 0x31: A+E, suite 1
+        return value
+    except Exception:
+        print(p.trace_text())
+        raise
+    finally:
+        p.close()
+
+
+def refused_association(meter, transport):
+    p = ecdsa_peer(meter, transport)
+    try:
+        with contextlib.redirect_stdout(None), pytest.raises(Exception):
+            p.connect()
+    finally:
+        p.close()
+
+
+@pytest.fixture(scope="module")
+def secure_meter():
+    m = start_unix("--meter", "fw_secure_meter")
+    try:
+        yield m
+    finally:
+        m.proc.kill()
+        m.proc.wait(5)
+
+
+def test_hls_ecdsa_after_a_certificate_import_on_the_unix_firmware(secure_meter):
+    from interop_peers import HDLC_TCP, WRAPPER
+
+    refused_association(secure_meter, WRAPPER)  # the head-end is not known yet
+    assert management(secure_meter, WRAPPER, lambda p: import_certificate(p, FX.CLIENT)) == 0
+    infos = management(secure_meter, HDLC_TCP, lambda p: p.read(_security_setup(), 6))
+    assert [(i[0], i[1], bytes(i[2])) for i in infos] == [(1, 0, b"\x10\x92")]  # client, signing, 4242
+    for transport in (WRAPPER, HDLC_TCP):
+        assert associate_and_read(secure_meter, transport) == 0
+    management(secure_meter, WRAPPER, remove_client_certificate)
+    refused_association(secure_meter, HDLC_TCP)  # unknown again
+    assert secure_meter.alive()
+
+
+def test_bad_certificates_refused_on_the_unix_firmware(secure_meter):
+    from interop_peers import WRAPPER
+
+    got = management(secure_meter, WRAPPER, lambda p: [import_certificate(p, d) for d in (
+        FX.EXPIRED, FX.UNTRUSTED, FX.K256, FX.CLIENT[:200], FX.CA)])
+    assert got == [OTHER_REASON] * 5
+    assert management(secure_meter, WRAPPER, lambda p: p.read(_security_setup(), 6)) in (None, [])
+    assert secure_meter.alive()
+
+
+def test_hls_ecdsa_after_a_certificate_import_on_the_qemu_firmware(monkeypatch):
+    # The Cortex-M3 in QEMU (no icount: real speed), the secured meter on the
+    # emulated UART; its HLS challenges from an HMAC_DRBG seeded with the
+    # host's os.urandom. The pure P-256 code there takes seconds per
+    # signature check: gurux's reply timeout is raised to 120 s.
+    import interop_peers
+    from interop_peers import HDLC_PTY
+    from qemu import Qemu
+
+    from conftest import FirmwareMeter, need
+
+    need(ELF)
+    monkeypatch.setattr(interop_peers, "IO_TIMEOUT", 120.0)
+    q = Qemu(ELF, pty=True, icount=False, timeout=30)
+    q.start()
+    try:
+        q.start_command("import fw_main\nfw_main.qemu(meter_module='fw_secure_meter', seed=%r)" % os.urandom(32))
+        line = q.read_until(b"\n", 60)
+        if b"ready" not in line:
+            line += q.read_until(b"\n", 60)
+        assert b"ready" in line, line
+        m = FirmwareMeter()
+        os.close(q._fd)  # pyserial opens the line again
+        q._fd = None
+        m.pty_path = q.pty_path
+        m.proc = q.proc
+        t0 = time.monotonic()
+        assert management(m, HDLC_PTY, lambda p: import_certificate(p, FX.CLIENT)) == 0
+        t1 = time.monotonic()
+        assert associate_and_read(m, HDLC_PTY) == 0
+        t2 = time.monotonic()
+        print("QEMU Cortex-M3 (no icount): certificate import session %.1f s, HLS-ECDSA association + 2 GETs "
+              "+ release %.1f s (wall)" % (t1 - t0, t2 - t1))
+    finally:
+        q.stop()

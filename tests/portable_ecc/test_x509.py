@@ -1,5 +1,5 @@
 # The portable X.509 reader (dlms_micro/security/x509.py) and a board's
-# certificate store (dlms_micro_mp.keyring.CertStore) on MicroPython's pure
+# certificate store (dlms_micro_mp.certstore.CertStore) on MicroPython's pure
 # P-256 code, with certificates `cryptography` made (cert_fixtures.py): the
 # trusted CA's client certificate is accepted and makes its key one
 # HLS-ECDSA accepts (until removed); expired, untrusted, wrong-curve,
@@ -20,7 +20,7 @@ except ImportError:  # CPython from the repo: the port is not installed
     _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
     sys.path.append(_here + "/../../ports/micropython")
 
-from dlms_micro_mp import keyring  # noqa: E402
+from dlms_micro_mp import certstore  # noqa: E402
 
 NOW = 1796126400  # 2026-12-01 12:00:00 UTC
 ST_S = b"DMI\x00\x00\xbc\x61\x4e"
@@ -127,17 +127,17 @@ class Keys:
 
 
 def board(storage=None, ca=True):
-    # a suite 1 meter as keyring.attach_suite12 leaves it: signing key from
+    # a suite 1 meter as certstore.attach leaves it: signing key from
     # storage, a certificate store over it
     st = storage or MemStorage()
     if storage is None:
-        keyring.provision_suite12(st, 1, SERVER_D1, {}, fx.CA if ca else None)
+        certstore.provision(st, 1, SERVER_D1, {}, fx.CA if ca else None)
     m = Meter((), (), [], wall_clock=lambda: NOW)
     m.keys = Keys()
     m.random_bytes = None
     m.signing = suite12.Signing(ecc.KeyPair(ecc.P256, SERVER_D1, x509.parse(fx.SERVER).public))
     lines = []
-    m.cert_store = keyring.CertStore(m, st, lines.append)
+    m.cert_store = certstore.CertStore(m, st, lines.append)
     return m, st, lines
 
 
@@ -163,7 +163,7 @@ def test_store_imports_a_client_certificate_and_removes_it():
     assert cs.export_by_entity(1, 0, b"GURUXHES") == fx.CLIENT
     assert cs.export_by_serial(b"\x10\x92", ca.subject) == fx.CLIENT
     assert cs.export_by_serial(b"\x10\x92", c.subject) is None
-    assert st.get(keyring.STORE_CERTS) == bytes((len(fx.CLIENT) >> 8, len(fx.CLIENT) & 0xFF)) + fx.CLIENT
+    assert st.get(certstore.STORE_CERTS) == bytes((len(fx.CLIENT) >> 8, len(fx.CLIENT) & 0xFF)) + fx.CLIENT
     # a restart: read back from flash, the client accepted again (not verified again)
     m2, _, lines2 = board(st)
     assert m2.signing.client_key(b"GURUXHES") == CLIENT_PUB and lines2 == []
@@ -180,7 +180,7 @@ def test_store_refusals_say_why():
     assert "wrong curve" in cert_error(cs.import_certificate, fx.K256)
     assert "truncated" in cert_error(cs.import_certificate, fx.CLIENT[:100])
     assert "a CA certificate" in cert_error(cs.import_certificate, fx.CA)
-    assert cs.infos() == [] and st.get(keyring.STORE_CERTS) is None
+    assert cs.infos() == [] and st.get(certstore.STORE_CERTS) is None
     assert "no security suite" in cert_error(cs._entry, x509.parse(fx.P384))  # a suite 1 meter
     assert "key pair type 2" in cert_error(cs.generate_key_pair, 2, 1)
     assert "no random source" in cert_error(cs.generate_key_pair, 0, 1)
@@ -201,8 +201,25 @@ def test_store_server_certificate_must_certify_the_meters_key():
 
 def test_stored_garbage_and_another_cas_dropped_at_boot():
     st = MemStorage()
-    keyring.provision_suite12(st, 1, SERVER_D1, {}, fx.CA)
-    st.put(keyring.STORE_CERTS, b"\x00\x05abcde" + bytes((len(fx.UNTRUSTED) >> 8, len(fx.UNTRUSTED) & 0xFF))
+    certstore.provision(st, 1, SERVER_D1, {}, fx.CA)
+    st.put(certstore.STORE_CERTS, b"\x00\x05abcde" + bytes((len(fx.UNTRUSTED) >> 8, len(fx.UNTRUSTED) & 0xFF))
            + fx.UNTRUSTED)
     m, _, lines = board(st)
     assert m.cert_store.infos() == [] and len(lines) == 2 and "dropped" in lines[0]
+
+
+def test_hmac_drbg_cavp_vector():
+    # NIST CAVP HMAC_DRBG SHA-256, no prediction resistance, COUNT 0: the
+    # second 128-byte output after instantiation with entropy || nonce
+    d = certstore.HmacDrbg(bytes.fromhex(
+        "ca851911349384bffe89de1cbdc46e6831e44d34a4fb935ee285dd14b71a7488659ba96c601dc69fc902940805ec0ca8"))
+    d(128)
+    assert d(128) == bytes.fromhex(
+        "e528e9abf2dece54d47c7e75e5fe302149f817ea9fb4bee6f4199697d04d5b89d54fbb978a15b5c443c9ec21036d2460"
+        "b6f73ebad0dc2aba6e624abf07745bc107694bb7547bb0995f70de25d6b29e2d3011bb19d27676c07162c8b5ccde0668"
+        "961df86803482cb37ed6d5c0bb8d50cf1f50d476aa0458bdaba806f48be9dcb8")
+    try:
+        certstore.HmacDrbg(bytes(16))
+    except ValueError:
+        return
+    raise AssertionError("a 16-byte seed taken")
