@@ -363,10 +363,10 @@ def qemu(name=None, meter_module=None, seed=None, until_release=False):
     # meter_module: as make_meter's (fw_secure_meter: the secured meter);
     # seed: 32+ bytes from the host's os.urandom for the meter's random
     # source (this machine has no RNG: without a seed no HLS challenge can be
-    # made, and HLS associations are refused); until_release: return once an
-    # association has been made and released (benchmarks), with the
-    # meter's busy time (virtual microseconds; -icount shift=0: thousands of
-    # instructions) and the heap.
+    # made, and HLS associations are refused); until_release N: return once
+    # N associations have been made and released (benchmarks), with the
+    # meter's busy time in each (virtual microseconds; -icount shift=0:
+    # thousands of instructions) and the heap: ([busy], used, free).
     import micropython
 
     from dlms_micro.server import Channel
@@ -404,17 +404,18 @@ def qemu(name=None, meter_module=None, seed=None, until_release=False):
     ch.feed = timed(ch.feed)
     ch.next_event = timed(ch.next_event)
     seen = False
-    while True:
+    per = []  # busy time of each association, from the end of the one before
+    while len(per) < until_release:
         loop.step(time.ticks_ms())
-        a = loop.associated()
-        if a:
+        if loop.associated():
             seen = True
         elif seen:
-            break
+            seen = False
+            per.append(busy[0] - sum(per))
     time.sleep_ms(200)  # the last frames out, the line quiet
     used, free = _heap()
     micropython.kbd_intr(3)
-    return busy[0], used, free
+    return per, used, free
 
 
 def _virtual_clock(start=1767225600):  # 2026-01-01 00:00 UTC
