@@ -60,7 +60,7 @@ import hashlib  # noqa: E402
 import importlib.util  # noqa: E402
 
 import pytest  # noqa: E402
-from conftest import ELF, start_unix  # noqa: E402
+from conftest import ELF  # noqa: E402
 
 SERVER_D1 = hashlib.sha256(b"dlms_micro test meter suite 1").digest()  # fw_main's demo key
 CLIENT_D1 = hashlib.sha256(b"dlms_micro test head-end suite 1").digest()
@@ -105,20 +105,10 @@ def _security_setup():
 
 def management(meter, transport, fn):
     # fn(peer) inside an HLS-GMAC (SAP 1) association
-    from interop_peers import GuruxPeer
+    from test_unix_firmware import _gurux
 
-    p = GuruxPeer(meter, transport, sap=1)
-    try:
-        with contextlib.redirect_stdout(None):
-            p.connect()
-            r = fn(p)
-            p.release()
-        return r
-    except Exception:
-        print(p.trace_text())
-        raise
-    finally:
-        p.close()
+    with contextlib.redirect_stdout(None):  # gurux prints what it applies
+        return _gurux(meter, transport, 1, fn)
 
 
 def import_certificate(p, der):
@@ -171,38 +161,28 @@ def refused_association(meter, transport):
         p.close()
 
 
-@pytest.fixture(scope="module")
-def secure_meter():
-    m = start_unix("--meter", "fw_secure_meter")
-    try:
-        yield m
-    finally:
-        m.proc.kill()
-        m.proc.wait(5)
-
-
-def test_hls_ecdsa_after_a_certificate_import_on_the_unix_firmware(secure_meter):
+def test_hls_ecdsa_after_a_certificate_import_on_the_unix_firmware(unix_secure_meter):
     from interop_peers import HDLC_TCP, WRAPPER
 
-    refused_association(secure_meter, WRAPPER)  # the head-end is not known yet
-    assert management(secure_meter, WRAPPER, lambda p: import_certificate(p, FX.CLIENT)) == 0
-    infos = management(secure_meter, HDLC_TCP, lambda p: p.read(_security_setup(), 6))
+    refused_association(unix_secure_meter, WRAPPER)  # the head-end is not known yet
+    assert management(unix_secure_meter, WRAPPER, lambda p: import_certificate(p, FX.CLIENT)) == 0
+    infos = management(unix_secure_meter, HDLC_TCP, lambda p: p.read(_security_setup(), 6))
     assert [(i[0], i[1], bytes(i[2])) for i in infos] == [(1, 0, b"\x10\x92")]  # client, signing, 4242
     for transport in (WRAPPER, HDLC_TCP):
-        assert associate_and_read(secure_meter, transport) == 0
-    management(secure_meter, WRAPPER, remove_client_certificate)
-    refused_association(secure_meter, HDLC_TCP)  # unknown again
-    assert secure_meter.alive()
+        assert associate_and_read(unix_secure_meter, transport) == 0
+    management(unix_secure_meter, WRAPPER, remove_client_certificate)
+    refused_association(unix_secure_meter, HDLC_TCP)  # unknown again
+    assert unix_secure_meter.alive()
 
 
-def test_bad_certificates_refused_on_the_unix_firmware(secure_meter):
+def test_bad_certificates_refused_on_the_unix_firmware(unix_secure_meter):
     from interop_peers import WRAPPER
 
-    got = management(secure_meter, WRAPPER, lambda p: [import_certificate(p, d) for d in (
+    got = management(unix_secure_meter, WRAPPER, lambda p: [import_certificate(p, d) for d in (
         FX.EXPIRED, FX.UNTRUSTED, FX.K256, FX.CLIENT[:200], FX.CA)])
     assert got == [OTHER_REASON] * 5
-    assert management(secure_meter, WRAPPER, lambda p: p.read(_security_setup(), 6)) in (None, [])
-    assert secure_meter.alive()
+    assert management(unix_secure_meter, WRAPPER, lambda p: p.read(_security_setup(), 6)) in (None, [])
+    assert unix_secure_meter.alive()
 
 
 def test_hls_ecdsa_after_a_certificate_import_on_the_qemu_firmware(monkeypatch):

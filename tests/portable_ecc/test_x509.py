@@ -13,6 +13,7 @@ import sys
 import cert_fixtures as fx
 from dlms_micro.meter import Meter
 from dlms_micro.security import ecc, sha2, suite12, x509
+from test_signed_requests import MemStorage
 
 try:
     import dlms_micro_mp  # noqa: F401
@@ -109,17 +110,6 @@ def test_certificate_request_signed_by_the_key():
     _, t_s, t_e = x509._tlv(req, r_e, q_e)
     sig = x509._fixed(x509._positive(req, r_s, r_e, "r"), 32) + x509._fixed(x509._positive(req, t_s, t_e, "s"), 32)
     assert ecc.verify(ecc.P256, kp.public, sha2.digest("sha256", req[s:i_e]), sig)
-
-
-class MemStorage:
-    def __init__(self):
-        self.data = {}
-
-    def get(self, key):
-        return self.data.get(key)
-
-    def put(self, key, value):
-        self.data[key] = bytes(value)
 
 
 class Keys:

@@ -245,11 +245,11 @@ class CertStore:
                 c = x509.parse(der)
                 if self.ca is None or c.issuer != self.ca.subject:
                     raise x509.X509Error("not the trusted CA's")
-                e = self._entry(c)
-                self._apply(e)
-                self._entries.append(e)
-            except Exception as e:  # X509Error, CertError, EccError: dropped, said once
-                _say(log, "stored certificate dropped: %s" % e)
+                ent = self._entry(c)
+                self._apply(ent)
+                self._entries.append(ent)
+            except Exception as ex:  # X509Error, CertError, EccError: dropped, said once
+                _say(log, "stored certificate dropped: %s" % ex)
 
     # ---------------------------------------------------------- keys
 
@@ -380,13 +380,13 @@ class CertStore:
             raise CertError("no trusted CA provisioned (%s)" % STORE_CA)
         try:
             c = x509.parse(der)
-        except x509.X509Error as e:
-            raise CertError(str(e))
+        except x509.X509Error as ex:
+            raise CertError(str(ex))
         e = self._entry(c)  # the cheap checks first, the signature last
         try:
             x509.check(c, self.ca, clock.now(self.meter))
-        except x509.X509Error as e:
-            raise CertError(str(e))
+        except x509.X509Error as ex:
+            raise CertError(str(ex))
         keep = []
         for x in self._entries:
             if not (x.entity == e.entity and x.type == e.type and x.cert.title() == c.title()
