@@ -117,7 +117,7 @@ def portable_fixtures():
 def main():
     print("# X.509 certificates for the portable tests (DER), made with `cryptography` by")
     print("#   python tests/cpython/x509_factory.py > tests/portable_ecc/cert_fixtures.py")
-    print("# (tests/cpython/test_x509.py checks them with cryptography).")
+    print("# (tests/cpython/test_x509_cryptography.py checks them with cryptography).")
     print()
     for n, what, d in portable_fixtures():
         print("# %s" % what)

@@ -1,6 +1,6 @@
 # X.509 certificates for the portable tests (DER), made with `cryptography` by
 #   python tests/cpython/x509_factory.py > tests/portable_ecc/cert_fixtures.py
-# (tests/cpython/test_x509.py checks them with cryptography).
+# (tests/cpython/test_x509_cryptography.py checks them with cryptography).
 
 # the trusted CA (P-256, self-signed, basicConstraints cA)
 CA = bytes.fromhex(
