@@ -275,3 +275,47 @@ def test_board_store_decides_as_the_cpython_store(name):
             outcome.append((False,))
     assert outcome[0] == outcome[1]
     assert outcome[0][0] == (name in ("CLIENT", "OTHER_CLIENT", "SERVER", "AGREEMENT"))
+
+
+def test_board_store_key_pair_and_request_read_by_cryptography():
+    # generate_key_pair then generate_certificate_request on a board's store:
+    # a PKCS #10 request cryptography verifies, for the new key, subject
+    # the meter's system title; the old key's server certificate dropped
+    import os
+    import sys
+
+    sys.path.insert(0, "ports/micropython")
+    try:
+        from dlms_micro_mp import certstore
+    finally:
+        sys.path.remove("ports/micropython")
+    from dlms_micro.meter import Meter
+    from dlms_micro.security import suite12
+    from x509_factory import SERVER_D1
+
+    class Keys:
+        system_title = METER_TITLE
+
+    class Mem(dict):
+        def put(self, k, v):
+            self[k] = bytes(v)
+
+    m = Meter((), (), [], wall_clock=lambda: T_NOW)
+    m.keys = Keys()
+    m.random_bytes = os.urandom
+    m.signing = suite12.Signing(ecc.KeyPair(ecc.P256, SERVER_D1))
+    st = Mem()
+    certstore.provision(st, 1, SERVER_D1, {}, FIX.CA)
+    store = certstore.CertStore(m, st)
+    store.import_certificate(FIX.SERVER)
+    old = m.signing.key_pair.public
+    store.generate_key_pair(0, 1)
+    assert m.signing.key_pair.public != old and store.infos() == []
+    assert st["sec.sign1"] != SERVER_D1 and len(st["sec.sign1"]) == 32
+    for ktype in (0, 1):
+        csr = cx509.load_der_x509_csr(store.certificate_request(ktype, 1))
+        assert csr.is_signature_valid
+        assert csr.subject.rfc4514_string() == "CN=" + METER_TITLE.hex().upper()
+        want = m.signing.key_pair.public if ktype == 0 else store.agreement[1].public
+        assert public_xy(csr.public_key()) == want
+    assert "sec.agree1" in st
