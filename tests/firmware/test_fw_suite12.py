@@ -220,3 +220,57 @@ def test_hls_ecdsa_after_a_certificate_import_on_the_qemu_firmware(monkeypatch):
               "+ release %.1f s (wall)" % (t1 - t0, t2 - t1))
     finally:
         q.stop()
+
+
+def test_provision_writes_a_key_files_suite1_material(tmp_path):
+    # tools/provision.py with a key file naming the meter's signing key, a
+    # client's public key and the trusted CA (PEM): the board's storage then
+    # holds the records dlms_micro_mp.certstore reads, and a certificate
+    # store over them accepts the CA's client certificate
+    import json
+    import sys
+
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives import serialization
+    from test_provision import provision
+
+    from dlms_micro.security import ecc
+
+    pem = cx509.load_der_x509_certificate(FX.CA).public_bytes(serialization.Encoding.PEM).decode()
+    kf = tmp_path / "meter.json"
+    kf.write_text(json.dumps({"ek": "11" * 16, "ak": "22" * 16, "kek": "33" * 16, "system_title": "444D490000BC614E",
+                              "signing_keys": {"1": SERVER_D1.hex()},
+                              "client_signing_keys": {b"OTHERHES".hex(): ecc.public_key(ecc.P256, CLIENT_D1).hex()},
+                              "ca_certificate": pem}))
+    root = tmp_path / "board"
+    root.mkdir()
+    r = provision(root, "--keys", str(kf))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert SERVER_D1.hex() not in (r.stdout + r.stderr + (root / "calls").read_text()).lower()
+    assert sorted(os.listdir(root / "data")) == ["sec.ca", "sec.clients1", "sec.keys", "sec.sign1", "sec.title"]
+    sys.path.insert(0, os.path.join(REPO, "ports", "micropython"))
+    try:
+        from dlms_micro_mp import certstore
+        from dlms_micro_mp.storage import FlashStorage
+    finally:
+        sys.path.remove(os.path.join(REPO, "ports", "micropython"))
+    st = FlashStorage(str(root / "data"))
+    assert st.get("sec.sign1") == SERVER_D1 and st.get("sec.ca") == FX.CA
+    assert st.get("sec.clients1") == b"OTHERHES" + ecc.public_key(ecc.P256, CLIENT_D1)
+    # what the board's boot makes of them (certstore.attach over the key store's storage)
+    from dlms_micro.meter import Meter, Role
+
+    class Ks:
+        storage = st
+        system_title = bytes.fromhex("444D490000BC614E")
+
+    class Defn:
+        ROLES = ((0, 2, 7, b"", 0, 3, 1),)
+
+    m = Meter((), (Role(2, 7, security_suite=1),), [], wall_clock=lambda: 1796126400)
+    m.keys = Ks()
+    certstore.attach((m,), Ks(), Defn())
+    assert m.signing.key_pair.public == ecc.public_key(ecc.P256, SERVER_D1)
+    assert m.signing.client_key(b"OTHERHES") == ecc.public_key(ecc.P256, CLIENT_D1)
+    m.cert_store.import_certificate(FX.CLIENT)
+    assert m.signing.client_key(b"GURUXHES") is not None
