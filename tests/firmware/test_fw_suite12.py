@@ -274,3 +274,49 @@ def test_provision_writes_a_key_files_suite1_material(tmp_path):
     assert m.signing.client_key(b"OTHERHES") == ecc.public_key(ecc.P256, CLIENT_D1)
     m.cert_store.import_certificate(FX.CLIENT)
     assert m.signing.client_key(b"GURUXHES") is not None
+
+
+def test_key_file_suite1_material_and_a_certificate_request_on_the_unix_firmware(tmp_path):
+    # fw_main --keys FILE with the suite 1 members (dlms_micro_mp.certstore
+    # reads them on MicroPython: PEM through binascii): the client named in
+    # client_signing_keys associates with HLS-ECDSA at once, no certificate
+    # needed; generate_certificate_request (in that suite 1 association)
+    # answers a PKCS #10 request for the key file's signing key that
+    # cryptography verifies
+    import json
+
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives import serialization
+    from gurux_dlms.enums import DataType
+    from interop_peers import WRAPPER
+
+    from conftest import start_unix
+    from dlms_micro.security import ecc
+
+    pem = cx509.load_der_x509_certificate(FX.CA).public_bytes(serialization.Encoding.PEM).decode()
+    kf = tmp_path / "keys.json"
+    kf.write_text(json.dumps({"ek": "000102030405060708090A0B0C0D0E0F", "ak": "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF",
+                              "kek": "C0C1C2C3C4C5C6C7C8C9CACBCCCDCECF",
+                              "signing_keys": {"1": SERVER_D1.hex()},
+                              "client_signing_keys": {b"GURUXHES".hex(): ecc.public_key(ecc.P256, CLIENT_D1).hex()},
+                              "ca_certificate": pem}))
+    m = start_unix("--meter", "fw_secure_meter", "--keys", str(kf))
+    try:
+        assert associate_and_read(m, WRAPPER) == 0
+        # in the suite 1 association: the request is for that suite's key
+        p = ecdsa_peer(m, WRAPPER)
+        try:
+            with contextlib.redirect_stdout(None):
+                p.connect()
+                req = p.method(p.client.method(_security_setup(), 5, 0, DataType.ENUM))
+                p.release()
+        finally:
+            p.close()
+        csr = cx509.load_der_x509_csr(bytes(req.value))
+        assert csr.is_signature_valid and csr.subject.rfc4514_string() == "CN=444D490000BC614E"
+        nums = csr.public_key().public_numbers()
+        assert nums.x.to_bytes(32, "big") + nums.y.to_bytes(32, "big") == ecc.public_key(ecc.P256, SERVER_D1)
+        assert m.alive()
+    finally:
+        m.proc.kill()
+        m.proc.wait(5)
