@@ -233,35 +233,48 @@ def test_portable_fixtures_are_what_cryptography_reads():
             theirs.verify_directly_issued_by(ca)
 
 
-@pytest.mark.parametrize("name", FIX_NAMES)
-def test_board_store_decides_as_the_cpython_store(name):
-    # the same certificate, the same meter: the board's store (x509.py) and
-    # the CPython port's (cryptography) accept or refuse it alike
+class Keys:
+    system_title = METER_TITLE
+
+
+class Mem(dict):
+    # a storage double (get is dict's)
+    def put(self, k, v):
+        self[k] = bytes(v)
+
+
+def board_meter(random_bytes=None):
+    # dlms_micro_mp.certstore (loaded from the port, which is not installed
+    # here) and a suite 1 Meter as a board's boot leaves it
     import sys
+
+    from dlms_micro.meter import Meter
+    from dlms_micro.security import suite12
+    from x509_factory import SERVER_D1
 
     sys.path.insert(0, "ports/micropython")
     try:
         from dlms_micro_mp import certstore
     finally:
         sys.path.remove("ports/micropython")
+    m = Meter((), (), [], wall_clock=lambda: T_NOW)
+    m.keys = Keys()
+    m.random_bytes = random_bytes
+    m.signing = suite12.Signing(ecc.KeyPair(ecc.P256, SERVER_D1))
+    return certstore, m
+
+
+@pytest.mark.parametrize("name", FIX_NAMES)
+def test_board_store_decides_as_the_cpython_store(name):
+    # the same certificate, the same meter: the board's store (x509.py) and
+    # the CPython port's (cryptography) accept or refuse it alike
     from dlms_micro.cosem.security_setup12 import CertError
-    from dlms_micro.meter import Meter
-    from dlms_micro.security import suite12
     from dlms_micro_cpython import certs
     from x509_factory import SERVER_D1
 
-    class Keys:
-        system_title = METER_TITLE
-
-    class Mem(dict):
-        def put(self, k, v):
-            self[k] = bytes(v)
-
     outcome = []
     for port in ("board", "cpython"):
-        m = Meter((), (), [], wall_clock=lambda: T_NOW)
-        m.keys = Keys()
-        m.signing = suite12.Signing(ecc.KeyPair(ecc.P256, SERVER_D1))
+        certstore, m = board_meter()
         st = Mem()
         if port == "board":
             certstore.provision(st, 1, SERVER_D1, {}, FIX.CA)
@@ -282,28 +295,10 @@ def test_board_store_key_pair_and_request_read_by_cryptography():
     # a PKCS #10 request cryptography verifies, for the new key, subject
     # the meter's system title; the old key's server certificate dropped
     import os
-    import sys
 
-    sys.path.insert(0, "ports/micropython")
-    try:
-        from dlms_micro_mp import certstore
-    finally:
-        sys.path.remove("ports/micropython")
-    from dlms_micro.meter import Meter
-    from dlms_micro.security import suite12
     from x509_factory import SERVER_D1
 
-    class Keys:
-        system_title = METER_TITLE
-
-    class Mem(dict):
-        def put(self, k, v):
-            self[k] = bytes(v)
-
-    m = Meter((), (), [], wall_clock=lambda: T_NOW)
-    m.keys = Keys()
-    m.random_bytes = os.urandom
-    m.signing = suite12.Signing(ecc.KeyPair(ecc.P256, SERVER_D1))
+    certstore, m = board_meter(os.urandom)
     st = Mem()
     certstore.provision(st, 1, SERVER_D1, {}, FIX.CA)
     store = certstore.CertStore(m, st)
