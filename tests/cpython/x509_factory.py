@@ -68,6 +68,9 @@ def public_xy(pub):
 #   python tests/cpython/x509_factory.py > tests/portable_ecc/cert_fixtures.py
 # The keys are the suite 1 interop keys (tests/interop/test_suite12_interop.py)
 # so that the firmware's HLS-ECDSA test can import the client's certificate.
+# Regenerating signs everything again (new ECDSA nonces, new DER): the
+# trusted CA's DER is also tools/firmware/fw_main.py's demo CA, to be
+# updated with it.
 
 import hashlib  # noqa: E402
 
@@ -111,7 +114,22 @@ def portable_fixtures():
         ("P384", "GURUXHES with a P-384 key", mk(_d(CLIENT_D1[:24] * 2, ec.SECP384R1()).public_key(), b"GURUXHES", 7)),
         ("K256", "GURUXHES with a secp256k1 key", mk(key(ec.SECP256K1(), 5).public_key(), b"GURUXHES", 8)),
         ("AGREEMENT", "GURUXHES, key agreement usage", mk(client, b"GURUXHES", 9, signing=False)),
-    ]
+    ] + suite2_fixtures()
+
+
+def suite2_fixtures():
+    # a P-384 CA (ecdsa-with-SHA384) and a suite 2 client certificate under it
+    ca_key = _d(hashlib.sha384(b"dlms_micro test CA suite 2").digest(), ec.SECP384R1())
+    n = name("dlms_micro test CA suite 2")
+    ca = (x509.CertificateBuilder().subject_name(n).issuer_name(n).public_key(ca_key.public_key())
+          .serial_number(2).not_valid_before(FIX_FROM).not_valid_after(FIX_TO)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .sign(ca_key, hashes.SHA384()))
+    client = _d(hashlib.sha384(b"dlms_micro test head-end suite 2").digest(), ec.SECP384R1()).public_key()
+    cert = issue(client, b"GURUXHES", 4245, ca_key, ca, before=FIX_FROM, after=FIX_TO, hash_=hashes.SHA384(),
+                 critical_ku=False)
+    return [("CA384", "a P-384 CA (self-signed, ecdsa-with-SHA384)", der(ca)),
+            ("CLIENT384", "GURUXHES's suite 2 signing key under CA384, serial 4245", der(cert))]
 
 
 def main():
