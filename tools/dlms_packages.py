@@ -80,8 +80,9 @@ PACKAGES = {
     "security-ecc": (
         "Security suites 1 and 2: SHA-256/384, ECDSA and ECDH on P-256/P-384"
         " (pure Python, not constant-time; a native hook), AES-256, the KDF;"
-        " HLS-SHA256 and HLS-ECDSA, suite 2 keys, general-signing, Security setup's certificate methods",
-        ("security",),
+        " HLS-SHA256 and HLS-ECDSA, suite 2 keys, general-signing, Security setup's certificate methods,"
+        " the X.509 reader (validity against the Clock's dates)",
+        ("security", "clock"),
         (
             "dlms_micro/security/sha2.py",
             "dlms_micro/security/ecc.py",
@@ -89,6 +90,7 @@ PACKAGES = {
             "dlms_micro/security/kdf.py",
             "dlms_micro/security/suite12.py",
             "dlms_micro/security/signing.py",
+            "dlms_micro/security/x509.py",
             "dlms_micro/cosem/security_setup12.py",
         ),
     ),

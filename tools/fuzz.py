@@ -759,6 +759,97 @@ def t_channel():
     return one
 
 
+def t_x509():
+    # The board's X.509 reader (dlms_micro/security/x509.py) and certificate
+    # store (dlms_micro_mp.certstore) on any bytes, the trusted CA and
+    # certificates of tests/portable_ecc/cert_fixtures.py as seeds.
+    # Invariants: only X509Error (parse, check) or CertError (the store's
+    # import) is raised; a parsed certificate's fields lie inside its DER
+    # and parse the same again; a certificate check() accepts carries a
+    # signature `cryptography` verifies with the CA's key over the same
+    # TBSCertificate bytes (no forged certificate accepted), and the store
+    # then knows it (infos, export) and, for a client signing certificate,
+    # its key.
+    import importlib.util
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    from dlms_micro.cosem.security_setup12 import CertError
+    from dlms_micro.meter import Meter
+    from dlms_micro.security import ecc, suite12, x509
+    from dlms_micro_cpython import crypto  # noqa: F401  (cryptography behind ecc.py: fast checks)
+
+    sys.path.insert(0, os.path.join(REPO, "ports", "micropython"))
+    try:
+        from dlms_micro_mp import certstore
+    finally:
+        sys.path.remove(os.path.join(REPO, "ports", "micropython"))
+    spec = importlib.util.spec_from_file_location("cert_fixtures", os.path.join(REPO, "tests", "portable_ecc",
+                                                                                "cert_fixtures.py"))
+    fx = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fx)
+    ca = x509.load_ca(fx.CA)
+    ca_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + ca.public)
+    now = 1796126400  # 2026-12-01, inside the fixtures' validity
+    server_d = hashlib.sha256(b"dlms_micro test meter suite 1").digest()
+
+    class Keys:
+        system_title = b"DMI\x00\x00\xbc\x61\x4e"
+
+    class Mem(dict):
+        def put(self, k, v):
+            self[k] = bytes(v)
+
+    def one(data):
+        data = bytes(data)
+        try:
+            c = x509.parse(data)
+        except x509.X509Error:
+            c = None
+        if c is not None:
+            check(c.der == data and 0 < c.tbs_start < c.tbs_end <= len(data), "TBSCertificate outside the DER")
+            check(c.issuer[:1] == b"\x30" and c.subject[:1] == b"\x30" and len(c.serial) > 0, "Name or serial")
+            check(c.public is None or (c.curve is not None and len(c.public) == 2 * c.curve.size), "public key")
+            again = x509.parse(c.der)
+            check((again.serial, again.not_before, again.not_after, again.public) ==
+                  (c.serial, c.not_before, c.not_after, c.public), "parsed differently twice")
+            try:
+                x509.check(c, ca, now)
+                ok = True
+            except x509.X509Error:
+                ok = False
+            if ok:
+                h = hashes.SHA256() if c.sig_hash == "sha256" else hashes.SHA384()
+                sig = encode_dss_signature(int.from_bytes(c.sig_r, "big"), int.from_bytes(c.sig_s, "big"))
+                try:
+                    ca_key.verify(sig, bytes(c.tbs()), ec.ECDSA(h))
+                except InvalidSignature:
+                    raise InvariantViolation("accepted a certificate whose signature cryptography refuses")
+        m = Meter((), (), [], wall_clock=lambda: now)
+        m.keys = Keys()
+        m.random_bytes = None
+        m.signing = suite12.Signing(ecc.KeyPair(ecc.P256, server_d))
+        st = Mem()
+        certstore.provision(st, 1, None, None, fx.CA)
+        store = certstore.CertStore(m, st)
+        try:
+            store.import_certificate(data)
+        except CertError:
+            check(store.infos() == [] and certstore.STORE_CERTS not in st, "a refused import changed the store")
+            return
+        check(c is not None, "the store took what the reader refuses")
+        info = store.infos()
+        check(len(info) == 1 and store.export_by_serial(info[0][2], info[0][3]) == data, "imported, not kept")
+        t = c.title()
+        if info[0][0] == certstore.CLIENT and info[0][1] == certstore.SIGNING:
+            check(m.signing.client_key(t) == c.public, "a client's signing certificate, its key not accepted")
+
+    return one
+
+
 TARGETS = {
     "axdr": t_axdr,
     "hdlc": t_hdlc,
@@ -773,6 +864,7 @@ TARGETS = {
     "gurux_xml": t_gurux_xml,
     "decode": t_decode,
     "channel": t_channel,
+    "x509": t_x509,
 }
 
 
@@ -826,7 +918,7 @@ def run(target, seconds, runs, extra_args=(), committed_only=False):
     crashes = os.path.join(BUILD, "crashes", target)
     os.makedirs(work, exist_ok=True)
     os.makedirs(crashes, exist_ok=True)
-    with atheris.instrument_imports(include=["dlms_micro", "dlms_micro_cpython", "fuzz_session"]):
+    with atheris.instrument_imports(include=["dlms_micro", "dlms_micro_cpython", "dlms_micro_mp", "fuzz_session"]):
         import dlms_micro  # noqa: F401
         import dlms_micro.app.acse  # noqa: F401
         import dlms_micro.app.gbt  # noqa: F401

@@ -9,7 +9,10 @@ PORT is what `mpremote connect` takes (/dev/ttyUSB0, auto, u0...). The keys
 go into the board's storage directory (--storage, default /data: the board
 file's "storage") as the records the board's key store reads at boot
 (dlms_micro_mp.keyring): "sec.keys" (EK, AK and KEK, the security policy,
-CRC-checked) and "sec.title" (the server system title).
+CRC-checked) and "sec.title" (the server system title); a key file's
+security suite 1/2 members too (signing_keys, client_signing_keys,
+ca_certificate: "sec.sign1"/"sec.sign2", "sec.clients1"/"sec.clients2",
+"sec.ca", as dlms_micro_mp.certstore reads them).
 
 Generated keys (no --keys): EK, AK and KEK from os.urandom, the system title
 the manufacturer id (--manufacturer, default DMI) and 5 random bytes; they
@@ -72,6 +75,45 @@ def records(ek, ak, kek, title, policy):
     return {name: bytes(encode_record(store.get(name))) for name in ("sec.keys", "sec.title")}
 
 
+def suite12_records(k):
+    """A key file's security suite 1/2 members (signing_keys,
+    client_signing_keys, ca_certificate; keyfile.parse's values) as the
+    records a board's dlms_micro_mp.certstore reads: {name: bytes}, in the
+    board's record format; {} when the key file has none."""
+    from dlms_micro_cpython.simulator import MemoryStorage
+    from dlms_micro_mp import certstore
+    from dlms_micro_mp.storage import encode_record
+
+    from dlms_micro.security import ecc, x509
+
+    ca = k.get("ca_certificate")
+    if isinstance(ca, str):  # PEM
+        from cryptography.hazmat.primitives import serialization
+
+        from dlms_micro_cpython import certs
+
+        ca = certs.load_ca(ca).public_bytes(serialization.Encoding.DER)
+    sk = k.get("signing_keys") or {}
+    store = MemoryStorage()
+    names = []
+    for suite in (1, 2):
+        size = 2 * ecc.for_suite(suite).size
+        clients = {t: p for t, p in (k.get("client_signing_keys") or {}).items() if len(p) == size}
+        if suite in sk or clients:
+            try:
+                certstore.provision(store, suite, sk.get(suite), clients or None, None)
+            except (ValueError, ecc.EccError) as e:  # messages name no key
+                raise ProvisionError("suite %d keys: %s" % (suite, e)) from None
+            names += [n % suite for n in (certstore.STORE_SIGNING, certstore.STORE_CLIENTS)]
+    if ca is not None:
+        try:
+            certstore.provision(store, 1, None, None, ca)
+        except x509.X509Error as e:
+            raise ProvisionError("ca_certificate: %s" % e) from None
+        names.append(certstore.STORE_CA)
+    return {n: bytes(encode_record(store.get(n))) for n in names if store.get(n) is not None}
+
+
 def wifi_file(ssid, password_file):
     """The net.wifi record (dlms_micro_mp.net) in the board's record format."""
     from dlms_micro_mp import net
@@ -111,7 +153,8 @@ def save_key_file(path, ek, ak, kek, title):
         f.write("\n")
 
 
-def read_key_file(path):
+def read_key_file(path, whole=False):
+    # (ek, ak, kek, system title); whole: keyfile.parse's dict
     from dlms_micro_cpython import keyfile
 
     try:
@@ -121,6 +164,8 @@ def read_key_file(path):
         raise ProvisionError("cannot read %s: %s" % (path, e.strerror)) from None
     except keyfile.KeyFileError as e:
         raise ProvisionError("%s: %s" % (path, e)) from None
+    if whole:
+        return k
     return k["ek"], k["ak"], k["kek"], k.get("system_title")
 
 
@@ -210,6 +255,8 @@ def main(argv=None):
             raise ProvisionError("the board holds keys already (%s/sec.keys); --force replaces them"
                                  % board.storage)
         files = records(ek, ak, kek, title, POLICIES[args.policy])
+        if args.keys:  # suites 1 and 2: signing keys, clients, the trusted CA
+            files.update(suite12_records(read_key_file(args.keys, whole=True)))
         if args.wifi_ssid:
             files["net.wifi"] = wifi_file(args.wifi_ssid, args.wifi_password_file)
         if args.save:

@@ -50,8 +50,9 @@
 #   methods 4..8 generate_key_pair, generate_certificate_request,
 #     import_certificate, export_certificate, remove_certificate: security
 #     suites 1 and 2, served by security_setup12.py over the port's
-#     certificate store (meter.cert_store); without one (a board: no X.509
-#     reader) refused with READ_WRITE_DENIED, as is method 3 key_agreement
+#     certificate store (meter.cert_store: CPython's or a board's, over
+#     security/x509.py); without one (no suite 1 or 2 association)
+#     refused with READ_WRITE_DENIED, as is method 3 key_agreement
 #     (what the client also sees when the object_list grants no access to
 #     them, which a table for suite 0 should say).
 # Without a key store (ctx.meter.keys None) every attribute but 1 and every

@@ -23,8 +23,10 @@
 #           octet-string }; by serial: structure { serial_number
 #           octet-string, issuer octet-string } }
 #
-# The store (duck-typed, a port object; none on a board without an X.509
-# reader: every method there answers read-write-denied, as before):
+# The store (duck-typed, a port object: dlms_micro_cpython.certs over
+# `cryptography`, dlms_micro_mp.keyring.CertStore over security/x509.py on a
+# board; none without suite 1/2 signing material: every method there
+# answers read-write-denied):
 #   infos() -> [(entity, type, serial, issuer, subject, subject_alt_name)]
 #   generate_key_pair(key_type, suite)          raises CertError
 #   certificate_request(key_type, suite) -> DER bytes  raises CertError

@@ -10,7 +10,8 @@
 #   --hdlc-port N       HDLC over TCP port (4060; "off": none)
 #   --data DIR          flash-like storage directory (default: none, RAM only)
 #   --meter MODULE      serve this frozen compiled meter definition instead of
-#                       the board's (fw_secure_meter: + HLS-GMAC, suite 0)
+#                       the board's (fw_secure_meter: + HLS-GMAC, suite 0,
+#                       and HLS-ECDSA with security suite 1)
 #   --keys K            the suite 0 keys of a ciphered association: "demo"
 #                       (default, the keys of `make serve`), a key file (JSON
 #                       as `dlms-micro serve --keys FILE`) or "none"; written
@@ -26,6 +27,8 @@
 # qemu port (MPS2_AN385, bare metal): `import fw_main; fw_main.qemu()` at the
 # REPL; the meter then speaks HDLC on the REPL UART (the only serial line)
 # after printing "dlms_micro: ready hdlc heap_used=B heap_free=B".
+# fw_main.qemu(meter_module="fw_secure_meter", seed=<32 bytes from the
+# host>): the secured meter, HLS challenges from an HMAC_DRBG of that seed.
 
 import gc
 import sys
@@ -117,10 +120,42 @@ def _provision(store, defn, keys):
     damaged = getattr(store, "damaged", None)
     if store.get(ks.STORE_KEYS) is not None or (damaged is not None and damaged(ks.STORE_KEYS)):
         return
+    if any(len(r) > 6 and r[6] for r in defn.ROLES):
+        _provision_suite12(store, defn, keys)
     ek, ak, kek, title = DEMO_EK, DEMO_AK, DEMO_KEK, None
     if keys != "demo":
         ek, ak, kek, title = keyring.read_key_file(keys)
     keyring.provision(store, title or defn.SYSTEM_TITLE, ek, ak, kek, keyring.POLICY[keyring.level(defn)])
+
+
+def _provision_suite12(store, defn, keys):
+    # Suites 1 and 2: the meter's signing key, the clients' keys, the trusted
+    # CA, from a key file or demo-only (public, like the keys above): the
+    # signing key of the interop tests (SHA-256/384 of a phrase), the CA of
+    # tests/portable_ecc/cert_fixtures.py (its private key is the SHA-256 of
+    # "dlms_micro test CA": anyone can issue certificates under it) and no
+    # client key: a head-end becomes known by importing its certificate
+    # (Security setup import_certificate). Local constants: kept out of
+    # this module's globals (the boards' heap after boot).
+    from dlms_micro.security import sha2
+    from dlms_micro_mp import certstore
+
+    demo_ca = bytes.fromhex(
+        "3082013f3081e5a003020102020101300a06082a8648ce3d040302301d311b301906035504030c12646c6d735f6d6963"
+        "726f2074657374204341301e170d3235303130313030303030305a170d3430303130313030303030305a301d311b3019"
+        "06035504030c12646c6d735f6d6963726f20746573742043413059301306072a8648ce3d020106082a8648ce3d030107"
+        "034200048928dda9639107527ef2df1ef310ac3decd9c456032bdbfb489f8abb810dcdf8a462f43121a7a5c82234e2e3"
+        "e002584c28d76386f3e13274aa81d0ea85121773a316301430120603551d130101ff040830060101ff020100300a0608"
+        "2a8648ce3d04030203490030460221009039c9c28e46ce1e0dde557e0da971112aba156402e4f466d69469d555d59024"
+        "022100cb95e3889b7dda6daf73211329d490bef07c1cba380d7f8ac3280dcfa7c3681b"
+    )
+    for s in certstore.suites(defn):
+        if keys == "demo":
+            d = sha2.digest("sha256" if s == 1 else "sha384", b"dlms_micro test meter suite %d" % s)
+            certstore.provision(store, s, d, None, demo_ca)
+        else:
+            sk, clients, ca = certstore.read_key_file(keys)
+            certstore.provision(store, s, sk.get(s), clients.get(s), ca)
 
 
 def hdlc_link(cfg):
@@ -324,20 +359,63 @@ class StdioUart:
         return True
 
 
-def qemu(name=None):
+def qemu(name=None, meter_module=None, seed=None, until_release=False):
+    # meter_module: as make_meter's (fw_secure_meter: the secured meter);
+    # seed: 32+ bytes from the host's os.urandom for the meter's random
+    # source (this machine has no RNG: without a seed no HLS challenge can be
+    # made, and HLS associations are refused); until_release N: return once
+    # N associations have been made and released (benchmarks), with the
+    # meter's busy time in each (virtual microseconds; -icount shift=0:
+    # thousands of instructions) and the heap: ([busy], used, free).
     import micropython
 
     from dlms_micro.server import Channel
     from dlms_micro_mp.loop import Loop, UartPort
 
-    micropython.kbd_intr(-1)  # 0x03 is data on this line
-    app, cfg = make_meter(name, None, wall_clock=_virtual_clock())
-    ch = Channel(app.meter, hdlc_link(cfg))
-    port = UartPort("uart", StdioUart(), ch, rx_size=1, log=_quiet)
+    app, cfg = make_meter(name, None, wall_clock=_virtual_clock(), meter_module=meter_module)
+    if seed is not None:
+        from dlms_micro_mp import certstore
+
+        rnd = certstore.HmacDrbg(seed)
+        for m in app.meters:
+            if m.random_bytes is None:
+                m.random_bytes = rnd
+    port = UartPort("uart", StdioUart(), Channel(app.meter, hdlc_link(cfg)), rx_size=1, log=_quiet)
     loop = Loop((port,), service=app.loop.service)
+    micropython.kbd_intr(-1)  # 0x03 is data on this line
     used, free = _heap()
     print("dlms_micro: ready hdlc heap_used=%d heap_free=%d" % (used, free))
-    loop.run()
+    if not until_release:
+        loop.run()
+    import time
+
+    ch = port.channel
+    busy = [0]
+
+    def timed(fn):
+        def call(*a):
+            t = time.ticks_us()
+            r = fn(*a)
+            busy[0] += time.ticks_diff(time.ticks_us(), t)
+            return r
+
+        return call
+
+    ch.feed = timed(ch.feed)
+    ch.next_event = timed(ch.next_event)
+    seen = False
+    per = []  # busy time of each association, from the end of the one before
+    while len(per) < until_release:
+        loop.step(time.ticks_ms())
+        if loop.associated():
+            seen = True
+        elif seen:
+            seen = False
+            per.append(busy[0] - sum(per))
+    time.sleep_ms(200)  # the last frames out, the line quiet
+    used, free = _heap()
+    micropython.kbd_intr(3)
+    return per, used, free
 
 
 def _virtual_clock(start=1767225600):  # 2026-01-01 00:00 UTC

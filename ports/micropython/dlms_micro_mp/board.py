@@ -178,6 +178,7 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
         from dlms_micro_mp import keyring
 
         keyring.attach(meters if gateway else (meter,), keys)
+        keyring.attach_suite12(meters if gateway else (meter,), keys, defn, log)  # suites 1 and 2
     s_imp = slot_of(meter, OBIS_ENERGY_IMPORT)
     s_exp = slot_of(meter, OBIS_ENERGY_EXPORT)
     meter.log = log

@@ -169,3 +169,22 @@ def _unhex(text, name, size):
     if len(b) != size:
         raise ValueError("key file: %s must be %d bytes" % (name, size))
     return bytes(b)
+
+
+# Security suites 1 and 2 (HLS-ECDSA, signing, certificates): their flash
+# records and certificate store are dlms_micro_mp.certstore's, imported
+# only by a definition with a suite 1 or 2 association (a board without
+# one keeps that code out of its heap).
+
+
+def attach_suite12(meters, ks, defn, log=None):
+    # meter.signing and meter.cert_store of a definition with suite 1 or 2
+    # associations (dlms_micro_mp.certstore.attach); nothing for one without.
+    if ks is None:
+        return
+    for r in defn.ROLES:
+        if len(r) > 6 and r[6]:
+            from dlms_micro_mp import certstore
+
+            certstore.attach(meters, ks, defn, log)
+            return
