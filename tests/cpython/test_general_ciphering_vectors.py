@@ -1,0 +1,183 @@
+# general-ciphering (APDU DD) proven with a client built only from
+# `cryptography` (OpenSSL): AES-GCM with a 12-byte tag, RFC 3394 key wrap,
+# P-256 ECDH and ECDSA, the SP 800-56A concatenation KDF (ConcatKDFHash).
+# The APDU bytes are assembled here by hand from the field layout of
+# docs/security.md, not with dlms_micro's encoder, and the meter's answers
+# are opened the same way. No client library at hand sends general-
+# ciphering with key-info (docs/compatibility.md), so these are the vectors.
+
+import os
+import sys
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "portable_ecc"))
+import test_general_ciphering as pt  # noqa: E402  (the meter and its keys)
+
+ALG_AES_GCM_128 = bytes.fromhex("60857405080300")  # 2.16.756.5.8.3.0
+TID = bytes.fromhex("0102030405060708")
+CURVE = ec.SECP256R1()
+
+
+def priv(d):
+    return ec.derive_private_key(int.from_bytes(d, "big"), CURVE)
+
+
+def point(pub):
+    return ec.EllipticCurvePublicKey.from_encoded_point(CURVE, b"\x04" + pub)
+
+
+def raw(public_key):
+    return public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)[1:]
+
+
+def octets(b):
+    assert len(b) < 0x100
+    return (bytes([len(b)]) if len(b) < 0x80 else bytes([0x81, len(b)])) + b
+
+
+def kdf(z, u, v, supp=b""):
+    return ConcatKDFHash(hashes.SHA256(), 16, ALG_AES_GCM_128 + u + v + supp).derive(z)
+
+
+def gcm_seal(key, iv, aad, plain):
+    e = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
+    e.authenticate_additional_data(aad)
+    c = e.update(plain) + e.finalize()
+    return c + e.tag[0:12]
+
+
+def gcm_open(key, iv, aad, ct, tag):
+    d = Cipher(algorithms.AES(key), modes.GCM(iv, tag, min_tag_length=12)).decryptor()
+    d.authenticate_additional_data(aad)
+    return d.update(ct) + d.finalize()
+
+
+def build(key, key_info, ic=2, sc=0x31, originator=pt.ST_C, recipient=pt.ST_S, plain=pt.GET):
+    head = octets(TID) + octets(originator) + octets(recipient) + octets(b"") + octets(b"")
+    iv = originator + ic.to_bytes(4, "big")
+    aad = bytes([sc]) + pt.AK + TID + originator + recipient
+    content = bytes([sc]) + ic.to_bytes(4, "big") + gcm_seal(key, iv, aad, plain)
+    return b"\xdd" + head + key_info + octets(content)
+
+
+def parse(rsp):
+    # the fields of a general-ciphering response (hand-parsed)
+    assert rsp[0] == 0xDD
+    p = 1
+    f = []
+    for _ in range(5):
+        n = rsp[p]
+        f.append(rsp[p + 1 : p + 1 + n])
+        p += 1 + n
+    ki_start = p
+    if rsp[p] == 0:
+        p += 1
+    else:
+        kind = rsp[p + 1]
+        p += 2
+        if kind == 0:
+            p += 1
+        elif kind == 1:
+            p += 1
+            p += 1 + rsp[p]
+        else:
+            for _ in range(2):
+                n = rsp[p]
+                if n == 0x81:
+                    n = rsp[p + 1]
+                    p += 1
+                p += 1 + n
+    key_info = rsp[ki_start:p]
+    n = rsp[p]
+    if n == 0x81:
+        n = rsp[p + 1]
+        p += 1
+    content = rsp[p + 1 : p + 1 + n]
+    assert p + 1 + n == len(rsp)
+    return f, key_info, content
+
+
+def open_response(rsp, key):
+    f, key_info, ct = parse(rsp)
+    tid, orig, recip, dt, other = f
+    assert tid == TID and orig == pt.ST_S and recip == pt.ST_C and dt == b"" and other == b""
+    sc = ct[0]
+    assert sc == 0x31
+    iv = orig + ct[1:5]
+    aad = bytes([sc]) + pt.AK + tid + orig + recip
+    return gcm_open(key, iv, aad, ct[5:-12], ct[-12:])
+
+
+def test_identified_key():
+    ch, lines = pt.channel()
+    rsp = pt.exchange(ch, build(pt.EK, b"\x01\x00\x00"))
+    assert parse(rsp)[1] == b"\x01\x00\x00"
+    assert open_response(rsp, pt.EK) == pt.GET_RESPONSE
+    assert lines == []
+
+
+def test_wrapped_key():
+    key = os.urandom(16)
+    ch, lines = pt.channel(rnd=os.urandom)
+    rsp = pt.exchange(ch, build(key, b"\x01\x01\x00" + octets(aes_key_wrap(pt.KEK, key))))
+    ki = parse(rsp)[1]
+    assert ki[0:3] == b"\x01\x01\x00" and ki[3] == 24
+    rkey = aes_key_unwrap(pt.KEK, ki[4:])
+    assert open_response(rsp, rkey) == pt.GET_RESPONSE
+    assert lines == []
+
+
+def test_one_pass_diffie_hellman():
+    eph = ec.generate_private_key(CURVE)
+    q = raw(eph.public_key())
+    r, s = decode_dss_signature(priv(pt.CLIENT_D).sign(q, ec.ECDSA(hashes.SHA256())))
+    sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    z = eph.exchange(ec.ECDH(), point(pt.METER_KA_PUB))
+    key = kdf(z, pt.ST_C, pt.ST_S)
+    ch, lines = pt.channel(rnd=os.urandom)
+    rsp = pt.exchange(ch, build(key, b"\x01\x02\x01\x01\x81\x80" + q + sig))
+    ki = parse(rsp)[1]
+    assert ki[0:6] == b"\x01\x02\x01\x01\x81\x80"
+    q_m, sig_m = ki[6:70], ki[70:134]
+    priv(pt.SERVER_D).public_key().verify(
+        encode_dss_signature(int.from_bytes(sig_m[0:32], "big"), int.from_bytes(sig_m[32:], "big")),
+        q_m, ec.ECDSA(hashes.SHA256()))
+    z2 = priv(pt.CLIENT_KA_D).exchange(ec.ECDH(), point(q_m))
+    assert open_response(rsp, kdf(z2, pt.ST_S, pt.ST_C)) == pt.GET_RESPONSE
+    assert lines == []
+
+
+def test_static_unified_model():
+    z = priv(pt.CLIENT_KA_D).exchange(ec.ECDH(), point(pt.METER_KA_PUB))
+    ch, lines = pt.channel()
+    rsp = pt.exchange(ch, build(kdf(z, pt.ST_C, pt.ST_S, TID), b"\x01\x02\x01\x02\x00"))
+    assert parse(rsp)[1] == b"\x01\x02\x01\x02\x00"
+    assert open_response(rsp, kdf(z, pt.ST_S, pt.ST_C, TID)) == pt.GET_RESPONSE
+    assert lines == []
+
+
+def test_ephemeral_key_signed_by_another_key_refused():
+    eph = ec.generate_private_key(CURVE)
+    q = raw(eph.public_key())
+    r, s = decode_dss_signature(ec.generate_private_key(CURVE).sign(q, ec.ECDSA(hashes.SHA256())))
+    z = eph.exchange(ec.ECDH(), point(pt.METER_KA_PUB))
+    ch, lines = pt.channel()
+    req = build(kdf(z, pt.ST_C, pt.ST_S), b"\x01\x02\x01\x01\x81\x80" + q + r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+    assert pt.exchange(ch, req) == bytes.fromhex("D80105")
+    assert lines == ["general-ciphering refused: one-pass: the signature of the ephemeral key does not verify"]
+
+
+def test_tampered_content_refused_and_association_goes_on():
+    ch, lines = pt.channel()
+    bad = bytearray(build(pt.EK, b"\x01\x00\x00"))
+    bad[-3] ^= 1
+    assert pt.exchange(ch, bytes(bad)) == bytes.fromhex("D80105")
+    assert lines == ["general-ciphering refused: general-ciphering content does not authenticate (IC 2)"]
+    assert open_response(pt.exchange(ch, build(pt.EK, b"\x01\x00\x00", ic=3)), pt.EK) == pt.GET_RESPONSE
