@@ -187,6 +187,20 @@ class General:
         return self.tid + self.originator + self.recipient + self.date_time + self.other
 
 
+def _header_bound(rq, key_len):
+    # the most bytes a response to rq puts before its APDU: tag, the five
+    # fields (originator and recipient 8 bytes), key-info, the content's
+    # length, SC, IC
+    k = rq.key_info
+    if k == KEY_INFO_AGREED:
+        ki = 2 + 2 + 3 + 4 * (32 if key_len == 16 else 48)  # x || y || r || s on P-256 (suite 1) / P-384
+    elif k == KEY_INFO_WRAPPED:
+        ki = 3 + 1 + key_len + 8
+    else:
+        ki = 3
+    return 1 + 3 + len(rq.tid) + 2 * 9 + 2 + 3 + ki + 3 + 5
+
+
 def other_info(suite, scheme, st_u, st_v, tid):
     # (hash name, key length, OtherInfo) of an agreed key (see the head)
     from dlms_micro.security import kdf
@@ -265,7 +279,7 @@ class Handler:
             ch._error("general-ciphering refused: %s" % ex)
             return _s0.exception_response(out, o, SecurityError(_s0.E_MALFORMED, str(ex)))
 
-    def _key(self, ch, rq, suite_id, key_len, mine):
+    def _key(self, ch, rq, suite_id, key_len):
         # the content key of request rq; (key, receive counter key id,
         # response key-info maker)
         meter = ch.meter
@@ -343,9 +357,7 @@ class Handler:
         suite = ch.suite
         if suite is None or not suite.enabled:
             raise _err(_s0.E_NOT_NEGOTIATED, "general-ciphering in an association without ciphering")
-        meter = ch.meter
         keys = suite.keys
-        role = meter.roles[a.role]
         suite_id = suite.suite_id
         key_len = suite.key_len
         rq = self.rq.parse(buf, s, e)
@@ -375,7 +387,7 @@ class Handler:
             raise _err(_s0.E_TAG_LENGTH if tl else _s0.E_MALFORMED, "ciphered-content holds no APDU")
         iv = bytearray(rq.originator + ct[1:5])
         ic = ((ct[1] << 24) | (ct[2] << 16) | (ct[3] << 8) | ct[4])
-        key, rx_id = self._key(ch, rq, suite_id, key_len, mine)
+        key, rx_id = self._key(ch, rq, suite_id, key_len)
         if not keys.check_rx_ic(rx_id, iv, 0, ic):
             suite._replay(ic, iv)
         g = self._cipher(key_len)
@@ -396,7 +408,9 @@ class Handler:
         if not keys.accept_rx_ic(rx_id, iv, 0, ic, buf[cs] == 0xC1 or buf[cs] == 0xC3):
             suite._replay(ic, iv)
         # serve the plaintext after the room the response's header needs
-        room = 48 + len(rq.tid) + 4 * 48 + 16
+        # (at most: its fields, key-info, the lengths, SC, IC), so that the
+        # whole answer keeps to the client's max PDU
+        room = _header_bound(rq, key_len)
         p = o + room
         end = lim - 12
         if o + a.client_max_pdu - 12 < end:

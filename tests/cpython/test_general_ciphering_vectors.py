@@ -17,20 +17,27 @@ from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 
+from dlms_micro import server
+from dlms_micro.link import wrapper
+from dlms_micro.meter import Meter, Role
+from dlms_micro.security import ecc, suite12
+from dlms_micro.security import keys as ks
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "portable_ecc"))
 import test_general_ciphering as pt  # noqa: E402  (the meter and its keys)
 
 ALG_AES_GCM_128 = bytes.fromhex("60857405080300")  # 2.16.756.5.8.3.0
+ALG_AES_GCM_256 = bytes.fromhex("60857405080301")  # 2.16.756.5.8.3.1
 TID = bytes.fromhex("0102030405060708")
 CURVE = ec.SECP256R1()
 
 
-def priv(d):
-    return ec.derive_private_key(int.from_bytes(d, "big"), CURVE)
+def priv(d, curve=CURVE):
+    return ec.derive_private_key(int.from_bytes(d, "big"), curve)
 
 
-def point(pub):
-    return ec.EllipticCurvePublicKey.from_encoded_point(CURVE, b"\x04" + pub)
+def point(pub, curve=CURVE):
+    return ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + pub)
 
 
 def raw(public_key):
@@ -42,7 +49,9 @@ def octets(b):
     return (bytes([len(b)]) if len(b) < 0x80 else bytes([0x81, len(b)])) + b
 
 
-def kdf(z, u, v, supp=b""):
+def kdf(z, u, v, supp=b"", suite=1):
+    if suite == 2:
+        return ConcatKDFHash(hashes.SHA384(), 32, ALG_AES_GCM_256 + u + v + supp).derive(z)
     return ConcatKDFHash(hashes.SHA256(), 16, ALG_AES_GCM_128 + u + v + supp).derive(z)
 
 
@@ -59,10 +68,10 @@ def gcm_open(key, iv, aad, ct, tag):
     return d.update(ct) + d.finalize()
 
 
-def build(key, key_info, ic=2, sc=0x31, originator=pt.ST_C, recipient=pt.ST_S, plain=pt.GET):
+def build(key, key_info, ic=2, sc=0x31, originator=pt.ST_C, recipient=pt.ST_S, plain=pt.GET, ak=pt.AK):
     head = octets(TID) + octets(originator) + octets(recipient) + octets(b"") + octets(b"")
     iv = originator + ic.to_bytes(4, "big")
-    aad = bytes([sc]) + pt.AK + TID + originator + recipient
+    aad = bytes([sc]) + ak + TID + originator + recipient
     content = bytes([sc]) + ic.to_bytes(4, "big") + gcm_seal(key, iv, aad, plain)
     return b"\xdd" + head + key_info + octets(content)
 
@@ -104,14 +113,13 @@ def parse(rsp):
     return f, key_info, content
 
 
-def open_response(rsp, key):
+def open_response(rsp, key, sc=0x31, ak=pt.AK):
     f, key_info, ct = parse(rsp)
     tid, orig, recip, dt, other = f
     assert tid == TID and orig == pt.ST_S and recip == pt.ST_C and dt == b"" and other == b""
-    sc = ct[0]
-    assert sc == 0x31
+    assert ct[0] == sc
     iv = orig + ct[1:5]
-    aad = bytes([sc]) + pt.AK + tid + orig + recip
+    aad = bytes([sc]) + ak + tid + orig + recip
     return gcm_open(key, iv, aad, ct[5:-12], ct[-12:])
 
 
@@ -181,3 +189,86 @@ def test_tampered_content_refused_and_association_goes_on():
     assert pt.exchange(ch, bytes(bad)) == bytes.fromhex("D80105")
     assert lines == ["general-ciphering refused: general-ciphering content does not authenticate (IC 2)"]
     assert open_response(pt.exchange(ch, build(pt.EK, b"\x01\x00\x00", ic=3)), pt.EK) == pt.GET_RESPONSE
+
+
+# ------------------------------------------------------------ suite 2: P-384, AES-GCM-256, SHA-384
+
+P384 = ec.SECP384R1()
+EK2 = bytes(range(0x80, 0xA0))
+AK2 = bytes(range(0xA0, 0xC0))
+METER_SIGN2 = ec.generate_private_key(P384)
+METER_KA2 = ec.generate_private_key(P384)
+CLIENT_SIGN2 = ec.generate_private_key(P384)
+CLIENT_KA2 = ec.generate_private_key(P384)
+
+
+def d_of(k):
+    return k.private_numbers().private_value.to_bytes(48, "big")
+
+
+def channel2():
+    m = Meter(pt.TABLE, (Role(1, ciphered=True, security_suite=2, policy=0x6C),), [12345])
+    m.keys = ks.KeyStore(pt.MemStorage(), pt.ST_S, ek=pt.EK, ak=pt.AK, kek=pt.KEK)
+    m.suite2_keys = suite12.Suite2Keys(m.keys, EK2, AK2)
+    m.signing = suite12.Signing(
+        ecc.KeyPair(ecc.P384, d_of(METER_SIGN2)), {pt.ST_C: raw(CLIENT_SIGN2.public_key())},
+        ecc.KeyPair(ecc.P384, d_of(METER_KA2)), {pt.ST_C: raw(CLIENT_KA2.public_key())})
+    m.random_bytes = os.urandom
+    ch = server.Channel(m, wrapper.WrapperServer(max_apdu=1024))
+    lines = []
+    ch.set_log(lines.append)
+    ini = gcm_seal(EK2, pt.ST_C + b"\x00\x00\x00\x01", b"\x32" + AK2, pt.INITIATE)
+    ini = b"\x21" + octets(b"\x32\x00\x00\x00\x01" + ini)
+    body = (bytes.fromhex("A109060760857405080103") + b"\xa6\x0a\x04\x08" + pt.ST_C
+            + bytes([0xBE, len(ini) + 2, 0x04, len(ini)]) + ini)
+    aare = pt.exchange(ch, bytes([0x60, len(body)]) + body)
+    assert aare[0] == 0x61 and ch.assoc.status == 2, (aare, lines)
+    return ch, lines
+
+
+def sig384(key, data):
+    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA384())))
+    return r.to_bytes(48, "big") + s.to_bytes(48, "big")
+
+
+def test_suite2_identified_key():
+    ch, lines = channel2()
+    rsp = pt.exchange(ch, build(EK2, b"\x01\x00\x00", sc=0x32, ak=AK2))
+    assert open_response(rsp, EK2, 0x32, AK2) == pt.GET_RESPONSE
+    assert lines == []
+
+
+def test_suite2_static_unified_model():
+    z = CLIENT_KA2.exchange(ec.ECDH(), METER_KA2.public_key())
+    ch, lines = channel2()
+    rsp = pt.exchange(ch, build(kdf(z, pt.ST_C, pt.ST_S, TID, 2), b"\x01\x02\x01\x02\x00", sc=0x32, ak=AK2))
+    assert open_response(rsp, kdf(z, pt.ST_S, pt.ST_C, TID, 2), 0x32, AK2) == pt.GET_RESPONSE
+    assert lines == []
+
+
+def test_suite2_one_pass_diffie_hellman():
+    eph = ec.generate_private_key(P384)
+    q = raw(eph.public_key())
+    z = eph.exchange(ec.ECDH(), METER_KA2.public_key())
+    ch, lines = channel2()
+    ki = b"\x01\x02\x01\x01\x81\xc0" + q + sig384(CLIENT_SIGN2, q)
+    rsp = pt.exchange(ch, build(kdf(z, pt.ST_C, pt.ST_S, suite=2), ki, sc=0x32, ak=AK2))
+    rki = parse(rsp)[1]
+    assert rki[0:6] == b"\x01\x02\x01\x01\x81\xc0"
+    q_m, sig_m = rki[6:102], rki[102:198]
+    METER_SIGN2.public_key().verify(
+        encode_dss_signature(int.from_bytes(sig_m[0:48], "big"), int.from_bytes(sig_m[48:], "big")),
+        q_m, ec.ECDSA(hashes.SHA384()))
+    z2 = CLIENT_KA2.exchange(ec.ECDH(), point(q_m, P384))
+    assert open_response(rsp, kdf(z2, pt.ST_S, pt.ST_C, suite=2), 0x32, AK2) == pt.GET_RESPONSE
+    assert lines == []
+
+
+def test_suite2_p256_point_refused():
+    # a P-256 ephemeral key (and signature) where P-384 is expected: the wrong curve
+    ch, lines = channel2()
+    eph = ec.generate_private_key(CURVE)
+    q = raw(eph.public_key())
+    ki = b"\x01\x02\x01\x01\x81\x80" + q + bytes(64)
+    assert pt.exchange(ch, build(EK2, ki, sc=0x32, ak=AK2)) == bytes.fromhex("D80105")
+    assert lines == ["general-ciphering refused: one-pass key-ciphered-data of 128 bytes, 192 expected (P-384)"]

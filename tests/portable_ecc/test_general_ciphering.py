@@ -19,7 +19,6 @@ from dlms_micro.link import wrapper
 from dlms_micro.meter import Meter, Role
 from dlms_micro.security import ecc, gcipher, keywrap, signing, suite12
 from dlms_micro.security import keys as ks
-from dlms_micro.security import suite0
 from dlms_micro.security.gcm import Gcm
 from test_hls_ecdsa import CLIENT_D, CLIENT_PUB, SERVER_D, SERVER_PUB
 
