@@ -113,10 +113,10 @@ def parse(rsp):
     return f, key_info, content
 
 
-def open_response(rsp, key, sc=0x31, ak=pt.AK):
+def open_response(rsp, key, sc=0x31, ak=pt.AK, meter=pt.ST_S, client=pt.ST_C):
     f, key_info, ct = parse(rsp)
     tid, orig, recip, dt, other = f
-    assert tid == TID and orig == pt.ST_S and recip == pt.ST_C and dt == b"" and other == b""
+    assert tid == TID and orig == meter and recip == client and dt == b"" and other == b""
     assert ct[0] == sc
     iv = orig + ct[1:5]
     aad = bytes([sc]) + ak + tid + orig + recip
