@@ -229,8 +229,10 @@ def new_gcm(key_len):
 
 def seal(g, key, sc, ic, originator, ak, general, plain, tag_len=12):
     # ciphered-content (bytes) of plain under key: SC || IC || C || T,
-    # IV = originator || IC, AAD = SC || AK || general.aad_tail()
-    g.set_key(key)
+    # IV = originator || IC, AAD = SC || AK || general.aad_tail(); key None:
+    # g holds it already
+    if key is not None:
+        g.set_key(key)
     iv = bytes(originator) + ic.to_bytes(4, "big")
     aad = bytes((sc,)) + bytes(ak) + general.aad_tail()
     lv = sc & _s0.LEVEL_MASK
@@ -262,11 +264,20 @@ class Handler:
         self.rq = General()
         self._gcm = None
         self._gcm_len = 0
+        self._loaded = None  # the key in _gcm
+        self._z = None  # the static unified model's shared secret, request to answer
+        self._static = None  # (key agreement pair, client's static key, Z) of the last static exchange
 
-    def _cipher(self, key_len):
+    def _cipher(self, key_len, key):
+        # this channel's Gcm holding key (loaded again only when it changed:
+        # the unicast key of every identified-key request)
         if self._gcm is None or self._gcm_len != key_len:
             self._gcm = new_gcm(key_len)
             self._gcm_len = key_len
+            self._loaded = None
+        if self._loaded != key:
+            self._gcm.set_key(key)
+            self._loaded = bytes(key)
         return self._gcm
 
     def serve(self, ch, buf, s, e, out, o, lim):
@@ -278,6 +289,8 @@ class Handler:
         except DlmsError as ex:
             ch._error("general-ciphering refused: %s" % ex)
             return _s0.exception_response(out, o, SecurityError(_s0.E_MALFORMED, str(ex)))
+        finally:
+            self._z = None
 
     def _key(self, ch, rq, suite_id, key_len):
         # the content key of request rq; (key, receive counter key id,
@@ -347,7 +360,15 @@ class Handler:
                                % len(rq.key_data))
                 if peer_static is None:
                     raise _err(_s0.E_NO_KEY, "static unified model: no key agreement public key for the originator")
-                z = ka.agree(peer_static)
+                # Z of two static keys never changes: one ECDH per client key
+                # (kept in RAM like the private key it comes from)
+                st = self._static
+                if st is not None and st[0] is ka and st[1] == peer_static:
+                    z = st[2]
+                else:
+                    z = ka.agree(peer_static)
+                    self._static = (ka, peer_static, z)
+                self._z = z  # the answer's Z too
         except ecc.EccError as ex:
             raise _err(_s0.E_NO_KEY, "agreed-key: %s" % ex)
         return derive(suite_id, scheme, z, rq.originator, rq.recipient, rq.tid), _s0.KEY_EK
@@ -390,8 +411,7 @@ class Handler:
         key, rx_id = self._key(ch, rq, suite_id, key_len)
         if not keys.check_rx_ic(rx_id, iv, 0, ic):
             suite._replay(ic, iv)
-        g = self._cipher(key_len)
-        g.set_key(key)
+        g = self._cipher(key_len, key)
         aad = bytes((sc,)) + bytes(keys.ak) + rq.aad_tail()
         # the plaintext in place of the ciphertext in buf
         cs = e - len(ct) + 5
@@ -417,11 +437,20 @@ class Handler:
             end = o + a.client_max_pdu - 12
         if p >= end:
             raise _err(_s0.E_MALFORMED, "no room for the response")
+        # the answer's key first: whatever refuses it refuses before the
+        # request has any effect
+        r, rkey = self._answer_key(ch, rq, suite_id, key_len)
         q = ch.services.handle(buf, cs, ce, out, p, end)
         if q < 0:
             return -1
-        plain = bytes(out[p:q])
-        rsp = self._answer(ch, rq, suite_id, key_len, level, key, plain)
+        keys = suite.keys
+        lv = (level | _s0.response_level(keys.policy | suite.role_policy)) & _s0.LEVEL_MASK
+        iv = bytearray(12)
+        keys.put_next_tx_ic(iv, 8)
+        ic = (iv[8] << 24) | (iv[9] << 16) | (iv[10] << 8) | iv[11]
+        r.content = seal(self._cipher(key_len, rkey), None, lv | suite_id, ic, r.originator, keys.ak, r,
+                         bytes(out[p:q]))
+        rsp = r.encode()
         n = len(rsp)
         if o + n > lim:
             raise _err(_s0.E_MALFORMED, "general-ciphering response of %d bytes does not fit" % n)
@@ -429,7 +458,8 @@ class Handler:
         ch._reply_start = o
         return o + n
 
-    def _answer(self, ch, rq, suite_id, key_len, level, key, plain):
+    def _answer_key(self, ch, rq, suite_id, key_len):
+        # the answer's fields but its content, and the key it is ciphered with
         meter = ch.meter
         suite = ch.suite
         keys = suite.keys
@@ -450,7 +480,10 @@ class Handler:
                 raise _err(_s0.E_NO_KEY, "wrapped-key: no random source for the response's key")
             from dlms_micro.security import keywrap
 
-            rkey = bytes(rnd(key_len))
+            rkey = rnd(key_len)
+            if rkey is None or len(rkey) != key_len:
+                raise _err(_s0.E_NO_KEY, "wrapped-key: the random source gave no %d-byte key" % key_len)
+            rkey = bytes(rkey)
             c = None
             if key_len == 32:
                 from dlms_micro.security import aes256
@@ -475,15 +508,10 @@ class Handler:
                 r.key_data = eph.public + sg.key_pair.sign_message(eph.public)
                 eph.wipe()
             else:
-                z = ka.agree(peer)
+                z = self._z
+                self._z = None
             rkey = derive(suite_id, scheme, z, r.originator, r.recipient, r.tid)
-        lv = (level | _s0.response_level(keys.policy | suite.role_policy)) & _s0.LEVEL_MASK
-        sc = lv | suite_id
-        iv = bytearray(12)
-        keys.put_next_tx_ic(iv, 8)
-        ic = (iv[8] << 24) | (iv[9] << 16) | (iv[10] << 8) | iv[11]
-        r.content = seal(self._cipher(key_len), rkey, sc, ic, r.originator, keys.ak, r, plain)
-        return r.encode()
+        return r, rkey
 
 
 # ------------------------------------------- security policy: signatures
