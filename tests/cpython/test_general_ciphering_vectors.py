@@ -272,3 +272,44 @@ def test_suite2_p256_point_refused():
     ki = b"\x01\x02\x01\x01\x81\x80" + q + bytes(64)
     assert pt.exchange(ch, build(EK2, ki, sc=0x32, ak=AK2)) == bytes.fromhex("D80105")
     assert lines == ["general-ciphering refused: one-pass key-ciphered-data of 128 bytes, 192 expected (P-384)"]
+
+
+# ------------------------------------------------------------ hostile input
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_SEEDS = []
+
+
+def _seeds():
+    if not _SEEDS:
+        z = priv(pt.CLIENT_KA_D).exchange(ec.ECDH(), point(pt.METER_KA_PUB))
+        _SEEDS.extend([
+            build(pt.EK, b"\x01\x00\x00"),
+            build(pt.KEK, b"\x01\x01\x00" + octets(aes_key_wrap(pt.KEK, pt.KEK))),
+            build(kdf(z, pt.ST_C, pt.ST_S, TID), b"\x01\x02\x01\x02\x00"),
+            build(pt.EK, b"\x01\x02\x01\x01\x81\x80" + pt.EPH_PUB + pt.EPH_SIG),
+        ])
+    return _SEEDS
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(0, 3), st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4),
+       st.integers(0, 400))
+def test_mutated_requests_get_the_protocols_answer(seed, flips, cut):
+    # bytes changed and the APDU cut anywhere: the answer is an
+    # exception-response or general-ciphering, never an internal error, a
+    # log line for each refusal, the association goes on
+    req = bytearray(_seeds()[seed])
+    for i, b in flips:
+        req[1 + i % (len(req) - 1)] = b  # the tag stays DD
+    req = bytes(req[0 : max(1, min(cut, len(req)))]) if cut < len(req) else bytes(req)
+    ch, lines = pt.channel()
+    rsp = pt.exchange(ch, req)
+    assert rsp[0] in (0xDD, 0xD8), rsp.hex()
+    if rsp[0] == 0xD8:
+        assert rsp[1:3] in (b"\x01\x05", b"\x01\x06", b"\x01\x01", b"\x02\x02"), rsp.hex()
+        assert len(lines) == 1 and "internal error" not in lines[0], lines
+    assert ch.assoc.status == 2
+    assert not any(pt.KEK.hex() in x.lower() or pt.EK.hex() in x.lower() for x in lines)
