@@ -48,7 +48,6 @@ EV_CLOSE = 5  # wrapper: the stream cannot be trusted any more
 _LINK_HDLC = 1
 _LINK_WRAPPER = 2
 _GENERAL_SIGNING = 0xDF
-_GENERAL_CIPHERING = 0xDD
 
 # What this server implements (offered in the InitiateResponse, intersected
 # with what the client proposes and what the role grants).
@@ -103,7 +102,6 @@ class Channel:
         self.suite = None
         self._signed_rq = None  # security.signing.Signed, made for the first general-signing
         self._last_tid = None  # transaction-id of the last signed request accepted
-        self._gcipher = None  # security.gcipher.Handler, made for the first general-ciphering
         self._suite01 = None  # suites 0 and 1 (AES-GCM-128)
         self._suite2 = None  # suite 2 (AES-GCM-256), made for its first association
         if meter.keys is not None:
@@ -272,27 +270,15 @@ class Channel:
         # it, the response as one APDU or in GBT blocks.
         a = self.assoc
         sv = self.services
-        if a.status == asn.ASSOCIATED and self.suite is not None and self.suite.suite_id:
-            # security suites 1/2: general-ciphering, signature policy (security.gcipher)
-            from dlms_micro.security import gcipher as _gc
+        if a.status == asn.ASSOCIATED and self.suite is not None and e > s and (buf[s] == 0xDD or self.suite.suite_id):
+            # general-ciphering, and the signature bits of the security policy (suites 1/2): security.gcipher
+            from dlms_micro.security import gcipher
 
-            if _gc.unsigned_refused(self, buf, s, e):
-                return sv._exception(out, o, 1, 1)
-            if e > s and buf[s] != _GENERAL_SIGNING:
-                return _gc.sign_response(self, out, o, lim, self._request_in(buf, s, e, out, o, lim, in_gbt))
-        return self._request_in(buf, s, e, out, o, lim, in_gbt)
-
-    def _request_in(self, buf, s, e, out, o, lim, in_gbt):
-        a = self.assoc
-        sv = self.services
+            q = gcipher.hook(self, buf, s, e, out, o, lim, in_gbt)
+            if q is not None:
+                return q
         if e > s and buf[s] == _GENERAL_SIGNING and a.status == asn.ASSOCIATED:
             return self._signed(buf, s, e, out, o, lim)
-        if e > s and buf[s] == _GENERAL_CIPHERING and a.status == asn.ASSOCIATED and self.suite is not None:
-            if self._gcipher is None:
-                from dlms_micro.security import gcipher as _gc
-
-                self._gcipher = _gc.Handler()
-            return self._gcipher.serve(self, buf, s, e, out, o, lim)
         ciphered = self.suite is not None and e > s and _s0.request_form(buf[s])
         mode = _xd.GBT_OFF
         if a.conformance & _CONF_GBT and (in_gbt or not a.conformance & _CONF_BT_GET):
@@ -373,8 +359,10 @@ class Channel:
         if self.suite is not None and _s0.request_form(buf[c]):
             q = self._ciphered(buf, c, ce, out, p, end)
             rs = self._reply_start
-        elif self.suite is not None and buf[c] == _GENERAL_CIPHERING:
-            q = self._request_in(buf, c, ce, out, p, end, False)
+        elif self.suite is not None and buf[c] == 0xDD:  # general-ciphering inside: security.gcipher
+            from dlms_micro.security import gcipher
+
+            q = gcipher.serve(self, buf, c, ce, out, p, end)
             rs = self._reply_start
         elif self._plain_refused():
             self._error("signed unprotected request where the security policy wants protection")

@@ -514,6 +514,39 @@ class Handler:
         return r, rkey
 
 
+# ------------------------------------------------------ server.Channel hooks
+
+
+def serve(ch, buf, s, e, out, o, lim):
+    # The general-ciphering request at buf[s:e] of channel ch answered at
+    # out[o:lim] (the channel's Handler made at its first one); the end.
+    h = getattr(ch, "_gcipher", None)
+    if h is None:
+        h = ch._gcipher = Handler()
+    return h.serve(ch, buf, s, e, out, o, lim)
+
+
+def hook(ch, buf, s, e, out, o, lim, in_gbt):
+    # server.Channel._request's one call, in an association with ciphering
+    # when the request is general-ciphering or the association's suite is 1
+    # or 2: the answer's end, or None to serve the request as usual. Applies
+    # the security policy's signature bits: an unsigned request refused
+    # (0x10), the answer to an unsigned one signed (0x80).
+    t = buf[s]
+    if getattr(ch, "_gc_busy", False):  # inside the signed-response call below
+        return serve(ch, buf, s, e, out, o, lim) if t == GENERAL_CIPHERING else None
+    if unsigned_refused(ch, buf, s, e):
+        return ch.services._exception(out, o, 1, 1)
+    if t == GENERAL_SIGNING or not signature_policy(ch) & POLICY_SIGNED_RESPONSE:
+        return serve(ch, buf, s, e, out, o, lim) if t == GENERAL_CIPHERING else None
+    ch._gc_busy = True
+    try:
+        q = serve(ch, buf, s, e, out, o, lim) if t == GENERAL_CIPHERING else ch._request(buf, s, e, out, o, lim, in_gbt)
+    finally:
+        ch._gc_busy = False
+    return sign_response(ch, out, o, lim, q)
+
+
 # ------------------------------------------- security policy: signatures
 
 
