@@ -293,8 +293,8 @@ class Handler:
             self._z = None
 
     def _key(self, ch, rq, suite_id, key_len):
-        # the content key of request rq; (key, receive counter key id,
-        # response key-info maker)
+        # the content key of request rq and the key id whose receive
+        # counters its IC is checked against: (key, key id)
         meter = ch.meter
         keys = ch.suite.keys
         k = rq.key_info
