@@ -270,6 +270,13 @@ class Channel:
         # it, the response as one APDU or in GBT blocks.
         a = self.assoc
         sv = self.services
+        if a.status == asn.ASSOCIATED and self.suite is not None and e > s and (buf[s] == 0xDD or self.suite.suite_id):
+            # general-ciphering, and the signature bits of the security policy (suites 1/2): security.gcipher
+            from dlms_micro.security import gcipher
+
+            q = gcipher.hook(self, buf, s, e, out, o, lim, in_gbt)
+            if q is not None:
+                return q
         if e > s and buf[s] == _GENERAL_SIGNING and a.status == asn.ASSOCIATED:
             return self._signed(buf, s, e, out, o, lim)
         ciphered = self.suite is not None and e > s and _s0.request_form(buf[s])
@@ -351,6 +358,11 @@ class Channel:
             return sv._exception(out, o, 2, 3)
         if self.suite is not None and _s0.request_form(buf[c]):
             q = self._ciphered(buf, c, ce, out, p, end)
+            rs = self._reply_start
+        elif self.suite is not None and buf[c] == 0xDD:  # general-ciphering inside: security.gcipher
+            from dlms_micro.security import gcipher
+
+            q = gcipher.serve(self, buf, c, ce, out, p, end)
             rs = self._reply_start
         elif self._plain_refused():
             self._error("signed unprotected request where the security policy wants protection")

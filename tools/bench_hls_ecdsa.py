@@ -25,7 +25,9 @@
 # gc.mem_alloc() after minus before; in the wasm runner, which never
 # collects inside a script, that is everything allocated, garbage included;
 # on a firmware with a real GC only what is still in use or not yet
-# collected).
+# collected). general-ciphering (run_gcipher): the meter's cost of a request
+# per kind of key-info (identified, wrapped, static unified, one-pass);
+# --gcipher with --qemu runs it on the Cortex-M3 too.
 
 import sys
 
@@ -142,12 +144,144 @@ def fixtures_path():
 
 
 NOW = 1796126400  # 2026-12-01 12:00 UTC: inside the fixtures' validity
+EK = bytes(range(16))
+AK = bytes(range(0xD0, 0xE0))
+KEK = bytes(range(0x20, 0x30))
+GET = b"\xc0\x01\xc1\x00\x03\x01\x00\x01\x08\x00\xff\x02\x00"
+TID = b"\x00\x00\x00\x00\x00\x00\x00\x01"
 
 
-QEMU_CODE = (
-    "import sys\n"
-    "sys.argv = ['bench']\n"
-)
+def _d(label):
+    from dlms_micro.security import sha2
+
+    return sha2.digest("sha256", label)
+
+
+class _Mem(dict):
+    # the key store's storage, in RAM
+    def put(self, key, value):
+        self[key] = bytes(value)
+
+
+def _meter():
+    from dlms_micro.cosem.register import REGISTER
+    from dlms_micro.meter import Meter, Role
+    from dlms_micro.security import ecc, suite12
+    from dlms_micro.security import keys as ks
+
+    table = ((3, 0, b"\x01\x00\x01\x08\x00\xff", REGISTER, 0, ((b"\x01\x01\x01", b"\x01"),), (0, 30)),)
+    m = Meter(table, (Role(1, ciphered=True, security_suite=1, policy=0x6C),), [12345])
+    m.keys = ks.KeyStore(_Mem(), ST_S, ek=EK, ak=AK, kek=KEK)
+    c = ecc.P256
+    m.signing = suite12.Signing(
+        ecc.KeyPair(c, _d(b"meter signing")), {ST_C: ecc.public_key(c, _d(b"client signing"))},
+        ecc.KeyPair(c, _d(b"meter agreement")), {ST_C: ecc.public_key(c, _d(b"client agreement"))})
+    n = [0]
+
+    def rnd(k):
+        n[0] += 1
+        return _d(b"random %d" % n[0])[0:k]
+
+    m.random_bytes = rnd
+    return m
+
+
+def _channel():
+    from dlms_micro import server
+    from dlms_micro.link import wrapper
+    from dlms_micro.security import gcipher
+
+    ch = server.Channel(_meter(), wrapper.WrapperServer(max_apdu=1024))
+    g = gcipher.new_gcm(16)
+    g.set_key(EK)
+    ini = bytearray(b"\x01\x00\x00\x00\x06\x5f\x1f\x04\x00\x00\x7e\x1f\x04\xb0")
+    tag = bytearray(12)
+    g.encrypt(ST_C + b"\x00\x00\x00\x01", 0, b"\x31" + AK, 0, 17, ini, 0, len(ini), tag, 0, 12)
+    ini = b"\x21" + bytes([5 + len(ini) + 12]) + b"\x31\x00\x00\x00\x01" + bytes(ini) + bytes(tag)
+    body = (b"\xa1\x09\x06\x07\x60\x85\x74\x05\x08\x01\x03\xa6\x0a\x04\x08" + ST_C
+            + bytes([0xBE, len(ini) + 2, 0x04, len(ini)]) + ini)
+    _send(ch, bytes([0x60, len(body)]) + body)
+    return ch
+
+
+def _send(ch, apdu):
+    from dlms_micro import server
+
+    n = len(apdu)
+    data = bytes([0, 1, 0, 1, 0, 1, n >> 8, n & 0xFF]) + apdu
+    k = 0
+    got = None
+    while k < len(data):
+        k += ch.feed(data, k, len(data), 0)
+        while ch.next_event(0) != server.EV_NONE:
+            got = bytes(ch.tx_buf[ch.tx_start + 8 : ch.tx_end])
+    return got
+
+
+def _requests(kind, count):
+    # count general-ciphering requests of one kind, invocation counters 2...
+    from dlms_micro.security import ecc, gcipher, keywrap
+
+    c = ecc.P256
+    out = []
+    for i in range(count):
+        r = gcipher.General()
+        r.tid = TID
+        r.originator = ST_C
+        r.recipient = ST_S
+        key = EK
+        if kind == "identified":
+            r.key_info = 0
+            r.key_id = 0
+        elif kind == "wrapped":
+            key = _d(b"wrapped %d" % i)[0:16]
+            r.key_info = 1
+            r.kek_id = 0
+            r.key_data = keywrap.wrap(KEK, key)
+        else:
+            r.key_info = 2
+            meter_ka = ecc.public_key(c, _d(b"meter agreement"))
+            if kind == "static":
+                r.params = b"\x02"
+                z = ecc.ecdh(c, _d(b"client agreement"), meter_ka)
+            else:
+                r.params = b"\x01"
+                e = _d(b"ephemeral %d" % i)
+                q = ecc.public_key(c, e)
+                r.key_data = q + ecc.sign_message(c, _d(b"client signing"), q)
+                z = ecc.ecdh(c, e, meter_ka)
+            key = gcipher.derive(1, r.params[0], z, ST_C, ST_S, TID)
+        r.content = gcipher.seal(gcipher.new_gcm(16), key, 0x31, 2 + i, ST_C, AK, r, GET)
+        out.append(r.encode())
+    return out
+
+
+def _answered(label, ch, reqs):
+    def fn():
+        rsp = _send(ch, reqs.pop(0))
+        if rsp is None or rsp[0] != 0xDD:
+            raise RuntimeError("%s: refused: %r" % (label, rsp))
+
+    return fn
+
+
+def run_gcipher(n=1):
+    # general-ciphering (APDU DD, suite 1, P-256) through a Channel, per
+    # kind of key-info: a GET deciphered, served and answered in the same
+    # form (the client's requests built before the clock starts)
+    from dlms_micro.security import ecc
+
+    name = ecc.backend_name()
+    for kind, what in (("identified", "identified key (AES-GCM only)"), ("wrapped", "wrapped key"),
+                       ("static", "static unified model, P-256, a client's first request (one ECDH)"),
+                       ("one-pass", "one-pass Diffie-Hellman, P-256")):
+        reqs = _requests(kind, n + 1 if kind == "static" else n)
+        ch = _channel()
+        k = 1 if kind == "static" else n
+        measure("general-ciphering, %s (%s)" % (what, name), _answered(what, ch, reqs), k)
+        if kind == "static":
+            measure("general-ciphering, static unified model, the next requests (Z kept) (%s)" % name,
+                    _answered(what, ch, reqs), n)
 
 
 def qemu():
@@ -173,6 +307,8 @@ def qemu():
         q.exec(fixtures, 60)
         out = q.exec("run(1, %s)" % ("True" if "--full" in sys.argv else "False"), 1200)
         out += q.exec("certs(CA, CLIENT, NOW)", 600)
+        if "--gcipher" in sys.argv:
+            out += "\n" + q.exec("run_gcipher(1)", 2400)
     print("QEMU Cortex-M3 (MPS2-AN385, -icount shift=0: 1 virtual us = 1,000 instructions):")
     for line in out.splitlines():
         line = line.strip()
@@ -280,11 +416,13 @@ if __name__ == "__main__":
         old = ecc.use(None)
         run(3)
         certs(fx.CA, fx.CLIENT, NOW, 3)
+        run_gcipher(3)
         try:
             from dlms_micro_cpython import crypto  # noqa: F401  (installs the cryptography backend)
 
             run(20, full=False)
             certs(fx.CA, fx.CLIENT, NOW, 20)
+            run_gcipher(20)
         finally:
             pass
     else:
@@ -293,3 +431,4 @@ if __name__ == "__main__":
 
         run(1)
         certs(fx.CA, fx.CLIENT, NOW)
+        run_gcipher(1)

@@ -65,7 +65,8 @@ PACKAGES = {
     "iec21": ("IEC 62056-21 mode E sign-on on an optical port, then HDLC",
               ("core", "hdlc"), ("dlms_micro/link/iec21.py",)),
     "security": (
-        "Security suite 0: AES-GCM-128, key store, key wrap; HLS-GMAC",
+        "Security suite 0: AES-GCM-128, key store, key wrap; HLS-GMAC; general-ciphering"
+        " (agreed keys with security-ecc)",
         ("core",),
         (
             "dlms_micro/security/__init__.py",
@@ -75,6 +76,7 @@ PACKAGES = {
             "dlms_micro/security/keys.py",
             "dlms_micro/security/keywrap.py",
             "dlms_micro/security/suite0.py",
+            "dlms_micro/security/gcipher.py",
         ),
     ),
     "security-ecc": (

@@ -44,7 +44,10 @@ class Signing:
     # A port sets it on the meter (meter.signing = Signing(...)); a
     # certificate store (ports) may fill client_keys from certificates it
     # checked.
-    def __init__(self, key_pair, client_keys=None):
+    # general-ciphering with an agreed key (security/gcipher.py) also wants
+    # the meter's static key agreement key pair (agreement_pair, same curve)
+    # and the clients' static key agreement public keys, by system title.
+    def __init__(self, key_pair, client_keys=None, agreement_pair=None, client_agreement_keys=None):
         self.key_pair = key_pair
         self.curve = key_pair.curve
         self.suite = key_pair.curve.suite
@@ -52,6 +55,13 @@ class Signing:
         if client_keys:
             for title in client_keys:
                 self.add_client_key(title, client_keys[title])
+        if agreement_pair is not None and agreement_pair.curve is not self.curve:
+            raise ecc.EccError("key agreement key on %s, signing key on %s" % (agreement_pair.curve.name, self.curve.name))
+        self.agreement_pair = agreement_pair
+        self.client_agreement_keys = {}
+        if client_agreement_keys:
+            for title in client_agreement_keys:
+                self.add_client_agreement_key(title, client_agreement_keys[title])
 
     def add_client_key(self, title, public):
         # Accept the client with system title `title` (8 bytes) and signing
@@ -63,6 +73,16 @@ class Signing:
 
     def client_key(self, title):
         return self.client_keys.get(bytes(title))
+
+    def add_client_agreement_key(self, title, public):
+        # the static key agreement public key (x || y) of the client `title`
+        if len(title) != 8:
+            raise ecc.EccError("client system title of %d bytes, 8 expected" % len(title))
+        ecc.check_public_key(self.curve, public)
+        self.client_agreement_keys[bytes(title)] = bytes(public)
+
+    def client_agreement_key(self, title):
+        return self.client_agreement_keys.get(bytes(title))
 
     def __repr__(self):
         return "<Signing suite %d, %d client keys>" % (self.suite, len(self.client_keys))

@@ -38,3 +38,15 @@ def test_faults_named(extra, fault):
         parse(**extra)
     assert fault in str(ei.value)
     assert "00" * 16 not in str(ei.value)
+
+
+def test_agreement_key_members():
+    # the static key agreement keys of general-ciphering (agreed keys)
+    k = parse(agreement_keys={"1": "ab" * 32}, client_agreement_keys={"4755525558484553": "01" * 64})
+    assert k["agreement_keys"] == {1: b"\xab" * 32}
+    assert k["client_agreement_keys"] == {b"GURUXHES": b"\x01" * 64}
+    for extra, fault in (({"agreement_keys": {"2": "00" * 32}}, "agreement_keys.2: 48 bytes needed, 32 given"),
+                         ({"client_agreement_keys": []}, "client_agreement_keys: an object of client system title")):
+        with pytest.raises(keyfile.KeyFileError) as ei:
+            parse(**extra)
+        assert fault in str(ei.value)

@@ -140,6 +140,14 @@ class CertStore:
                     log("stored certificate dropped: %s" % e)
         for e in self._entries:
             self._apply(e)
+        # the meter's key agreement key per suite, for general-ciphering with
+        # an agreed key (dlms_micro.security.gcipher): the key file's, else
+        # the stored one (generate_key_pair type 1)
+        for suite, sg in self._signings().items():
+            if sg.agreement_pair is not None:
+                self.agreement[suite] = sg.agreement_pair
+            else:
+                sg.agreement_pair = self._own_key(suite, AGREEMENT)
 
     # ------------------------------------------------------------ keys
 
@@ -163,6 +171,9 @@ class CertStore:
             if d is None and self.storage is not None:
                 self.storage.put(STORE_AGREEMENT % suite, kp.export_private("key store"))
             self.agreement[suite] = kp
+            sg = self._signings().get(suite)
+            if sg is not None:
+                sg.agreement_pair = kp
         return kp
 
     def generate_key_pair(self, ktype, suite):
@@ -183,6 +194,7 @@ class CertStore:
             sg.key_pair = kp
         else:
             self.agreement[suite] = kp
+            sg.agreement_pair = kp
         # the meter's certificates of the old key certify nothing now
         self._entries = [e for e in self._entries
                          if not (e.entity == SERVER and e.type == ktype and e.curve is curve)]
@@ -250,6 +262,10 @@ class CertStore:
     def _apply(self, e):
         if e.entity == CLIENT and e.type == SIGNING:
             self._signings()[e.curve.suite].add_client_key(e.title, encode_public(e.cert.public_key(), e.curve.size))
+        elif e.entity == CLIENT and e.type == AGREEMENT:
+            # a client's key agreement key (general-ciphering, agreed keys)
+            self._signings()[e.curve.suite].add_client_agreement_key(
+                e.title, encode_public(e.cert.public_key(), e.curve.size))
 
     def import_certificate(self, der):
         e = self._check(der)

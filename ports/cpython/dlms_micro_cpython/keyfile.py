@@ -10,6 +10,9 @@
 #                      "2": "...96 hex digits..."},   ECDSA private keys, suites 1/2
 #     "client_signing_keys": {"4755525558484553": "...x || y, 128 or 192 hex..."}
 #                                                  optional: clients' public keys
+#     "agreement_keys": {"1": ...}, "client_agreement_keys": {...}
+#                                                  optional: the same for the static
+#                                                  key agreement keys (general-ciphering)
 #     "suite2_ek": "...64 hex digits...",          optional: security suite 2's
 #     "suite2_ak": "...64 hex digits...",          AES-256 EK and AK
 #     "ca_certificate": "-----BEGIN CERTIFICATE-----..."  optional: the CA
@@ -28,7 +31,8 @@
 import json
 
 KEY_NAMES = ("ek", "ak", "kek")
-_OPTIONAL = ("system_title", "signing_keys", "client_signing_keys", "suite2_ek", "suite2_ak", "ca_certificate")
+_OPTIONAL = ("system_title", "signing_keys", "client_signing_keys", "agreement_keys", "client_agreement_keys",
+             "suite2_ek", "suite2_ak", "ca_certificate")
 
 
 class KeyFileError(ValueError):
@@ -69,22 +73,23 @@ def parse(text):
         out[name] = _hex(doc[name], name, 16)
     t = doc.get("system_title")
     out["system_title"] = _hex(t, "system_title", 8) if t is not None else None
-    sk = doc.get("signing_keys")
-    if sk is not None:
-        if not isinstance(sk, dict) or not set(sk) <= {"1", "2"}:
-            raise KeyFileError('signing_keys: an object with members "1" and/or "2"')
-        out["signing_keys"] = {int(s): _hex(v, "signing_keys.%s" % s, 32 if s == "1" else 48) for s, v in sk.items()}
-    ck = doc.get("client_signing_keys")
-    if ck is not None:
-        if not isinstance(ck, dict):
-            raise KeyFileError("client_signing_keys: an object of client system title -> public key")
-        pubs = {}
-        for title, v in ck.items():
-            name = "client_signing_keys.%s" % title
-            pub = _hex(v, name, 64) if isinstance(v, str) and len(v.replace(" ", "").replace(":", "")) == 128 \
-                else _hex(v, name, 96)
-            pubs[_hex(title, name + " (title)", 8)] = pub
-        out["client_signing_keys"] = pubs
+    for own, clients in (("signing_keys", "client_signing_keys"), ("agreement_keys", "client_agreement_keys")):
+        sk = doc.get(own)
+        if sk is not None:
+            if not isinstance(sk, dict) or not set(sk) <= {"1", "2"}:
+                raise KeyFileError('%s: an object with members "1" and/or "2"' % own)
+            out[own] = {int(s): _hex(v, "%s.%s" % (own, s), 32 if s == "1" else 48) for s, v in sk.items()}
+        ck = doc.get(clients)
+        if ck is not None:
+            if not isinstance(ck, dict):
+                raise KeyFileError("%s: an object of client system title -> public key" % clients)
+            pubs = {}
+            for title, v in ck.items():
+                name = "%s.%s" % (clients, title)
+                pub = _hex(v, name, 64) if isinstance(v, str) and len(v.replace(" ", "").replace(":", "")) == 128 \
+                    else _hex(v, name, 96)
+                pubs[_hex(title, name + " (title)", 8)] = pub
+            out[clients] = pubs
     for name in ("suite2_ek", "suite2_ak"):
         if doc.get(name) is not None:
             out[name] = _hex(doc[name], name, 32)

@@ -6,7 +6,9 @@
 # Where they come from:
 #   - the key file (keyfile.parse): "signing_keys": {"1": 32-byte private
 #     key, "2": 48-byte private key} and "client_signing_keys": {client
-#     system title: x || y}, hex strings;
+#     system title: x || y}, hex strings; "agreement_keys" and
+#     "client_agreement_keys" likewise for the static key agreement keys of
+#     general-ciphering with an agreed key;
 #   - else the meter's storage: a key pair generated once from the port's
 #     random source and kept as "sec.sign1" / "sec.sign2" (0600 in the data
 #     directory, like sec.keys; not encrypted: see docs/security.md).
@@ -51,12 +53,19 @@ def make_signing(storage, keys, compiled, random_bytes=os.urandom):
     given = keys.get("signing_keys") or {}
     clients = keys.get("client_signing_keys") or {}
     out = {}
+    agree = keys.get("agreement_keys") or {}
+    agree_clients = keys.get("client_agreement_keys") or {}
     for s in suites:
         sg = suite12.Signing(_key_pair(storage, s, given.get(s), random_bytes))
+        if agree.get(s) is not None:
+            sg.agreement_pair = ecc.KeyPair(sg.curve, agree[s])
         size = 2 * sg.curve.size
         for title, pub in clients.items():
             if len(pub) == size:
                 sg.add_client_key(title, pub)
+        for title, pub in agree_clients.items():
+            if len(pub) == size:
+                sg.add_client_agreement_key(title, pub)
         out[s] = sg
     return out[suites[0]] if len(out) == 1 else out
 
