@@ -247,7 +247,15 @@ class SignOn:
             self._line_changed = True
             return EV_BAUD
         elif st == CONFIRM_WAIT:
-            if ticks_diff(now, self._t_ref) >= self.reaction_ms:
+            dt = ticks_diff(now, self._t_ref)
+            if dt > T_R_MAX:
+                # The port was stalled past the client's wait: it has given
+                # up on the confirmation, so no HDLC channel opens.
+                self.timeouts += 1
+                self._error("iec21: too late to confirm the baud rate, back to 300 Bd")
+                self._back_to_300()
+                return self.next_event(now)
+            if dt >= self.reaction_ms:
                 tx = self.tx_buf
                 s = self._ident_len
                 tx[s : s + 6] = self._ack
