@@ -248,12 +248,13 @@ def bench_collection(args):
 #     sr.getConnectionInfo() (AttributeError, caught, then a second
 #     TypeError `self.receivedData.size(0)` in its error path): a
 #     subclass adds the accessors. Unpatched, nothing is sent back.
-#  2. initialize() appends the whole item collection to each
-#     association's objectList (TypeError "item is not of type
-#     GXDLMSObject") when the server was given no association: the
-#     harness gives it one (LN association, objectList = the data object).
-#     Unpatched, the AARE is `0001c101`-like garbage (the probe's
-#     `00 01 00 01 00 10 00 04 00 01 c1 01`).
+#     With setReply alone, getConnectionInfo fails the same way and the
+#     error reply is `00 01 00 01 00 10 00 04 00 01 c1 01` (the first
+#     probe's answer to the AARQ).
+#  2. initialize() appends the whole item collection to the association
+#     it makes when given none (TypeError "item is not of type
+#     GXDLMSObject") and stops half-way: the harness gives it one (LN
+#     association, objectList = the data object) so that it completes.
 #  3. The LN GET handler calls self.notifyRead() (a method the class does
 #     not define) and then onPostRead() with no argument: notifyRead is
 #     given as a no-op and the on* hooks take *args. Unpatched, every GET

@@ -34,6 +34,37 @@ def test_keys_are_hmac_sha256_of_label_and_system_title_as_documented():
     assert k["ek"].hex().upper() == "E881342AA605576218095AA2C535FC50"
 
 
+def test_suite12_keys_follow_the_documented_kdf():
+    from dlms_micro.security import ecc
+
+    title = bytes.fromhex("444D490000BC6151")
+    k = fleet_keys(DEMO_MASTER, title, (1, 2))
+    assert k["ek"] == fleet_keys(DEMO_MASTER, title)["ek"]  # suite 0's do not change
+    for s in (1, 2):
+        curve = ecc.for_suite(s)
+        h = int.from_bytes(hmac.new(DEMO_MASTER, b"dlms-micro fleet" + title + b"SIGN%d" % s,
+                                    hashlib.sha512).digest(), "big")
+        d = k["signing_keys"][s]
+        assert d == (1 + h % (curve.n - 1)).to_bytes(curve.size, "big")
+        assert len(ecc.public_key(curve, d)) == 2 * curve.size
+    for name, label in (("suite2_ek", b"EK2"), ("suite2_ak", b"AK2")):
+        assert k[name] == hmac.new(DEMO_MASTER, b"dlms-micro fleet" + title + label, hashlib.sha256).digest()
+        assert len(k[name]) == 32
+    other = fleet_keys(DEMO_MASTER, bytes.fromhex("444D490000BC6152"), (1,))
+    assert other["signing_keys"][1] != k["signing_keys"][1]
+    assert "suite2_ek" not in other  # suite 2 keys only where suite 2 is used
+    # the public key a head-end gets from `fleet keys` is d's (checked with
+    # `cryptography`), and a fixed vector for head-ends' own derivation
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    for s, cc in ((1, ec.SECP256R1()), (2, ec.SECP384R1())):
+        d = k["signing_keys"][s]
+        pub = ec.derive_private_key(int.from_bytes(d, "big"), cc).public_key().public_numbers()
+        size = len(d)
+        assert ecc.public_key(ecc.for_suite(s), d) == pub.x.to_bytes(size, "big") + pub.y.to_bytes(size, "big")
+    assert ecc.public_key(ecc.P256, k["signing_keys"][1]).hex().upper()[:16] == "E923BD29016BF98E"
+
+
 def test_identities_derive_from_the_index(compiled):
     a, b = identity(compiled, 0), identity(compiled, 4321)
     assert (a.serial_number, a.name, a.system_title, a.physical) == (

@@ -49,6 +49,33 @@ def _hex(text, name, size):
     return b
 
 
+def client_signing_keys(ck):
+    """A key file's "client_signing_keys" member -> {title: x || y} (also
+    the fleet key file's); KeyFileError."""
+    if not isinstance(ck, dict):
+        raise KeyFileError("client_signing_keys: an object of client system title -> public key")
+    pubs = {}
+    for title, v in ck.items():
+        name = "client_signing_keys.%s" % title
+        pub = _hex(v, name, 64) if isinstance(v, str) and len(v.replace(" ", "").replace(":", "")) == 128 \
+            else _hex(v, name, 96)
+        pubs[_hex(title, name + " (title)", 8)] = pub
+    return pubs
+
+
+def ca_certificate(ca):
+    """A key file's "ca_certificate" member: the PEM text, or the DER
+    bytes; KeyFileError."""
+    if not isinstance(ca, str):
+        raise KeyFileError("ca_certificate: PEM text or the DER in hex")
+    if "-----BEGIN" in ca:
+        return ca
+    try:
+        return bytes.fromhex(ca.replace(" ", "").replace(":", ""))
+    except ValueError:
+        raise KeyFileError("ca_certificate: PEM text or the DER in hex") from None
+
+
 def parse(text):
     """A key file's contents (JSON text) -> ``{"ek": bytes, "ak": bytes,
     "kek": bytes, "system_title": bytes or None}``; KeyFileError for a
@@ -76,29 +103,13 @@ def parse(text):
         out["signing_keys"] = {int(s): _hex(v, "signing_keys.%s" % s, 32 if s == "1" else 48) for s, v in sk.items()}
     ck = doc.get("client_signing_keys")
     if ck is not None:
-        if not isinstance(ck, dict):
-            raise KeyFileError("client_signing_keys: an object of client system title -> public key")
-        pubs = {}
-        for title, v in ck.items():
-            name = "client_signing_keys.%s" % title
-            pub = _hex(v, name, 64) if isinstance(v, str) and len(v.replace(" ", "").replace(":", "")) == 128 \
-                else _hex(v, name, 96)
-            pubs[_hex(title, name + " (title)", 8)] = pub
-        out["client_signing_keys"] = pubs
+        out["client_signing_keys"] = client_signing_keys(ck)
     for name in ("suite2_ek", "suite2_ak"):
         if doc.get(name) is not None:
             out[name] = _hex(doc[name], name, 32)
     ca = doc.get("ca_certificate")
     if ca is not None:
-        if not isinstance(ca, str):
-            raise KeyFileError("ca_certificate: PEM text or the DER in hex")
-        if "-----BEGIN" in ca:
-            out["ca_certificate"] = ca
-        else:
-            try:
-                out["ca_certificate"] = bytes.fromhex(ca.replace(" ", "").replace(":", ""))
-            except ValueError:
-                raise KeyFileError("ca_certificate: PEM text or the DER in hex") from None
+        out["ca_certificate"] = ca_certificate(ca)
     return out
 
 

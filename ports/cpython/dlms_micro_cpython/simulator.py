@@ -206,14 +206,7 @@ class SimulatedMeter:
         m.log = log
         m.keys = make_key_store(store, keys, compiled)
         m.random_bytes = random_bytes
-        from dlms_micro_cpython import signing  # suites 1 and 2 (HLS-ECDSA)
-
-        m.signing = signing.make_signing(store, keys, compiled, random_bytes)
-        m.suite2_keys = signing.make_suite2_keys(m.keys, keys, compiled)
-        if m.signing:
-            from dlms_micro_cpython import certs
-
-            m.cert_store = certs.make_cert_store(m, store, keys, self._clock, random_bytes, log)
+        self._make_signing(store, keys, compiled, random_bytes)
         # what the definition drives
         self._driven = {}
         for i, what in compiled.DEVICES[device][4]:
@@ -346,6 +339,19 @@ class SimulatedMeter:
         return clock.now(self.meter)
 
     # ------------------------------------------------------------ channels
+
+    def _make_signing(self, store, keys, compiled, random_bytes):
+        # suites 1 and 2 (HLS-ECDSA): the meter's signing key pairs, suite 2
+        # keys, certificate store (a fleet meter derives its own)
+        from dlms_micro_cpython import signing
+
+        m = self.meter
+        m.signing = signing.make_signing(store, keys, compiled, random_bytes)
+        m.suite2_keys = signing.make_suite2_keys(m.keys, keys, compiled)
+        if m.signing:
+            from dlms_micro_cpython import certs
+
+            m.cert_store = certs.make_cert_store(m, store, keys, self._clock, random_bytes, self.log)
 
     def make_link(self, kind):
         """A new link layer for one connection or line: "wrapper",
