@@ -495,12 +495,7 @@ class _ModelLoad:
         last = self.last_import
         self.last_import = imp
         if last is not None and imp > last:
-            whole = int(imp) - int(last)
-            if whole:
-                from dlms_micro.cosem import tariff
-
-                for ra in fm._by_class.get(6, ()):
-                    tariff.add_energy(fm.meter, ra, whole)
+            fm._add_energy((), imp - last, "model", True)  # to the tariff: the simulator's carry
 
 
 # how a computed profile's column is made (GeneratedProfile._make_plan)

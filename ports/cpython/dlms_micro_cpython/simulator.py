@@ -450,7 +450,9 @@ class SimulatedMeter:
 
     def _add_energy(self, entries, wh_float, key, tariff_too):
         # add wh_float Wh to each register (in its scaled unit), keeping the
-        # fraction not yet counted
+        # fraction not yet counted; tariff_too: to the rate register in
+        # force as well (a fleet meter's model sets its registers and sends
+        # only the tariff its energy this way)
         st = self.meter.state
         for e in entries:
             scaler = e[base.E_PARAM][0] if e[base.E_PARAM] else 0
