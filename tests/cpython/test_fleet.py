@@ -342,3 +342,33 @@ def test_the_rate_register_in_force_gets_the_models_energy(compiled):
     assert e1 - e0 > 100  # a household uses some energy in two hours
     for g in grown:
         assert abs(g - (e1 - e0)) <= 1
+
+
+def test_fleet_fault_command_changes_the_watched_file(tmp_path, capsys):
+    # `dlms-micro fleet fault` rewrites the --faults file; a running fleet's
+    # Faults.poll() (every second) takes each change, even two within the
+    # file system's timestamp granularity (a new inode each time)
+    path = str(tmp_path / "faults.json")
+    faults = fleet_faults.Faults(1)
+    faults.watch(path)
+
+    def run(*argv):
+        return cli.main(["fleet", "fault", "--faults", path] + list(argv))
+
+    assert run("add", "silent@3", "latency=50@all") == 0
+    faults.poll()
+    assert faults.active("silent", 3) is not None and faults.active("latency", 7).value == 50
+    assert run("remove", "silent@3") == 0
+    faults.poll()
+    assert faults.active("silent", 3) is None and faults.active("latency", 7) is not None
+    assert "faults in force: latency=50@all" in capsys.readouterr().out
+    # bad input: one line, exit code 2, the file unchanged
+    assert run("add", "silent@x") == 2
+    assert run("remove", "drop=0.5@1") == 2
+    assert run("add") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 3 and "not in force: drop=0.5@1" in err
+    assert fleet_faults.load_file(path)[0].spec == "latency=50@all"
+    assert run("clear") == 0
+    faults.poll()
+    assert not faults.any()

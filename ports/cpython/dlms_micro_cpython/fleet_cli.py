@@ -7,6 +7,7 @@
 #                    [--fault SPEC ...] [--faults FILE] [--workers K]
 #                    [--max-connections N] [--idle-timeout S] [--log-level L]
 #   dlms-micro fleet keys --index I [--meter FILE] [--keys FILE]
+#   dlms-micro fleet fault --faults FILE add|remove|clear|list [SPEC ...]
 #
 # Bad input (a count or port that does not fit, a definition that does not
 # compile, a fault that does not parse): one line on stderr, exit code 2.
@@ -116,6 +117,14 @@ def add_parser(sub):
     k.add_argument("--index", type=_int_at_least(0), required=True, metavar="I")
     k.add_argument("--meter", metavar="FILE", dest="keys_meter", help="the fleet's definition (default: the demo's)")
     k.add_argument("--keys", metavar="FILE", dest="keys_file", help="the fleet's master key file")
+    f = ks.add_parser("fault", help="change a running fleet's faults (its --faults file)",
+                      description="Change the faults of a running fleet: edits the JSON file it watches "
+                      "(--faults FILE of the fleet), which every process of the fleet re-reads within a "
+                      "second. Prints the faults in force after the change.")
+    f.add_argument("--faults", required=True, metavar="FILE", dest="faults_file",
+                   help="the file the fleet was started with (--faults FILE)")
+    f.add_argument("action", choices=("add", "remove", "clear", "list"))
+    f.add_argument("specs", nargs="*", metavar="SPEC", help="KIND[=VALUE]@TARGET (add, remove)")
     return p
 
 
@@ -248,6 +257,8 @@ def run(args):
     try:
         if args.fleet_command == "keys":
             return keys_command(args)
+        if args.fleet_command == "fault":
+            return fault_command(args)
         return serve_fleet(args)
     except BadInput as e:
         print("dlms-micro fleet: %s" % e, file=sys.stderr)
@@ -255,6 +266,53 @@ def run(args):
     except CannotStart as e:
         print("dlms-micro fleet: %s" % e, file=sys.stderr)
         return 1
+
+
+def fault_command(args):
+    """`fleet fault add|remove|clear|list SPEC...`: the watched faults file
+    rewritten atomically (a fleet never reads half a file). The file is the
+    control interface: the fleet's workers each watch it, so one write
+    reaches every process, and it stays what the faults are after a
+    restart."""
+    from dlms_micro_cpython import fleet_faults
+
+    path = args.faults_file
+    if args.action in ("add", "remove") and not args.specs:
+        raise BadInput("fault %s: give one or more SPEC (KIND[=VALUE]@TARGET)" % args.action)
+    if args.action in ("clear", "list") and args.specs:
+        raise BadInput("fault %s takes no SPEC" % args.action)
+    specs = []
+    if os.path.exists(path):
+        try:
+            specs = [f.spec for f in fleet_faults.load_file(path)]
+        except ValueError as e:
+            raise BadInput("--faults %s: %s" % (path, e)) from None
+    for spec in args.specs:
+        try:
+            fleet_faults.parse(spec)
+        except ValueError as e:
+            raise BadInput("fault %s: %s" % (args.action, e)) from None
+    if args.action == "add":
+        specs += [x for x in args.specs if x not in specs]
+    elif args.action == "remove":
+        missing = [x for x in args.specs if x not in specs]
+        if missing:
+            raise BadInput("fault remove: not in force: %s (in force: %s)" % (
+                ", ".join(missing), ", ".join(specs) or "none"))
+        specs = [x for x in specs if x not in args.specs]
+    elif args.action == "clear":
+        specs = []
+    if args.action != "list":
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump({"faults": specs}, fh)
+                fh.write("\n")
+            os.replace(tmp, path)
+        except OSError as e:
+            raise BadInput("--faults %s: cannot write it: %s" % (path, e.strerror or e)) from None
+    print("faults in force: %s" % (", ".join(specs) or "none"))
+    return 0
 
 
 def keys_command(args):
