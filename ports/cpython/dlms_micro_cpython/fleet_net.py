@@ -29,7 +29,7 @@ import logging
 import time
 
 from dlms_micro.ticks import TICKS_MASK
-from dlms_micro_cpython.tcp import BufferedConnection, ConnectionCap
+from dlms_micro_cpython.tcp import _BufferedConnection, _ConnectionCap
 
 WRAPPER = "wrapper"
 HDLC = "hdlc"
@@ -73,7 +73,7 @@ def physical_of_frame(buf):
     return -2
 
 
-class FleetConnection(BufferedConnection):
+class FleetConnection(_BufferedConnection):
     """One TCP connection to one meter of the fleet."""
 
     def __init__(self, net, kind, index):
@@ -308,7 +308,7 @@ class FleetConnection(BufferedConnection):
             self.transport.abort()
 
 
-class FleetNet(ConnectionCap):
+class FleetNet(_ConnectionCap):
     """The fleet's TCP servers. indices: the meters this process serves
     (default: the whole fleet). wrapper_base / hdlc_base: meter i's port
     is base + i - fleet.first_index (None: none); shared_hdlc_port: one

@@ -68,7 +68,7 @@ RECV_BUFFER = 16 * 1024
 _recv_buffer = bytearray(RECV_BUFFER)
 
 
-class BufferedConnection(asyncio.BufferedProtocol):
+class _BufferedConnection(asyncio.BufferedProtocol):
     """A connection that reads into one receive buffer shared by every
     connection of the thread (asyncio hands it to one connection at a
     time, and buffer_updated consumes it before returning) instead of
@@ -99,7 +99,7 @@ class BufferedConnection(asyncio.BufferedProtocol):
             self.transport.resume_reading()
 
 
-class ConnectionCap:
+class _ConnectionCap:
     """The cap on connections at once: refused() when one is closed at
     accept for it, closed() when one ends; one log line per episode, not
     one per refusal. Needs logger, max_connections, connections and
@@ -109,6 +109,8 @@ class ConnectionCap:
     _at_cap = 0  # refusals in the current episode (0: below the cap)
 
     def refused(self):
+        """A connection was closed at accept for the cap (called by the
+        connection): counted, logged once per episode."""
         self.refusals += 1
         if not self._at_cap:
             self.logger.warning(
@@ -117,13 +119,14 @@ class ConnectionCap:
         self._at_cap += 1
 
     def closed(self):
+        """A connection ended (called by it): below the cap again."""
         if self._at_cap and len(self.connections) < self.max_connections:
             self.logger.warning("%s: below the connection cap again (%d connections refused meanwhile)",
                                 self.cap_name, self._at_cap)
             self._at_cap = 0
 
 
-class _Connection(BufferedConnection):
+class _Connection(_BufferedConnection):
     def __init__(self, server):
         self.server = server
         self.transport = None
@@ -265,7 +268,7 @@ def _debug_on(logger):
     return logger.isEnabledFor(logging.DEBUG)
 
 
-class TcpServer(ConnectionCap):
+class TcpServer(_ConnectionCap):
     """An asyncio TCP server of one kind, "wrapper" (IEC 62056-47) or
     "hdlc" (HDLC over TCP): each connection gets its own Channel from
     make_channel(kind) (SimulatedMeter.make_channel), polled so that link
