@@ -547,6 +547,9 @@ def bench_cpu(args):
             results["fleet ciphered"] = (cpu, wall, reply, gurux_value(cclient, reply))
         finally:
             stop(p)
+    for name, (_cpu, _wall, reply, value) in results.items():
+        if bytes(value) != b"DMI0000012345678":  # a server that answers wrong has no figure
+            raise SystemExit("%s answered %s (decoded %r), not the logical device name" % (name, reply.hex(), value))
     report("plain GET (%s attribute 2, SAP 16, TCP wrapper), %%d in a row on one connection, whole server "
            "process CPU:" % LDN, n, [("gurux-dlms GXDLMSServer", results["gurux plain"]),
                                      ("dlms-micro fleet", results["fleet plain"])], "0.15")
