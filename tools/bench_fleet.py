@@ -13,10 +13,15 @@
 #    server's RSS (all its processes) once every meter was read.
 # 2. CPU PER GET against gurux-dlms's own server (GXDLMSServer, the same
 #    process shape: one Python process, a TCP wrapper socket): the same
-#    request bytes (a GET of the logical device name 0.0.42.0.0.255 by the
-#    public client, SAP 16) sent N times in a row on one connection to each;
-#    the whole server process's CPU time (user + system, /proc) per GET, and
-#    the ratio. The fleet serves one meter for it.
+#    request bytes sent N times in a row on one connection to each, the
+#    whole server process's CPU time (user + system, /proc) per GET, and the
+#    ratio; plain (a GET of the logical device name 0.0.42.0.0.255 by the
+#    public client, SAP 16) and suite 0 ciphered (general-glo-ciphering
+#    GETs of it by client SAP 1, the same keys and system titles on both
+#    sides; the reference's association pre-established, see "THE
+#    REFERENCE SERVER" below). Both servers' AARE and answers are decoded
+#    (and the ciphered ones decrypted) by gurux's client and printed. The
+#    fleet serves one meter for it.
 #
 # Request bytes come from gurux-dlms's client (GXDLMSClient); responses are
 # parsed here only as far as the wrapper length and the GET block flags.
@@ -37,6 +42,7 @@ LDN = "0.0.42.0.0.255"
 REGISTERS = ("1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.1.7.0.255", "1.0.32.7.0.255", "1.0.31.7.0.255")
 LOAD_PROFILE = "1.0.99.1.0.255"
 RLRQ = bytes.fromhex("6203800100")
+CLIENT_TITLE = b"GURUXHES"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -59,16 +65,6 @@ def requests_for_collection():
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     rows = bytes(c.readRowsByRange(pg, now - datetime.timedelta(days=1), now)[0])
     return aarq, gets, rows, wrapped(32, RLRQ)
-
-
-def plain_get_requests():
-    """(aarq, GET of the logical device name) of the public client, SAP 16."""
-    from gurux_dlms import GXDLMSClient
-    from gurux_dlms.enums import Authentication, InterfaceType
-    from gurux_dlms.objects import GXDLMSData
-
-    c = GXDLMSClient(True, 16, 1, Authentication.NONE, None, InterfaceType.WRAPPER)
-    return bytes(c.aarqRequest()[0]), bytes(c.read(GXDLMSData(LDN), 2)[0])
 
 
 async def read_message(reader):
@@ -126,16 +122,29 @@ async def collect(host, base, indices, clients, reqs):
 
 
 def proc_cpu(pids):
-    # user + system seconds of these processes
+    """CPU seconds of these processes (every thread): the scheduler's
+    run time in ns from /proc/PID/task/TID/schedstat where it is there
+    (tick-granular user + system from /proc/PID/stat, 10 ms, would need
+    tens of thousands of GETs for a figure to 1 us)."""
     t = 0
     for pid in pids:
         try:
+            tasks = os.listdir("/proc/%d/task" % pid)
+            ns = 0
+            for tid in tasks:
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    ns += int(f.read().split()[0])
+            t += ns / 1e9
+            continue
+        except (OSError, ValueError, IndexError):
+            pass
+        try:
             with open("/proc/%d/stat" % pid) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            t += int(fields[11]) + int(fields[12])
+            t += (int(fields[11]) + int(fields[12])) / CLK_TCK
         except OSError:
             pass
-    return t / CLK_TCK
+    return t
 
 
 def proc_rss(pids):
@@ -228,23 +237,76 @@ def bench_collection(args):
 
 
 # ------------------------------------------------------------------ CPU per GET
+#
+# THE REFERENCE SERVER: gurux-dlms 1.0.203's GXDLMSServer, driven by its
+# public API in its own process (GURUX_SERVER below). Out of the box it
+# answers nothing right; each patch here makes it answer as its API says it
+# should, and is listed with the frames in docs/compatibility.md ("gurux-dlms
+# as a reference server"). They change none of its encoding or ciphering:
+#  1. GXServerReply has only `reply`/`data`/`count`/`connectionInfo`
+#     attributes, but handleRequest calls sr.setReply(...) and
+#     sr.getConnectionInfo() (AttributeError, caught, then a second
+#     TypeError `self.receivedData.size(0)` in its error path): a
+#     subclass adds the accessors. Unpatched, nothing is sent back.
+#     With setReply alone, getConnectionInfo fails the same way and the
+#     error reply is `00 01 00 01 00 10 00 04 00 01 c1 01` (the first
+#     probe's answer to the AARQ).
+#  2. initialize() appends the whole item collection to the association
+#     it makes when given none (TypeError "item is not of type
+#     GXDLMSObject") and stops half-way: the harness gives it one (LN
+#     association, objectList = the data object) so that it completes.
+#  3. The LN GET handler calls self.notifyRead() (a method the class does
+#     not define) and then onPostRead() with no argument: notifyRead is
+#     given as a no-op and the on* hooks take *args. Unpatched, every GET
+#     is answered `c4 01 c1 01 01` (data-access-result hardware-fault).
+#  4. Ciphered (GXDLMSSecureServer): settings.cipher is None (the keys
+#     set through getCiphering() are not the ones used), and the ciphered
+#     AARE cannot be built (generateAARE calls GXByteBuffer.setUInt8()
+#     without a value: TypeError; the AARE sent is
+#     `61 00 ... a4 08 04 00 01 c1 01`, which no client parses). So the
+#     harness sets settings.cipher to a GXCiphering with the meter's
+#     system title and keys and opens the association PRE-ESTABLISHED
+#     (settings.connected = DLMS, the client's system title as
+#     sourceSystemTitle, HIGH_GMAC, negotiated GET | general-protection):
+#     the GETs measured are general-glo-ciphering requests, answered
+#     general-glo-ciphered, which gurux's client decrypts and checks.
+#  5. GXDLMSChippering prints "Encryption is applied." and
+#     "Authentication is applied." for every APDU it protects: the
+#     module's print is replaced by a no-op, in the reference server and
+#     here (its cost would otherwise count against gurux and flatter us).
 
 GURUX_SERVER = r'''
 import socket, sys
-from gurux_dlms import GXDLMSServer, GXServerReply
-from gurux_dlms.enums import InterfaceType, SourceDiagnostic, AccessMode, MethodAccessMode
-from gurux_dlms.objects import GXDLMSData, GXDLMSAssociationLogicalName
+from gurux_dlms import GXCiphering, GXDLMSServer, GXServerReply, ConnectionState
+from gurux_dlms.enums import (AccessMode, Authentication, Conformance, InterfaceType, MethodAccessMode, Security,
+                              SourceDiagnostic)
+from gurux_dlms.objects import GXDLMSAssociationLogicalName, GXDLMSData
+from gurux_dlms.secure import GXDLMSSecureServer
+
+sys.modules["gurux_dlms.GXDLMSChippering"].print = lambda *a, **k: None  # patch 5
 
 
-class Server(GXDLMSServer):
-    def onPreRead(self, args): pass
-    def onPostRead(self, args): pass
-    def onPreWrite(self, args): pass
-    def onPostWrite(self, args): pass
-    def onPreAction(self, args): pass
-    def onPostAction(self, args): pass
-    def onPreGet(self, args): pass
-    def onPostGet(self, args): pass
+class Reply(GXServerReply):  # patch 1
+    def setReply(self, value): self.reply = value
+    def getReply(self): return self.reply
+    def getConnectionInfo(self): return self.connectionInfo
+    def setConnectionInfo(self, value): self.connectionInfo = value
+    def getData(self): return self.data
+    def setData(self, value): self.data = value
+    def getCount(self): return self.count
+    def setCount(self, value): self.count = value
+
+
+class Hooks:
+    def onPreRead(self, *args): pass  # patch 3: called with no argument
+    def onPostRead(self, *args): pass
+    def notifyRead(self, *args): pass
+    def onPreWrite(self, *args): pass
+    def onPostWrite(self, *args): pass
+    def onPreAction(self, *args): pass
+    def onPostAction(self, *args): pass
+    def onPreGet(self, *args): pass
+    def onPostGet(self, *args): pass
     def isTarget(self, serverAddress, clientAddress): return True
     def onGetAttributeAccess(self, arg): return AccessMode.READ_WRITE
     def onGetMethodAccess(self, arg): return MethodAccessMode.ACCESS
@@ -255,15 +317,39 @@ class Server(GXDLMSServer):
     def onInvalidConnection(self, connectionInfo): pass
 
 
-srv = Server(True, InterfaceType.WRAPPER)
+class PlainServer(Hooks, GXDLMSServer): pass
+class SecureServer(Hooks, GXDLMSSecureServer): pass
+
+
+mode = sys.argv[1]
 d = GXDLMSData("0.0.42.0.0.255")
 d.value = b"DMI0000012345678"
-
+assoc = GXDLMSAssociationLogicalName()  # patch 2
+assoc.objectList.append(d)
+if mode == "plain":
+    srv = PlainServer(True, InterfaceType.WRAPPER)
+else:
+    title, client_title, ek, ak = (bytes.fromhex(x) for x in sys.argv[2:6])
+    assoc.authenticationMechanismName.mechanismId = Authentication.HIGH_GMAC
+    srv = SecureServer(assoc, InterfaceType.WRAPPER)
 srv.items.append(d)
-try:
-    srv.initialize()
-except TypeError:  # this gurux-dlms version appends a collection to a collection
-    pass
+srv.items.append(assoc)
+srv.initialize()
+
+
+def pre_establish():  # patch 4
+    cipher = GXCiphering(title)
+    cipher.security = Security.AUTHENTICATION_ENCRYPTION
+    cipher.blockCipherKey = ek
+    cipher.authenticationKey = ak
+    s = srv.settings
+    s.cipher = cipher
+    s.sourceSystemTitle = client_title
+    s.authentication = Authentication.HIGH_GMAC
+    s.negotiatedConformance = Conformance.GET | Conformance.GENERAL_PROTECTION
+    s.connected = ConnectionState.DLMS
+
+
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", 0))
@@ -272,11 +358,13 @@ print(ls.getsockname()[1], flush=True)
 while True:
     c, _ = ls.accept()
     c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if mode != "plain":
+        pre_establish()
     while True:
         b = c.recv(4096)
         if not b:
             break
-        sr = GXServerReply(b)
+        sr = Reply(b)
         srv.handleRequest(sr)
         if sr.reply:
             c.sendall(bytes(sr.reply))
@@ -285,137 +373,189 @@ while True:
 '''
 
 
-def ping_pong(port, aarq, get, n):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def rx():
-        head = b""
-        while len(head) < 8:
-            b = s.recv(8 - len(head))
-            if not b:
-                raise ConnectionError("closed")
-            head += b
-        need = (head[6] << 8) | head[7]
-        body = b""
-        while len(body) < need:
-            body += s.recv(need - len(body))
-        return body
-
-    s.sendall(aarq)
-    aare = rx()
-    if aare[:1] != b"\x61":
-        raise RuntimeError("no AARE: %s" % aare.hex())
-    for _ in range(50):  # warm up
-        s.sendall(get)
-        rx()
-    return s, rx
+def start_gurux(*argv):
+    """The reference server in its own process: (Popen, port)."""
+    g = subprocess.Popen([sys.executable, "-c", GURUX_SERVER] + list(argv), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    return g, int(g.stdout.readline())
 
 
-def cpu_per_get(pid, port, aarq, get, n):
-    s, rx = ping_pong(port, aarq, get, n)
+def stop_gurux(g):
+    """Stop it; the last line it printed on stderr (a traceback's end), or ''."""
+    g.kill()
+    _out, err = g.communicate()
+    return ([line for line in err.splitlines() if line.strip()][-1:] or [""])[0]
+
+
+def recv_message(s):
+    head = b""
+    while len(head) < 8:
+        b = s.recv(8 - len(head))
+        if not b:
+            raise ConnectionError("closed")
+        head += b
+    need = (head[6] << 8) | head[7]
+    body = b""
+    while len(body) < need:
+        b = s.recv(need - len(body))
+        if not b:
+            raise ConnectionError("closed")
+        body += b
+    return head + body
+
+
+def run_gets(pid, s, reqs, warm=50):
+    """Send reqs one after the other on socket s (the first `warm` not
+    measured): (server CPU s per GET, round trip s per GET, first measured
+    reply as wrapper bytes)."""
+    for q in reqs[:warm]:
+        s.sendall(q)
+        recv_message(s)
     first = None
     c0 = proc_cpu([pid])
     t0 = time.monotonic()
-    for _ in range(n):
-        s.sendall(get)
-        r = rx()
+    for q in reqs[warm:]:
+        s.sendall(q)
+        r = recv_message(s)
         if first is None:
             first = r
+    n = len(reqs) - warm
     wall = time.monotonic() - t0
-    cpu = proc_cpu([pid]) - c0
-    s.close()
-    return cpu / n, wall / n, first
+    return (proc_cpu([pid]) - c0) / n, wall / n, first
 
 
-def ciphered_cpu_per_get(pid, port, keys, n):
-    # SAP 1 (HLS-GMAC, suite 0, every APDU authenticated and encrypted):
-    # gurux-dlms's client associates, then makes n glo-get-requests (each
-    # its own invocation counter) sent in a row; the server process's CPU
-    # per GET. The client's ciphering runs in this process, not counted.
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def gurux_value(client, reply):
+    """The value gurux's client decodes from a wrapper reply (it also
+    decrypts and checks a ciphered one)."""
+    from gurux_dlms import GXByteBuffer, GXReplyData
+
+    rd = GXReplyData()
+    client.getData(GXByteBuffer(reply), rd)
+    return rd.value
+
+
+def plain_cpu(pid, port, n):
+    """The public client (SAP 16, no security) associates and GETs the
+    logical device name n times; the AARE and the first GET's answer are
+    decoded by gurux's client. (cpu, wall, reply, value)."""
+    from gurux_dlms import GXByteBuffer, GXDLMSClient, GXReplyData
+    from gurux_dlms.enums import Authentication, InterfaceType
+    from gurux_dlms.objects import GXDLMSData
+
+    c = GXDLMSClient(True, 16, 1, Authentication.NONE, None, InterfaceType.WRAPPER)
+    aarq, get = bytes(c.aarqRequest()[0]), bytes(c.read(GXDLMSData(LDN), 2)[0])
+    s = connect(port)
+    try:
+        s.sendall(aarq)
+        aare = recv_message(s)
+        rd = GXReplyData()
+        c.getData(GXByteBuffer(aare), rd)
+        c.parseAareResponse(rd.data)  # raises on a refusal or a malformed AARE
+        cpu, wall, reply = run_gets(pid, s, [get] * (n + 50))
+    finally:
+        s.close()
+    return cpu, wall, reply, gurux_value(c, reply)
+
+
+def ciphered_requests(title, keys, n, first_ic):
+    """n general-glo-ciphering GETs of the logical device name by client
+    SAP 1 (client system title GURUXHES, suite 0, authenticated and
+    encrypted), invocation counters first_ic.., made by gurux's
+    GXDLMSSecureClient; and that client (to decrypt the answers)."""
+    from gurux_dlms import ConnectionState
+    from gurux_dlms.enums import Authentication, Conformance, InterfaceType, Security
+    from gurux_dlms.objects import GXDLMSData
+    from gurux_dlms.secure import GXDLMSSecureClient
+
+    sys.modules["gurux_dlms.GXDLMSChippering"].print = lambda *a, **k: None  # patch 5
+    c = GXDLMSSecureClient(True, 1, 1, Authentication.HIGH_GMAC, None, InterfaceType.WRAPPER)
+    c.ciphering.security = Security.AUTHENTICATION_ENCRYPTION
+    c.ciphering.systemTitle = CLIENT_TITLE
+    c.ciphering.blockCipherKey = keys["ek"]
+    c.ciphering.authenticationKey = keys["ak"]
+    c.ciphering.invocationCounter = first_ic
+    c.settings.sourceSystemTitle = title
+    c.settings.negotiatedConformance = Conformance.GET | Conformance.GENERAL_PROTECTION
+    c.settings.connected = ConnectionState.DLMS
+    obj = GXDLMSData(LDN)
+    return [bytes(c.read(obj, 2)[0]) for _ in range(n)], c
+
+
+def fleet_association(port, keys):
+    """Meter 0 of the fleet, client SAP 1: gurux's client associates
+    (HLS-GMAC, invocation counters from 1); the open socket."""
     sys.path.insert(0, os.path.join(ROOT, "tests", "interop"))
     import interop_peers as ip
-    from gurux_dlms.objects import GXDLMSData
 
     class Address:
         wrapper_address = ("127.0.0.1", port)
 
-    peer = ip.GuruxPeer(Address(), ip.WRAPPER, sap=1, keys=keys)
+    peer = ip.GuruxPeer(Address(), ip.WRAPPER, sap=1, keys=keys, title=CLIENT_TITLE, invocation_counter=1)
     peer.associate()
-    obj = GXDLMSData(LDN)
-    reqs = [bytes(peer.client.read(obj, 2)[0]) for _ in range(n + 50)]
-    s = peer.media.sock
+    return peer.media.sock
 
-    def rx():
-        head = b""
-        while len(head) < 8:
-            head += s.recv(8 - len(head))
-        need = (head[6] << 8) | head[7]
-        body = b""
-        while len(body) < need:
-            body += s.recv(need - len(body))
-        return body
 
-    for q in reqs[:50]:
-        s.sendall(q)
-        rx()
-    c0 = proc_cpu([pid])
-    t0 = time.monotonic()
-    for q in reqs[50:]:
-        s.sendall(q)
-        r = rx()
-        if r[:1] == b"\xd8" or r[:1] == b"\xc4":
-            raise RuntimeError("not a ciphered answer: %s" % r.hex())
-    wall = time.monotonic() - t0
-    cpu = proc_cpu([pid]) - c0
-    peer.media.close()
-    return cpu / n, wall / n
+def report(label, n, rows, target):
+    print(label % n)
+    for name, (cpu, wall, reply, value) in rows:
+        print("  %-24s %7.1f us/GET (round trip %6.1f us)   reply %s -> %r" % (
+            name, cpu * 1e6, wall * 1e6, reply.hex(), value))
+    (_, (m_cpu, _, _, _)), (_, (g_cpu, _, _, _)) = rows[1], rows[0]
+    print("  ratio %.3f x gurux (target <= %s)" % (m_cpu / g_cpu, target))
 
 
 def bench_cpu(args):
-    aarq, get = plain_get_requests()
+    from dlms_micro_cpython.fleet import DEMO_MASTER, fleet_keys, identity
+    from dlms_micro_cpython.fleet_cli import load_definition
+
     n = args.gets
-    g = subprocess.Popen([sys.executable, "-c", GURUX_SERVER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-    g_cpu = g_wall = 0.0
-    g_reply = b""
-    g_error = None
+    title = identity(load_definition(None), 0).system_title
+    keys = fleet_keys(DEMO_MASTER, title)
+    # the same request bytes to both servers
+    creqs, cclient = ciphered_requests(title, keys, n + 50, 1000)
+    results = {}
+    g, gport = start_gurux("plain")
     try:
-        gport = int(g.stdout.readline())
-        g_cpu, g_wall, g_reply = cpu_per_get(g.pid, gport, aarq, get, n)
+        results["gurux plain"] = plain_cpu(g.pid, gport, n)
     except (OSError, ValueError, RuntimeError) as e:
-        g_error = e
-    finally:
-        g.kill()
-        _out, err = g.communicate()
-    if g_error is not None:
-        last = [line for line in err.splitlines() if line.strip()][-1:] or [repr(g_error)]
-        g_error = "%r; the server said: %s" % (g_error, last[0])
+        raise SystemExit("gurux-dlms reference server, plain: %r; it said: %s" % (e, stop_gurux(g)))
+    stop_gurux(g)
+    g, gport = start_gurux("ciphered", title.hex(), CLIENT_TITLE.hex(), keys["ek"].hex(), keys["ak"].hex())
+    try:
+        s = connect(gport)
+        cpu, wall, reply = run_gets(g.pid, s, creqs)
+        s.close()
+        results["gurux ciphered"] = (cpu, wall, reply, gurux_value(cclient, reply))
+    except (OSError, ValueError, RuntimeError) as e:
+        raise SystemExit("gurux-dlms reference server, ciphered: %r; it said: %s" % (e, stop_gurux(g)))
+    stop_gurux(g)
     base = free_base(1)
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as data:
         p, _lines = start_fleet(1, base, 1, data)
         try:
-            m_cpu, m_wall, m_reply = cpu_per_get(p.pid, base, aarq, get, n)
-            from dlms_micro_cpython.fleet import DEMO_MASTER, fleet_keys, identity
-            from dlms_micro_cpython.fleet_cli import load_definition
-
-            keys = fleet_keys(DEMO_MASTER, identity(load_definition(None), 0).system_title)
-            c_cpu, c_wall = ciphered_cpu_per_get(p.pid, base, keys, n)
+            results["fleet plain"] = plain_cpu(p.pid, base, n)
+            _, cclient = ciphered_requests(title, keys, 0, 1000)  # a fresh client to decrypt the answers
+            s = fleet_association(base, keys)
+            cpu, wall, reply = run_gets(p.pid, s, creqs)
+            s.close()
+            results["fleet ciphered"] = (cpu, wall, reply, gurux_value(cclient, reply))
         finally:
             stop(p)
-    print("plain GET (%s attribute 2, SAP 16, TCP wrapper), %d in a row on one connection, whole server process CPU:"
-          % (LDN, n))
-    if g_error is None:
-        print("  gurux-dlms GXDLMSServer %7.1f us/GET (round trip %6.1f us)   reply %s" % (
-            g_cpu * 1e6, g_wall * 1e6, g_reply.hex()))
-    else:
-        print("  gurux-dlms GXDLMSServer: no figure, it answered nothing (%s)" % g_error)
-    print("  dlms-micro fleet        %7.1f us/GET (round trip %6.1f us)   reply %s" % (m_cpu * 1e6, m_wall * 1e6,
-                                                                                  m_reply.hex()))
-    if g_cpu:
-        print("  ratio %.3f x gurux (target <= 0.15)" % (m_cpu / g_cpu))
-    print("suite 0 ciphered GET (glo-get-request, SAP 1 HLS-GMAC, authenticated and encrypted), %d in a row:" % n)
-    print("  dlms-micro fleet        %7.1f us/GET (round trip %6.1f us)" % (c_cpu * 1e6, c_wall * 1e6))
+    for name, (_cpu, _wall, reply, value) in results.items():
+        if bytes(value) != b"DMI0000012345678":  # a server that answers wrong has no figure
+            raise SystemExit("%s answered %s (decoded %r), not the logical device name" % (name, reply.hex(), value))
+    report("plain GET (%s attribute 2, SAP 16, TCP wrapper), %%d in a row on one connection, whole server "
+           "process CPU:" % LDN, n, [("gurux-dlms GXDLMSServer", results["gurux plain"]),
+                                     ("dlms-micro fleet", results["fleet plain"])], "0.15")
+    report("suite 0 ciphered GET (general-glo-ciphering, SAP 1 HLS-GMAC, authenticated and encrypted, the same "
+           "bytes to both), %d in a row:", n, [("gurux-dlms SecureServer", results["gurux ciphered"]),
+                                                ("dlms-micro fleet", results["fleet ciphered"])], "0.02")
 
 
 def main():

@@ -34,6 +34,37 @@ def test_keys_are_hmac_sha256_of_label_and_system_title_as_documented():
     assert k["ek"].hex().upper() == "E881342AA605576218095AA2C535FC50"
 
 
+def test_suite12_keys_follow_the_documented_kdf():
+    from dlms_micro.security import ecc
+
+    title = bytes.fromhex("444D490000BC6151")
+    k = fleet_keys(DEMO_MASTER, title, (1, 2))
+    assert k["ek"] == fleet_keys(DEMO_MASTER, title)["ek"]  # suite 0's do not change
+    for s in (1, 2):
+        curve = ecc.for_suite(s)
+        h = int.from_bytes(hmac.new(DEMO_MASTER, b"dlms-micro fleet" + title + b"SIGN%d" % s,
+                                    hashlib.sha512).digest(), "big")
+        d = k["signing_keys"][s]
+        assert d == (1 + h % (curve.n - 1)).to_bytes(curve.size, "big")
+        assert len(ecc.public_key(curve, d)) == 2 * curve.size
+    for name, label in (("suite2_ek", b"EK2"), ("suite2_ak", b"AK2")):
+        assert k[name] == hmac.new(DEMO_MASTER, b"dlms-micro fleet" + title + label, hashlib.sha256).digest()
+        assert len(k[name]) == 32
+    other = fleet_keys(DEMO_MASTER, bytes.fromhex("444D490000BC6152"), (1,))
+    assert other["signing_keys"][1] != k["signing_keys"][1]
+    assert "suite2_ek" not in other  # suite 2 keys only where suite 2 is used
+    # the public key a head-end gets from `fleet keys` is d's (checked with
+    # `cryptography`), and a fixed vector for head-ends' own derivation
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    for s, cc in ((1, ec.SECP256R1()), (2, ec.SECP384R1())):
+        d = k["signing_keys"][s]
+        pub = ec.derive_private_key(int.from_bytes(d, "big"), cc).public_key().public_numbers()
+        size = len(d)
+        assert ecc.public_key(ecc.for_suite(s), d) == pub.x.to_bytes(size, "big") + pub.y.to_bytes(size, "big")
+    assert ecc.public_key(ecc.P256, k["signing_keys"][1]).hex().upper()[:16] == "E923BD29016BF98E"
+
+
 def test_identities_derive_from_the_index(compiled):
     a, b = identity(compiled, 0), identity(compiled, 4321)
     assert (a.serial_number, a.name, a.system_title, a.physical) == (
@@ -281,3 +312,63 @@ def test_one_connection_cap_for_the_whole_fleet(compiled):
         t.join(10)
         loop.run_until_complete(net.stop())
         loop.close()
+
+
+def test_the_rate_register_in_force_gets_the_models_energy(compiled):
+    # _ModelLoad.step sends the energy since the last step to the tariff's
+    # rate register in force through the simulator's carry (whole Wh, the
+    # fraction kept): after steps over two hours the registers of the active
+    # mask grew by the model's energy, to within one Wh.
+    from dlms_micro.cosem import base
+
+    f = Fleet(compiled, 1, seed=5, wall_clock=lambda: 1_700_000_000)
+    fm = f.meter(0)
+    ra = fm.meter.state[fm._by_class[6][0][base.E_SLOT]]
+    ra.resolve(fm.meter)
+    slots = ra.slots[:ra.nslots]
+    assert slots, "the demo's register activation has an active mask"
+    before = [fm.meter.state[s] for s in slots]
+    t0 = 1_700_000_000
+    e0 = e1 = None
+    for k in range(0, 2 * 3600 + 1, 60):
+        fm._pinned = t0 + k
+        fm.sim.step(0)
+        t = fm._pinned + fm._clock_offset
+        e1 = fm.model.energy(t)
+        if e0 is None:
+            e0 = e1
+    fm._pinned = None
+    grown = [fm.meter.state[s] - b for s, b in zip(slots, before)]
+    assert e1 - e0 > 100  # a household uses some energy in two hours
+    for g in grown:
+        assert abs(g - (e1 - e0)) <= 1
+
+
+def test_fleet_fault_command_changes_the_watched_file(tmp_path, capsys):
+    # `dlms-micro fleet fault` rewrites the --faults file; a running fleet's
+    # Faults.poll() (every second) takes each change, even two within the
+    # file system's timestamp granularity (a new inode each time)
+    path = str(tmp_path / "faults.json")
+    faults = fleet_faults.Faults(1)
+    faults.watch(path)
+
+    def run(*argv):
+        return cli.main(["fleet", "fault", "--faults", path] + list(argv))
+
+    assert run("add", "silent@3", "latency=50@all") == 0
+    faults.poll()
+    assert faults.active("silent", 3) is not None and faults.active("latency", 7).value == 50
+    assert run("remove", "silent@3") == 0
+    faults.poll()
+    assert faults.active("silent", 3) is None and faults.active("latency", 7) is not None
+    assert "faults in force: latency=50@all" in capsys.readouterr().out
+    # bad input: one line, exit code 2, the file unchanged
+    assert run("add", "silent@x") == 2
+    assert run("remove", "drop=0.5@1") == 2
+    assert run("add") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 3 and "not in force: drop=0.5@1" in err
+    assert fleet_faults.load_file(path)[0].spec == "latency=50@all"
+    assert run("clear") == 0
+    faults.poll()
+    assert not faults.any()

@@ -31,7 +31,9 @@ CLOCK = "0.0.1.0.0.255"
 
 class FleetUnderTest:
     # The fleet in its own asyncio loop and thread; .logs keeps its lines.
-    def __init__(self, data_dir):
+    # compiled (default: the demo's), count and more Fleet arguments (keys)
+    # for other fleets (test_fleet_suite12_interop.py).
+    def __init__(self, data_dir, compiled=None, count=COUNT, **fleet_args):
         from dlms_micro_cpython.fleet import Fleet
         from dlms_micro_cpython.fleet_cli import load_definition
         from dlms_micro_cpython.fleet_faults import Faults
@@ -42,11 +44,11 @@ class FleetUnderTest:
         self.addresses = {}  # the peers keep their invocation counters per meter there
         self.store = FileStorage(str(data_dir), lock=True)
         self.faults = Faults(7, log=self.logs.append)
-        self.fleet = Fleet(load_definition(None), COUNT, storage=self.store, seed=7, faults=self.faults,
-                           log=self.logs.append)
+        self.fleet = Fleet(compiled or load_definition(None), count, storage=self.store, seed=7, faults=self.faults,
+                           log=self.logs.append, **fleet_args)
         from dlms_micro_cpython.fleet_net import free_base
 
-        self.base = free_base(COUNT)
+        self.base = free_base(count)
         self.net = FleetNet(self.fleet, "127.0.0.1", wrapper_base=self.base, shared_hdlc_port=0, idle_timeout=30)
         self.loop = asyncio.new_event_loop()
         started = threading.Event()

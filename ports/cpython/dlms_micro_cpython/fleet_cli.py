@@ -7,6 +7,7 @@
 #                    [--fault SPEC ...] [--faults FILE] [--workers K]
 #                    [--max-connections N] [--idle-timeout S] [--log-level L]
 #   dlms-micro fleet keys --index I [--meter FILE] [--keys FILE]
+#   dlms-micro fleet fault --faults FILE add|remove|clear|list [SPEC ...]
 #
 # Bad input (a count or port that does not fit, a definition that does not
 # compile, a fault that does not parse): one line on stderr, exit code 2.
@@ -71,6 +72,7 @@ def add_parser(sub):
         "the shared HDLC port (--shared-hdlc-port) at physical address 16 + i. docs/fleet.md says more.",
         epilog='Key file (--keys): JSON {"master": "<32 to 128 hex digits>"}; meter i\'s key K is '
         'HMAC-SHA256(master, "dlms-micro fleet" || system title || label)[:16], label "EK", "AK" or "KEK". '
+        "Suite 1/2 signing keys and suite 2 keys: the same KDF (docs/fleet.md). "
         "Without --keys the demo-only master key 464C4545542D44454D4F2D4F4E4C5921 (public). Faults: "
         "KIND[=VALUE]@TARGET, KIND one of latency=MS, silent, drop=P, corrupt=P, refuse, wrong-ic, "
         "image-fail, drift=S_PER_HOUR, source-fail; TARGET an index, a-b, a list a,b,c, N%% or all.",
@@ -92,7 +94,9 @@ def add_parser(sub):
                    "(default %d; off: none)" % DEFAULT_SHARED_HDLC)
     p.add_argument("--data", metavar="DIR", help="the fleet's data directory, meter i's state in DIR/m<i> (default "
                    "%s; 'none': RAM only)" % default_data_dir())
-    p.add_argument("--keys", metavar="FILE", help='the fleet\'s master key: JSON {"master": "<hex>"}')
+    p.add_argument("--keys", metavar="FILE", help='the fleet\'s master key: JSON {"master": "<hex>"}, and for '
+                   'suite 1/2 associations optionally "client_signing_keys" and "ca_certificate" as in serve\'s key '
+                   'file')
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="a fault, KIND[=VALUE]@TARGET (may be repeated; see below)")
     p.add_argument("--faults", metavar="FILE", help='faults from a JSON file {"faults": [SPEC, ...]}, re-read '
@@ -107,10 +111,20 @@ def add_parser(sub):
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     ks = p.add_subparsers(dest="fleet_command")
     k = ks.add_parser("keys", help="print one meter's identity and keys",
-                      description="Print meter I's identity and suite 0 keys (JSON) as the fleet derives them.")
+                      description="Print meter I's identity and keys (JSON) as the fleet derives them: suite 0 EK, AK, "
+                                  "KEK and, when the definition has suite 1/2 associations, the meter's public "
+                                  "signing key per suite (x || y) and suite 2's EK, AK.")
     k.add_argument("--index", type=_int_at_least(0), required=True, metavar="I")
     k.add_argument("--meter", metavar="FILE", dest="keys_meter", help="the fleet's definition (default: the demo's)")
     k.add_argument("--keys", metavar="FILE", dest="keys_file", help="the fleet's master key file")
+    f = ks.add_parser("fault", help="change a running fleet's faults (its --faults file)",
+                      description="Change the faults of a running fleet: edits the JSON file it watches "
+                      "(--faults FILE of the fleet), which every process of the fleet re-reads within a "
+                      "second. Prints the faults in force after the change.")
+    f.add_argument("--faults", required=True, metavar="FILE", dest="faults_file",
+                   help="the file the fleet was started with (--faults FILE)")
+    f.add_argument("action", choices=("add", "remove", "clear", "list"))
+    f.add_argument("specs", nargs="*", metavar="SPEC", help="KIND[=VALUE]@TARGET (add, remove)")
     return p
 
 
@@ -118,12 +132,18 @@ def default_data_dir():
     return storage.default_dir() + "-fleet"
 
 
-def load_master(path):
-    """The master key of a fleet key file ({"master": hex}); BadInput."""
+def load_key_file(path):
+    """A fleet key file: {"master": hex} and, for suite 1/2 associations,
+    optionally "client_signing_keys" and "ca_certificate" as in a meter's
+    key file (keyfile.py) -> {"master": bytes, "client_signing_keys":
+    {title: x || y}, "ca_certificate": PEM, DER or None}; the demo-only
+    master and nothing else without a file. BadInput."""
+    from dlms_micro_cpython import keyfile
     from dlms_micro_cpython.fleet import DEMO_MASTER
 
+    out = {"master": DEMO_MASTER, "client_signing_keys": {}, "ca_certificate": None}
     if not path:
-        return DEMO_MASTER
+        return out
     try:
         with open(path, "r", encoding="utf-8") as f:
             doc = json.load(f)
@@ -131,15 +151,30 @@ def load_master(path):
         raise BadInput("--keys %s: cannot read it: %s" % (path, e.strerror or e)) from None
     except ValueError as e:
         raise BadInput("--keys %s: not JSON: %s" % (path, e)) from None
-    if not isinstance(doc, dict) or set(doc) != {"master"} or not isinstance(doc["master"], str):
-        raise BadInput('--keys %s: write {"master": "<32 to 128 hex digits>"}' % path)
+    if not isinstance(doc, dict) or not isinstance(doc.get("master"), str) or \
+            not set(doc) <= {"master", "client_signing_keys", "ca_certificate"}:
+        raise BadInput('--keys %s: write {"master": "<32 to 128 hex digits>"} (and optionally '
+                       '"client_signing_keys", "ca_certificate")' % path)
     try:
         m = bytes.fromhex(doc["master"].replace(" ", "").replace(":", ""))
     except ValueError:
         raise BadInput("--keys %s: master: not a hex string" % path) from None
     if not 16 <= len(m) <= 64:
         raise BadInput("--keys %s: master: 16 to 64 bytes needed, %d given" % (path, len(m)))
-    return m
+    out["master"] = m
+    try:
+        if "client_signing_keys" in doc:
+            out["client_signing_keys"] = keyfile.client_public_keys(doc["client_signing_keys"])
+        if "ca_certificate" in doc:
+            out["ca_certificate"] = keyfile.ca_certificate(doc["ca_certificate"])
+    except keyfile.KeyFileError as e:
+        raise BadInput("--keys %s: %s" % (path, e)) from None
+    return out
+
+
+def load_master(path):
+    """The master key of a fleet key file; BadInput."""
+    return load_key_file(path)["master"]
 
 
 def load_definition(path):
@@ -222,6 +257,8 @@ def run(args):
     try:
         if args.fleet_command == "keys":
             return keys_command(args)
+        if args.fleet_command == "fault":
+            return fault_command(args)
         return serve_fleet(args)
     except BadInput as e:
         print("dlms-micro fleet: %s" % e, file=sys.stderr)
@@ -229,6 +266,53 @@ def run(args):
     except CannotStart as e:
         print("dlms-micro fleet: %s" % e, file=sys.stderr)
         return 1
+
+
+def fault_command(args):
+    """`fleet fault add|remove|clear|list SPEC...`: the watched faults file
+    rewritten atomically (a fleet never reads half a file). The file is the
+    control interface: the fleet's workers each watch it, so one write
+    reaches every process, and it stays what the faults are after a
+    restart."""
+    from dlms_micro_cpython import fleet_faults
+
+    path = args.faults_file
+    if args.action in ("add", "remove") and not args.specs:
+        raise BadInput("fault %s: give one or more SPEC (KIND[=VALUE]@TARGET)" % args.action)
+    if args.action in ("clear", "list") and args.specs:
+        raise BadInput("fault %s takes no SPEC" % args.action)
+    specs = []
+    if os.path.exists(path):
+        try:
+            specs = [f.spec for f in fleet_faults.load_file(path)]
+        except ValueError as e:
+            raise BadInput("--faults %s: %s" % (path, e)) from None
+    for spec in args.specs:
+        try:
+            fleet_faults.parse(spec)
+        except ValueError as e:
+            raise BadInput("fault %s: %s" % (args.action, e)) from None
+    if args.action == "add":
+        specs += [x for x in args.specs if x not in specs]
+    elif args.action == "remove":
+        missing = [x for x in args.specs if x not in specs]
+        if missing:
+            raise BadInput("fault remove: not in force: %s (in force: %s)" % (
+                ", ".join(missing), ", ".join(specs) or "none"))
+        specs = [x for x in specs if x not in args.specs]
+    elif args.action == "clear":
+        specs = []
+    if args.action != "list":
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump({"faults": specs}, fh)
+                fh.write("\n")
+            os.replace(tmp, path)
+        except OSError as e:
+            raise BadInput("--faults %s: cannot write it: %s" % (path, e.strerror or e)) from None
+    print("faults in force: %s" % (", ".join(specs) or "none"))
+    return 0
 
 
 def keys_command(args):
@@ -239,8 +323,11 @@ def keys_command(args):
     if args.index >= max_count():
         raise BadInput("--index %d: a fleet holds meters 0..%d" % (args.index, max_count() - 1))
     ident = identity(compiled, args.index)
-    k = fleet_keys(master, ident.system_title)
-    print(json.dumps({
+    from dlms_micro.security import ecc
+    from dlms_micro_cpython import signing
+
+    k = fleet_keys(master, ident.system_title, signing.suites_of(compiled))
+    out = {
         "index": args.index,
         "name": ident.name.decode("latin-1"),
         "serial_number": ident.serial_number.decode("latin-1"),
@@ -249,7 +336,15 @@ def keys_command(args):
         "ek": k["ek"].hex().upper(),
         "ak": k["ak"].hex().upper(),
         "kek": k["kek"].hex().upper(),
-    }, indent=1))
+    }
+    # suites 1/2: what a head-end checks the meter's f(CtoS) with (the
+    # private keys stay in the fleet; the KDF gives them from the master)
+    for s, d in sorted(k.get("signing_keys", {}).items()):
+        out["signing_public_key_suite%d" % s] = ecc.public_key(ecc.for_suite(s), d).hex().upper()
+    for name in ("suite2_ek", "suite2_ak"):
+        if name in k:
+            out[name] = k[name].hex().upper()
+    print(json.dumps(out, indent=1))
     return 0
 
 
@@ -313,8 +408,10 @@ async def _serve(args, compiled, master, faults, store, logger, lo, n, worker=No
     from dlms_micro_cpython.fleet import Fleet
     from dlms_micro_cpython.fleet_net import FleetNet, raise_file_limit
 
+    kf = load_key_file(args.keys)
     fleet = Fleet(compiled, args.count, args.first_index, storage=store, master=master, seed=args.seed,
-                  faults=faults, log=lambda msg: logger.info("%s", msg))
+                  faults=faults, log=lambda msg: logger.info("%s", msg),
+                  client_signing_keys=kf["client_signing_keys"], ca_certificate=kf["ca_certificate"])
     per_meter = (args.port is not None) + (args.hdlc_port is not None)
     raise_file_limit(n * per_meter + 1024)
     shared = args.shared_hdlc_port

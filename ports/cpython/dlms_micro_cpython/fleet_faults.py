@@ -161,7 +161,10 @@ class Faults:
         if self.file is None:
             return
         try:
-            mtime = os.stat(self.file).st_mtime_ns
+            st = os.stat(self.file)
+            # a replaced file (fleet fault, an editor) is a new inode even
+            # within the file system's timestamp granularity
+            mtime = (st.st_mtime_ns, st.st_ino, st.st_size)
         except OSError:
             mtime = None
         if mtime == self._mtime:

@@ -29,6 +29,7 @@ import logging
 import time
 
 from dlms_micro.ticks import TICKS_MASK
+from dlms_micro_cpython.tcp import _BufferedConnection, _ConnectionCap
 
 WRAPPER = "wrapper"
 HDLC = "hdlc"
@@ -72,7 +73,7 @@ def physical_of_frame(buf):
     return -2
 
 
-class FleetConnection(asyncio.Protocol):
+class FleetConnection(_BufferedConnection):
     """One TCP connection to one meter of the fleet."""
 
     def __init__(self, net, kind, index):
@@ -133,12 +134,14 @@ class FleetConnection(asyncio.Protocol):
         log.debug("%s: connected", name)
         return True
 
-    def data_received(self, data):
+    def received(self, data, n):
+        # data[:n]: what was read (the shared receive buffer)
         ch = self.ch
         if ch is None:
-            if self._pending is None or not self._route(data):
+            if self._pending is None or not self._route(data, n):
                 return
             data = bytes(self._pending)
+            n = len(data)
             self._pending = None
             ch = self.ch
         net = self.net
@@ -149,7 +152,7 @@ class FleetConnection(asyncio.Protocol):
             i = self.index
             f = faults.active("silent", i)
             if f is not None:
-                faults.note(i, f, "%d bytes from %s not answered" % (len(data), self.peer))
+                faults.note(i, f, "%d bytes from %s not answered" % (n, self.peer))
                 return
             if faults.active("wrong-ic", i) is not None and meter.meter.keys is not None:
                 ic = meter.meter.keys.tx_ic
@@ -162,7 +165,6 @@ class FleetConnection(asyncio.Protocol):
                 net.logger.exception("meter %d: update failed", self.index)
             net.touched.add(self.index)
         now = int(mono * 1000) & TICKS_MASK
-        n = len(data)
         taken = 0
         try:
             while True:
@@ -186,10 +188,10 @@ class FleetConnection(asyncio.Protocol):
                 faults.note(self.index, faults.active("wrong-ic", self.index),
                             "invocation counter %d sent again" % ic)
 
-    def _route(self, data):
+    def _route(self, data, n):
         # shared port: find the meter the first frame is for
         p = self._pending
-        p += data
+        p += memoryview(data)[:n]
         net = self.net
         while True:
             phys = physical_of_frame(p)
@@ -228,7 +230,7 @@ class FleetConnection(asyncio.Protocol):
             if ev == _EV_NONE:
                 return
             if ev == _EV_SEND:
-                self._send(bytes(ch.tx_buf[ch.tx_start:ch.tx_end]))
+                self._send(ch.tx_buf[ch.tx_start:ch.tx_end])
             elif ev == _EV_CLOSE:
                 self.net.logger.info("meter %d %s: closed by the channel", self.index, self.peer)
                 self.closing = True
@@ -270,14 +272,6 @@ class FleetConnection(asyncio.Protocol):
             self.last_sent = time.monotonic()
             t.write(out)
 
-    def pause_writing(self):
-        if self.transport is not None:
-            self.transport.pause_reading()
-
-    def resume_writing(self):
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
-
     def connection_lost(self, exc):
         if self.refused:
             return
@@ -314,7 +308,7 @@ class FleetConnection(asyncio.Protocol):
             self.transport.abort()
 
 
-class FleetNet:
+class FleetNet(_ConnectionCap):
     """The fleet's TCP servers. indices: the meters this process serves
     (default: the whole fleet). wrapper_base / hdlc_base: meter i's port
     is base + i - fleet.first_index (None: none); shared_hdlc_port: one
@@ -340,21 +334,9 @@ class FleetNet:
         self.servers = []
         self.endpoints = []
         self.shared_port = None
-        self._at_cap = 0
+        self.cap_name = "fleet"
         self._task = None
         self._saving = None  # the state write in progress (a Future)
-
-    def refused(self):
-        if not self._at_cap:
-            self.logger.warning("fleet: %d connections, the cap: further connections are closed at once until "
-                                "one ends", self.max_connections)
-        self._at_cap += 1
-
-    def closed(self):
-        if self._at_cap and len(self.connections) < self.max_connections:
-            self.logger.warning("fleet: below the connection cap again (%d connections refused meanwhile)",
-                                self._at_cap)
-            self._at_cap = 0
 
     async def start(self):
         loop = asyncio.get_running_loop()

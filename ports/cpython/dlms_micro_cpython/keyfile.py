@@ -53,6 +53,33 @@ def _hex(text, name, size):
     return b
 
 
+def client_public_keys(ck, member="client_signing_keys"):
+    """A key file's "client_signing_keys" (also the fleet key file's) or
+    "client_agreement_keys" member -> {title: x || y}; KeyFileError."""
+    if not isinstance(ck, dict):
+        raise KeyFileError("%s: an object of client system title -> public key" % member)
+    pubs = {}
+    for title, v in ck.items():
+        name = "%s.%s" % (member, title)
+        pub = _hex(v, name, 64) if isinstance(v, str) and len(v.replace(" ", "").replace(":", "")) == 128 \
+            else _hex(v, name, 96)
+        pubs[_hex(title, name + " (title)", 8)] = pub
+    return pubs
+
+
+def ca_certificate(ca):
+    """A key file's "ca_certificate" member: the PEM text, or the DER
+    bytes; KeyFileError."""
+    if not isinstance(ca, str):
+        raise KeyFileError("ca_certificate: PEM text or the DER in hex")
+    if "-----BEGIN" in ca:
+        return ca
+    try:
+        return bytes.fromhex(ca.replace(" ", "").replace(":", ""))
+    except ValueError:
+        raise KeyFileError("ca_certificate: PEM text or the DER in hex") from None
+
+
 def parse(text):
     """A key file's contents (JSON text) -> ``{"ek": bytes, "ak": bytes,
     "kek": bytes, "system_title": bytes or None}``; KeyFileError for a
@@ -81,29 +108,13 @@ def parse(text):
             out[own] = {int(s): _hex(v, "%s.%s" % (own, s), 32 if s == "1" else 48) for s, v in sk.items()}
         ck = doc.get(clients)
         if ck is not None:
-            if not isinstance(ck, dict):
-                raise KeyFileError("%s: an object of client system title -> public key" % clients)
-            pubs = {}
-            for title, v in ck.items():
-                name = "%s.%s" % (clients, title)
-                pub = _hex(v, name, 64) if isinstance(v, str) and len(v.replace(" ", "").replace(":", "")) == 128 \
-                    else _hex(v, name, 96)
-                pubs[_hex(title, name + " (title)", 8)] = pub
-            out[clients] = pubs
+            out[clients] = client_public_keys(ck, clients)
     for name in ("suite2_ek", "suite2_ak"):
         if doc.get(name) is not None:
             out[name] = _hex(doc[name], name, 32)
     ca = doc.get("ca_certificate")
     if ca is not None:
-        if not isinstance(ca, str):
-            raise KeyFileError("ca_certificate: PEM text or the DER in hex")
-        if "-----BEGIN" in ca:
-            out["ca_certificate"] = ca
-        else:
-            try:
-                out["ca_certificate"] = bytes.fromhex(ca.replace(" ", "").replace(":", ""))
-            except ValueError:
-                raise KeyFileError("ca_certificate: PEM text or the DER in hex") from None
+        out["ca_certificate"] = ca_certificate(ca)
     return out
 
 

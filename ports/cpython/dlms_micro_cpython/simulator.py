@@ -206,14 +206,7 @@ class SimulatedMeter:
         m.log = log
         m.keys = make_key_store(store, keys, compiled)
         m.random_bytes = random_bytes
-        from dlms_micro_cpython import signing  # suites 1 and 2 (HLS-ECDSA)
-
-        m.signing = signing.make_signing(store, keys, compiled, random_bytes)
-        m.suite2_keys = signing.make_suite2_keys(m.keys, keys, compiled)
-        if m.signing:
-            from dlms_micro_cpython import certs
-
-            m.cert_store = certs.make_cert_store(m, store, keys, self._clock, random_bytes, log)
+        self._make_signing(store, keys, compiled, random_bytes)
         # what the definition drives
         self._driven = {}
         for i, what in compiled.DEVICES[device][4]:
@@ -347,6 +340,19 @@ class SimulatedMeter:
 
     # ------------------------------------------------------------ channels
 
+    def _make_signing(self, store, keys, compiled, random_bytes):
+        # suites 1 and 2 (HLS-ECDSA): the meter's signing key pairs, suite 2
+        # keys, certificate store (a fleet meter derives its own)
+        from dlms_micro_cpython import signing
+
+        m = self.meter
+        m.signing = signing.make_signing(store, keys, compiled, random_bytes)
+        m.suite2_keys = signing.make_suite2_keys(m.keys, keys, compiled)
+        if m.signing:
+            from dlms_micro_cpython import certs
+
+            m.cert_store = certs.make_cert_store(m, store, keys, self._clock, random_bytes, self.log)
+
     def make_link(self, kind):
         """A new link layer for one connection or line: "wrapper",
         "hdlc" (a serial line) or "hdlc-tcp" (HDLC over TCP: no inter-octet
@@ -444,7 +450,9 @@ class SimulatedMeter:
 
     def _add_energy(self, entries, wh_float, key, tariff_too):
         # add wh_float Wh to each register (in its scaled unit), keeping the
-        # fraction not yet counted
+        # fraction not yet counted; tariff_too: to the rate register in
+        # force as well (a fleet meter's model sets its registers and sends
+        # only the tariff its energy this way)
         st = self.meter.state
         for e in entries:
             scaler = e[base.E_PARAM][0] if e[base.E_PARAM] else 0
