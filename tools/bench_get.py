@@ -1,0 +1,207 @@
+"""CPU cost of one GET served in process, on CPython (issue 16's figure).
+
+    .venv/bin/python tools/bench_get.py [--repeat N]
+
+A Channel of the demo meter (47 objects) is fed the same prebuilt request
+frame again and again, as a socket would feed it, and every reply is taken
+out: a plain GET of the energy register (1.0.1.8.0.255, reader association,
+LLS) over the TCP wrapper and over HDLC, and a ciphered GET (suite 0,
+glo-get-request, SC 0x30) of the same register on a one-register meter with
+keys over HDLC, each with a fresh invocation counter. Prints the best of
+--repeat runs of a timed loop, in microseconds per GET (best-of filters the
+noise of a shared machine; the median is printed beside it).
+"""
+
+import argparse
+import os
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for p in (REPO, os.path.join(REPO, "ports", "cpython")):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+from dlms_micro import crc16  # noqa: E402
+from dlms_micro.link import hdlc  # noqa: E402
+from dlms_micro.server import Channel  # noqa: E402
+
+GET_ENERGY = bytes.fromhex("c001c100030100010800ff0200")
+AARQ_LLS = bytes.fromhex(
+    "6036A109060760857405080101" "8A020780" "8B0760857405080201" "AC0A80083132333435363738"
+    "BE10040E01000000065F1F0400007E1F0200")
+
+
+def frame(ctrl, info):
+    # A client frame (client 0x10) to server 1/0x11; info gets the LLC header.
+    body = bytearray([0, 0, 0x02, 0x23, 0x41, ctrl])
+    if info:
+        body += b"\x00\x00\xe6\xe6\x00" + info
+    n = len(body) + 2
+    body[0] = 0xA0 | (n >> 8)
+    body[1] = n & 0xFF
+    if info:
+        c = crc16.fcs(body, 0, 6)
+        body[6] = c & 0xFF
+        body[7] = c >> 8
+    c = crc16.fcs(body, 0, len(body))
+    return b"\x7e" + bytes(body) + bytes([c & 0xFF, c >> 8]) + b"\x7e"
+
+
+def iframe(k, apdu):
+    k &= 7
+    return frame((k << 5) | 0x10 | (k << 1), apdu)
+
+
+def wrapped(apdu):
+    return bytes([0, 1, 0, 0x20, 0, 1, len(apdu) >> 8, len(apdu) & 0xFF]) + apdu
+
+
+def pump(ch, f):
+    ch.feed(f, 0, len(f), 0)
+    while ch.next_event(0):
+        pass
+
+
+def timed(fn, n, repeat):
+    # (best, median) us per call over `repeat` loops of n calls
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        runs.append((time.perf_counter() - t0) * 1e6 / n)
+    runs.sort()
+    return runs[0], runs[len(runs) // 2]
+
+
+def demo_channel(kind):
+    from dlms_micro_cpython.demo import DemoMeter
+
+    demo = DemoMeter(wall_clock=lambda: 1767225600, seed=1)
+    ch = demo.make_channel(kind)
+    return demo, ch
+
+
+def bench_wrapper(n, repeat):
+    _, ch = demo_channel("wrapper")
+    pump(ch, wrapped(AARQ_LLS))
+    if ch.assoc.status != 2:
+        raise RuntimeError("LLS association not open")
+    f = wrapped(GET_ENERGY)
+
+    def get():
+        ch.feed(f, 0, len(f), 0)
+        while ch.next_event(0):
+            pass
+
+    get()
+    if ch.tx_buf[ch.tx_start + 8] != 0xC4:
+        raise RuntimeError("no GET response")
+    return timed(get, n, repeat)
+
+
+def bench_hdlc(n, repeat):
+    _, ch = demo_channel("hdlc")
+    pump(ch, frame(0x93, b""))
+    pump(ch, iframe(0, AARQ_LLS))
+    if ch.assoc.status != 2:
+        raise RuntimeError("LLS association not open")
+    frames = [iframe(k, GET_ENERGY) for k in range(8)]
+    state = [1]
+
+    def get():
+        f = frames[state[0] & 7]
+        state[0] += 1
+        ch.feed(f, 0, len(f), 0)
+        while ch.next_event(0):
+            pass
+
+    get()
+    if ch.tx_buf[ch.tx_start + 12] != 0xC4:
+        raise RuntimeError("no GET response")
+    return timed(get, n, repeat)
+
+
+class _Mem:
+    def __init__(self):
+        self.d = {}
+
+    def get(self, key):
+        return self.d.get(key)
+
+    def put(self, key, value):
+        self.d[key] = bytes(value)
+
+
+def bench_ciphered(n, repeat):
+    from dlms_micro.cosem.register import REGISTER
+    from dlms_micro.meter import Meter, Role
+    from dlms_micro.security import gcm as gcm_mod
+    from dlms_micro.security import keys as ks
+
+    ek = bytes(range(16))
+    ak = bytes(range(0xD0, 0xE0))
+    ctitle = b"MMM\x00\x00\x00\x00\x01"
+    keys = ks.KeyStore(_Mem(), b"MMM\x00\x00\xbc\x61\x4e", ek=ek, ak=ak)
+    rw = (b"\x01\x01\x01", b"\x01")
+    table = ((3, 0, b"\x01\x00\x01\x08\x00\xff", REGISTER, 0, (rw,), (0, 30)),)
+    meter = Meter(table, (Role(32, ciphered=True),), [123456789])
+    meter.keys = keys
+    ch = Channel(meter, hdlc.HdlcServer(max_apdu=512))
+    g = gcm_mod.new()
+    g.set_key(ek)
+    aad = bytearray(b"\x30") + ak
+
+    def protect(plain, ic):
+        tag = 0x21 if plain[0] == 0x01 else 0xC8
+        iv = bytearray(ctitle) + bytes([ic >> 24, (ic >> 16) & 255, (ic >> 8) & 255, ic & 255])
+        b = bytearray(plain)
+        t = bytearray(12)
+        g.encrypt(iv, 0, aad, 0, 17, b, 0, len(b), t, 0)
+        body = b"\x30" + iv[8:] + bytes(b) + bytes(t)
+        return bytes([tag, len(body)]) + body
+
+    ui = protect(bytes.fromhex("01000000065F1F0400007E1F04B0"), 1)
+    body = bytes.fromhex("A109060760857405080103") + b"\xa6\x0a\x04\x08" + ctitle
+    body += bytes([0xBE, len(ui) + 2, 0x04, len(ui)]) + ui
+    pump(ch, frame(0x93, b""))
+    pump(ch, iframe(0, bytes([0x60, len(body)]) + body))
+    if ch.assoc.status != 2:
+        raise RuntimeError("ciphered association not open")
+    total = n * repeat + 1
+    frames = [iframe(k + 1, protect(GET_ENERGY, k + 2)) for k in range(total)]
+    state = [0]
+
+    def get():
+        f = frames[state[0]]
+        state[0] += 1
+        ch.feed(f, 0, len(f), 0)
+        while ch.next_event(0):
+            pass
+
+    get()
+    if ch.tx_buf[ch.tx_start + 12] != 0xCC:
+        raise RuntimeError("no glo-get-response")
+    return timed(get, n, repeat)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=15, help="timed loops per figure (default 15)")
+    ap.add_argument("-n", type=int, default=400, help="GETs per timed loop (default 400)")
+    args = ap.parse_args(argv)
+    print("GET served in process on %s %s (best / median of %d loops of %d)"
+          % (sys.implementation.name, sys.version.split()[0], args.repeat, args.n))
+    for label, fn, n in (
+        ("plain GET, wrapper, demo meter", bench_wrapper, args.n),
+        ("plain GET, HDLC, demo meter", bench_hdlc, args.n),
+        ("ciphered GET (suite 0), HDLC", bench_ciphered, max(1, args.n // 4)),
+    ):
+        best, median = fn(n, args.repeat)
+        print("  %-40s %7.1f us  (median %.1f)" % (label, best, median))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
