@@ -97,6 +97,11 @@ class Channel:
         if meter.auth_guard is None:
             meter.auth_guard = _ag.AuthGuard(len(meter.roles))
         self.line_guard = _ag.LineGuard(meter.auth_guard)
+        # failed authentications on this connection or line (line_guard's
+        # count, copied by _auth_failed: a plain attribute, as a property in
+        # the class would make MicroPython look every attribute store of a
+        # Channel up in the class first)
+        self.auth_failures = 0
         # Suite 0 (AES-GCM) for a meter with keys: the global-key cipher is
         # shared by the meter's channels, the dedicated-key one is ours.
         self.suite = None
@@ -135,11 +140,6 @@ class Channel:
     def close(self):
         # The transport went away: the association ends with it.
         self._release()
-
-    @property
-    def auth_failures(self):
-        # failed authentications on this connection or line
-        return self.line_guard.failures
 
     def next_event(self, now):
         link = self.link
@@ -218,6 +218,7 @@ class Channel:
         now = self._now
         sap_locked = g.failed(role, now)
         line_locked = self.line_guard.failed(now)
+        self.auth_failures = self.line_guard.failures
         self._error(
             "failed authentication from client SAP %d: %s (%d for this SAP, %d on this line)"
             % (sap, what, g.failures[role], self.line_guard.failures)
