@@ -55,7 +55,12 @@ class Register(base.InterfaceClass):
         p = obj[base.E_PARAM]
         if attr == 2:
             tag = p[2] if len(p) > 2 else axdr.DOUBLE_LONG_UNSIGNED
-            ctx.pos = common.encode_value(ctx.buf, ctx.pos, tag, 0, ctx.meter.state[obj[base.E_SLOT]])
+            v = ctx.meter.state[obj[base.E_SLOT]]
+            q = axdr.enc_int_in(ctx.buf, ctx.pos, ctx.limit, tag, v)
+            if q >= 0:  # an integer value that fits: one call instead of ~8
+                ctx.pos = q
+                return base.SUCCESS
+            ctx.pos = common.encode_value(ctx.buf, ctx.pos, tag, 0, v)
         elif attr == 3:
             buf = ctx.buf
             pos = axdr.enc_structure(buf, ctx.pos, 2)
