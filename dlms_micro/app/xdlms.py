@@ -82,6 +82,10 @@ class Services:
         # being collected.
         self.block = bytearray(max_pdu)
         self._block_mv = memoryview(self.block)  # made once: a slice costs 16 B, not 32
+        # Views of the block buffer that GET data blocks are copied from,
+        # made once per block size (_copy_block): {offset: view}
+        self._views = None
+        self._views_n = 0
         self._sel_pos = 0
         self._blen = 0  # bytes in the block buffer
         self._bpos = 0  # bytes already sent from it
@@ -486,11 +490,30 @@ class Services:
         out[p] = 0  # raw-data
         p = axdr.put_length(out, p + 1, n)
         s = self._bpos
-        out[p : p + n] = self._block_mv[s : s + n]
+        self._copy_block(out, p, s, n, last)
         self._bpos = s + n
         if last:
             self.abort_blocks()
         return p + n
+
+    def _copy_block(self, out, p, s, n, last):
+        # out[p:p+n] = block[s:s+n] without allocating once a transfer runs:
+        # the blocks of a transfer have one size (the room of a response)
+        # and start at multiples of it, so their views of the block buffer
+        # are made on first use and kept (a slice of a memoryview costs 16 B
+        # each time). The last, shorter block is copied byte by byte.
+        if n != self._views_n:
+            if last:
+                b = self.block
+                for i in range(n):
+                    out[p + i] = b[s + i]
+                return
+            self._views = {}
+            self._views_n = n
+        v = self._views.get(s)
+        if v is None:
+            v = self._views[s] = self._block_mv[s : s + n]
+        out[p : p + n] = v
 
     def _block_dar(self, iip, out, o, code):
         out[o] = GET_RESPONSE
