@@ -717,7 +717,14 @@ class Channel:
         end = lim - _s0.TRAILER
         if not self.services.gbt and o + a.client_max_pdu - _s0.TRAILER < end:
             end = o + a.client_max_pdu - _s0.TRAILER
-        q = self.services.handle(buf, suite.start, suite.end, out, p, end)
+        sv = self.services
+        s = suite.start
+        q = -2
+        if (suite.end - s == 13 and buf[s] == 0xC0 and buf[s + 1] == 1 and not buf[s + 12] and not sv.gbt
+                and a.status == asn.ASSOCIATED):
+            q = sv.get_normal(buf, s, out, p, end)  # the commonest request, as in _serve_apdu
+        if q == -2:
+            q = sv.handle(buf, s, suite.end, out, p, end)
         if q < 0:
             return -1
         q = suite.protect(out, p, q, lim)
