@@ -270,6 +270,16 @@ def enc_int_in(buf, off, limit, tag, v):
     # in its range, and room for the element below limit (and in buf).
     # Returns the end, or -1 when any of that does not hold (nothing is
     # written): enc_int and the caller's limit check then answer as usual.
+    if tag == DOUBLE_LONG_UNSIGNED and type(v) is int and 0 <= v <= 0x3FFFFFFF and 0 <= off <= limit - 5:
+        # the commonest (an energy register), a small int: without struct
+        if off + 5 > len(buf):
+            return -1
+        buf[off] = DOUBLE_LONG_UNSIGNED
+        buf[off + 1] = v >> 24
+        buf[off + 2] = (v >> 16) & 0xFF
+        buf[off + 3] = (v >> 8) & 0xFF
+        buf[off + 4] = v & 0xFF
+        return off + 5
     if tag < 0 or tag > 33 or type(v) is not int:
         return -1
     k = _KIND[tag]

@@ -32,22 +32,35 @@ from dlms_micro.app import xdlms as _xd
 from dlms_micro.app.xdlms import Services
 from dlms_micro.errors import DlmsError
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
 # Security suite 0 is loaded only for a meter that has keys (meter.keys), so
 # a board without security does not import the crypto modules.
 _s0 = None
 
 # Events: the links' numbers (link.hdlc / link.wrapper use the same), so
-# that a board with one link type does not load the other's module.
-EV_NONE = 0
-EV_SEND = 1
-_EV_APDU = 2
-_EV_CONNECTED = 3  # HDLC: link (re)established
-_EV_DISCONNECTED = 4  # HDLC: DISC or inactivity
-EV_CLOSE = 5  # wrapper: the stream cannot be trusted any more
+# that a board with one link type does not load the other's module. const():
+# folded into the code on MicroPython (no global lookup per use).
+EV_NONE = const(0)
+EV_SEND = const(1)
+_EV_APDU = const(2)
+_EV_CONNECTED = const(3)  # HDLC: link (re)established
+_EV_DISCONNECTED = const(4)  # HDLC: DISC or inactivity
+EV_CLOSE = const(5)  # wrapper: the stream cannot be trusted any more
 
-_LINK_HDLC = 1
-_LINK_WRAPPER = 2
-_GENERAL_SIGNING = 0xDF
+_LINK_HDLC = const(1)
+_LINK_WRAPPER = const(2)
+_GENERAL_SIGNING = const(0xDF)
+_PENDING = const(1)  # asn.ASSOCIATION_PENDING, folded
+_ASSOCIATED = const(2)  # asn.ASSOCIATED, folded
+if asn.ASSOCIATED != _ASSOCIATED or asn.ASSOCIATION_PENDING != _PENDING:
+    raise ImportError("server: association state numbers changed")
 
 # What this server implements (offered in the InitiateResponse, intersected
 # with what the client proposes and what the role grants).
@@ -156,7 +169,8 @@ class Channel:
                 return EV_SEND
             if ev == _EV_APDU:
                 self._reply_start = link.TX_APDU_START
-                end = self._apdu()
+                # (_apdu's own work is for a pending HLS association only)
+                end = self._apdu() if self.assoc.status == _PENDING else self._serve_apdu()
                 link.send_apdu(end, self._reply_start)
             elif ev == _EV_CONNECTED or ev == _EV_DISCONNECTED:
                 self._release()
@@ -283,7 +297,7 @@ class Channel:
         g = self.gbt
         c = a.conformance
         return (
-            a.status == asn.ASSOCIATED
+            a.status == _ASSOCIATED
             and (self.suite is None or not self.suite.enabled)
             and not (g.receiving or g.sending or g.client_block or g.rx_n)
             and not (c & _CONF_GBT and not c & _CONF_BT_GET)
@@ -721,7 +735,7 @@ class Channel:
         s = suite.start
         q = -2
         if (suite.end - s == 13 and buf[s] == 0xC0 and buf[s + 1] == 1 and not buf[s + 12] and not sv.gbt
-                and a.status == asn.ASSOCIATED):
+                and a.status == _ASSOCIATED):
             q = sv.get_normal(buf, s, out, p, end)  # the commonest request, as in _serve_apdu
         if q == -2:
             q = sv.handle(buf, s, suite.end, out, p, end)

@@ -68,6 +68,15 @@ _CONF_LIST = asn.CONF_MULTIPLE_REFERENCES
 
 _GET_HEADER = const(12)  # C4 02 iip last block-number(4) 00 length(<=4)
 
+# cosem.base's entry fields and codes that get_normal uses, folded into the
+# code on MicroPython (a module attribute costs two lookups per use)
+_E_LN = const(2)
+_E_IC = const(3)
+_E_ACCESS = const(5)
+_READ = const(1)
+if (base.E_LN, base.E_IC, base.E_ACCESS, base.READ, base.SUCCESS) != (_E_LN, _E_IC, _E_ACCESS, _READ, 0):
+    raise ImportError("xdlms: cosem.base entry layout changed")
+
 
 class Services:
     def __init__(self, meter, assoc, max_pdu=1024):
@@ -182,13 +191,13 @@ class Services:
         obj = self.meter.find((req[s + 3] << 8) | req[s + 4], req, s + 5)
         if obj is None or attr < 1 or attr > 127 or not a.conformance & _CONF_GET or self.max_pdu < 13:
             return -2
-        modes = obj[base.E_ACCESS][a.role]
+        modes = obj[_E_ACCESS][a.role]
         if modes is None:
             return -2
         modes = modes[0]
-        if attr > len(modes) or not modes[attr - 1] & base.READ:
+        if attr > len(modes) or not modes[attr - 1] & _READ:
             return -2
-        ic = self.meter.handlers[obj[base.E_IC]]
+        ic = self.meter.handlers[obj[_E_IC]]
         if attr > ic.attribute_count:
             return -2
         self.abort_blocks()
@@ -206,15 +215,15 @@ class Services:
         ctx.limit = limit
         try:
             if attr == 1:
-                ctx.pos = axdr.enc_octet_string(out, o + 4, obj[base.E_LN])
-                res = base.SUCCESS
+                ctx.pos = axdr.enc_octet_string(out, o + 4, obj[_E_LN])
+                res = 0
             else:
                 res = ic.get(ctx, obj, attr)
         except EncodeError:
             res = -1  # does not fit: go in blocks
         except DecodeError as e:
             return self._malformed(e, out, o)
-        if res == base.SUCCESS and ctx.cursor == 0:
+        if res == 0 and ctx.cursor == 0:
             return ctx.pos
         try:
             return self._get_rest(obj, attr, req[s + 2], res, out, o, limit)

@@ -232,7 +232,12 @@ class HdlcServer:
                 self.send_apdu(-1)
                 continue
             if self._out_next >= 0 and self._win > 0:
-                self._send_segment()
+                p = self._out_next
+                if (p == self._out_first and self._out_end - p <= self.max_info_tx and self._addr_len == 2
+                        and not self._out_ui):
+                    self._one_frame(self.tx_apdu, p)  # the usual reply
+                else:
+                    self._send_segment()
                 return EV_SEND
             r = self._rpos
             w = self._wpos
@@ -494,7 +499,15 @@ class HdlcServer:
         self._out_next = -1  # a new request ends any reply still unsent
         self._win = 0
         self._vr = (self._vr + 1) & 7
-        self._deliver(b, f + 11, f + n - 2, c & _PF, False)
+        # _deliver(b, f + 11, f + n - 2, c & _PF, False), inline
+        self.apdu_buf = b
+        self.apdu_start = f + 11
+        self.apdu_end = f + n - 2
+        self.apdu_ui = False
+        self._out_ui = False
+        self._req_pf = c & _PF
+        self._await_reply = True
+        self._event = EV_APDU
         return True
 
     def _make_room(self, r, w, need):
@@ -921,9 +934,6 @@ class HdlcServer:
         # Frame the next segment of the reply in place inside tx_apdu.
         b = self.tx_apdu
         p = self._out_next
-        if p == self._out_first and self._out_end - p <= self.max_info_tx and self._addr_len == 2 and not self._out_ui:
-            self._one_frame(b, p)
-            return
         n = self._out_end - p
         if n > self.max_info_tx:
             n = self.max_info_tx
@@ -962,7 +972,8 @@ class HdlcServer:
         self._emit(b, s, end)
 
     def _one_frame(self, b, p):
-        # _send_segment for the usual reply: one I-frame to a 2-byte address,
+        # _send_segment for the usual reply (next_event checks it is): one
+        # I-frame to a 2-byte address,
         # framed around b[p:_out_end] (header in the room before it, FCS and
         # flag after it) with the same bytes as the general code, in fewer
         # calls.
