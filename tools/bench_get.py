@@ -65,8 +65,12 @@ def pump(ch, f):
         pass
 
 
-def timed(fn, n, repeat):
-    # (best, median) us per call over `repeat` loops of n calls
+def timed(fn, n, repeat, ch, at, tag):
+    # (best, median) us per call over `repeat` loops of n calls, after one
+    # call whose reply must open with `tag` at tx_buf[tx_start + at]
+    fn()
+    if ch.tx_buf[ch.tx_start + at] != tag:
+        raise RuntimeError("no response 0x%02X" % tag)
     runs = []
     for _ in range(repeat):
         t0 = time.process_time()
@@ -77,63 +81,37 @@ def timed(fn, n, repeat):
     return runs[0], runs[len(runs) // 2]
 
 
-def demo_channel(kind):
+def bench_plain(kind, n, repeat):
+    # the demo meter's reader association on a "wrapper" or "hdlc" Channel
     from dlms_micro_cpython.demo import DemoMeter
 
-    demo = DemoMeter(wall_clock=lambda: 1767225600, seed=1)
-    ch = demo.make_channel(kind)
-    return demo, ch
-
-
-def bench_wrapper(n, repeat):
-    _, ch = demo_channel("wrapper")
-    pump(ch, wrapped(AARQ_LLS))
+    ch = DemoMeter(wall_clock=lambda: 1767225600, seed=1).make_channel(kind)
+    if kind == "hdlc":
+        pump(ch, frame(0x93, b""))
+        pump(ch, iframe(0, AARQ_LLS))
+        frames = [iframe(k, GET_ENERGY) for k in range(8)]
+        at = 12  # flag, format, addresses, control, HCS, LLC
+    else:
+        pump(ch, wrapped(AARQ_LLS))
+        frames = [wrapped(GET_ENERGY)] * 8
+        at = 8  # the wrapper header
     if ch.assoc.status != 2:
         raise RuntimeError("LLS association not open")
-    f = wrapped(GET_ENERGY)
+    return timed(_getter(ch, frames, 1, 7), n, repeat, ch, at, 0xC4)
+
+
+def _getter(ch, frames, first, mask):
+    # a GET: the next frame (frames[k & mask]) in, the reply out
+    state = [first]
 
     def get():
-        ch.feed(f, 0, len(f), 0)
-        while ch.next_event(0):
-            pass
-
-    get()
-    if ch.tx_buf[ch.tx_start + 8] != 0xC4:
-        raise RuntimeError("no GET response")
-    return timed(get, n, repeat)
-
-
-def bench_hdlc(n, repeat):
-    _, ch = demo_channel("hdlc")
-    pump(ch, frame(0x93, b""))
-    pump(ch, iframe(0, AARQ_LLS))
-    if ch.assoc.status != 2:
-        raise RuntimeError("LLS association not open")
-    frames = [iframe(k, GET_ENERGY) for k in range(8)]
-    state = [1]
-
-    def get():
-        f = frames[state[0] & 7]
+        f = frames[state[0] & mask]
         state[0] += 1
         ch.feed(f, 0, len(f), 0)
         while ch.next_event(0):
             pass
 
-    get()
-    if ch.tx_buf[ch.tx_start + 12] != 0xC4:
-        raise RuntimeError("no GET response")
-    return timed(get, n, repeat)
-
-
-class _Mem:
-    def __init__(self):
-        self.d = {}
-
-    def get(self, key):
-        return self.d.get(key)
-
-    def put(self, key, value):
-        self.d[key] = bytes(value)
+    return get
 
 
 def bench_ciphered(n, repeat):
@@ -142,11 +120,12 @@ def bench_ciphered(n, repeat):
     from dlms_micro.meter import Meter, Role
     from dlms_micro.security import gcm as gcm_mod
     from dlms_micro.security import keys as ks
+    from dlms_micro_cpython.simulator import MemoryStorage
 
     ek = bytes(range(16))
     ak = bytes(range(0xD0, 0xE0))
     ctitle = b"MMM\x00\x00\x00\x00\x01"
-    keys = ks.KeyStore(_Mem(), b"MMM\x00\x00\xbc\x61\x4e", ek=ek, ak=ak)
+    keys = ks.KeyStore(MemoryStorage(), b"MMM\x00\x00\xbc\x61\x4e", ek=ek, ak=ak)
     rw = (b"\x01\x01\x01", b"\x01")
     table = ((3, 0, b"\x01\x00\x01\x08\x00\xff", REGISTER, 0, (rw,), (0, 30)),)
     meter = Meter(table, (Role(32, ciphered=True),), [123456789])
@@ -172,21 +151,8 @@ def bench_ciphered(n, repeat):
     pump(ch, iframe(0, bytes([0x60, len(body)]) + body))
     if ch.assoc.status != 2:
         raise RuntimeError("ciphered association not open")
-    total = n * repeat + 1
-    frames = [iframe(k + 1, protect(GET_ENERGY, k + 2)) for k in range(total)]
-    state = [0]
-
-    def get():
-        f = frames[state[0]]
-        state[0] += 1
-        ch.feed(f, 0, len(f), 0)
-        while ch.next_event(0):
-            pass
-
-    get()
-    if ch.tx_buf[ch.tx_start + 12] != 0xCC:
-        raise RuntimeError("no glo-get-response")
-    return timed(get, n, repeat)
+    frames = [iframe(k + 1, protect(GET_ENERGY, k + 2)) for k in range(n * repeat + 1)]
+    return timed(_getter(ch, frames, 0, -1), n, repeat, ch, 12, 0xCC)  # glo-get-response
 
 
 def main(argv=None):
@@ -197,8 +163,8 @@ def main(argv=None):
     print("GET served in process on %s %s (best / median of %d loops of %d)"
           % (sys.implementation.name, sys.version.split()[0], args.repeat, args.n))
     for label, fn, n in (
-        ("plain GET, wrapper, demo meter", bench_wrapper, args.n),
-        ("plain GET, HDLC, demo meter", bench_hdlc, args.n),
+        ("plain GET, wrapper, demo meter", lambda n, r: bench_plain("wrapper", n, r), args.n),
+        ("plain GET, HDLC, demo meter", lambda n, r: bench_plain("hdlc", n, r), args.n),
         ("ciphered GET (suite 0, cryptography), HDLC", bench_ciphered, max(1, args.n // 4)),
     ):
         best, median = fn(n, args.repeat)
