@@ -49,9 +49,9 @@ _s0 = None
 # folded into the code on MicroPython (no global lookup per use).
 EV_NONE = const(0)
 EV_SEND = const(1)
-_EV_APDU = const(2)
-_EV_CONNECTED = const(3)  # HDLC: link (re)established
-_EV_DISCONNECTED = const(4)  # HDLC: DISC or inactivity
+EV_APDU = const(2)
+EV_CONNECTED = const(3)  # HDLC: link (re)established
+EV_DISCONNECTED = const(4)  # HDLC: DISC or inactivity
 EV_CLOSE = const(5)  # wrapper: the stream cannot be trusted any more
 
 _LINK_HDLC = const(1)
@@ -167,12 +167,12 @@ class Channel:
                 self.tx_start = link.tx_start
                 self.tx_end = link.tx_end
                 return EV_SEND
-            if ev == _EV_APDU:
+            if ev == EV_APDU:
                 self._reply_start = link.TX_APDU_START
                 # (_apdu's own work is for a pending HLS association only)
                 end = self._apdu() if self.assoc.status == _PENDING else self._serve_apdu()
                 link.send_apdu(end, self._reply_start)
-            elif ev == _EV_CONNECTED or ev == _EV_DISCONNECTED:
+            elif ev == EV_CONNECTED or ev == EV_DISCONNECTED:
                 self._release()
             else:
                 return ev  # EV_NONE, or the wrapper's EV_CLOSE
