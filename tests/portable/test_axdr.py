@@ -572,21 +572,24 @@ def test_enc_int_in_matches_enc_int_or_declines():
     # enc_int writes when the value is an int in range and the element ends
     # by the limit; otherwise it returns -1 and writes nothing.
     tags = (INTEGER, LONG, DOUBLE_LONG, LONG64, UNSIGNED, LONG_UNSIGNED, DOUBLE_LONG_UNSIGNED,
-            LONG64_UNSIGNED, ENUM, DELTA_LONG_UNSIGNED, OCTET_STRING, BOOLEAN, NULL_DATA, 99, -1)
-    values = (0, 1, -1, 127, 128, -129, 255, 256, 65535, 65536, -32769, 0x3FFFFFFF, 0x40000000,
-              0xFFFFFFFF, 0x100000000, -0x80000000, -0x80000001, True, 1.5, None, b"\x01")
+            LONG64_UNSIGNED, ENUM, OCTET_STRING, 99)
+    values = (0, -1, 255, 65536, -32769, 0x3FFFFFFF, 0x40000000, 0xFFFFFFFF, 0x100000000,
+              -0x80000001, True, 1.5)
+    zero = bytes(16)
+    a = bytearray(16)
+    b = bytearray(16)
     for tag in tags:
         for v in values:
-            for off, limit, size in ((0, 64, 64), (3, 64, 64), (60, 64, 64), (0, 4, 64), (2, 64, 6)):
-                a = bytearray(size)
+            for off, limit in ((0, 16), (7, 16), (2, 6)):
+                a[0:16] = zero
+                b[0:16] = zero
                 q = axdr.enc_int_in(a, off, limit, tag, v)
-                b = bytearray(size)
                 try:
                     want = axdr.enc_int(b, off, tag, v)
                 except EncodeError:
                     want = -1
                 if q < 0:
-                    assert a == bytearray(size), (tag, v, off)  # nothing written
+                    assert a == zero, (tag, v, off)  # nothing written
                     assert want < 0 or want > limit or type(v) is not int, (tag, v, off, limit)
                 else:
                     assert q == want and a == b and q <= limit, (tag, v, off, limit)
