@@ -20,6 +20,15 @@
 #   --boot-only         print the ready line (heap after boot) and exit
 #   --heap-log          print the heap in use and free (after a collection)
 #                       twice a second while serving
+#   --pins DIR          machine.Pin stand-in for the board's relay: each output
+#                       write appended to DIR/pins.log ("PIN LEVEL"); an input
+#                       reads DIR/in<PIN> ("0"/"1") when that file exists, else
+#                       the relay's feedback input reads the contacts (a
+#                       latching relay's last coil pulsed, a monostable's coil)
+#   --load W            a constant load of W watts while the relay is closed:
+#                       its energy added once a second (App.add_energy: import
+#                       register, the tariff's rate register; prepayment
+#                       charges it)
 # It prints "dlms_micro: ready wrapper=PORT hdlc=PORT heap_used=B heap_free=B"
 # once listening, then serves until killed.
 #
@@ -58,6 +67,8 @@ CRC = use_native()
 DEMO_EK = b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f"
 DEMO_AK = b"\xd0\xd1\xd2\xd3\xd4\xd5\xd6\xd7\xd8\xd9\xda\xdb\xdc\xdd\xde\xdf"
 DEMO_KEK = b"\xc0\xc1\xc2\xc3\xc4\xc5\xc6\xc7\xc8\xc9\xca\xcb\xcc\xcd\xce\xcf"
+# the demo Token gateway key (`dlms-micro token` makes tokens with it)
+DEMO_TOKEN_KEY = b"TOKEN-DEMO-ONLY!"
 
 
 class RamStore:
@@ -78,7 +89,7 @@ class RamStore:
         pass
 
 
-def make_meter(name=None, storage=None, wall_clock=None, meter_module=None, keys="demo", log=None):
+def make_meter(name=None, storage=None, wall_clock=None, meter_module=None, keys="demo", log=None, pin_class=None):
     # The board's meter (and the App board.build made) without its UARTs,
     # LED and watchdog: the firmware's ports stand in for them.
     # meter_module: another compiled meter definition (frozen) to build
@@ -105,7 +116,15 @@ def make_meter(name=None, storage=None, wall_clock=None, meter_module=None, keys
         if keys != "none":
             _provision(store, defn, keys)
         ks = keyring.open_keys(store, defn, log) or False
-    app = _board.build(cfg, storage=storage, wdt=False, log=_quiet, wall_clock=wall_clock, definition=defn, keys=ks)
+    token_key = None
+    if keys == "demo" and any(e[0] == 115 for e in defn.DEVICES[0][2]):
+        # provisioned once, as the keys; without storage in RAM
+        if storage is None:
+            token_key = DEMO_TOKEN_KEY
+        elif storage.get(_board.KEY_TOKEN) is None:
+            storage.put(_board.KEY_TOKEN, DEMO_TOKEN_KEY)
+    app = _board.build(cfg, storage=storage, wdt=False, log=log or _quiet, wall_clock=wall_clock, definition=defn,
+                       keys=ks, token_key=token_key, pin_class=pin_class)
     return app, cfg
 
 
@@ -160,6 +179,95 @@ def _heap_log(inner, every_ms=500):
     return service
 
 
+def _load(app, watts, inner):
+    # --load: watts while the supply is on, counted once a second in whole
+    # Wh (the fraction carried)
+    import time
+
+    from dlms_micro.cosem import disconnect
+
+    dcs = [e for e in app.meter.table if e[0] == 70]
+    st = {"at": None, "mws": 0}
+
+    def service(now):
+        inner(now)
+        if st["at"] is None:
+            st["at"] = now
+            return
+        dt = time.ticks_diff(now, st["at"])
+        if dt < 1000:
+            return
+        st["at"] = now
+        if dcs and not disconnect.connected(app.meter, dcs[0]):
+            return
+        st["mws"] += watts * dt  # milliwatt-seconds: W * ms
+        wh = st["mws"] // 3600000
+        if wh:
+            st["mws"] -= wh * 3600000
+            app.add_energy(wh)
+
+    return service
+
+
+def file_pins(directory, relay_cfg):
+    # --pins: a machine.Pin whose outputs are recorded in DIRECTORY/pins.log
+    # and whose inputs read DIRECTORY/in<PIN>, else the relay model (the
+    # board file's "relay": the feedback input follows the contacts)
+    import os
+
+    r = relay_cfg[0] if isinstance(relay_cfg, list) else (relay_cfg or {})
+    model = {"contacts": 1}  # closed at delivery
+    log_path = directory + "/pins.log"
+
+    class FilePin:
+        OUT = 1
+        IN = 0
+        PULL_UP = 2
+        PULL_DOWN = 3
+        IRQ_RISING = 1
+        IRQ_FALLING = 2
+
+        def __init__(self, pin, mode=None, pull=None, value=None):
+            self.pin = pin
+            self.level = 0
+            if value is not None:
+                self.value(value)
+
+        def value(self, v=None):
+            if v is None:
+                try:
+                    with open(directory + "/in%d" % self.pin) as f:
+                        return 1 if f.read().strip() == "1" else 0
+                except OSError:
+                    pass
+                if self.pin == r.get("feedback"):
+                    return model["contacts"] ^ (1 if r.get("feedback_active_low") else 0)
+                if self.pin == r.get("button"):
+                    return 1 if r.get("button_active_low") else 0  # not pressed
+                return self.level
+            v = 1 if v else 0
+            self.level = v
+            on = v ^ (1 if r.get("active_low") else 0)
+            if on and self.pin == r.get("close_pin"):
+                model["contacts"] = 1
+            elif on and self.pin == r.get("open_pin"):
+                model["contacts"] = 0
+            elif self.pin == r.get("pin"):
+                model["contacts"] = on
+            with open(log_path, "a") as f:
+                f.write("%d %d\n" % (self.pin, v))
+            return None
+
+        def irq(self, *a, **kw):
+            pass
+
+    try:
+        os.mkdir(directory)
+    except OSError:
+        pass
+    return FilePin
+
+
 def _arg(argv, key, default):
     if key in argv:
         return argv[argv.index(key) + 1]
@@ -188,11 +296,18 @@ def unix(argv=None):
         from dlms_micro_mp.storage import FlashStorage
 
         storage = FlashStorage(data)
-    if dlms_board_def.load(name or dlms_board_def.NAMES[0]).get("sources"):
+    board_cfg = dlms_board_def.load(name or dlms_board_def.NAMES[0])
+    if board_cfg.get("sources"):
         idle_sources()
+    pins = _arg(argv, "--pins", None)
+    pin_class = None
+    if pins:
+        pin_class = file_pins(pins, board_cfg.get("relay"))
+    elif board_cfg.get("relay"):
+        pin_class = _IdleHw
     try:
         app, cfg = make_meter(name, storage, wall_clock=lambda: int(time.time()), meter_module=module, keys=keys,
-                              log=log)
+                              log=log, pin_class=pin_class)
     except (OSError, ValueError) as e:  # a key file that cannot be read or is not one
         print("dlms_micro: --keys %s: %s" % (keys, e))
         sys.exit(2)
@@ -228,6 +343,9 @@ def unix(argv=None):
         if idle is None and hasattr(p, "idle"):
             idle = p.idle
     service = app.loop.service
+    load = _arg(argv, "--load", None)
+    if load:
+        service = _load(app, int(load), service)
     if "--heap-log" in argv:
         service = _heap_log(service)
     loop = Loop(tuple(ports), idle=idle, service=service)

@@ -73,6 +73,19 @@ class App:
         self.energy_slots = slots
         self.log = log
         self.definition = definition
+        self.apps = None  # dlms_micro_mp.apps.Apps, or None
+
+    def add_energy(self, wh_import, wh_export=0):
+        # The port's metered energy (whole Wh): to the import and export
+        # registers and to the rate registers of the tariff in force.
+        st = self.meter.state
+        s_imp, s_exp = self.energy_slots
+        if s_imp >= 0 and st[s_imp] is not None:
+            st[s_imp] = (st[s_imp] + wh_import) & 0xFFFFFFFF
+        if s_exp >= 0 and st[s_exp] is not None:
+            st[s_exp] = (st[s_exp] + wh_export) & 0xFFFFFFFF
+        if self.apps is not None:
+            self.apps.add_energy(wh_import)
 
     def hdlc_link(self, cfg):
         # A new HDLC link for one more channel of this meter (a TCP or
@@ -150,7 +163,8 @@ def _wall_clock():
     return time.time() + EPOCH_2000
 
 
-def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None, definition=None, keys=None):
+def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None, definition=None, keys=None,
+          token_key=None, pin_class=None):
     # storage: a FlashStorage (or any get/put object), or None for none.
     # wdt: False for no watchdog (tests, a REPL session).
     # definition: the compiled meter definition (default: the module the
@@ -158,6 +172,9 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
     # keys: the meter's KeyStore; None: the one provisioned in storage
     # (dlms_micro_mp.keyring: none when the definition has no ciphered or
     # HLS-GMAC association; missing or corrupt: ciphered ones refused).
+    # token_key: the Token gateway's key (16 bytes); None: the storage's
+    # record "token.key" (provisioned as the keys are), else tokens refused.
+    # pin_class: machine.Pin for the relay outputs and feedback (a stand-in).
     check(cfg)
     log = log if log is not None else Log()
     defn = definition if definition is not None else meter_definition(cfg)
@@ -168,7 +185,7 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
         meters = _meterdef.build_all(defn, wall_clock or _wall_clock, storage)
         meter = meters[0]
     else:
-        meter = _meterdef.build(defn, wall_clock or _wall_clock, storage)
+        meter = _meterdef.build(defn, wall_clock or _wall_clock, storage, env=_env(defn, storage, token_key))
     if keys is None:
         from dlms_micro_mp import keyring
 
@@ -238,10 +255,12 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
     loop = Loop(tuple(ports), wdt=dog, idle=idle_hook(cfg), led=led, led_on=0 if cfg.get("led_active_low") else 1)
     if storage is not None:
         _restore(meter, storage, s_imp, s_exp)
+    apps = _apps(cfg, meter, storage, log, pin_class)
     # the clock: a head-end's SET kept across restarts, events, resyncs
     from dlms_micro_mp.timekeeping import TimeKeeper
 
     loop.service = Service(meter, storage)
+    loop.service.apps = apps
     loop.service.keeper = TimeKeeper(meter, storage, log)
     if bindings is not None:
         loop.service = _src.Service(meters, bindings, loop.service)
@@ -252,6 +271,7 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
 
     loop.service = powerfail.attach(cfg, meter, storage, (s_imp, s_exp), loop.service)
     app = App(meter, loop, tuple(ports), storage, (s_imp, s_exp), log, defn)
+    app.apps = apps
     app.meters = tuple(meters) if gateway else (meter,)  # every logical device's
     return app
 
@@ -267,10 +287,13 @@ class Service:
         self.profiles = tuple(e for e in meter.table if e[0] == 7 and e[4] >= 0)
         self._at = None
         self.keeper = None  # timekeeping.TimeKeeper: looks at the clock offset first
-        if self.profiles:
-            from dlms_micro.cosem import clock, profile
+        self.apps = None  # dlms_micro_mp.apps.Apps: ticked with the profiles
+        from dlms_micro.cosem import clock
 
-            self.now = clock.now
+        self.now = clock.now
+        if self.profiles:
+            from dlms_micro.cosem import profile
+
             self.tick = profile.tick
 
     def __call__(self, now):
@@ -278,14 +301,47 @@ class Service:
             self.storage.service(now)
         if self.keeper is not None:
             self.keeper(now)
-        if not self.profiles:
+        apps = self.apps
+        if apps is not None:
+            apps.service(now)
+        elif not self.profiles:
             return
         if self._at is not None and ticks_diff(now, self._at) < self.tick_ms:
             return
         self._at = now
         utc = self.now(self.meter)
+        if apps is not None:
+            apps.tick(utc, now)
         for e in self.profiles:
             self.tick(self.meter, e, utc)
+
+
+KEY_TOKEN = "token.key"  # the Token gateway's key in the storage (16 bytes)
+
+
+def _env(defn, storage, token_key):
+    # what the objects' state makers get from the port: the storage and,
+    # when the definition has a Token gateway, its key
+    if token_key is None and storage is not None and any(e[0] == 115 for e in defn.DEVICES[0][2]):
+        k = storage.get(KEY_TOKEN)
+        token_key = bytes(k) if k is not None and len(k) == 16 else None
+    return _meterdef.Env(storage, token_key=token_key)
+
+
+def _apps(cfg, meter, storage, log, pin_class=None):
+    # disconnect control, time of use, prepayment (dlms_micro_mp.apps):
+    # None when the definition has none of their objects
+    if not any(e[0] in (6, 20, 22, 70, 111) for e in meter.table):
+        if cfg.get("relay"):
+            log("board: a relay but no Disconnect control in the meter definition: the relay stays as it is")
+        return None
+    from dlms_micro_mp import relay
+    from dlms_micro_mp.apps import Apps
+
+    relays = ()
+    if cfg.get("relay"):
+        relays = relay.make(cfg, pin_class or machine.Pin, log)
+    return Apps(meter, storage, relays, log)
 
 
 def _restore(meter, storage, s_imp, s_exp):
