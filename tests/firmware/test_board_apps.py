@@ -1,10 +1,11 @@
-# The applications on the DevKitC mains-meter board, on the real unix
-# firmware (100 KiB heap): disconnect control driving the board file's
+# The applications on the DevKitC boards, on the real unix firmware (100
+# KiB heap): on the mains meter (esp32_devkitc_max3485) disconnect control
+# driving the board file's
 # latching relay (fw_main --pins: a machine.Pin stand-in that records every
 # output level and reads inputs from files, the relay's feedback contact
 # following its coils), time of use switching the rate registers at the
-# calendar's boundary, prepayment running out of credit and a token
-# closing the relay again. The head-end is gurux-dlms on the management
+# calendar's boundary; on the prepaid meter (esp32_devkitc_prepaid)
+# prepayment running out of credit and a token closing the relay again. The head-end is gurux-dlms on the management
 # association (HLS-GMAC, suite 0, the demo keys).
 
 import datetime
@@ -17,6 +18,7 @@ from interop_peers import WRAPPER, GuruxPeer
 from test_board_security import _session
 
 BOARD = "esp32_devkitc_max3485"
+PREPAID = "esp32_devkitc_prepaid"
 CLOSE_PIN, OPEN_PIN, FEEDBACK, BUTTON = 32, 33, 34, 35  # board/boards/esp32_devkitc_max3485.json
 DISCONNECT = "0.0.96.3.10.255"
 ACTIVATION = "0.0.14.0.1.255"
@@ -77,9 +79,9 @@ def _session_dc(m, fn):
     return _session(GuruxPeer(m, WRAPPER, sap=1), lambda p: fn(p, GXDLMSDisconnectControl(DISCONNECT)))
 
 
-def _start(tmp_path, *extra):
+def _start(tmp_path, *extra, board=BOARD):
     pins = str(tmp_path / "pins")
-    return start_board(BOARD, str(tmp_path / "data"), str(tmp_path), extra=("--pins", pins) + extra), pins
+    return start_board(board, str(tmp_path / "data"), str(tmp_path), extra=("--pins", pins) + extra), pins
 
 
 def test_head_end_disconnects_reconnects_and_the_relay_follows_across_a_restart(tmp_path):
@@ -174,12 +176,12 @@ def test_prepaid_credit_runs_out_opens_the_relay_and_a_token_closes_it(tmp_path)
     from gurux_dlms.objects import GXDLMSAccount, GXDLMSCredit, GXDLMSTokenGateway
 
     # 3.6 MW: 1 kWh a second, 25 cents a second at the charge's price
-    m, pins = _start(tmp_path, "--load", "3600000")
+    m, pins = _start(tmp_path, "--load", "3600000", board=PREPAID)
     try:
         def prepaid(p):
             account = GXDLMSAccount(ACCOUNT)
-            account.paymentMode, account.accountStatus = 2, 2  # prepayment, active
-            p.write(account, 2)
+            p.read(account, 2)
+            assert (account.paymentMode, account.accountStatus) == (2, 2)  # prepayment, active from delivery
             p.method(GXDLMSCredit(CREDIT).setAmountToValue(p.client, 100))  # four seconds
 
         _session(GuruxPeer(m, WRAPPER, sap=1), prepaid)
@@ -194,6 +196,46 @@ def test_prepaid_credit_runs_out_opens_the_relay_and_a_token_closes_it(tmp_path)
         assert _session(GuruxPeer(m, WRAPPER, sap=1), top_up) > 0
         _wait(lambda: _contacts(_pins(pins)), True, "relay closed by the token")
         assert _session(GuruxPeer(m, WRAPPER, sap=1), _dc) == (True, CONNECTED)
+
+        def again(p):
+            # the same token a second time: refused (token gateway status)
+            gw = GXDLMSTokenGateway(GATEWAY)
+            try:
+                p.method(p.client.method(gw, 1, make_token(b"TOKEN-DEMO-ONLY!", 1, 5000), DataType.OCTET_STRING))
+            except Exception as e:  # noqa: BLE001 (gurux raises the action-result)
+                return type(e).__name__
+            return "accepted"
+
+        assert _session(GuruxPeer(m, WRAPPER, sap=1), again) != "accepted"
+        assert "saving the account failed" not in m.log_text()
+    finally:
+        m.stop()
+
+
+def test_the_prepaid_account_and_its_relay_survive_a_restart(tmp_path):
+    from gurux_dlms.objects import GXDLMSAccount, GXDLMSCredit
+
+    m, pins = _start(tmp_path, board=PREPAID)
+    try:
+        _session(GuruxPeer(m, WRAPPER, sap=1),
+                 lambda p: p.method(GXDLMSCredit(CREDIT).setAmountToValue(p.client, 0)))
+        _wait(lambda: _contacts(_pins(pins)), False, "relay opened with no credit")
+    finally:
+        m.stop()
+    m = start_board(PREPAID, str(tmp_path / "data"), str(tmp_path), meter=m, extra=("--pins", pins))
+    try:
+        _wait(lambda: _contacts(_pins(pins)), False, "relay still open after the restart")
+        assert _session(GuruxPeer(m, WRAPPER, sap=1), _dc) == (False, READY)
+        avail = _session(GuruxPeer(m, WRAPPER, sap=1), lambda p: int(p.read(GXDLMSAccount(ACCOUNT), 5)))
+        assert avail <= 0
+        # the customer's button does not reconnect a meter out of credit
+        # (the account opens it again at its next tick)
+        with open(os.path.join(pins, "in%d" % BUTTON), "w") as f:
+            f.write("0")
+        _wait(lambda: "relay 0: button pressed, no reconnection (out of credit)" in m.log_text(), True,
+              "the button refused")
+        assert _session(GuruxPeer(m, WRAPPER, sap=1), _dc)[0] is False
+        assert _contacts(_pins(pins)) is False  # never closed, not even for a tick
     finally:
         m.stop()
 

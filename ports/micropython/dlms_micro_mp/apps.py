@@ -123,12 +123,31 @@ class Apps:
 
         for d in self.disconnects:
             p = d[base.E_PARAM]
-            if (p[0] if p else 0) == index:
+            if (p[0] if p else 0) != index:
+                continue
+            if self._out_of_credit(d):
+                done, why = False, "out of credit"
+            else:
                 done = disconnect.manual_reconnect(self.meter, d)
-                if self.log is not None:
-                    self.log("relay %d: button pressed, %s" % (index, "reconnected" if done else
-                                                                  "no reconnection (state %d)"
-                                                                  % disconnect.control_state(self.meter, d)))
+                why = "state %d" % disconnect.control_state(self.meter, d)
+            if self.log is not None:
+                self.log("relay %d: button pressed, %s" % (index, "reconnected" if done else
+                                                              "no reconnection (%s)" % why))
+
+    def _out_of_credit(self, dc):
+        # a prepaid account that drives this disconnect control has no
+        # credit left: the button must not close the supply it would open
+        # again at its next tick
+        if not self.accounts:
+            return False
+        p = self._prepay
+        st = self.meter.state
+        for a in self.accounts:
+            s = a[base.E_SLOT]
+            if a[base.E_PARAM][p.P_DISCONNECT] == dc[base.E_LN] and st[s + p.A_MODE] == p.PREPAYMENT_MODE \
+                    and st[s + p.A_AVAILABLE] <= 0:
+                return True
+        return False
 
     def tick(self, utc, now=0):
         m = self.meter

@@ -311,7 +311,7 @@ class Service:
         self._at = now
         utc = self.now(self.meter)
         if apps is not None:
-            apps.tick(utc, now)
+            apps.tick(int(utc), now)  # (a float wall clock: the calendars index by whole seconds)
         for e in self.profiles:
             self.tick(self.meter, e, utc)
 
