@@ -88,7 +88,7 @@ ADDED = [
 
 # board -> (ldn, serial, rows, HDLC setup inactivity timeout)
 BOARD_METERS = {
-    "esp32_devkitc_max3485": (b"DMI0000000000001", b"00000001", 192, 120),
+    "esp32_devkitc_max3485": (b"DMI0000000000001", b"00000001", 96, 120),  # 192 before time of use
     "esp32c3_battery": (b"DMI0000000000002", b"00000002", 96, 60),
 }
 SLOTS = {1: 1, 3: 1, 8: 10, 23: 8, 7: 1}

@@ -251,3 +251,22 @@ def test_a_board_without_the_applications_has_no_relay(board, tmp_path):
         assert _pins(pins) == []
     finally:
         m.stop()
+
+
+def test_every_logical_device_of_the_gateway_answers_over_the_tcp_wrapper(tmp_path):
+    # the Modbus gateway's management device (1) and its two upstream meters
+    # (2, 3), each over its own ciphered session on the TCP wrapper
+    # (dlms_micro_mp.gateway_tcp: a connection makes the channel of the
+    # device it talks to)
+    from gurux_dlms.objects import GXDLMSData
+
+    m = start_board("esp32_devkitc_modbus_gateway", str(tmp_path / "data"), str(tmp_path))
+    try:
+        names = {}
+        for ld in (1, 2, 3):
+            p = GuruxPeer(m, WRAPPER, sap=1, logical=ld)
+            names[ld] = bytes(_session(p, lambda p: p.read(GXDLMSData("0.0.42.0.0.255"), 2)))
+        assert len(set(names.values())) == 3, names
+        assert "no heap" not in m.log_text()
+    finally:
+        m.stop()

@@ -83,8 +83,11 @@ def _read_all(peers, fw, transport, until, errors):
                         try:
                             p.read(o, a)
                         except Exception as e:  # noqa: BLE001 (an access denied is an answer, not a fault)
-                            if "GuruxError" not in type(e).__name__ and "ValueError" not in type(e).__name__:
+                            kind = type(e).__name__
+                            if kind not in ("GuruxError", "ValueError", "GXDLMSExceptionResponse"):
                                 raise
+                            if kind == "GXDLMSExceptionResponse":
+                                errors.append("%s: %s attribute %d: %s" % (transport, o.logicalName, a, e))
                 p.release()
                 p.disconnect()
             finally:
@@ -132,6 +135,8 @@ def measure(board, seconds, peers):
                 lines = f.read().splitlines()[before:]
             frees = [int(m.group(1)) for m in (re.match(r"dlms_micro: heap used=\d+ free=(\d+)", x) for x in lines)
                      if m]
+            if errors:  # what the meter logged meanwhile
+                errors.append("the firmware's log: " + " | ".join(x for x in lines if "heap used=" not in x)[-600:])
             return {"boot_used": int(ready["heap_used"]), "boot_free": int(ready["heap_free"]),
                     "load_free_min": min(frees) if frees else None, "samples": len(frees), "errors": errors}
         finally:

@@ -305,6 +305,7 @@ def unix(argv=None):
         pin_class = file_pins(pins, board_cfg.get("relay"))
     elif board_cfg.get("relay"):
         pin_class = _IdleHw
+    del board_cfg  # (not kept while serving)
     try:
         app, cfg = make_meter(name, storage, wall_clock=lambda: int(time.time()), meter_module=module, keys=keys,
                               log=log, pin_class=pin_class)
@@ -318,12 +319,24 @@ def unix(argv=None):
 
     poller = select.poll()
     ports = []
-    # Logical device 1 only: a gateway's TCP connection through a Router
-    # to all three devices (~20 KB of channels each) does not fit the heap
-    # beside the board's own; its upstream meters are served on the IR port.
+    # A gateway (several logical devices): every device over the TCP
+    # wrapper, each connection making the Channel of a device at its first
+    # message (dlms_micro_mp.gateway_tcp; a Router over all three channels
+    # made at once, ~20 KB a connection, did not fit beside the board's
+    # own). HDLC over TCP: logical device 1.
 
     def wrapper_channel():
         return Channel(meter, WrapperServer(max_apdu=max_apdu))
+
+    if len(app.meters) > 1:
+        factory = []  # made at the first connection: the boot's heap stays as it was
+
+        def wrapper_channel():
+            if not factory:
+                from dlms_micro_mp import gateway_tcp
+
+                factory.append(gateway_tcp.wrapper_factory(app.meters, max_apdu, log, MIN_FREE))
+            return factory[0]()
 
     def hdlc_channel():
         return Channel(meter, hdlc_link(cfg))

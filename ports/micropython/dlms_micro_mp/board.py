@@ -150,6 +150,16 @@ def _channel(defn, cfg, meters, first):
     return _src.channel(defn, meters, lambda ld: first if ld == defn.LOGICAL_DEVICE else hdlc_link(defn, cfg, ld))
 
 
+def _wrapper_factory(meter, max_apdu):
+    # make() of a TCP wrapper connection's Channel (one logical device)
+    from dlms_micro.link.wrapper import WrapperServer
+
+    def make():
+        return Channel(meter, WrapperServer(max_apdu=max_apdu))
+
+    return make
+
+
 def slot_of(meter, ln):
     # The first state slot of the object with this logical name, -1 if the
     # meter has no such object (or it keeps no state).
@@ -232,12 +242,18 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
         # Wi-Fi or Ethernet (dlms_micro_mp.net): joined without blocking the
         # UARTs; once up, the TCP wrapper and HDLC-over-TCP listeners and
         # the pushes (logical device 1)
-        from dlms_micro.link.wrapper import WrapperServer
         from dlms_micro_mp import net
 
         max_apdu = cfg.get("hdlc", {}).get("max_apdu", 512)
-        link = net.board_link(cfg, meter, storage, log, lambda: Channel(meter, WrapperServer(max_apdu=max_apdu)),
-                              lambda: Channel(meter, hdlc_link(defn, cfg)))
+        if gateway and len(meters) > 1:
+            # every logical device over the wrapper, each connection making
+            # the channels of the devices it uses (dlms_micro_mp.gateway_tcp)
+            from dlms_micro_mp import gateway_tcp
+
+            wrapper = gateway_tcp.wrapper_factory(meters, max_apdu, log)
+        else:
+            wrapper = _wrapper_factory(meter, max_apdu)
+        link = net.board_link(cfg, meter, storage, log, wrapper, lambda: Channel(meter, hdlc_link(defn, cfg)))
         if link is not None:
             ports.append(link)
     bindings = None
