@@ -256,11 +256,11 @@ def test_a_board_without_the_applications_has_no_relay(board, tmp_path):
 def test_every_logical_device_of_the_gateway_answers_over_the_tcp_wrapper(tmp_path):
     # the Modbus gateway's management device (1) and its two upstream meters
     # (2, 3), each over its own ciphered session on the TCP wrapper
-    # (dlms_micro_mp.gateway_tcp: a connection makes the channel of the
-    # device it talks to)
+    # (fw_main --all-devices, dlms_micro_mp.gateway_tcp: a connection makes
+    # the channel of the device its first message names)
     from gurux_dlms.objects import GXDLMSData
 
-    m = start_board("esp32_devkitc_modbus_gateway", str(tmp_path / "data"), str(tmp_path))
+    m = start_board("esp32_devkitc_modbus_gateway", str(tmp_path / "data"), str(tmp_path), extra=("--all-devices",))
     try:
         names = {}
         for ld in (1, 2, 3):

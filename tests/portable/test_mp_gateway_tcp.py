@@ -1,8 +1,8 @@
-# Every logical device of a gateway over one TCP wrapper connection
-# (ports/micropython/dlms_micro_mp/gateway_tcp.py): a device's Channel is
-# made at its first message, only that device's; one that cannot be made
-# drops its messages with one log line while the others answer. Runs under
-# pytest and real MicroPython.
+# Every logical device of a gateway over the TCP wrapper
+# (ports/micropython/dlms_micro_mp/gateway_tcp.py): a connection makes the
+# Channel of the logical device its first message names, and only that one;
+# a Channel that cannot be made drops the connection's bytes with one log
+# line. Runs under pytest and real MicroPython.
 
 import sys
 
@@ -63,58 +63,68 @@ def _msg(dst, body):
     return bytes((0, 1, 0, 16, 0, dst, 0, len(body))) + body
 
 
-def _router(made, lines, fail=()):
-    from dlms_micro.router import Router
-
-    def maker(ld):
-        def make():
-            if ld in fail:
-                raise MemoryError
-            c = _Chan(ld)
-            made.append(c)
-            return c
-
-        return make
-
-    chans = [gateway_tcp.LazyChannel(ld, None, maker(ld), lines.append) for ld in (1, 2, 3)]
-    return Router(chans, True)
+class _Meter:
+    def __init__(self, ld):
+        self.logical_device = ld
 
 
-def test_a_device_channel_is_made_at_its_first_message_only():
+def _conn(made, lines, fail=(), min_free=0):
+    def make(meter):
+        ld = meter.logical_device
+        if ld in fail:
+            raise MemoryError
+        c = _Chan(ld)
+        c.meter = meter
+        made.append(c)
+        return c
+
+    return gateway_tcp.BoundChannel((_Meter(1), _Meter(2), _Meter(3)), make, lines.append, min_free)
+
+
+def test_the_first_message_binds_the_connection_to_its_logical_device():
     made, lines = [], []
-    r = _router(made, lines)
-    assert made == [] and r.assoc.status == 0 and r.next_event(0) == 0
+    c = _conn(made, lines)
+    assert c.assoc.status == 0 and c.link.state == 0 and c.next_event(0) == 0
     m = _msg(3, b"\x60\x01\x00")
-    assert r.feed(m, 0, len(m), 0) == len(m)
-    assert len(made) == 1 and bytes(made[0].got) == m  # the header too
-    assert r.next_event(0) == 1 and bytes(r.tx_buf[r.tx_start:r.tx_end]) == b"reply3"
-    m2 = _msg(2, b"\x01")
-    r.feed(m2, 0, len(m2), 0)
-    assert len(made) == 2 and bytes(made[1].got) == m2
-    r.close()
-    assert made[0].closed and made[1].closed
-    assert lines == []
+    assert c.feed(m, 0, 5, 0) == 5  # a header split across two reads
+    assert made == []
+    assert c.feed(m, 5, len(m), 0) == len(m) - 5
+    assert len(made) == 1 and c.ld == 3 and bytes(made[0].got) == m  # the header too
+    assert c.next_event(0) == 1 and bytes(c.tx_buf[c.tx_start:c.tx_end]) == b"reply3"
+    assert c.assoc.status == 1
+    m2 = _msg(2, b"\x01")  # another wPort later: the bound channel's link decides
+    c.feed(m2, 0, len(m2), 0)
+    assert len(made) == 1 and bytes(made[0].got).endswith(m2)
+    c.close()
+    assert made[0].closed and lines == []
 
 
-def test_a_device_without_heap_drops_its_messages_and_logs_once():
+def test_a_wport_no_device_has_gets_the_first_device():
     made, lines = [], []
-    r = _router(made, lines, fail=(2,))
+    c = _conn(made, lines)
+    m = _msg(9, b"\x01")
+    c.feed(m, 0, len(m), 0)
+    assert len(made) == 1 and bytes(made[0].tx_buf) == b"reply1"
+
+
+def test_no_heap_for_the_channel_drops_the_connection_bytes_and_logs_once():
+    made, lines = [], []
+    c = _conn(made, lines, fail=(2,))
     m = _msg(2, b"\x60\x01\x00")
-    assert r.feed(m, 0, len(m), 0) == len(m)
-    assert r.feed(m, 0, len(m), 0) == len(m)
-    assert made == [] and r.next_event(0) == 0
-    assert lines == ["logical device 2: no heap for its channel (MemoryError): its messages are dropped"]
-    m1 = _msg(1, b"\x01\x02")  # the others still answer
-    r.feed(m1, 0, len(m1), 0)
-    assert len(made) == 1 and r.next_event(0) == 1 and bytes(r.tx_buf[:r.tx_end]) == b"reply1"
+    assert c.feed(m, 0, len(m), 0) == len(m)
+    assert c.feed(m, 0, len(m), 0) == len(m)
+    assert made == [] and c.next_event(0) == 0 and c.dropped
+    assert lines == ["wrapper: no heap for the channel of logical device 2 (MemoryError): the connection's "
+                     "messages are dropped"]
 
 
 def test_min_free_refuses_before_making_the_channel():
     import gc
 
     if not hasattr(gc, "mem_free"):
-        return  # CPython: no heap figure to compare (the MemoryError path above)
+        return  # CPython: no heap figure (a port gives min_free=0 there; the MemoryError path above)
     made, lines = [], []
-    ch = gateway_tcp.LazyChannel(2, None, lambda: made.append(1), lines.append, min_free=1 << 30)
-    assert ch.feed(b"\x00" * 8, 0, 8, 0) == 8
-    assert made == [] and ch.refused == 1 and lines[0].startswith("logical device 2: no heap for its channel (")
+    c = _conn(made, lines, min_free=1 << 30)
+    m = _msg(1, b"\x01")
+    assert c.feed(m, 0, len(m), 0) == len(m)
+    assert made == [] and lines[0].startswith("wrapper: no heap for the channel of logical device 1 (")

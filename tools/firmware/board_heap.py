@@ -96,13 +96,13 @@ def _read_all(peers, fw, transport, until, errors):
         errors.append("%s: %r" % (transport, e))
 
 
-def measure(board, seconds, peers):
+def measure(board, seconds, peers, extra=()):
     with tempfile.TemporaryDirectory() as tmp:
         wport, hport = _free_port(), _free_port()
         log = os.path.join(tmp, "fw.log")
         args = [UNIX, "-X", "heapsize=" + HEAP, "-m", "fw_main", "--board", board, "--port", str(wport),
                 "--hdlc-port", str(hport), "--data", os.path.join(tmp, "data"), "--keys", "demo", "--heap-log",
-                "--pins", os.path.join(tmp, "pins")]
+                "--pins", os.path.join(tmp, "pins")] + list(extra)
         with open(log, "w") as out:
             proc = subprocess.Popen(args, cwd=tmp, stdout=out, stderr=subprocess.STDOUT)
         try:

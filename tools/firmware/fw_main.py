@@ -25,8 +25,10 @@
 #                       reads DIR/in<PIN> ("0"/"1") when that file exists, else
 #                       the relay's feedback input reads the contacts (a
 #                       latching relay's last coil pulsed, a monostable's coil)
+#   --all-devices       a gateway: every logical device over the TCP wrapper
+#                       (default: logical device 1; dlms_micro_mp.gateway_tcp)
 #   --load W            a constant load of W watts while the relay is closed:
-#                       its energy added once a second (App.add_energy: import
+#                       its energy added once a second (apps.add_energy: import
 #                       register, the tariff's rate register; prepayment
 #                       charges it)
 # It prints "dlms_micro: ready wrapper=PORT hdlc=PORT heap_used=B heap_free=B"
@@ -67,8 +69,6 @@ CRC = use_native()
 DEMO_EK = b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f"
 DEMO_AK = b"\xd0\xd1\xd2\xd3\xd4\xd5\xd6\xd7\xd8\xd9\xda\xdb\xdc\xdd\xde\xdf"
 DEMO_KEK = b"\xc0\xc1\xc2\xc3\xc4\xc5\xc6\xc7\xc8\xc9\xca\xcb\xcc\xcd\xce\xcf"
-# the demo Token gateway key (`dlms-micro token` makes tokens with it)
-DEMO_TOKEN_KEY = b"TOKEN-DEMO-ONLY!"
 
 
 class RamStore:
@@ -118,11 +118,16 @@ def make_meter(name=None, storage=None, wall_clock=None, meter_module=None, keys
         ks = keyring.open_keys(store, defn, log) or False
     token_key = None
     if keys == "demo" and any(e[0] == 115 for e in defn.DEVICES[0][2]):
+        # the demo Token gateway key (`dlms-micro token` makes tokens with it)
+        demo_token_key = b"TOKEN-DEMO-ONLY!"
         # provisioned once, as the keys; without storage in RAM
         if storage is None:
-            token_key = DEMO_TOKEN_KEY
-        elif storage.get(_board.KEY_TOKEN) is None:
-            storage.put(_board.KEY_TOKEN, DEMO_TOKEN_KEY)
+            token_key = demo_token_key
+        else:
+            from dlms_micro_mp import apps
+
+            if storage.get(apps.KEY_TOKEN) is None:
+                storage.put(apps.KEY_TOKEN, demo_token_key)
     app = _board.build(cfg, storage=storage, wdt=False, log=log or _quiet, wall_clock=wall_clock, definition=defn,
                        keys=ks, token_key=token_key, pin_class=pin_class)
     return app, cfg
@@ -179,93 +184,99 @@ def _heap_log(inner, every_ms=500):
     return service
 
 
-def _load(app, watts, inner):
-    # --load: watts while the supply is on, counted once a second in whole
-    # Wh (the fraction carried)
-    import time
+class Dev:
+    # the unix firmware's stand-ins of --pins and --load (one name in this
+    # module's globals: the gateway's heap is counted to the byte)
+    @staticmethod
+    def load(app, watts, inner):
+        # --load: watts while the supply is on, counted once a second in whole
+        # Wh (the fraction carried)
+        import time
 
-    from dlms_micro.cosem import disconnect
+        from dlms_micro.cosem import disconnect
+        from dlms_micro_mp import apps
 
-    dcs = [e for e in app.meter.table if e[0] == 70]
-    st = {"at": None, "mws": 0}
+        dcs = [e for e in app.meter.table if e[0] == 70]
+        st = {"at": None, "mws": 0}
 
-    def service(now):
-        inner(now)
-        if st["at"] is None:
+        def service(now):
+            inner(now)
+            if st["at"] is None:
+                st["at"] = now
+                return
+            dt = time.ticks_diff(now, st["at"])
+            if dt < 1000:
+                return
             st["at"] = now
-            return
-        dt = time.ticks_diff(now, st["at"])
-        if dt < 1000:
-            return
-        st["at"] = now
-        if dcs and not disconnect.connected(app.meter, dcs[0]):
-            return
-        st["mws"] += watts * dt  # milliwatt-seconds: W * ms
-        wh = st["mws"] // 3600000
-        if wh:
-            st["mws"] -= wh * 3600000
-            app.add_energy(wh)
+            if dcs and not disconnect.connected(app.meter, dcs[0]):
+                return
+            st["mws"] += watts * dt  # milliwatt-seconds: W * ms
+            wh = st["mws"] // 3600000
+            if wh:
+                st["mws"] -= wh * 3600000
+                apps.add_energy(app, wh)
 
-    return service
+        return service
 
 
-def file_pins(directory, relay_cfg):
-    # --pins: a machine.Pin whose outputs are recorded in DIRECTORY/pins.log
-    # and whose inputs read DIRECTORY/in<PIN>, else the relay model (the
-    # board file's "relay": the feedback input follows the contacts)
-    import os
+    @staticmethod
+    def pins(directory, relay_cfg):
+        # --pins: a machine.Pin whose outputs are recorded in DIRECTORY/pins.log
+        # and whose inputs read DIRECTORY/in<PIN>, else the relay model (the
+        # board file's "relay": the feedback input follows the contacts)
+        import os
 
-    r = relay_cfg[0] if isinstance(relay_cfg, list) else (relay_cfg or {})
-    model = {"contacts": 1}  # closed at delivery
-    log_path = directory + "/pins.log"
+        r = relay_cfg[0] if isinstance(relay_cfg, list) else (relay_cfg or {})
+        model = {"contacts": 1}  # closed at delivery
+        log_path = directory + "/pins.log"
 
-    class FilePin:
-        OUT = 1
-        IN = 0
-        PULL_UP = 2
-        PULL_DOWN = 3
-        IRQ_RISING = 1
-        IRQ_FALLING = 2
+        class FilePin:
+            OUT = 1
+            IN = 0
+            PULL_UP = 2
+            PULL_DOWN = 3
+            IRQ_RISING = 1
+            IRQ_FALLING = 2
 
-        def __init__(self, pin, mode=None, pull=None, value=None):
-            self.pin = pin
-            self.level = 0
-            if value is not None:
-                self.value(value)
+            def __init__(self, pin, mode=None, pull=None, value=None):
+                self.pin = pin
+                self.level = 0
+                if value is not None:
+                    self.value(value)
 
-        def value(self, v=None):
-            if v is None:
-                try:
-                    with open(directory + "/in%d" % self.pin) as f:
-                        return 1 if f.read().strip() == "1" else 0
-                except OSError:
-                    pass
-                if self.pin == r.get("feedback"):
-                    return model["contacts"] ^ (1 if r.get("feedback_active_low") else 0)
-                if self.pin == r.get("button"):
-                    return 1 if r.get("button_active_low") else 0  # not pressed
-                return self.level
-            v = 1 if v else 0
-            self.level = v
-            on = v ^ (1 if r.get("active_low") else 0)
-            if on and self.pin == r.get("close_pin"):
-                model["contacts"] = 1
-            elif on and self.pin == r.get("open_pin"):
-                model["contacts"] = 0
-            elif self.pin == r.get("pin"):
-                model["contacts"] = on
-            with open(log_path, "a") as f:
-                f.write("%d %d\n" % (self.pin, v))
-            return None
+            def value(self, v=None):
+                if v is None:
+                    try:
+                        with open(directory + "/in%d" % self.pin) as f:
+                            return 1 if f.read().strip() == "1" else 0
+                    except OSError:
+                        pass
+                    if self.pin == r.get("feedback"):
+                        return model["contacts"] ^ (1 if r.get("feedback_active_low") else 0)
+                    if self.pin == r.get("button"):
+                        return 1 if r.get("button_active_low") else 0  # not pressed
+                    return self.level
+                v = 1 if v else 0
+                self.level = v
+                on = v ^ (1 if r.get("active_low") else 0)
+                if on and self.pin == r.get("close_pin"):
+                    model["contacts"] = 1
+                elif on and self.pin == r.get("open_pin"):
+                    model["contacts"] = 0
+                elif self.pin == r.get("pin"):
+                    model["contacts"] = on
+                with open(log_path, "a") as f:
+                    f.write("%d %d\n" % (self.pin, v))
+                return None
 
-        def irq(self, *a, **kw):
+            def irq(self, *a, **kw):
+                pass
+
+        try:
+            os.mkdir(directory)
+        except OSError:
             pass
-
-    try:
-        os.mkdir(directory)
-    except OSError:
-        pass
-    return FilePin
+        return FilePin
 
 
 def _arg(argv, key, default):
@@ -302,7 +313,7 @@ def unix(argv=None):
     pins = _arg(argv, "--pins", None)
     pin_class = None
     if pins:
-        pin_class = file_pins(pins, board_cfg.get("relay"))
+        pin_class = Dev.pins(pins, board_cfg.get("relay"))
     elif board_cfg.get("relay"):
         pin_class = _IdleHw
     del board_cfg  # (not kept while serving)
@@ -319,16 +330,18 @@ def unix(argv=None):
 
     poller = select.poll()
     ports = []
-    # A gateway (several logical devices): every device over the TCP
-    # wrapper, each connection making the Channel of a device at its first
+    # A gateway (several logical devices) with --all-devices: every device
+    # over the TCP wrapper, a connection bound to the device of its first
     # message (dlms_micro_mp.gateway_tcp; a Router over all three channels
-    # made at once, ~20 KB a connection, did not fit beside the board's
-    # own). HDLC over TCP: logical device 1.
+    # made at once, ~20 KB a connection, does not fit beside the board's
+    # own). It costs ~0.9 KB more than logical device 1 alone, which leaves
+    # the Modbus gateway's 100 KiB too little for a second connection at
+    # times: off by default. HDLC over TCP: logical device 1.
 
     def wrapper_channel():
         return Channel(meter, WrapperServer(max_apdu=max_apdu))
 
-    if len(app.meters) > 1:
+    if len(app.meters) > 1 and "--all-devices" in argv:
         factory = []  # made at the first connection: the boot's heap stays as it was
 
         def wrapper_channel():
@@ -358,7 +371,7 @@ def unix(argv=None):
     service = app.loop.service
     load = _arg(argv, "--load", None)
     if load:
-        service = _load(app, int(load), service)
+        service = Dev.load(app, int(load), service)
     if "--heap-log" in argv:
         service = _heap_log(service)
     loop = Loop(tuple(ports), idle=idle, service=service)

@@ -16,14 +16,56 @@
 #     restored at boot, saved at most every save_ms while it changes and at
 #     once when a client changes it (tokens, SETs: cosem/prepay.py).
 #
-#   apps = Apps(meter, storage, relays, log)   # after restore of the rest
-#   apps.tick(utc)                              # once a second
-#   apps.service(now)                           # every loop step (relay pulses)
-#   apps.add_energy(wh)                         # the port's metered import
+#   app = board.build(cfg, storage)             # app.apps: this module's Apps
+#   apps.add_energy(app, wh_import)             # the port's metered energy
+# (board.build makes the loop's service tick them once a second, the relay
+# pulses and checks every step: Apps.ticker)
 
 from dlms_micro.cosem import base
 
 KEY_RATES = "rates"
+KEY_TOKEN = "token.key"  # the Token gateway's key in the storage (16 bytes)
+CLASSES = (6, 20, 22, 70, 111)  # the objects that need this module
+
+
+def env(storage, token_key=None):
+    # The meterdef build's Env for a definition with a Token gateway: its
+    # key, given or the storage's record (none: every token is refused).
+    from dlms_micro.meterdef import build
+
+    if token_key is None and storage is not None:
+        k = storage.get(KEY_TOKEN)
+        token_key = bytes(k) if k is not None and len(k) == 16 else None
+    return build.Env(storage, token_key=token_key)
+
+
+def wire(cfg, meter, storage, log, pin_class):
+    # board.build's: the Apps of the meter with the board file's relays;
+    # None when the definition has none of the objects
+    if not any(e[0] in CLASSES for e in meter.table):
+        log("board: a relay but no Disconnect control in the meter definition: the relay stays as it is")
+        return None
+    relays = ()
+    if cfg.get("relay"):
+        from dlms_micro_mp import relay
+
+        relays = relay.make(cfg, pin_class, log)
+    return Apps(meter, storage, relays, log)
+
+
+def add_energy(app, wh_import, wh_export=0):
+    # The port's metered energy (whole Wh) on a board.build App: to the
+    # import and export registers and to the rate register of the tariff
+    # in force.
+    st = app.meter.state
+    s_imp, s_exp = app.energy_slots
+    if s_imp >= 0 and st[s_imp] is not None:
+        st[s_imp] = (st[s_imp] + wh_import) & 0xFFFFFFFF
+    if s_exp >= 0 and st[s_exp] is not None:
+        st[s_exp] = (st[s_exp] + wh_export) & 0xFFFFFFFF
+    a = getattr(app, "apps", None)
+    if a is not None:
+        a.add_energy(wh_import)
 
 
 class Apps:
@@ -107,6 +149,25 @@ class Apps:
 
             for e in self.activations:
                 tariff.add_energy(self.meter, e, wh)
+
+    def ticker(self, inner, tick_ms=1000):
+        # the loop's service: inner's, then the relays every step and the
+        # applications once a second on the meter's clock
+        from dlms_micro.cosem import clock
+        from dlms_micro.ticks import ticks_diff
+
+        meter = self.meter
+        at = [None]
+
+        def service(now):
+            inner(now)
+            self.service(now)
+            if at[0] is not None and ticks_diff(now, at[0]) < tick_ms:
+                return
+            at[0] = now
+            self.tick(int(clock.now(meter)), now)  # (a float wall clock: the calendars take whole seconds)
+
+        return service
 
     def service(self, now):
         rs = self.relays

@@ -73,19 +73,6 @@ class App:
         self.energy_slots = slots
         self.log = log
         self.definition = definition
-        self.apps = None  # dlms_micro_mp.apps.Apps, or None
-
-    def add_energy(self, wh_import, wh_export=0):
-        # The port's metered energy (whole Wh): to the import and export
-        # registers and to the rate registers of the tariff in force.
-        st = self.meter.state
-        s_imp, s_exp = self.energy_slots
-        if s_imp >= 0 and st[s_imp] is not None:
-            st[s_imp] = (st[s_imp] + wh_import) & 0xFFFFFFFF
-        if s_exp >= 0 and st[s_exp] is not None:
-            st[s_exp] = (st[s_exp] + wh_export) & 0xFFFFFFFF
-        if self.apps is not None:
-            self.apps.add_energy(wh_import)
 
     def hdlc_link(self, cfg):
         # A new HDLC link for one more channel of this meter (a TCP or
@@ -150,16 +137,6 @@ def _channel(defn, cfg, meters, first):
     return _src.channel(defn, meters, lambda ld: first if ld == defn.LOGICAL_DEVICE else hdlc_link(defn, cfg, ld))
 
 
-def _wrapper_factory(meter, max_apdu):
-    # make() of a TCP wrapper connection's Channel (one logical device)
-    from dlms_micro.link.wrapper import WrapperServer
-
-    def make():
-        return Channel(meter, WrapperServer(max_apdu=max_apdu))
-
-    return make
-
-
 def slot_of(meter, ln):
     # The first state slot of the object with this logical name, -1 if the
     # meter has no such object (or it keeps no state).
@@ -195,7 +172,13 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
         meters = _meterdef.build_all(defn, wall_clock or _wall_clock, storage)
         meter = meters[0]
     else:
-        meter = _meterdef.build(defn, wall_clock or _wall_clock, storage, env=_env(defn, storage, token_key))
+        env = None
+        if token_key is not None or any(e[0] == 115 for e in defn.DEVICES[0][2]):
+            # a Token gateway: its key (dlms_micro_mp.apps.env)
+            from dlms_micro_mp import apps as _apps
+
+            env = _apps.env(storage, token_key)
+        meter = _meterdef.build(defn, wall_clock or _wall_clock, storage, env=env)
     if keys is None:
         from dlms_micro_mp import keyring
 
@@ -246,13 +229,16 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
 
         max_apdu = cfg.get("hdlc", {}).get("max_apdu", 512)
         if gateway and len(meters) > 1:
-            # every logical device over the wrapper, each connection making
-            # the channels of the devices it uses (dlms_micro_mp.gateway_tcp)
+            # every logical device over the wrapper, a connection bound to
+            # the device of its first message (dlms_micro_mp.gateway_tcp)
             from dlms_micro_mp import gateway_tcp
 
             wrapper = gateway_tcp.wrapper_factory(meters, max_apdu, log)
         else:
-            wrapper = _wrapper_factory(meter, max_apdu)
+            from dlms_micro.link.wrapper import WrapperServer
+
+            def wrapper():
+                return Channel(meter, WrapperServer(max_apdu=max_apdu))
         link = net.board_link(cfg, meter, storage, log, wrapper, lambda: Channel(meter, hdlc_link(defn, cfg)))
         if link is not None:
             ports.append(link)
@@ -271,12 +257,18 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
     loop = Loop(tuple(ports), wdt=dog, idle=idle_hook(cfg), led=led, led_on=0 if cfg.get("led_active_low") else 1)
     if storage is not None:
         _restore(meter, storage, s_imp, s_exp)
-    apps = _apps(cfg, meter, storage, log, pin_class)
+    apps = None
+    if cfg.get("relay") or any(e[0] in (6, 20, 22, 70, 111) for e in meter.table):
+        # disconnect control, time of use, prepayment (dlms_micro_mp.apps)
+        from dlms_micro_mp import apps as _apps
+
+        apps = _apps.wire(cfg, meter, storage, log, pin_class or machine.Pin)
     # the clock: a head-end's SET kept across restarts, events, resyncs
     from dlms_micro_mp.timekeeping import TimeKeeper
 
     loop.service = Service(meter, storage)
-    loop.service.apps = apps
+    if apps is not None:
+        loop.service = apps.ticker(loop.service)  # once a second with the profiles
     loop.service.keeper = TimeKeeper(meter, storage, log)
     if bindings is not None:
         loop.service = _src.Service(meters, bindings, loop.service)
@@ -287,7 +279,8 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
 
     loop.service = powerfail.attach(cfg, meter, storage, (s_imp, s_exp), loop.service)
     app = App(meter, loop, tuple(ports), storage, (s_imp, s_exp), log, defn)
-    app.apps = apps
+    if apps is not None:
+        app.apps = apps  # dlms_micro_mp.apps.Apps: disconnect, time of use, prepayment
     app.meters = tuple(meters) if gateway else (meter,)  # every logical device's
     return app
 
@@ -303,13 +296,10 @@ class Service:
         self.profiles = tuple(e for e in meter.table if e[0] == 7 and e[4] >= 0)
         self._at = None
         self.keeper = None  # timekeeping.TimeKeeper: looks at the clock offset first
-        self.apps = None  # dlms_micro_mp.apps.Apps: ticked with the profiles
-        from dlms_micro.cosem import clock
-
-        self.now = clock.now
         if self.profiles:
-            from dlms_micro.cosem import profile
+            from dlms_micro.cosem import clock, profile
 
+            self.now = clock.now
             self.tick = profile.tick
 
     def __call__(self, now):
@@ -317,47 +307,14 @@ class Service:
             self.storage.service(now)
         if self.keeper is not None:
             self.keeper(now)
-        apps = self.apps
-        if apps is not None:
-            apps.service(now)
-        elif not self.profiles:
+        if not self.profiles:
             return
         if self._at is not None and ticks_diff(now, self._at) < self.tick_ms:
             return
         self._at = now
         utc = self.now(self.meter)
-        if apps is not None:
-            apps.tick(int(utc), now)  # (a float wall clock: the calendars index by whole seconds)
         for e in self.profiles:
             self.tick(self.meter, e, utc)
-
-
-KEY_TOKEN = "token.key"  # the Token gateway's key in the storage (16 bytes)
-
-
-def _env(defn, storage, token_key):
-    # what the objects' state makers get from the port: the storage and,
-    # when the definition has a Token gateway, its key
-    if token_key is None and storage is not None and any(e[0] == 115 for e in defn.DEVICES[0][2]):
-        k = storage.get(KEY_TOKEN)
-        token_key = bytes(k) if k is not None and len(k) == 16 else None
-    return _meterdef.Env(storage, token_key=token_key)
-
-
-def _apps(cfg, meter, storage, log, pin_class=None):
-    # disconnect control, time of use, prepayment (dlms_micro_mp.apps):
-    # None when the definition has none of their objects
-    if not any(e[0] in (6, 20, 22, 70, 111) for e in meter.table):
-        if cfg.get("relay"):
-            log("board: a relay but no Disconnect control in the meter definition: the relay stays as it is")
-        return None
-    from dlms_micro_mp import relay
-    from dlms_micro_mp.apps import Apps
-
-    relays = ()
-    if cfg.get("relay"):
-        relays = relay.make(cfg, pin_class or machine.Pin, log)
-    return Apps(meter, storage, relays, log)
 
 
 def _restore(meter, storage, s_imp, s_exp):
