@@ -223,12 +223,13 @@ class Dev:
     def pins(directory, relay_cfg):
         # --pins: a machine.Pin whose outputs are recorded in DIRECTORY/pins.log
         # and whose inputs read DIRECTORY/in<PIN>, else the relay model (the
-        # board file's "relay": the feedback input follows the contacts)
+        # board file's "relay": the feedback input follows the contacts);
+        # DIRECTORY None: the model only
         import os
 
         r = relay_cfg[0] if isinstance(relay_cfg, list) else (relay_cfg or {})
         model = {"contacts": 1}  # closed at delivery
-        log_path = directory + "/pins.log"
+        log_path = None if directory is None else directory + "/pins.log"
 
         class FilePin:
             OUT = 1
@@ -247,8 +248,9 @@ class Dev:
             def value(self, v=None):
                 if v is None:
                     try:
-                        with open(directory + "/in%d" % self.pin) as f:
-                            return 1 if f.read().strip() == "1" else 0
+                        if directory is not None:
+                            with open(directory + "/in%d" % self.pin) as f:
+                                return 1 if f.read().strip() == "1" else 0
                     except OSError:
                         pass
                     if self.pin == r.get("feedback"):
@@ -265,6 +267,8 @@ class Dev:
                     model["contacts"] = 0
                 elif self.pin == r.get("pin"):
                     model["contacts"] = on
+                if log_path is None:
+                    return None
                 with open(log_path, "a") as f:
                     f.write("%d %d\n" % (self.pin, v))
                 return None
@@ -273,7 +277,8 @@ class Dev:
                 pass
 
         try:
-            os.mkdir(directory)
+            if directory is not None:
+                os.mkdir(directory)
         except OSError:
             pass
         return FilePin
@@ -315,7 +320,7 @@ def unix(argv=None):
     if pins:
         pin_class = Dev.pins(pins, board_cfg.get("relay"))
     elif board_cfg.get("relay"):
-        pin_class = _IdleHw
+        pin_class = Dev.pins(None, board_cfg.get("relay"))  # the relay modelled, nothing recorded
     del board_cfg  # (not kept while serving)
     try:
         app, cfg = make_meter(name, storage, wall_clock=lambda: int(time.time()), meter_module=module, keys=keys,

@@ -267,9 +267,9 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
     from dlms_micro_mp.timekeeping import TimeKeeper
 
     loop.service = Service(meter, storage)
-    if apps is not None:
-        loop.service = apps.ticker(loop.service)  # once a second with the profiles
     loop.service.keeper = TimeKeeper(meter, storage, log)
+    if apps is not None:
+        loop.service = apps.ticker(loop.service)  # once a second, after the clock keeper and the profiles
     if bindings is not None:
         loop.service = _src.Service(meters, bindings, loop.service)
     # the energies kept across power cuts: written within the storage's
