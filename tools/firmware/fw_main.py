@@ -128,6 +128,11 @@ def make_meter(name=None, storage=None, wall_clock=None, meter_module=None, keys
 
             if storage.get(apps.KEY_TOKEN) is None:
                 storage.put(apps.KEY_TOKEN, demo_token_key)
+    if pin_class is None and cfg.get("relay"):
+        import machine
+
+        if not hasattr(machine, "Pin"):  # the unix and qemu ports: the relay modelled
+            pin_class = Dev.pins(None, cfg["relay"])
     app = _board.build(cfg, storage=storage, wdt=False, log=log or _quiet, wall_clock=wall_clock, definition=defn,
                        keys=ks, token_key=token_key, pin_class=pin_class)
     return app, cfg
@@ -319,8 +324,6 @@ def unix(argv=None):
     pin_class = None
     if pins:
         pin_class = Dev.pins(pins, board_cfg.get("relay"))
-    elif board_cfg.get("relay"):
-        pin_class = Dev.pins(None, board_cfg.get("relay"))  # the relay modelled, nothing recorded
     del board_cfg  # (not kept while serving)
     try:
         app, cfg = make_meter(name, storage, wall_clock=lambda: int(time.time()), meter_module=module, keys=keys,
