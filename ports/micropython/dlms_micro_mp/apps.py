@@ -153,21 +153,7 @@ class Apps:
     def ticker(self, inner, tick_ms=1000):
         # the loop's service: inner's, then the relays every step and the
         # applications once a second on the meter's clock
-        from dlms_micro.cosem import clock
-        from dlms_micro.ticks import ticks_diff
-
-        meter = self.meter
-        at = [None]
-
-        def service(now):
-            inner(now)
-            self.service(now)
-            if at[0] is not None and ticks_diff(now, at[0]) < tick_ms:
-                return
-            at[0] = now
-            self.tick(int(clock.now(meter)), now)  # (a float wall clock: the calendars take whole seconds)
-
-        return service
+        return Ticker(self, inner, tick_ms)
 
     def service(self, now):
         rs = self.relays
@@ -246,3 +232,31 @@ class Apps:
             self._unsaved = False
             for e in self.accounts:
                 self._prepay.save(self.meter, e)
+
+
+class Ticker:
+    # The loop's service with the applications: inner (board.Service, whose
+    # attributes it shows: profiles, keeper...), then the relays every step,
+    # the applications once a second on the meter's clock.
+    def __init__(self, apps, inner, tick_ms=1000):
+        from dlms_micro.cosem import clock
+
+        self.apps = apps
+        self.inner = inner
+        self.tick_ms = tick_ms
+        self._now = clock.now
+        self._at = None
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __call__(self, now):
+        from dlms_micro.ticks import ticks_diff
+
+        self.inner(now)
+        apps = self.apps
+        apps.service(now)
+        if self._at is not None and ticks_diff(now, self._at) < self.tick_ms:
+            return
+        self._at = now
+        apps.tick(int(self._now(apps.meter)), now)  # (a float wall clock: the calendars take whole seconds)
