@@ -88,7 +88,7 @@ ADDED = [
 
 # board -> (ldn, serial, rows, HDLC setup inactivity timeout)
 BOARD_METERS = {
-    "esp32_devkitc_max3485": (b"DMI0000000000001", b"00000001", 192, 120),
+    "esp32_devkitc_max3485": (b"DMI0000000000001", b"00000001", 96, 120),  # 192 before time of use
     "esp32c3_battery": (b"DMI0000000000002", b"00000002", 96, 60),
 }
 SLOTS = {1: 1, 3: 1, 8: 10, 23: 8, 7: 1}
@@ -104,13 +104,21 @@ MANAGEMENT_ONLY = (b"\x00\x00+\x00\x00\xff", b"\x00\x00+\x01\x00\xff", b"\x00\x0
                    b"\x00\x00\x19\x09\x00\xff")
 # RAM the Push setup's state takes (destination and window buffers)
 PUSH_RAM = 84
+# The applications the mains-meter board added after that (issue 15 item 5):
+# two import rate registers, the register activation, the tariffication
+# script table and the activity calendar of time of use, the disconnect
+# control of the supply relay. old_view() leaves them out too; the RAM
+# their state takes (the calendar's and the register activation's room).
+APPLICATIONS = (b"\x01\x00\x01\x08\x01\xff", b"\x01\x00\x01\x08\x02\xff", b"\x00\x00\x0e\x00\x01\xff",
+                b"\x00\x00\x0a\x00\x64\xff", b"\x00\x00\x0d\x00\x00\xff", b"\x00\x00\x60\x03\x0a\xff")
+APP_RAM = {"esp32_devkitc_max3485": 640}
 
 
 def old_view(c):
     got, m = table_of(c)
     out = []
     for cid, ver, ln, h, acc, param, st in got:
-        if ln in MANAGEMENT_ONLY:
+        if ln in MANAGEMENT_ONLY or ln in APPLICATIONS:
             continue
         if cid == 15 and param is not None:
             # the Association LN objects name the Security setup now
@@ -129,7 +137,9 @@ def table_of(c):
         if ln in MANAGEMENT_ONLY[3:]:
             continue  # the Push setup (its state is no tuple of values)
         st = None
-        if slot >= 0:
+        if slot >= 0 and ln in APPLICATIONS:
+            st = ("application", cid)  # state objects, compared by their own tests
+        elif slot >= 0:
             st = m.state[slot : slot + SLOTS[cid]]
             st = ("ring", st[0].rows) if cid == 7 else tuple(st)
         # the old table's param of the current association was None; the
@@ -175,7 +185,7 @@ def test_board_meter_definition_builds_the_old_hand_written_table(name):
 def test_board_meter_ram_is_the_profile_ring():
     for name, (_l, _s, rows, _i) in BOARD_METERS.items():
         c = load(os.path.join(BOARDS, name + ".meter.json"))
-        assert c.ram == [rows * 27 + PUSH_RAM]
+        assert c.ram == [rows * 27 + PUSH_RAM + APP_RAM.get(name, 0)]
 
 
 # -------------------------------------------------------------- the fixtures
@@ -186,6 +196,7 @@ FIXTURES = {
     "mp_port_meter_lp.py": os.path.join(REPO, "tests", "meters", "mp_port_lp.json"),
     "esp32_devkitc_max3485_meter.py": os.path.join(BOARDS, "esp32_devkitc_max3485.json"),
     "esp32c3_battery_meter.py": os.path.join(BOARDS, "esp32c3_battery.json"),
+    "esp32_devkitc_prepaid_meter.py": os.path.join(BOARDS, "esp32_devkitc_prepaid.json"),
     # the retrofit examples (issue 14): their meters are under meters/
     "s0_retrofit_meter.py": os.path.join(BOARDS, "esp32c3_s0_retrofit.json"),
     "optical_retrofit_meter.py": os.path.join(BOARDS, "esp32_devkitc_optical.json"),
@@ -242,8 +253,8 @@ def test_compile_board_meter_writes_the_module_the_board_names(tmp_path):
 def test_compile_all_boards_skips_the_definitions(tmp_path):
     paths = compile_meters.compile_all_boards(BOARDS, str(tmp_path))
     assert [os.path.basename(p) for p in paths] == ["esp32_devkitc_max3485_meter.py", "modbus_gateway_meter.py",
-                                                    "optical_retrofit_meter.py", "esp32c3_battery_meter.py",
-                                                    "s0_retrofit_meter.py"]
+                                                    "optical_retrofit_meter.py", "esp32_devkitc_prepaid_meter.py",
+                                                    "esp32c3_battery_meter.py", "s0_retrofit_meter.py"]
 
 
 def test_compile_meters_command_line(tmp_path, capsys):

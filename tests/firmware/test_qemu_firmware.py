@@ -11,7 +11,9 @@ ENERGY_IMPORT = "1.0.1.8.0.255"
 def test_qemu_meter_boots_in_its_100k_heap(qemu_meter):
     used, free = int(qemu_meter.ready["heap_used"]), int(qemu_meter.ready["heap_free"])
     print("qemu firmware: heap after boot %d B used, %d B free" % (used, free))
-    assert used + free <= 102400 and free > 40000
+    # the default board, the mains meter, carries time of use and its relay
+    # (~9.6 KB: tools/firmware/board_heap.py); 40 KB before them
+    assert used + free <= 102400 and free > 30000
 
 
 def test_gurux_reads_the_qemu_meter_over_the_uart(qemu_meter):

@@ -37,7 +37,9 @@ def test_firmware_boots_in_a_100k_heap_with_room_to_spare(unix_meter):
     used, free = int(unix_meter.ready["heap_used"]), int(unix_meter.ready["heap_free"])
     print("unix firmware: heap after boot %d B used, %d B free (of 100 KiB)" % (used, free))
     assert used + free <= 102400
-    assert free > 40000
+    # the default board, the mains meter, carries time of use and its relay
+    # (~9.6 KB: tools/firmware/board_heap.py); 40 KB before them
+    assert free > 30000
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -12,7 +12,7 @@ SYSTEM_TITLE = b'DMI\x00\x00\x00\x00\x01'
 LOGICAL_DEVICE = 1
 PHYSICAL_ADDRESS = 17
 HDLC = (128, 1, 120, 25, 9600)
-HANDLERS = (('dlms_micro.cosem.association_ln', 'ASSOCIATION_LN'), ('dlms_micro.cosem.data', 'DATA'), ('dlms_micro.cosem.clock', 'CLOCK'), ('dlms_micro.cosem.register', 'REGISTER'), ('dlms_micro.cosem.hdlc_setup', 'IEC_HDLC_SETUP'), ('dlms_micro.cosem.sap', 'SAP_ASSIGNMENT'), ('dlms_micro.cosem.profile', 'PROFILE_GENERIC'), ('dlms_micro.cosem.push', 'PUSH_SETUP'), ('dlms_micro.cosem.security_setup', 'SECURITY_SETUP'), ('dlms_micro.cosem.security_setup', 'INVOCATION_COUNTER'))
+HANDLERS = (('dlms_micro.cosem.association_ln', 'ASSOCIATION_LN'), ('dlms_micro.cosem.data', 'DATA'), ('dlms_micro.cosem.clock', 'CLOCK'), ('dlms_micro.cosem.register', 'REGISTER'), ('dlms_micro.cosem.tariff', 'REGISTER_ACTIVATION'), ('dlms_micro.cosem.script', 'SCRIPT_TABLE'), ('dlms_micro.cosem.tariff', 'ACTIVITY_CALENDAR'), ('dlms_micro.cosem.disconnect', 'DISCONNECT_CONTROL'), ('dlms_micro.cosem.hdlc_setup', 'IEC_HDLC_SETUP'), ('dlms_micro.cosem.sap', 'SAP_ASSIGNMENT'), ('dlms_micro.cosem.profile', 'PROFILE_GENERIC'), ('dlms_micro.cosem.push', 'PUSH_SETUP'), ('dlms_micro.cosem.security_setup', 'SECURITY_SETUP'), ('dlms_micro.cosem.security_setup', 'INVOCATION_COUNTER'))
 ROLES = (('public', 16, 0, b'', 4116, 0), ('reader', 32, 1, b'12345678', 4116, 0), ('management', 1, 5, b'', 16777215, 3))
 DEVICES = (
     (1, b'DMI0000000000001', (
@@ -25,11 +25,17 @@ DEVICES = (
         (8, 0, b'\x00\x00\x01\x00\x00\xff', 2, 0, ((b'\x01\x01\x01\x01\x01\x01\x01\x01\x01', b'\x00\x00\x00\x00\x00\x00'), (b'\x01\x01\x01\x01\x01\x01\x01\x01\x01', b'\x00\x00\x00\x00\x00\x00'), (b'\x01\x03\x03\x03\x03\x03\x03\x03\x01', b'\x01\x01\x01\x01\x01\x01')), None),
         (3, 0, b'\x01\x00\x01\x08\x00\xff', 3, 10, ((b'\x01\x01\x01', b'\x00'), (b'\x01\x01\x01', b'\x00'), (b'\x01\x01\x01', b'\x00')), (0, 30, 6)),
         (3, 0, b'\x01\x00\x02\x08\x00\xff', 3, 11, (None, (b'\x01\x01\x01', b'\x00'), (b'\x01\x01\x01', b'\x00')), (0, 30, 6)),
-        (23, 1, b'\x00\x00\x16\x00\x00\xff', 4, 12, (None, (b'\x01\x01\x01\x01\x01\x01\x01\x01\x01', b''), (b'\x01\x01\x01\x01\x01\x01\x01\x01\x01', b'')), None),
-        (17, 0, b'\x00\x00)\x00\x00\xff', 5, -1, (None, (b'\x01\x01', b'\x00'), (b'\x01\x01', b'\x00')), ((1, b'DMI0000000000001'),)),
-        (7, 1, b'\x01\x00c\x01\x00\xff', 6, 20, (None, (b'\x01\x01\x01\x01\x01\x01\x01\x01', b'\x00\x00'), (b'\x01\x01\x01\x01\x01\x01\x01\x01', b'\x00\x00')), (((8, b'\x00\x00\x01\x00\x00\xff', 2, 0, 15), (3, b'\x01\x00\x01\x08\x00\xff', 2, 0, 6), (3, b'\x01\x00\x02\x08\x00\xff', 2, 0, 6)), 900, 192)),
-        (40, 0, b'\x00\x00\x19\t\x00\xff', 7, 21, (None, (b'\x01\x01\x01\x01\x01\x01\x01', b'\x00'), (b'\x01\x01\x03\x03\x03\x03\x03', b'\x01')), (((40, b'\x00\x00\x19\t\x00\xff', 1, 0), (8, b'\x00\x00\x01\x00\x00\xff', 2, 0), (3, b'\x01\x00\x01\x08\x00\xff', 2, 0)), 900, 48, 1)),
-        (64, 1, b'\x00\x00+\x00\x00\xff', 8, -1, (None, None, (b'\x01\x01\x01\x01\x01\x01', b'\x01\x01\x00\x00\x00\x00\x00\x00')), None),
-        (1, 0, b'\x00\x00+\x01\x00\xff', 9, -1, ((b'\x01\x01', b''), (b'\x01\x01', b''), (b'\x01\x01', b'')), None),
-    ), ((6, (0, b'\xff\xff\x03\xfe\x07\x01\x00\x00\xff\x00\x00\xff', b'\xff\xff\n\xfe\x07\x01\x00\x00\xff\x00\x00\xff', 60, 0, 0)), (7, (0,)), (8, (0,)), (9, (5, 1, 1, 128, 128, 25, 120, 17)), (11, (1, 32)), (12, (0, None, 0, 0, 3, 30, ()))), ()),
+        (3, 0, b'\x01\x00\x01\x08\x01\xff', 3, 12, (None, (b'\x01\x01\x01', b'\x00'), (b'\x01\x01\x01', b'\x00')), (0, 30, 6)),
+        (3, 0, b'\x01\x00\x01\x08\x02\xff', 3, 13, (None, (b'\x01\x01\x01', b'\x00'), (b'\x01\x01\x01', b'\x00')), (0, 30, 6)),
+        (6, 0, b'\x00\x00\x0e\x00\x01\xff', 4, 14, (None, (b'\x01\x01\x01\x01', b'\x00\x00\x00'), (b'\x01\x01\x01\x03', b'\x01\x01\x01')), (2, 2, 2, 4)),
+        (9, 0, b'\x00\x00\n\x00d\xff', 5, -1, (None, (b'\x01\x01', b'\x00'), (b'\x01\x01', b'\x00')), ((1, ((1, 6, b'\x00\x00\x0e\x00\x01\xff', 4, b'\t\x02T1'),)), (2, ((1, 6, b'\x00\x00\x0e\x00\x01\xff', 4, b'\t\x02T2'),)))),
+        (20, 0, b'\x00\x00\r\x00\x00\xff', 6, 15, (None, (b'\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01', b'\x00'), (b'\x01\x01\x01\x01\x01\x03\x03\x03\x03\x03', b'\x01')), (None, 16, 64, 48, 128)),
+        (70, 0, b'\x00\x00`\x03\n\xff', 7, 16, (None, (b'\x01\x01\x01\x01', b'\x00\x00'), (b'\x01\x01\x01\x03', b'\x01\x01')), (0,)),
+        (23, 1, b'\x00\x00\x16\x00\x00\xff', 8, 19, (None, (b'\x01\x01\x01\x01\x01\x01\x01\x01\x01', b''), (b'\x01\x01\x01\x01\x01\x01\x01\x01\x01', b'')), None),
+        (17, 0, b'\x00\x00)\x00\x00\xff', 9, -1, (None, (b'\x01\x01', b'\x00'), (b'\x01\x01', b'\x00')), ((1, b'DMI0000000000001'),)),
+        (7, 1, b'\x01\x00c\x01\x00\xff', 10, 27, (None, (b'\x01\x01\x01\x01\x01\x01\x01\x01', b'\x00\x00'), (b'\x01\x01\x01\x01\x01\x01\x01\x01', b'\x00\x00')), (((8, b'\x00\x00\x01\x00\x00\xff', 2, 0, 15), (3, b'\x01\x00\x01\x08\x00\xff', 2, 0, 6), (3, b'\x01\x00\x02\x08\x00\xff', 2, 0, 6)), 900, 96)),
+        (40, 0, b'\x00\x00\x19\t\x00\xff', 11, 28, (None, (b'\x01\x01\x01\x01\x01\x01\x01', b'\x00'), (b'\x01\x01\x03\x03\x03\x03\x03', b'\x01')), (((40, b'\x00\x00\x19\t\x00\xff', 1, 0), (8, b'\x00\x00\x01\x00\x00\xff', 2, 0), (3, b'\x01\x00\x01\x08\x00\xff', 2, 0)), 900, 48, 1)),
+        (64, 1, b'\x00\x00+\x00\x00\xff', 12, -1, (None, None, (b'\x01\x01\x01\x01\x01\x01', b'\x01\x01\x00\x00\x00\x00\x00\x00')), None),
+        (1, 0, b'\x00\x00+\x01\x00\xff', 13, -1, ((b'\x01\x01', b''), (b'\x01\x01', b''), (b'\x01\x01', b'')), None),
+    ), ((6, (0, b'\xff\xff\x03\xfe\x07\x01\x00\x00\xff\x00\x00\xff', b'\xff\xff\n\xfe\x07\x01\x00\x00\xff\x00\x00\xff', 60, 0, 0)), (7, (0,)), (8, (0,)), (9, (0,)), (10, (0,)), (11, (((3, b'\x01\x00\x01\x08\x01\xff'), (3, b'\x01\x00\x01\x08\x02\xff')), ((b'T1', b'\x01'), (b'T2', b'\x02')), b'T1', 1)), (13, (b'DMI-TOU1', ((b'ALL', b'\xff\xff\x01\x01\xff\x00\x00\x00\xff\x80\x00\xff', b'WK'),), ((b'WK', (1, 1, 1, 1, 1, 2, 2)),), ((1, ((b'\x00\x00\x00\x00', b'\x00\x00\n\x00d\xff', 2), (b'\x07\x00\x00\x00', b'\x00\x00\n\x00d\xff', 1), (b'\x17\x00\x00\x00', b'\x00\x00\n\x00d\xff', 2))), (2, ((b'\x00\x00\x00\x00', b'\x00\x00\n\x00d\xff', 2),))), 1)), (14, (5, 1, 1)), (15, (5, 1, 1, 128, 128, 25, 120, 17)), (17, (1, 32)), (18, (0, None, 0, 0, 3, 30, ()))), ()),
 )

@@ -21,6 +21,17 @@
 #   --boot-only         print the ready line (heap after boot) and exit
 #   --heap-log          print the heap in use and free (after a collection)
 #                       twice a second while serving
+#   --pins DIR          machine.Pin stand-in for the board's relay: each output
+#                       write appended to DIR/pins.log ("PIN LEVEL"); an input
+#                       reads DIR/in<PIN> ("0"/"1") when that file exists, else
+#                       the relay's feedback input reads the contacts (a
+#                       latching relay's last coil pulsed, a monostable's coil)
+#   --all-devices       a gateway: every logical device over the TCP wrapper
+#                       (default: logical device 1; dlms_micro_mp.gateway_tcp)
+#   --load W            a constant load of W watts while the relay is closed:
+#                       its energy added once a second (apps.add_energy: import
+#                       register, the tariff's rate register; prepayment
+#                       charges it)
 # It prints "dlms_micro: ready wrapper=PORT hdlc=PORT heap_used=B heap_free=B"
 # once listening, then serves until killed.
 #
@@ -81,7 +92,7 @@ class RamStore:
         pass
 
 
-def make_meter(name=None, storage=None, wall_clock=None, meter_module=None, keys="demo", log=None):
+def make_meter(name=None, storage=None, wall_clock=None, meter_module=None, keys="demo", log=None, pin_class=None):
     # The board's meter (and the App board.build made) without its UARTs,
     # LED and watchdog: the firmware's ports stand in for them.
     # meter_module: another compiled meter definition (frozen) to build
@@ -108,7 +119,25 @@ def make_meter(name=None, storage=None, wall_clock=None, meter_module=None, keys
         if keys != "none":
             _provision(store, defn, keys)
         ks = keyring.open_keys(store, defn, log) or False
-    app = _board.build(cfg, storage=storage, wdt=False, log=_quiet, wall_clock=wall_clock, definition=defn, keys=ks)
+    token_key = None
+    if keys == "demo" and any(e[0] == 115 for e in defn.DEVICES[0][2]):
+        # the demo Token gateway key (`dlms-micro token` makes tokens with it)
+        demo_token_key = b"TOKEN-DEMO-ONLY!"
+        # provisioned once, as the keys; without storage in RAM
+        if storage is None:
+            token_key = demo_token_key
+        else:
+            from dlms_micro_mp import apps
+
+            if storage.get(apps.KEY_TOKEN) is None:
+                storage.put(apps.KEY_TOKEN, demo_token_key)
+    if pin_class is None and cfg.get("relay"):
+        import machine
+
+        if not hasattr(machine, "Pin"):  # the unix and qemu ports: the relay modelled
+            pin_class = Dev.pins(None, cfg["relay"])
+    app = _board.build(cfg, storage=storage, wdt=False, log=log or _quiet, wall_clock=wall_clock, definition=defn,
+                       keys=ks, token_key=token_key, pin_class=pin_class)
     return app, cfg
 
 
@@ -195,6 +224,106 @@ def _heap_log(inner, every_ms=500):
     return service
 
 
+class Dev:
+    # the unix firmware's stand-ins of --pins and --load (one name in this
+    # module's globals: the gateway's heap is counted to the byte)
+    @staticmethod
+    def load(app, watts, inner):
+        # --load: watts while the supply is on, counted once a second in whole
+        # Wh (the fraction carried)
+        import time
+
+        from dlms_micro.cosem import disconnect
+        from dlms_micro_mp import apps
+
+        dcs = [e for e in app.meter.table if e[0] == 70]
+        st = {"at": None, "mws": 0}
+
+        def service(now):
+            inner(now)
+            if st["at"] is None:
+                st["at"] = now
+                return
+            dt = time.ticks_diff(now, st["at"])
+            if dt < 1000:
+                return
+            st["at"] = now
+            if dcs and not disconnect.connected(app.meter, dcs[0]):
+                return
+            st["mws"] += watts * dt  # milliwatt-seconds: W * ms
+            wh = st["mws"] // 3600000
+            if wh:
+                st["mws"] -= wh * 3600000
+                apps.add_energy(app, wh)
+
+        return service
+
+
+    @staticmethod
+    def pins(directory, relay_cfg):
+        # --pins: a machine.Pin whose outputs are recorded in DIRECTORY/pins.log
+        # and whose inputs read DIRECTORY/in<PIN>, else the relay model (the
+        # board file's "relay": the feedback input follows the contacts);
+        # DIRECTORY None: the model only
+        import os
+
+        r = relay_cfg[0] if isinstance(relay_cfg, list) else (relay_cfg or {})
+        model = {"contacts": 1}  # closed at delivery
+        log_path = None if directory is None else directory + "/pins.log"
+
+        class FilePin:
+            OUT = 1
+            IN = 0
+            PULL_UP = 2
+            PULL_DOWN = 3
+            IRQ_RISING = 1
+            IRQ_FALLING = 2
+
+            def __init__(self, pin, mode=None, pull=None, value=None):
+                self.pin = pin
+                self.level = 0
+                if value is not None:
+                    self.value(value)
+
+            def value(self, v=None):
+                if v is None:
+                    try:
+                        if directory is not None:
+                            with open(directory + "/in%d" % self.pin) as f:
+                                return 1 if f.read().strip() == "1" else 0
+                    except OSError:
+                        pass
+                    if self.pin == r.get("feedback"):
+                        return model["contacts"] ^ (1 if r.get("feedback_active_low") else 0)
+                    if self.pin == r.get("button"):
+                        return 1 if r.get("button_active_low") else 0  # not pressed
+                    return self.level
+                v = 1 if v else 0
+                self.level = v
+                on = v ^ (1 if r.get("active_low") else 0)
+                if on and self.pin == r.get("close_pin"):
+                    model["contacts"] = 1
+                elif on and self.pin == r.get("open_pin"):
+                    model["contacts"] = 0
+                elif self.pin == r.get("pin"):
+                    model["contacts"] = on
+                if log_path is None:
+                    return None
+                with open(log_path, "a") as f:
+                    f.write("%d %d\n" % (self.pin, v))
+                return None
+
+            def irq(self, *a, **kw):
+                pass
+
+        try:
+            if directory is not None:
+                os.mkdir(directory)
+        except OSError:
+            pass
+        return FilePin
+
+
 def _arg(argv, key, default):
     if key in argv:
         return argv[argv.index(key) + 1]
@@ -223,11 +352,17 @@ def unix(argv=None):
         from dlms_micro_mp.storage import FlashStorage
 
         storage = FlashStorage(data)
-    if dlms_board_def.load(name or dlms_board_def.NAMES[0]).get("sources"):
+    board_cfg = dlms_board_def.load(name or dlms_board_def.NAMES[0])
+    if board_cfg.get("sources"):
         idle_sources()
+    pins = _arg(argv, "--pins", None)
+    pin_class = None
+    if pins:
+        pin_class = Dev.pins(pins, board_cfg.get("relay"))
+    del board_cfg  # (not kept while serving)
     try:
         app, cfg = make_meter(name, storage, wall_clock=lambda: int(time.time()), meter_module=module, keys=keys,
-                              log=log)
+                              log=log, pin_class=pin_class)
     except (OSError, ValueError) as e:  # a key file that cannot be read or is not one
         print("dlms_micro: --keys %s: %s" % (keys, e))
         sys.exit(2)
@@ -238,12 +373,26 @@ def unix(argv=None):
 
     poller = select.poll()
     ports = []
-    # Logical device 1 only: a gateway's TCP connection through a Router
-    # to all three devices (~20 KB of channels each) does not fit the heap
-    # beside the board's own; its upstream meters are served on the IR port.
+    # A gateway (several logical devices) with --all-devices: every device
+    # over the TCP wrapper, a connection bound to the device of its first
+    # message (dlms_micro_mp.gateway_tcp; a Router over all three channels
+    # made at once, ~20 KB a connection, does not fit beside the board's
+    # own). It costs ~0.9 KB more than logical device 1 alone, which leaves
+    # the Modbus gateway's 100 KiB too little for a second connection at
+    # times: off by default. HDLC over TCP: logical device 1.
 
     def wrapper_channel():
         return Channel(meter, WrapperServer(max_apdu=max_apdu))
+
+    if len(app.meters) > 1 and "--all-devices" in argv:
+        factory = []  # made at the first connection: the boot's heap stays as it was
+
+        def wrapper_channel():
+            if not factory:
+                from dlms_micro_mp import gateway_tcp
+
+                factory.append(gateway_tcp.wrapper_factory(app.meters, max_apdu, log, MIN_FREE))
+            return factory[0]()
 
     def hdlc_channel():
         return Channel(meter, hdlc_link(cfg))
@@ -263,6 +412,9 @@ def unix(argv=None):
         if idle is None and hasattr(p, "idle"):
             idle = p.idle
     service = app.loop.service
+    load = _arg(argv, "--load", None)
+    if load:
+        service = Dev.load(app, int(load), service)
     if "--heap-log" in argv:
         service = _heap_log(service)
     loop = Loop(tuple(ports), idle=idle, service=service)

@@ -10,6 +10,15 @@
 # has no machine.UART or Pin: fw_main's tiny stand-ins hold no buffers of
 # their own (on the ESP32 the UART's ring buffer is the driver's, outside the
 # MicroPython heap). Printed: bytes in use after gc.collect(), and free.
+#
+#   build/firmware/unix32/micropython -X heapsize=100k tools/firmware/retrofit_heap.py --apps BOARD
+#
+# The heap each application of BOARD's meter takes (disconnect control, time
+# of use, prepayment): the modules it imports (frozen code stays in flash;
+# their globals and class objects are heap), the state of its objects (the
+# state makers of dlms_micro.meterdef.state, as the build runs them), and
+# the board's wiring (dlms_micro_mp.apps, the relay driver).
+# (tools/firmware/board_heap.py prints both, with the free heap under load.)
 
 import gc
 import sys
@@ -26,7 +35,8 @@ fw_main.idle_sources()
 import dlms_board_def  # noqa: E402
 from dlms_micro_mp import board  # noqa: E402
 
-BOARDS = ("esp32c3_s0_retrofit", "esp32_devkitc_optical", "esp32_devkitc_modbus_gateway", "esp32c3_battery")
+BOARDS = ("esp32c3_s0_retrofit", "esp32_devkitc_optical", "esp32_devkitc_modbus_gateway", "esp32c3_battery",
+          "esp32_devkitc_max3485")
 # the code a board uses, imported first: module objects are not the meter's
 # state (frozen, their code stays in flash)
 CODE = ("dlms_micro_mp.sources", "dlms_micro_mp.optical", "dlms_micro.meterdef.sources", "dlms_micro.router",
@@ -36,9 +46,73 @@ CODE = ("dlms_micro_mp.sources", "dlms_micro_mp.optical", "dlms_micro.meterdef.s
         "dlms_micro.cosem.sap")
 
 
+# application: (classes of its objects, modules it imports)
+APPS = (
+    ("disconnect control", (70,), ("dlms_micro.cosem.disconnect", "dlms_micro_mp.relay")),
+    ("time of use", (6, 9, 11, 20, 22), ("dlms_micro.cosem.script", "dlms_micro.cosem.tariff",
+                                          "dlms_micro.cosem.schedule")),
+    ("prepayment", (111, 112, 113, 115), ("dlms_micro.cosem.prepay", "dlms_micro.cosem.token_gateway")),
+)
+
+
+def _alloc():
+    gc.collect()
+    return gc.mem_alloc()
+
+
+def apps(name):
+    # the heap of each application of the board's meter
+    from dlms_micro.meterdef import build as mb
+    from dlms_micro.meterdef import state as ms
+
+    cfg = dlms_board_def.load(name)
+    defn = board.meter_definition(cfg)
+    _ld, _n, table, inits, _d = defn.DEVICES[0]
+    env = mb.Env(None, token_key=bytes(16))
+    keep = []
+    total = 0
+    for label, classes, mods in APPS:
+        mine = [(i, args) for i, args in inits if table[i][0] in classes]
+        if not mine:
+            continue
+        a = _alloc()
+        for m in mods:
+            __import__(m)
+        code = _alloc() - a
+        a = _alloc()
+        for i, args in mine:
+            keep.append(ms.make(table[i], args, env))
+        state = _alloc() - a
+        total += code + state
+        print("%s: %s: %d objects, state %d B, modules %d B" % (name, label, len(mine), state, code))
+    if not total:
+        print("%s: none of the applications" % name)
+        return
+    a = _alloc()
+    __import__("dlms_micro_mp.apps")
+    code = _alloc() - a
+    meter = mb.build(defn, lambda: 800000000, None, env=env)
+    a = _alloc()
+    from dlms_micro_mp import relay
+
+    relays = relay.make(cfg, fw_main._IdleHw) if cfg.get("relay") else ()
+    from dlms_micro_mp.apps import Apps
+
+    w = Apps(meter, None, relays)
+    wiring = _alloc() - a
+    total += code + wiring
+    print("%s: wiring (dlms_micro_mp.apps, %d relay): objects %d B, module %d B" % (name, len(relays), wiring, code))
+    print("%s: the applications together: %d B" % (name, total))
+    del keep, w, meter
+
+
 def main():
     for m in CODE:
         __import__(m)
+    if "--apps" in sys.argv:
+        for name in [a for a in sys.argv[1:] if not a.startswith("-")]:
+            apps(name)
+        return
     names = [a for a in sys.argv[1:] if not a.startswith("-")] or BOARDS
     for name in names:
         if name not in dlms_board_def.NAMES:

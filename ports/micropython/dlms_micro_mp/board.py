@@ -150,7 +150,8 @@ def _wall_clock():
     return time.time() + EPOCH_2000
 
 
-def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None, definition=None, keys=None):
+def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None, definition=None, keys=None,
+          token_key=None, pin_class=None):
     # storage: a FlashStorage (or any get/put object), or None for none.
     # wdt: False for no watchdog (tests, a REPL session).
     # definition: the compiled meter definition (default: the module the
@@ -158,6 +159,9 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
     # keys: the meter's KeyStore; None: the one provisioned in storage
     # (dlms_micro_mp.keyring: none when the definition has no ciphered or
     # HLS-GMAC association; missing or corrupt: ciphered ones refused).
+    # token_key: the Token gateway's key (16 bytes); None: the storage's
+    # record "token.key" (provisioned as the keys are), else tokens refused.
+    # pin_class: machine.Pin for the relay outputs and feedback (a stand-in).
     check(cfg)
     log = log if log is not None else Log()
     defn = definition if definition is not None else meter_definition(cfg)
@@ -168,7 +172,13 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
         meters = _meterdef.build_all(defn, wall_clock or _wall_clock, storage)
         meter = meters[0]
     else:
-        meter = _meterdef.build(defn, wall_clock or _wall_clock, storage)
+        env = None
+        if token_key is not None or any(e[0] == 115 for e in defn.DEVICES[0][2]):
+            # a Token gateway: its key (dlms_micro_mp.apps.env)
+            from dlms_micro_mp import apps as _apps
+
+            env = _apps.env(storage, token_key)
+        meter = _meterdef.build(defn, wall_clock or _wall_clock, storage, env=env)
     if keys is None:
         from dlms_micro_mp import keyring
 
@@ -216,12 +226,21 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
         # Wi-Fi or Ethernet (dlms_micro_mp.net): joined without blocking the
         # UARTs; once up, the TCP wrapper and HDLC-over-TCP listeners and
         # the pushes (logical device 1)
-        from dlms_micro.link.wrapper import WrapperServer
         from dlms_micro_mp import net
 
         max_apdu = cfg.get("hdlc", {}).get("max_apdu", 512)
-        link = net.board_link(cfg, meter, storage, log, lambda: Channel(meter, WrapperServer(max_apdu=max_apdu)),
-                              lambda: Channel(meter, hdlc_link(defn, cfg)))
+        if gateway and len(meters) > 1:
+            # every logical device over the wrapper, a connection bound to
+            # the device of its first message (dlms_micro_mp.gateway_tcp)
+            from dlms_micro_mp import gateway_tcp
+
+            wrapper = gateway_tcp.wrapper_factory(meters, max_apdu, log)
+        else:
+            from dlms_micro.link.wrapper import WrapperServer
+
+            def wrapper():
+                return Channel(meter, WrapperServer(max_apdu=max_apdu))
+        link = net.board_link(cfg, meter, storage, log, wrapper, lambda: Channel(meter, hdlc_link(defn, cfg)))
         if link is not None:
             ports.append(link)
     bindings = None
@@ -239,11 +258,19 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
     loop = Loop(tuple(ports), wdt=dog, idle=idle_hook(cfg), led=led, led_on=0 if cfg.get("led_active_low") else 1)
     if storage is not None:
         _restore(meter, storage, s_imp, s_exp)
+    apps = None
+    if cfg.get("relay") or any(e[0] in (6, 20, 22, 70, 111) for e in meter.table):
+        # disconnect control, time of use, prepayment (dlms_micro_mp.apps)
+        from dlms_micro_mp import apps as _apps
+
+        apps = _apps.wire(cfg, meter, storage, log, pin_class or machine.Pin)
     # the clock: a head-end's SET kept across restarts, events, resyncs
     from dlms_micro_mp.timekeeping import TimeKeeper
 
     loop.service = Service(meter, storage)
     loop.service.keeper = TimeKeeper(meter, storage, log)
+    if apps is not None:
+        loop.service = apps.ticker(loop.service)  # once a second, after the clock keeper and the profiles
     if bindings is not None:
         loop.service = _src.Service(meters, bindings, loop.service)
     # the energies kept across power cuts: written within the storage's
@@ -259,6 +286,8 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
 
         loop.idle = power.from_board(cfg, loop.ports, meter, storage, dog, log, nap=_nap, sleep_us=sleep_us)
     app = App(meter, loop, tuple(ports), storage, (s_imp, s_exp), log, defn)
+    if apps is not None:
+        app.apps = apps  # dlms_micro_mp.apps.Apps: disconnect, time of use, prepayment
     app.meters = tuple(meters) if gateway else (meter,)  # every logical device's
     return app
 
