@@ -30,8 +30,11 @@ def _public(c, pub):
     ).public_key()
 
 
-def _prehashed(c):
-    return ec.ECDSA(utils.Prehashed(hashes.SHA256() if c.size == 32 else hashes.SHA384()))
+def _prehashed(c, digest_len=0):
+    # the digest's hash: the curve's own, or as long as the digest given (a
+    # P-256 CA may sign a certificate with SHA-384, as the pure code allows)
+    n = digest_len or c.size
+    return ec.ECDSA(utils.Prehashed(hashes.SHA256() if n == 32 else hashes.SHA384()))
 
 
 def encode_public(key, size):
@@ -59,7 +62,7 @@ class CryptographyEcc:
         if not (0 < r < c.n and 0 < s < c.n):
             return False
         try:
-            _public(c, pub).verify(utils.encode_dss_signature(r, s), bytes(digest), _prehashed(c))
+            _public(c, pub).verify(utils.encode_dss_signature(r, s), bytes(digest), _prehashed(c, len(digest)))
         except (InvalidSignature, ValueError):
             return False
         return True
