@@ -321,3 +321,40 @@ def test_the_gateway_logical_devices_at_once_under_load(tmp_path):
     assert free > 8000
     assert "could not be stored" not in m.log_text()
     assert "no heap" not in m.log_text() and "heap low" not in m.log_text()
+
+
+def _tags(peer, direction, transport, llc):
+    # the first byte of each APDU sent or received: after the wrapper
+    # header, or after the HDLC frame's LLC header
+    out = []
+    for d, h in peer.trace:
+        b = bytes.fromhex(h)
+        if d != direction:
+            continue
+        if transport == WRAPPER:
+            out.append(b[8])
+        elif llc in b:
+            out.append(b[b.index(llc) + 3])
+    return out
+
+
+@pytest.mark.parametrize("board, transport, ld", (("esp32_devkitc_max3485", WRAPPER, 1),
+                                                  ("esp32_devkitc_modbus_gateway", HDLC_TCP, 2)))
+def test_an_association_with_a_dedicated_key_twice(tmp_path, board, transport, ld):
+    # gurux-dlms brings a dedicated key in its AARQ and ded-ciphers its
+    # requests (ded-get-request D0, the meter answers ded-get-response D4):
+    # the channel makes the dedicated key's AES-GCM for that association
+    # and drops it at the release; the next association makes its own
+    from gurux_dlms.objects import GXDLMSClock
+
+    m = start_board(board, str(tmp_path / "data"), str(tmp_path))
+    try:
+        for _ in range(2):
+            p = GuruxPeer(m, transport, sap=1, logical=ld)
+            p.client.ciphering.dedicatedKey = os.urandom(16)
+            assert _session(p, lambda p: p.read(GXDLMSClock(CLOCK), 2)) is not None
+            assert 0xD0 in _tags(p, "tx", transport, b"\xe6\xe6\x00"), p.trace_text()
+            assert 0xD4 in _tags(p, "rx", transport, b"\xe6\xe7\x00"), p.trace_text()
+    finally:
+        m.stop()
+    assert "refused" not in m.log_text()
