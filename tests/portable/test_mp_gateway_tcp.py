@@ -1,6 +1,8 @@
-# Every logical device of a gateway over the TCP wrapper
-# (ports/micropython/dlms_micro_mp/gateway_tcp.py): a connection makes the
-# Channel of the logical device its first message names, and only that one;
+# Every logical device of a gateway over the TCP wrapper and over HDLC over
+# TCP (ports/micropython/dlms_micro_mp/gateway_tcp.py): a connection makes
+# the Channel of the logical device its first message names (the wrapper
+# header's destination wPort, the first HDLC frame's upper address), and
+# only that one;
 # a Channel that cannot be made drops the connection's bytes with one log
 # line. Runs under pytest and real MicroPython.
 
@@ -13,6 +15,7 @@ except ImportError:  # CPython from the repo: the port is not installed
     sys.path.append(_here + "/../../ports/micropython")
 
 from dlms_micro_mp import gateway_tcp  # noqa: E402
+from hdlc_peer import snrm  # noqa: E402
 
 
 class _Link:
@@ -68,7 +71,7 @@ class _Meter:
         self.logical_device = ld
 
 
-def _conn(made, lines, fail=(), min_free=0):
+def _conn(made, lines, fail=(), min_free=0, hdlc=False):
     def make(meter):
         ld = meter.logical_device
         if ld in fail:
@@ -78,7 +81,7 @@ def _conn(made, lines, fail=(), min_free=0):
         made.append(c)
         return c
 
-    return gateway_tcp.BoundChannel((_Meter(1), _Meter(2), _Meter(3)), make, lines.append, min_free)
+    return gateway_tcp.BoundChannel((_Meter(1), _Meter(2), _Meter(3)), make, lines.append, min_free, hdlc)
 
 
 def test_the_first_message_binds_the_connection_to_its_logical_device():
@@ -128,3 +131,49 @@ def test_min_free_refuses_before_making_the_channel():
     m = _msg(1, b"\x01")
     assert c.feed(m, 0, len(m), 0) == len(m)
     assert made == [] and lines[0].startswith("wrapper: no heap for the channel of logical device 1 (")
+
+
+def test_hdlc_the_first_frame_upper_address_binds_the_connection():
+    # the SNRM's destination address, 1, 2 or 4 bytes, split anywhere;
+    # everything from its opening flag on reaches the bound channel
+    for size, ld in ((1, 2), (2, 3), (4, 3), (4, 1)):
+        for cut in range(1, 8):
+            made, lines = [], []
+            c = _conn(made, lines, hdlc=True)
+            f = snrm(upper=ld, size=size)
+            noise = b"\x00\x7e\x7e"  # bytes before a flag, repeated flags
+            data = noise + f
+            cut += len(noise)
+            assert c.feed(data, 0, cut, 0) == cut
+            if made:  # the address was whole within the first part
+                assert cut >= len(noise) + 3 + size
+            assert c.feed(data, cut, len(data), 0) == len(data) - cut
+            assert len(made) == 1 and c.ld == ld, (size, ld, cut)
+            assert bytes(made[0].got) == f
+            assert lines == []
+
+
+def test_hdlc_an_address_no_device_has_or_a_malformed_one():
+    # all-station (0x7F): the first device, whose link does not answer it;
+    # a 3-byte address is malformed: dropped, the next frame binds
+    made, lines = [], []
+    c = _conn(made, lines, hdlc=True)
+    f = snrm(upper=0x7F, size=1)
+    c.feed(f, 0, len(f), 0)
+    assert made[0].meter.logical_device == 1 and bytes(made[0].got) == f
+    made, lines = [], []
+    c = _conn(made, lines, hdlc=True)
+    bad = b"\x7e\xa0\x0a\x04\x04\x23\x03\x93\x00\x00\x7e"  # destination 02 02 11: 3 bytes
+    good = snrm(upper=2, size=2)
+    c.feed(bad + good, 0, len(bad) + len(good), 0)
+    assert c.ld == 2 and bytes(made[0].got) == good
+
+
+def test_hdlc_no_heap_logs_once_with_the_port_name():
+    made, lines = [], []
+    c = _conn(made, lines, fail=(3,), hdlc=True)
+    f = snrm(upper=3, size=2)
+    assert c.feed(f, 0, len(f), 0) == len(f)
+    assert c.feed(f, 0, len(f), 0) == len(f)
+    assert made == [] and lines == ["hdlc: no heap for the channel of logical device 3 (MemoryError): the "
+                                    "connection's messages are dropped"]

@@ -363,6 +363,47 @@ def test_dedicated_key_needs_16_bytes_and_a_cipher():
     assert e.code == suite0.E_NO_KEY
 
 
+def test_the_dedicated_key_cipher_is_made_for_the_association_that_brings_one():
+    # new_ded: the channel's Gcm for a dedicated key exists only while an
+    # association has one; a bad key makes none; no heap for it: E_NO_KEY
+    made = []
+
+    def new_ded():
+        made.append(make_gcm())
+        return made[-1]
+
+    dkey = unhex("00112233445566778899AABBCCDDEEFF")
+    c = Suite0(FakeKeys(title=GET_TITLE), None, make_gcm())
+    c.set_dedicated_key(dkey, 0, 16)
+    out = bytearray(ROOM + 40)
+    out[ROOM : ROOM + 13] = unhex(GET_CLOCK)
+    end = c.protect(out, ROOM, ROOM + 13, len(out), 0x30, suite0.FORM_DED)
+    req = bytes(out[c.out_start : end])
+    s = Suite0(FakeKeys(client=GET_TITLE), make_gcm(), new_ded=new_ded)
+    for _ in range(2):  # two associations with a dedicated key: one Gcm each, dropped at the end
+        s.enabled = 1
+        s.set_client_title(GET_TITLE, 0, 8)
+        assert s.ded_gcm is None
+        e = raises(SecurityError, s.set_dedicated_key, bytes(15), 0, 15)
+        assert e.code == suite0.E_NO_KEY and s.ded_gcm is None
+        s.set_dedicated_key(dkey, 0, 16)
+        assert s.ded_gcm is made[-1]
+        buf = bytearray(req)
+        s.unprotect(buf, 0, len(buf))
+        assert bytes(buf[s.start : s.end]) == unhex(GET_CLOCK)
+        assert answer(s, GET_RESPONSE)[0] == 0xD4
+        s.reset()
+        assert s.ded_gcm is None and not s.has_dedicated_key
+    assert len(made) == 2
+
+    def no_heap():
+        raise MemoryError
+
+    s = Suite0(FakeKeys(client=GET_TITLE), make_gcm(), new_ded=no_heap)
+    e = raises(SecurityError, s.set_dedicated_key, dkey, 0, 16)
+    assert e.code == suite0.E_NO_KEY and "no heap" in str(e) and not s.has_dedicated_key
+
+
 # ------------------------------------------------------------- refusals
 
 

@@ -26,8 +26,11 @@
 #                       reads DIR/in<PIN> ("0"/"1") when that file exists, else
 #                       the relay's feedback input reads the contacts (a
 #                       latching relay's last coil pulsed, a monostable's coil)
-#   --all-devices       a gateway: every logical device over the TCP wrapper
-#                       (default: logical device 1; dlms_micro_mp.gateway_tcp)
+#   --first-device      a gateway: logical device 1 only on both TCP ports
+#                       (default: every logical device, a connection bound
+#                       to the device its first message names:
+#                       dlms_micro_mp.gateway_tcp; --all-devices, the old
+#                       opt-in, is still accepted)
 #   --load W            a constant load of W watts while the relay is closed:
 #                       its energy added once a second (apps.add_energy: import
 #                       register, the tariff's rate register; prepayment
@@ -373,29 +376,36 @@ def unix(argv=None):
 
     poller = select.poll()
     ports = []
-    # A gateway (several logical devices) with --all-devices: every device
-    # over the TCP wrapper, a connection bound to the device of its first
-    # message (dlms_micro_mp.gateway_tcp; a Router over all three channels
-    # made at once, ~20 KB a connection, does not fit beside the board's
-    # own). It costs ~0.9 KB more than logical device 1 alone, which leaves
-    # the Modbus gateway's 100 KiB too little for a second connection at
-    # times: off by default. HDLC over TCP: logical device 1.
+    # A gateway (several logical devices): every device over the TCP
+    # wrapper and over HDLC over TCP, a connection bound to the device its
+    # first message names (dlms_micro_mp.gateway_tcp; a Router over all
+    # three channels made at once, ~15 KB a connection, does not fit
+    # beside the board's own). --first-device: logical device 1 only.
 
     def wrapper_channel():
         return Channel(meter, WrapperServer(max_apdu=max_apdu))
 
-    if len(app.meters) > 1 and "--all-devices" in argv:
+    def hdlc_channel():
+        return Channel(meter, hdlc_link(cfg))
+
+    if len(app.meters) > 1 and "--first-device" not in argv:
         factory = []  # made at the first connection: the boot's heap stays as it was
 
-        def wrapper_channel():
+        def _bound(i):
             if not factory:
                 from dlms_micro_mp import gateway_tcp
 
+                defn = _board.meter_definition(cfg)
                 factory.append(gateway_tcp.wrapper_factory(app.meters, max_apdu, log, MIN_FREE))
-            return factory[0]()
+                factory.append(gateway_tcp.hdlc_factory(app.meters, lambda ld: _board.hdlc_link(defn, cfg, ld),
+                                                        log, MIN_FREE))
+            return factory[i]()
 
-    def hdlc_channel():
-        return Channel(meter, hdlc_link(cfg))
+        def wrapper_channel():
+            return _bound(0)
+
+        def hdlc_channel():
+            return _bound(1)
 
     if wport != "off":
         ports.append(TcpPort("wrapper", host, int(wport), wrapper_channel, log=log, poller=poller, min_free=MIN_FREE))

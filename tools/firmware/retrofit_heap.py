@@ -19,6 +19,13 @@
 # state makers of dlms_micro.meterdef.state, as the build runs them), and
 # the board's wiring (dlms_micro_mp.apps, the relay driver).
 # (tools/firmware/board_heap.py prints both, with the free heap under load.)
+#
+#   build/firmware/unix32/micropython -X heapsize=100k tools/firmware/retrofit_heap.py --channels [BOARD ...]
+#
+# The heap one TCP connection's Channel takes before any association, per
+# logical device of BOARD's meter with the demo keys (suite 0): over the
+# TCP wrapper and over HDLC over TCP, as fw_main makes them; and the
+# AES-GCM object an association with a dedicated key adds for its lifetime.
 
 import gc
 import sys
@@ -106,9 +113,44 @@ def apps(name):
     del keep, w, meter
 
 
+def channels(name):
+    # the heap a connection's Channel takes, per logical device
+    from dlms_micro.link.wrapper import WrapperServer
+    from dlms_micro.security import gcm
+    from dlms_micro.server import Channel
+
+    app, cfg = fw_main.make_meter(name, log=lambda m: None, wall_clock=lambda: 800000000)
+    defn = board.meter_definition(cfg)
+    max_apdu = cfg.get("hdlc", {}).get("max_apdu", 512)
+    # one of each first: the modules' first use (interned names, caches)
+    # is not a connection's cost
+    Channel(app.meter, WrapperServer(max_apdu=max_apdu))
+    Channel(app.meter, board.hdlc_link(defn, cfg))
+    for meter in app.meters:
+        ld = meter.logical_device
+        for kind in ("wrapper", "hdlc"):
+            a = _alloc()
+            if kind == "wrapper":
+                ch = Channel(meter, WrapperServer(wports=(ld,), max_apdu=max_apdu))
+            else:
+                ch = Channel(meter, board.hdlc_link(defn, cfg, ld))
+            cost = _alloc() - a
+            print("%s: logical device %d: a %s connection's channel %d B (%s)"
+                  % (name, ld, kind, cost, "suite 0" if ch.suite is not None else "no keys"))
+            del ch
+    a = _alloc()
+    g = gcm.new()
+    print("%s: the AES-GCM of a dedicated key (while an association has one) %d B" % (name, _alloc() - a))
+    del g, app
+
+
 def main():
     for m in CODE:
         __import__(m)
+    if "--channels" in sys.argv:
+        for name in [a for a in sys.argv[1:] if not a.startswith("-")] or BOARDS:
+            channels(name)
+        return
     if "--apps" in sys.argv:
         for name in [a for a in sys.argv[1:] if not a.startswith("-")]:
             apps(name)

@@ -230,17 +230,22 @@ def build(cfg, storage=None, wdt=True, log=None, sleep_us=None, wall_clock=None,
 
         max_apdu = cfg.get("hdlc", {}).get("max_apdu", 512)
         if gateway and len(meters) > 1:
-            # every logical device over the wrapper, a connection bound to
-            # the device of its first message (dlms_micro_mp.gateway_tcp)
+            # every logical device over the wrapper and over HDLC, a
+            # connection bound to the device its first message names
+            # (dlms_micro_mp.gateway_tcp)
             from dlms_micro_mp import gateway_tcp
 
             wrapper = gateway_tcp.wrapper_factory(meters, max_apdu, log)
+            hdlc = gateway_tcp.hdlc_factory(meters, lambda ld: hdlc_link(defn, cfg, ld), log)
         else:
             from dlms_micro.link.wrapper import WrapperServer
 
             def wrapper():
                 return Channel(meter, WrapperServer(max_apdu=max_apdu))
-        link = net.board_link(cfg, meter, storage, log, wrapper, lambda: Channel(meter, hdlc_link(defn, cfg)))
+
+            def hdlc():
+                return Channel(meter, hdlc_link(defn, cfg))
+        link = net.board_link(cfg, meter, storage, log, wrapper, hdlc)
         if link is not None:
             ports.append(link)
     bindings = None

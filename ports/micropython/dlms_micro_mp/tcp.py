@@ -9,8 +9,11 @@
 #   loop = Loop((srv, uart_port), idle=srv.idle)   # idle: wait in select.poll
 #
 # Steady state allocates nothing per request: one receive buffer shared by
-# the connections (read one at a time), views of it made once per length,
-# frames written through views made once (loop.TxViews).
+# the connections (read one at a time), views of it made once per length
+# read (kept in a dict of at most _VIEWS lengths, not a list of one slot per
+# possible length: that was 2 KB in one block per port, which a fragmented
+# heap sometimes no longer had), frames written through views made once
+# (loop.TxViews).
 
 import select
 import socket
@@ -20,6 +23,7 @@ from dlms_micro.server import EV_CLOSE, EV_NONE, EV_SEND
 from dlms_micro_mp.loop import TxViews
 
 _RD = select.POLLIN
+_VIEWS = 24  # receive lengths whose views are kept (a session uses a few)
 
 
 def _ticks_diff(a, b):
@@ -79,7 +83,7 @@ class TcpPort:
         self.port = port
         self.conns = []
         self.rx = bytearray(rx_size)
-        self._views = [None] * (rx_size + 1)
+        self._views = {}  # length read -> memoryview of rx[0:length]
         self.poller = poller if poller is not None else select.poll()
         self.poller.register(s, _RD)
         self.accepted = 0
@@ -173,9 +177,13 @@ class TcpPort:
                 return True
             if n:
                 busy = True
-                v = self._views[n]
-                if v is None:
-                    v = self._views[n] = memoryview(self.rx)[0:n]
+                views = self._views
+                if n in views:
+                    v = views[n]
+                else:
+                    if len(views) >= _VIEWS:
+                        views.clear()  # lengths of another kind of session: start again
+                    v = views[n] = memoryview(self.rx)[0:n]
                 k = 0
                 ch = c.channel
                 while k < n and not c.closed:
