@@ -265,6 +265,40 @@ def put_int(buf, off, tag, v):
     return off + n
 
 
+def enc_int_in(buf, off, limit, tag, v):
+    # enc_int in one call for the usual case: an integer-typed tag, an int v
+    # in its range, and room for the element below limit (and in buf).
+    # Returns the end, or -1 when any of that does not hold (nothing is
+    # written): enc_int and the caller's limit check then answer as usual.
+    if tag == DOUBLE_LONG_UNSIGNED and type(v) is int and 0 <= v <= 0x3FFFFFFF and 0 <= off <= limit - 5:
+        # the commonest (an energy register), a small int: without struct
+        if off + 5 > len(buf):
+            return -1
+        buf[off] = DOUBLE_LONG_UNSIGNED
+        buf[off + 1] = v >> 24
+        buf[off + 2] = (v >> 16) & 0xFF
+        buf[off + 3] = (v >> 8) & 0xFF
+        buf[off + 4] = v & 0xFF
+        return off + 5
+    if tag < 0 or tag > 33 or type(v) is not int:
+        return -1
+    k = _KIND[tag]
+    n = _SIZE[tag]
+    if (k != _K_UINT and k != _K_SINT) or off < 0 or off + 1 + n > limit or off + 1 + n > len(buf):
+        return -1
+    if k == _K_UINT:
+        if v < 0 or v > _UMAX[n]:
+            return -1
+        buf[off] = tag
+        struct.pack_into(_FMT_U[n], buf, off + 1, v)
+    else:
+        if v < _SMIN[n] or v > _SMAX[n]:
+            return -1
+        buf[off] = tag
+        struct.pack_into(_FMT_S[n], buf, off + 1, v)
+    return off + 1 + n
+
+
 def enc_int(buf, off, tag, v):
     # Any integer-typed Data element: integer types, enum, bcd, delta types.
     _room(buf, off, 1)

@@ -101,6 +101,8 @@ class Meter:
             table, handlers = index_handlers(table)
         self.table = table
         self.handlers = handlers
+        self._index = None  # find()'s index of table (see _make_index), made on first use
+        self._indexed = None  # the table it was made for
         self.roles = roles
         self.state = state
         self.wall_clock = wall_clock
@@ -134,11 +136,40 @@ class Meter:
 
     def find(self, class_id, buf, off):
         # The entry with this class id and the logical name at buf[off:off+6]
-        # (compared in place), or None.
-        for e in self.table:
-            if e[E_CLASS] == class_id and _same_ln(e[E_LN], buf, off):
-                return e
+        # (compared in place), or None; the first in table order when there
+        # are several. Through the index of C.D.E (not a scan of the table),
+        # made at the first look-up of each table.
+        if self._indexed is not self.table:
+            self._make_index()
+        if self._index is None:  # no heap for the index: scan the table
+            e = self.table
+        else:
+            e = self._index.get((buf[off + 2] << 16) | (buf[off + 3] << 8) | buf[off + 4])
+            if e is None:
+                return None
+            if type(e) is not list:
+                ln = e[E_LN]
+                if e[E_CLASS] == class_id and ln[0] == buf[off] and ln[1] == buf[off + 1] and ln[5] == buf[off + 5]:
+                    return e
+                return None
+        for x in e:
+            if x[E_CLASS] == class_id and _same_ln(x[E_LN], buf, off):
+                return x
         return None
+
+    def _make_index(self):
+        # find()'s index: a dict from the logical name's C, D and E bytes (a
+        # small int) to the entry with them, or to the list of entries (in
+        # table order) when several share them. Made once per table, at its
+        # first look-up, when the meter is serving (a few hundred bytes of
+        # heap for a board's table; ~750 B for the gateway's three tables);
+        # without the heap for it, find() scans the table as before.
+        self._indexed = self.table
+        self._index = None
+        try:
+            self._index = _index_of(self.table)
+        except MemoryError:
+            pass
 
     def find_ln(self, buf, off):
         # The first entry with this logical name, whatever its class.
@@ -146,6 +177,24 @@ class Meter:
             if _same_ln(e[E_LN], buf, off):
                 return e
         return None
+
+
+def _index_of(table):
+    # Meter._make_index's dict
+    idx = {}
+    for e in table:
+        ln = e[E_LN]
+        if len(ln) != 6:
+            continue  # no such logical name can be asked for
+        k = (ln[2] << 16) | (ln[3] << 8) | ln[4]
+        had = idx.get(k)
+        if had is None:
+            idx[k] = e
+        elif type(had) is list:
+            had.append(e)
+        else:
+            idx[k] = [had, e]
+    return idx
 
 
 def index_handlers(table):

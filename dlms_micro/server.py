@@ -32,22 +32,35 @@ from dlms_micro.app import xdlms as _xd
 from dlms_micro.app.xdlms import Services
 from dlms_micro.errors import DlmsError
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
 # Security suite 0 is loaded only for a meter that has keys (meter.keys), so
 # a board without security does not import the crypto modules.
 _s0 = None
 
 # Events: the links' numbers (link.hdlc / link.wrapper use the same), so
-# that a board with one link type does not load the other's module.
-EV_NONE = 0
-EV_SEND = 1
-_EV_APDU = 2
-_EV_CONNECTED = 3  # HDLC: link (re)established
-_EV_DISCONNECTED = 4  # HDLC: DISC or inactivity
-EV_CLOSE = 5  # wrapper: the stream cannot be trusted any more
+# that a board with one link type does not load the other's module. const():
+# folded into the code on MicroPython (no global lookup per use).
+EV_NONE = const(0)
+EV_SEND = const(1)
+EV_APDU = const(2)
+EV_CONNECTED = const(3)  # HDLC: link (re)established
+EV_DISCONNECTED = const(4)  # HDLC: DISC or inactivity
+EV_CLOSE = const(5)  # wrapper: the stream cannot be trusted any more
 
-_LINK_HDLC = 1
-_LINK_WRAPPER = 2
-_GENERAL_SIGNING = 0xDF
+_LINK_HDLC = const(1)
+_LINK_WRAPPER = const(2)
+_GENERAL_SIGNING = const(0xDF)
+_PENDING = const(1)  # asn.ASSOCIATION_PENDING, folded
+_ASSOCIATED = const(2)  # asn.ASSOCIATED, folded
+if asn.ASSOCIATED != _ASSOCIATED or asn.ASSOCIATION_PENDING != _PENDING:
+    raise ImportError("server: association state numbers changed")
 
 # What this server implements (offered in the InitiateResponse, intersected
 # with what the client proposes and what the role grants).
@@ -97,6 +110,11 @@ class Channel:
         if meter.auth_guard is None:
             meter.auth_guard = _ag.AuthGuard(len(meter.roles))
         self.line_guard = _ag.LineGuard(meter.auth_guard)
+        # failed authentications on this connection or line (line_guard's
+        # count, copied by _auth_failed: a plain attribute, as a property in
+        # the class would make MicroPython look every attribute store of a
+        # Channel up in the class first)
+        self.auth_failures = 0
         # Suite 0 (AES-GCM) for a meter with keys: the global-key cipher is
         # shared by the meter's channels, the dedicated-key one is ours.
         self.suite = None
@@ -136,11 +154,6 @@ class Channel:
         # The transport went away: the association ends with it.
         self._release()
 
-    @property
-    def auth_failures(self):
-        # failed authentications on this connection or line
-        return self.line_guard.failures
-
     def next_event(self, now):
         link = self.link
         self._now = now
@@ -154,11 +167,12 @@ class Channel:
                 self.tx_start = link.tx_start
                 self.tx_end = link.tx_end
                 return EV_SEND
-            if ev == _EV_APDU:
+            if ev == EV_APDU:
                 self._reply_start = link.TX_APDU_START
-                end = self._apdu()
+                # (_apdu's own work is for a pending HLS association only)
+                end = self._apdu() if self.assoc.status == _PENDING else self._serve_apdu()
                 link.send_apdu(end, self._reply_start)
-            elif ev == _EV_CONNECTED or ev == _EV_DISCONNECTED:
+            elif ev == EV_CONNECTED or ev == EV_DISCONNECTED:
                 self._release()
             else:
                 return ev  # EV_NONE, or the wrapper's EV_CLOSE
@@ -218,6 +232,7 @@ class Channel:
         now = self._now
         sap_locked = g.failed(role, now)
         line_locked = self.line_guard.failed(now)
+        self.auth_failures = self.line_guard.failures
         self._error(
             "failed authentication from client SAP %d: %s (%d for this SAP, %d on this line)"
             % (sap, what, g.failures[role], self.line_guard.failures)
@@ -243,6 +258,13 @@ class Channel:
         lim = link.tx_apdu_end
         self.requests += 1
         try:
+            if e - s == 13 and buf[s] == 0xC0 and buf[s + 1] == 1 and not buf[s + 12] and self._plain_get_ok():
+                # The commonest request, served in fewer steps (Services.
+                # get_normal); -2: not its plain case, served below.
+                q = self.services.get_normal(buf, s, out, o, lim)
+                if q != -2:
+                    self._gbt_push = False
+                    return q
             if e > s and buf[s] == acse.AARQ:
                 return self._aarq(buf, s, e, out, o, lim)
             if e > s and buf[s] == acse.RLRQ:
@@ -264,6 +286,23 @@ class Channel:
         self.services.gbt = _xd.GBT_OFF
         self.gbt.reset()
         return self.services._exception(out, o, 2, 3)
+
+    def _plain_get_ok(self):
+        # True when a plain GET-Request-Normal would go the short way through
+        # _serve_apdu and _request to Services.handle with nothing else done:
+        # an open association on this wPort, no GBT transfer to abandon, the
+        # response as one APDU (not in GBT blocks), no ciphering in force
+        # (whose security policy may refuse plain requests).
+        a = self.assoc
+        g = self.gbt
+        c = a.conformance
+        return (
+            a.status == _ASSOCIATED
+            and (self.suite is None or not self.suite.enabled)
+            and not (g.receiving or g.sending or g.client_block or g.rx_n)
+            and not (c & _CONF_GBT and not c & _CONF_BT_GET)
+            and (self.kind != _LINK_WRAPPER or self.link.source_wport == a.client_address)
+        )
 
     def _request(self, buf, s, e, out, o, lim, in_gbt):
         # One whole xDLMS request (in_gbt: collected from GBT blocks): serve
@@ -704,7 +743,14 @@ class Channel:
         end = lim - _s0.TRAILER
         if not self.services.gbt and o + a.client_max_pdu - _s0.TRAILER < end:
             end = o + a.client_max_pdu - _s0.TRAILER
-        q = self.services.handle(buf, suite.start, suite.end, out, p, end)
+        sv = self.services
+        s = suite.start
+        q = -2
+        if (suite.end - s == 13 and buf[s] == 0xC0 and buf[s + 1] == 1 and not buf[s + 12] and not sv.gbt
+                and a.status == _ASSOCIATED):
+            q = sv.get_normal(buf, s, out, p, end)  # the commonest request, as in _serve_apdu
+        if q == -2:
+            q = sv.handle(buf, s, suite.end, out, p, end)
         if q < 0:
             return -1
         q = suite.protect(out, p, q, lim)

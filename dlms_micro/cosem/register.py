@@ -27,6 +27,22 @@
 from dlms_micro import axdr
 from dlms_micro.cosem import base, common
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+# cosem.base's entry fields, folded into the code on MicroPython (a module
+# attribute costs two lookups per use)
+_E_SLOT = const(4)
+_E_PARAM = const(6)
+_DLU = const(6)  # axdr.DOUBLE_LONG_UNSIGNED
+if (base.E_SLOT, base.E_PARAM, axdr.DOUBLE_LONG_UNSIGNED, base.SUCCESS) != (_E_SLOT, _E_PARAM, _DLU, 0):
+    raise ImportError("register: cosem.base entry layout changed")
+
 REGISTER_SLOTS = 1
 EXTENDED_REGISTER_SLOTS = 3
 
@@ -52,10 +68,15 @@ class Register(base.InterfaceClass):
     slots = REGISTER_SLOTS
 
     def get(self, ctx, obj, attr):
-        p = obj[base.E_PARAM]
+        p = obj[_E_PARAM]
         if attr == 2:
-            tag = p[2] if len(p) > 2 else axdr.DOUBLE_LONG_UNSIGNED
-            ctx.pos = common.encode_value(ctx.buf, ctx.pos, tag, 0, ctx.meter.state[obj[base.E_SLOT]])
+            tag = p[2] if len(p) > 2 else _DLU
+            v = ctx.meter.state[obj[_E_SLOT]]
+            q = axdr.enc_int_in(ctx.buf, ctx.pos, ctx.limit, tag, v)
+            if q >= 0:  # an integer value that fits: one call instead of ~8
+                ctx.pos = q
+                return 0  # SUCCESS
+            ctx.pos = common.encode_value(ctx.buf, ctx.pos, tag, 0, v)
         elif attr == 3:
             buf = ctx.buf
             pos = axdr.enc_structure(buf, ctx.pos, 2)

@@ -78,6 +78,10 @@ class WrapperServer:
         w = self._wpos
         if self._rpos == w and not self._await_reply:
             self._rpos = w = 0
+        if start == 0 and end == len(data) and end <= len(rx) - w:
+            rx[w : w + end] = data  # a whole buffer that fits (the usual case), without a call
+            self._wpos = w + end
+            return end
         n = copy_in(rx, w, data, start, end)
         self._wpos = w + n
         return n
@@ -90,6 +94,9 @@ class WrapperServer:
             self._send = False
             return EV_SEND
         self._await_reply = False  # an unanswered request needs no acknowledgement
+        if self._rpos == self._wpos and not self._skip:
+            self._rpos = self._wpos = 0  # nothing to parse (as _parse and _compact would leave it)
+            return EV_NONE
         while self._parse():
             if self._close:
                 self._close = False

@@ -565,3 +565,31 @@ def test_hot_path_allocates_nothing_on_micropython():
 
     assert _allocated(enc_register) == 0
     assert _allocated(dec_register) == 0
+
+
+def test_enc_int_in_matches_enc_int_or_declines():
+    # enc_int_in (the one-call form Register.get uses) writes exactly what
+    # enc_int writes when the value is an int in range and the element ends
+    # by the limit; otherwise it returns -1 and writes nothing.
+    tags = (INTEGER, LONG, DOUBLE_LONG, LONG64, UNSIGNED, LONG_UNSIGNED, DOUBLE_LONG_UNSIGNED,
+            LONG64_UNSIGNED, ENUM, OCTET_STRING, 99)
+    values = (0, -1, 255, 65536, -32769, 0x3FFFFFFF, 0x40000000, 0xFFFFFFFF, 0x100000000,
+              -0x80000001, True, 1.5)
+    zero = bytes(16)
+    a = bytearray(16)
+    b = bytearray(16)
+    for tag in tags:
+        for v in values:
+            for off, limit in ((0, 16), (7, 16), (2, 6)):
+                a[0:16] = zero
+                b[0:16] = zero
+                q = axdr.enc_int_in(a, off, limit, tag, v)
+                try:
+                    want = axdr.enc_int(b, off, tag, v)
+                except EncodeError:
+                    want = -1
+                if q < 0:
+                    assert a == zero, (tag, v, off)  # nothing written
+                    assert want < 0 or want > limit or type(v) is not int, (tag, v, off, limit)
+                else:
+                    assert q == want and a == b and q <= limit, (tag, v, off, limit)

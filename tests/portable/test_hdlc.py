@@ -678,3 +678,77 @@ def test_ticks_diff_is_signed_across_the_wrap_and_allocates_nothing():
     used = gc.mem_alloc() - a
     gc.enable()
     assert used == 0, used
+
+
+class _GeneralOnly(hdlc.HdlcServer):
+    # The link without its short ways (the usual I-frame taken by _fast,
+    # the one-frame reply by _one_frame): every frame through _parse, every
+    # reply through _send_segment.
+    def _fast(self, now):
+        return False
+
+    def _one_frame(self, b, p):
+        self._send_segment()
+
+
+def _link_state(link):
+    return (link.state, link.client_address, link._vs, link._vr, link._va, link.frames_ok, link.hcs_errors,
+            link.fcs_errors, link.length_errors, link.garbage_bytes, link.ignored_frames, link.frmr_sent)
+
+
+def test_short_ways_answer_as_the_general_path():
+    # The same byte stream into a link with its short ways and one without:
+    # the same frames out, APDUs, events, counters and sequence numbers,
+    # over good requests, repeats, sequence and address errors, damaged
+    # check sequences, segmentation, UI, RR, pipelined, chunked, long
+    # replies, and a disconnect.
+    get = LLC_REQ + unhex("C001C100030100010800FF0200")
+
+    def reply(req):
+        return b"R:" + req if req[-1] != 0x01 else bytes(300)  # a long reply for the last
+
+    def bad_fcs(f):
+        return f[:-3] + bytes([f[-3] ^ 1]) + f[-2:]
+
+    def bad_hcs(f):
+        return f[:9] + bytes([f[9] ^ 1]) + f[10:]
+
+    steps = [
+        (snrm(), 0),
+        (iframe(0, 0, get), 0),
+        (iframe(1, 1, get), 0),
+        (iframe(1, 1, get), 0),  # the previous frame again
+        (iframe(3, 2, get), 0),  # out of sequence: FRMR
+        (snrm(), 0),
+        (iframe(0, 0, get), 5),  # in pieces
+        (iframe(1, 1, get) + iframe(2, 2, get), 0),  # two in one feed
+        (b"\x00\x01" + iframe(3, 3, get), 0),  # garbage before it
+        (bad_fcs(iframe(4, 4, get)), 0),
+        (bad_hcs(iframe(4, 4, get)), 0),
+        (iframe(4, 4, get, size=1), 0),
+        (iframe(5, 5, get, size=4), 0),
+        (iframe(6, 6, get, lower=0x12), 0),  # another meter
+        (iframe(6, 6, get, upper=0x7F), 0),  # broadcast
+        (iframe(6, 6, get, client=0x20), 0),  # another client
+        (iframe(6, 6, unhex("C001C1")), 0),  # no LLC header
+        (iframe(7, 7, get, pf=False), 0),
+        (iframe(0, 0, get, seg=True) + iframe(1, 1, unhex("0200")), 0),
+        (frame(0x13, get), 0),  # UI
+        (rr(2), 0),
+        (iframe(2, 2, get[:-1] + b"\x01"), 0),  # a reply in segments
+        (rr(3), 0),
+        (rr(4), 0),
+        (iframe(3, 5, get), 0),
+        (iframe(4, 5, get + bytes(200)), 0),  # longer than the information field
+        (disc(), 0),
+        (iframe(0, 0, get), 0),  # not connected: DM
+    ]
+    a = Driver(hdlc.HdlcServer(), reply)
+    b = Driver(_GeneralOnly(), reply)
+    for data, chunk in steps:
+        out_a = a.send(data, chunk)
+        out_b = b.send(data, chunk)
+        assert out_a == out_b, (data, out_a, out_b)
+        assert a.apdus == b.apdus and a.events == b.events, data
+        assert _link_state(a.link) == _link_state(b.link), (data, _link_state(a.link), _link_state(b.link))
+    assert a.link.frames_ok > 10 and len(a.apdus) > 6

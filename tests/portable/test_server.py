@@ -221,7 +221,7 @@ def test_several_channels_are_independent():
 def test_server_event_numbers_match_both_links():
     assert server.EV_NONE == hdlc.EV_NONE == wrapper.EV_NONE
     assert server.EV_SEND == hdlc.EV_SEND == wrapper.EV_SEND
-    assert server._EV_APDU == hdlc.EV_APDU == wrapper.EV_APDU
-    assert server._EV_CONNECTED == hdlc.EV_CONNECTED
-    assert server._EV_DISCONNECTED == hdlc.EV_DISCONNECTED
+    assert server.EV_APDU == hdlc.EV_APDU == wrapper.EV_APDU
+    assert server.EV_CONNECTED == hdlc.EV_CONNECTED
+    assert server.EV_DISCONNECTED == hdlc.EV_DISCONNECTED
     assert server.EV_CLOSE == wrapper.EV_CLOSE

@@ -1,0 +1,176 @@
+"""CPU cost of one GET served in process, on CPython (issue 16's figure).
+
+    .venv/bin/python tools/bench_get.py [--repeat N] [-n N]
+
+A Channel of the demo meter (47 objects) is fed the same prebuilt request
+frame again and again, as a socket would feed it, and every reply is taken
+out: a plain GET of the energy register (1.0.1.8.0.255, reader association,
+LLS) over the TCP wrapper and over HDLC, and a ciphered GET (suite 0,
+glo-get-request, SC 0x30) of the same register on a one-register meter with
+keys over HDLC, each with a fresh invocation counter (AES from the
+`cryptography` package, as the CPython port uses it). Prints the best of
+--repeat runs of a timed loop, in microseconds per GET (best-of filters the
+noise of a shared machine; the median is printed beside it). CPU time of
+this process (time.process_time), not wall time.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for p in (REPO, os.path.join(REPO, "ports", "cpython")):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+from dlms_micro import crc16  # noqa: E402
+from dlms_micro.link import hdlc  # noqa: E402
+from dlms_micro.server import Channel  # noqa: E402
+
+GET_ENERGY = bytes.fromhex("c001c100030100010800ff0200")
+AARQ_LLS = bytes.fromhex(
+    "6036A109060760857405080101" "8A020780" "8B0760857405080201" "AC0A80083132333435363738"
+    "BE10040E01000000065F1F0400007E1F0200")
+
+
+def frame(ctrl, info):
+    # A client frame (client 0x10) to server 1/0x11; info gets the LLC header.
+    body = bytearray([0, 0, 0x02, 0x23, 0x41, ctrl])
+    if info:
+        body += b"\x00\x00\xe6\xe6\x00" + info
+    n = len(body) + 2
+    body[0] = 0xA0 | (n >> 8)
+    body[1] = n & 0xFF
+    if info:
+        c = crc16.fcs(body, 0, 6)
+        body[6] = c & 0xFF
+        body[7] = c >> 8
+    c = crc16.fcs(body, 0, len(body))
+    return b"\x7e" + bytes(body) + bytes([c & 0xFF, c >> 8]) + b"\x7e"
+
+
+def iframe(k, apdu):
+    k &= 7
+    return frame((k << 5) | 0x10 | (k << 1), apdu)
+
+
+def wrapped(apdu):
+    return bytes([0, 1, 0, 0x20, 0, 1, len(apdu) >> 8, len(apdu) & 0xFF]) + apdu
+
+
+def pump(ch, f):
+    ch.feed(f, 0, len(f), 0)
+    while ch.next_event(0):
+        pass
+
+
+def timed(fn, n, repeat, ch, at, tag):
+    # (best, median) us per call over `repeat` loops of n calls, after one
+    # call whose reply must open with `tag` at tx_buf[tx_start + at]
+    fn()
+    if ch.tx_buf[ch.tx_start + at] != tag:
+        raise RuntimeError("no response 0x%02X" % tag)
+    runs = []
+    for _ in range(repeat):
+        t0 = time.process_time()
+        for _ in range(n):
+            fn()
+        runs.append((time.process_time() - t0) * 1e6 / n)
+    runs.sort()
+    return runs[0], runs[len(runs) // 2]
+
+
+def bench_plain(kind, n, repeat):
+    # the demo meter's reader association on a "wrapper" or "hdlc" Channel
+    from dlms_micro_cpython.demo import DemoMeter
+
+    ch = DemoMeter(wall_clock=lambda: 1767225600, seed=1).make_channel(kind)
+    if kind == "hdlc":
+        pump(ch, frame(0x93, b""))
+        pump(ch, iframe(0, AARQ_LLS))
+        frames = [iframe(k, GET_ENERGY) for k in range(8)]
+        at = 12  # flag, format, addresses, control, HCS, LLC
+    else:
+        pump(ch, wrapped(AARQ_LLS))
+        frames = [wrapped(GET_ENERGY)] * 8
+        at = 8  # the wrapper header
+    if ch.assoc.status != 2:
+        raise RuntimeError("LLS association not open")
+    return timed(_getter(ch, frames, 1, 7), n, repeat, ch, at, 0xC4)
+
+
+def _getter(ch, frames, first, mask):
+    # a GET: the next frame (frames[k & mask]) in, the reply out
+    state = [first]
+
+    def get():
+        f = frames[state[0] & mask]
+        state[0] += 1
+        ch.feed(f, 0, len(f), 0)
+        while ch.next_event(0):
+            pass
+
+    return get
+
+
+def bench_ciphered(n, repeat):
+    import dlms_micro_cpython.crypto  # noqa: F401  (the CPython port's AES backend, as the simulator has it)
+    from dlms_micro.cosem.register import REGISTER
+    from dlms_micro.meter import Meter, Role
+    from dlms_micro.security import gcm as gcm_mod
+    from dlms_micro.security import keys as ks
+    from dlms_micro_cpython.simulator import MemoryStorage
+
+    ek = bytes(range(16))
+    ak = bytes(range(0xD0, 0xE0))
+    ctitle = b"MMM\x00\x00\x00\x00\x01"
+    keys = ks.KeyStore(MemoryStorage(), b"MMM\x00\x00\xbc\x61\x4e", ek=ek, ak=ak)
+    rw = (b"\x01\x01\x01", b"\x01")
+    table = ((3, 0, b"\x01\x00\x01\x08\x00\xff", REGISTER, 0, (rw,), (0, 30)),)
+    meter = Meter(table, (Role(32, ciphered=True),), [123456789])
+    meter.keys = keys
+    ch = Channel(meter, hdlc.HdlcServer(max_apdu=512))
+    g = gcm_mod.new()
+    g.set_key(ek)
+    aad = bytearray(b"\x30") + ak
+
+    def protect(plain, ic):
+        tag = 0x21 if plain[0] == 0x01 else 0xC8
+        iv = bytearray(ctitle) + bytes([ic >> 24, (ic >> 16) & 255, (ic >> 8) & 255, ic & 255])
+        b = bytearray(plain)
+        t = bytearray(12)
+        g.encrypt(iv, 0, aad, 0, 17, b, 0, len(b), t, 0)
+        body = b"\x30" + iv[8:] + bytes(b) + bytes(t)
+        return bytes([tag, len(body)]) + body
+
+    ui = protect(bytes.fromhex("01000000065F1F0400007E1F04B0"), 1)
+    body = bytes.fromhex("A109060760857405080103") + b"\xa6\x0a\x04\x08" + ctitle
+    body += bytes([0xBE, len(ui) + 2, 0x04, len(ui)]) + ui
+    pump(ch, frame(0x93, b""))
+    pump(ch, iframe(0, bytes([0x60, len(body)]) + body))
+    if ch.assoc.status != 2:
+        raise RuntimeError("ciphered association not open")
+    frames = [iframe(k + 1, protect(GET_ENERGY, k + 2)) for k in range(n * repeat + 1)]
+    return timed(_getter(ch, frames, 0, -1), n, repeat, ch, 12, 0xCC)  # glo-get-response
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=15, help="timed loops per figure (default 15)")
+    ap.add_argument("-n", type=int, default=400, help="GETs per timed loop (default 400)")
+    args = ap.parse_args(argv)
+    print("GET served in process on %s %s (best / median of %d loops of %d)"
+          % (sys.implementation.name, sys.version.split()[0], args.repeat, args.n))
+    for label, fn, n in (
+        ("plain GET, wrapper, demo meter", lambda n, r: bench_plain("wrapper", n, r), args.n),
+        ("plain GET, HDLC, demo meter", lambda n, r: bench_plain("hdlc", n, r), args.n),
+        ("ciphered GET (suite 0, cryptography), HDLC", bench_ciphered, max(1, args.n // 4)),
+    ):
+        best, median = fn(n, args.repeat)
+        print("  %-40s %7.1f us  (median %.1f)" % (label, best, median))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
