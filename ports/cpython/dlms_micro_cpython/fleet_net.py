@@ -94,51 +94,57 @@ def physical_of_frame(buf):
     return -2
 
 
+# events as epoll numbers them (the loop's own on other systems)
+_IN = 0x001  # EPOLLIN
+_OUT = 0x004  # EPOLLOUT
+_HUP_ERR = 0x010 | 0x008  # EPOLLHUP | EPOLLERR (always reported by epoll)
+_IN_ERR = _IN | _HUP_ERR
+
+
+class _SelectorPoller:
+    """select.epoll's calls over selectors (systems without epoll; a hang-up
+    shows as readable there). Events 0: not watched."""
+
+    def __init__(self):
+        import selectors
+
+        self._read = selectors.EVENT_READ
+        self._write = selectors.EVENT_WRITE
+        self._sel = selectors.DefaultSelector()
+        self._ev = {}
+
+    def register(self, fd, ev):
+        self._ev[fd] = 0
+        self.modify(fd, ev)
+
+    def modify(self, fd, ev):
+        old = self._ev[fd]
+        mask = (self._read if ev & _IN else 0) | (self._write if ev & _OUT else 0)
+        if old and mask:
+            self._sel.modify(fd, mask)
+        elif mask:
+            self._sel.register(fd, mask)
+        elif old:
+            self._sel.unregister(fd)
+        self._ev[fd] = mask
+
+    def unregister(self, fd):
+        self.modify(fd, 0)
+        del self._ev[fd]
+
+    def poll(self, timeout=-1):
+        return [(key.fd, (_IN if mask & self._read else 0) | (_OUT if mask & self._write else 0))
+                for key, mask in self._sel.select(None if timeout < 0 else timeout)]
+
+    def close(self):
+        self._sel.close()
+
+
 if hasattr(select, "epoll"):
-    _IN = select.EPOLLIN
-    _OUT = select.EPOLLOUT
-    _HUP_ERR = select.EPOLLHUP | select.EPOLLERR
-    _IN_ERR = select.EPOLLIN | _HUP_ERR
-
-    def _poller():
-        return select.epoll()
-else:  # other systems: the same calls over selectors
-    import selectors
-
-    _IN = selectors.EVENT_READ
-    _OUT = selectors.EVENT_WRITE
-    _HUP_ERR = 0
-    _IN_ERR = _IN
-
-    class _poller:
-        # epoll's calls; events 0: not watched
-        def __init__(self):
-            self._sel = selectors.DefaultSelector()
-            self._ev = {}
-
-        def register(self, fd, ev):
-            self._ev[fd] = 0
-            self.modify(fd, ev)
-
-        def modify(self, fd, ev):
-            old = self._ev[fd]
-            if old and ev:
-                self._sel.modify(fd, ev)
-            elif ev:
-                self._sel.register(fd, ev)
-            elif old:
-                self._sel.unregister(fd)
-            self._ev[fd] = ev
-
-        def unregister(self, fd):
-            self.modify(fd, 0)
-            del self._ev[fd]
-
-        def poll(self, timeout=-1):
-            return [(key.fd, ev) for key, ev in self._sel.select(None if timeout < 0 else timeout)]
-
-        def close(self):
-            self._sel.close()
+    assert (select.EPOLLIN, select.EPOLLOUT, select.EPOLLHUP | select.EPOLLERR) == (_IN, _OUT, _HUP_ERR)
+    _poller = select.epoll
+else:
+    _poller = _SelectorPoller
 
 
 class FleetConnection:
