@@ -267,10 +267,8 @@ def test_image_fail_fault_fails_verification_and_is_logged(compiled):
 def test_one_connection_cap_for_the_whole_fleet(compiled):
     # two meters' ports, a cap of 2 for the fleet: the third connection is
     # closed at accept, and said once
-    import asyncio
     import logging
     import socket
-    import threading
 
     from dlms_micro_cpython.fleet_net import FleetNet, free_base
 
@@ -286,10 +284,8 @@ def test_one_connection_cap_for_the_whole_fleet(compiled):
     f = Fleet(compiled, 2)
     base = free_base(2)
     net = FleetNet(f, "127.0.0.1", wrapper_base=base, max_connections=2, logger=logger)
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(net.start())
-    t = threading.Thread(target=loop.run_forever, daemon=True)
-    t.start()
+    net.start()
+    net.serve_in_thread()
     socks = []
     try:
         for port in (base, base + 1, base + 1):
@@ -308,10 +304,7 @@ def test_one_connection_cap_for_the_whole_fleet(compiled):
     finally:
         for s in socks:
             s.close()
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(10)
-        loop.run_until_complete(net.stop())
-        loop.close()
+        net.stop()
 
 
 def test_the_rate_register_in_force_gets_the_models_energy(compiled):
@@ -372,3 +365,150 @@ def test_fleet_fault_command_changes_the_watched_file(tmp_path, capsys):
     assert run("clear") == 0
     faults.poll()
     assert not faults.any()
+
+
+# The fleet's loop (fleet_net.FleetNet): bounded answers waiting per
+# connection, thousands of connections at once, clean stop.
+
+GET_LDN_16 = bytes.fromhex("c001c1000100002a0000ff0200")  # GET 0.0.42.0.0.255 attribute 2
+AARQ_16 = bytes.fromhex("601da109060760857405080101be10040e01000000065f1f0400001e1dffff")
+
+
+def _wrapped(sap, apdu):
+    return bytes([0, 1, 0, sap, 0, 1, 0, len(apdu)]) + apdu
+
+
+def test_answers_a_client_does_not_take_are_bounded(compiled):
+    # a socket that takes nothing: the answers wait in the connection's
+    # output buffer; above WRITE_BUFFER_HIGH the meter stops reading that
+    # client (the loop waits for it to be writable only); once the socket
+    # takes them again everything is sent and reading resumes
+    from dlms_micro_cpython import fleet_net
+
+    class Blocked:
+        taking = False
+        sent = 0
+
+        def fileno(self):
+            return 99
+
+        def send(self, b):
+            if not self.taking:
+                raise BlockingIOError
+            self.sent += len(b)
+            return len(b)
+
+        def close(self):
+            pass
+
+    f = Fleet(compiled, 1)
+    net = fleet_net.FleetNet(f, "127.0.0.1", wrapper_base=1)
+    waits = []
+    net.modify = lambda fd, ev: waits.append(ev)
+    sock = Blocked()
+    conn = fleet_net.FleetConnection(net, sock, fleet_net.WRAPPER, 0, ("127.0.0.1", 1))
+    assert conn.start()
+    req = _wrapped(16, AARQ_16)
+    buf = bytearray(req)
+    conn.received(buf, len(buf))
+    assert conn.out is not None and waits[-1] == fleet_net._IN | fleet_net._OUT
+    get = _wrapped(16, GET_LDN_16)
+    batch = bytearray(get * 400)  # 400 GETs in one read
+    reads = 0
+    while conn.reading:
+        conn.received(batch, len(batch))
+        reads += 1
+        assert reads < 100
+    assert fleet_net.WRITE_BUFFER_HIGH < len(conn.out) <= fleet_net.WRITE_BUFFER_HIGH + 400 * 64
+    assert waits[-1] == fleet_net._OUT  # writable only: no more reading of this client
+    assert not conn.closed
+    sock.taking = True
+    n = len(conn.out)
+    conn.on_event(fleet_net._OUT)
+    assert conn.out is None and sock.sent == n and conn.reading and waits[-1] == fleet_net._IN
+
+
+@pytest.fixture(params=["epoll", "selectors"])
+def poller(request, monkeypatch):
+    # the loop on epoll, and on the selectors stand-in of systems without it
+    from dlms_micro_cpython import fleet_net
+
+    if request.param == "selectors":
+        monkeypatch.setattr(fleet_net, "_poller", fleet_net._SelectorPoller)
+    return request.param
+
+
+def test_thousands_of_connections_at_once_keep_the_others_served(compiled, poller):
+    # 1500 connections opened at once to one meter's port and kept open,
+    # the shared HDLC port too: a new client is answered at once; above
+    # the fleet's cap a connection is closed at accept; stop() closes all
+    import logging
+    import socket
+
+    from dlms_micro_cpython.fleet_net import FleetNet, free_base
+
+    f = Fleet(compiled, 2)
+    base = free_base(2)
+    net = FleetNet(f, "127.0.0.1", wrapper_base=base, shared_hdlc_port=0, max_connections=1600,
+                   logger=logging.getLogger("test-fleet-many"))
+    net.start()
+    net.serve_in_thread()
+    socks = []
+    try:
+        for k in range(1500):
+            socks.append(socket.create_connection(("127.0.0.1", base if k % 3 else net.shared_port), timeout=10))
+        for _ in range(100):
+            if net.call(len, net.connections) == 1500:
+                break
+            time.sleep(0.05)
+        assert net.call(len, net.connections) == 1500
+        s = socket.create_connection(("127.0.0.1", base + 1), timeout=5)
+        socks.append(s)
+        s.sendall(_wrapped(16, AARQ_16))
+        assert s.recv(100)[8] == 0x61
+        s.sendall(_wrapped(16, GET_LDN_16))
+        assert s.recv(100)[8:11] == bytes([0xC4, 0x01, 0xC1])
+        extra = [socket.create_connection(("127.0.0.1", base), timeout=5) for _ in range(110)]
+        socks += extra
+        time.sleep(0.3)
+        assert net.call(len, net.connections) == 1600
+        assert net.refusals == 11  # 1500 + 1 + 110 - 1600
+    finally:
+        net.stop()
+        for s in socks:
+            s.close()
+    assert not net.connections and net._poll is None
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_fleet_with_its_state_saved(tmp_path, sig):
+    # dlms-micro fleet in its own process: a meter read, then SIGINT or
+    # SIGTERM: exit code 0, "stopped", the meter's state on disk
+    import signal
+    import socket
+
+    from dlms_micro_cpython.fleet_net import free_base
+
+    base = free_base(3)
+    cmd = [sys.executable, "-m", "dlms_micro_cpython", "fleet", "--count", "3", "--port", str(base),
+           "--shared-hdlc-port", "off", "--data", str(tmp_path)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or ("Ctrl-C" not in lines[-1] and lines[-1]):
+            lines.append(p.stdout.readline())
+        before = sorted(os.listdir(tmp_path))
+        s = socket.create_connection(("127.0.0.1", base + 2), timeout=10)
+        s.sendall(_wrapped(16, AARQ_16))
+        assert s.recv(100)[8] == 0x61
+        p.send_signal(getattr(signal, sig))
+        out, err = p.communicate(timeout=60)
+        s.close()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    assert "dlms-micro fleet: stopped" in out
+    assert "m2" not in before
+    assert os.path.getsize(os.path.join(tmp_path, "m2", "fleet.state")) > 0

@@ -8,9 +8,7 @@
 # force at run time are seen by the clients and logged with the meter's
 # index.
 
-import asyncio
 import datetime
-import threading
 import time
 
 import pytest
@@ -30,7 +28,7 @@ CLOCK = "0.0.1.0.0.255"
 
 
 class FleetUnderTest:
-    # The fleet in its own asyncio loop and thread; .logs keeps its lines.
+    # The fleet in its own loop thread (FleetNet.serve_in_thread); .logs keeps its lines.
     # compiled (default: the demo's), count and more Fleet arguments (keys)
     # for other fleets (test_fleet_suite12_interop.py).
     def __init__(self, data_dir, compiled=None, count=COUNT, **fleet_args):
@@ -50,27 +48,12 @@ class FleetUnderTest:
 
         self.base = free_base(count)
         self.net = FleetNet(self.fleet, "127.0.0.1", wrapper_base=self.base, shared_hdlc_port=0, idle_timeout=30)
-        self.loop = asyncio.new_event_loop()
-        started = threading.Event()
-
-        def run():
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(self.net.start())
-            started.set()
-            self.loop.run_forever()
-            self.loop.run_until_complete(self.net.stop())
-            self.fleet.power_down()
-            self.loop.close()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        assert started.wait(30), "the fleet did not start"
+        self.net.start()
+        self.net.serve_in_thread()
 
     def call(self, fn, *args):
-        async def run():
-            return fn(*args)
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+        # fn(*args) in the fleet's loop thread
+        return self.net.call(fn, *args)
 
     def address(self, i):
         a = self.addresses.get(i)
@@ -79,8 +62,8 @@ class FleetUnderTest:
         return a
 
     def stop(self):
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(30)
+        self.net.stop()
+        self.fleet.power_down()
         self.store.unlock()
 
 
@@ -311,10 +294,8 @@ def test_per_meter_hdlc_port(tmp_path, at_physical):
 
     f = Fleet(load_definition(None), 20)
     net = FleetNet(f, "127.0.0.1", hdlc_base=free_base(20))
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(net.start())
-    t = threading.Thread(target=loop.run_forever, daemon=True)
-    t.start()
+    net.start()
+    net.serve_in_thread()
     try:
         class Address:
             hdlc_address = ("127.0.0.1", net.port_of(HDLC_TCP, 13))
@@ -325,10 +306,7 @@ def test_per_meter_hdlc_port(tmp_path, at_physical):
         p.release()
         p.close()
     finally:
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(10)
-        loop.run_until_complete(net.stop())
-        loop.close()
+        net.stop()
 
 
 def test_faults_file_at_run_time_and_fraction(fleet, tmp_path, at_physical, monkeypatch):

@@ -10,7 +10,8 @@
 # CPython allocates anyway; these are about speed and a second opinion in the
 # tests, not about the heap.
 
-from cryptography.exceptions import InvalidTag
+from hmac import compare_digest
+
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -97,20 +98,29 @@ class CryptographyGcm:
 
     def decrypt(self, iv, iv_off, aad, aad_s, aad_e, buf, s, e, tag, tag_off, tag_len=12,
                 aad2=None, aad2_s=0, aad2_e=0):
+        # With the key's one AESGCM object, no Cipher context per call
+        # (building a GCM decryptor took ~40 us, an AESGCM call ~2.5 us).
+        # AESGCM only checks whole 16-byte tags, DLMS sends 12, so: GCM
+        # encryption XORs its input with the IV's keystream, which turns
+        # the ciphertext into the plaintext; encrypting that plaintext
+        # gives the ciphertext back with its full tag, whose first tag_len
+        # bytes are compared (in constant time) with the tag received.
+        # buf is changed only when the tag is right.
         _check(s, e, aad_s, aad_e, aad2_s, aad2_e, tag_len)
         self._need_key()
-        d = Cipher(
-            algorithms.AES(self._key),
-            modes.GCM(bytes(iv[iv_off : iv_off + 12]), bytes(tag[tag_off : tag_off + tag_len]),
-                      min_tag_length=tag_len),
-        ).decryptor()
-        d.authenticate_additional_data(_aad(aad, aad_s, aad_e, aad2, aad2_s, aad2_e))
-        plain = d.update(bytes(buf[s:e]))
-        try:
-            d.finalize()
-        except InvalidTag:
+        aead = self._aead
+        nonce = bytes(iv[iv_off : iv_off + 12])
+        a = _aad(aad, aad_s, aad_e, aad2, aad2_s, aad2_e)
+        n = e - s
+        if n:
+            plain = aead.encrypt(nonce, bytes(buf[s:e]), None)[:n]
+            full = aead.encrypt(nonce, plain, a)
+        else:
+            plain = b""
+            full = aead.encrypt(nonce, b"", a)
+        if not compare_digest(full[n : n + tag_len], bytes(tag[tag_off : tag_off + tag_len])):
             return False
-        if e > s:
+        if n:
             buf[s:e] = plain
         return True
 

@@ -13,7 +13,6 @@
 # compile, a fault that does not parse): one line on stderr, exit code 2.
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -368,7 +367,7 @@ def serve_fleet(args):
         return fleet_workers.supervise(args, store, logger)
     store = _open_data(args)
     try:
-        return asyncio.run(_serve(args, compiled, master, faults, store, logger, args.first_index, args.count))
+        return _serve(args, compiled, master, faults, store, logger, args.first_index, args.count)
     except KeyboardInterrupt:
         return 0
 
@@ -399,12 +398,12 @@ def _run_worker(args, compiled, master, faults, logger):
     if args.data is not None and args.data.lower() != "none":
         store = storage.FileStorage(args.data)  # the supervisor holds the lock
     try:
-        return asyncio.run(_serve(args, compiled, master, faults, store, logger, lo, hi - lo, worker=w))
+        return _serve(args, compiled, master, faults, store, logger, lo, hi - lo, worker=w)
     except KeyboardInterrupt:
         return 0
 
 
-async def _serve(args, compiled, master, faults, store, logger, lo, n, worker=None):
+def _serve(args, compiled, master, faults, store, logger, lo, n, worker=None):
     from dlms_micro_cpython.fleet import Fleet
     from dlms_micro_cpython.fleet_net import FleetNet, raise_file_limit
 
@@ -420,21 +419,19 @@ async def _serve(args, compiled, master, faults, store, logger, lo, n, worker=No
     net = FleetNet(fleet, args.host, args.port, args.hdlc_port, shared, indices=range(lo, lo + n),
                    max_connections=args.max_connections, idle_timeout=args.idle_timeout, logger=logger)
     try:
-        await net.start()
+        net.start()
     except OSError as e:
         print("dlms-micro fleet: cannot start: %s" % e, file=sys.stderr)
         return 1
     if worker is not None:
         from dlms_micro_cpython import fleet_workers
 
-        await fleet_workers.worker_started(net, args, worker)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
+        fleet_workers.worker_started(net, args, worker)
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
+            signal.signal(sig, lambda _sig, _frame: net.request_stop())
+        except (ValueError, OSError):
+            pass  # not the main thread: the caller stops it
     if worker is None:
         name = compiled.NAME.decode(errors="replace")
         print("dlms-micro fleet: %d meters of %s (definition %s), indices %d..%d, data %s" % (
@@ -445,8 +442,7 @@ async def _serve(args, compiled, master, faults, store, logger, lo, n, worker=No
         for kind, where in net.endpoints:
             print("listening: %s %s" % (kind, where), flush=True)
         print("Ctrl-C stops it.", flush=True)
-    await stop.wait()
-    await net.stop()
+    net.run()  # until SIGINT / SIGTERM
     fleet.power_down()
     if worker is None:
         print("dlms-micro fleet: stopped", flush=True)

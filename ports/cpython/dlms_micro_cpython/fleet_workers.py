@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from dlms_micro_cpython.fleet_net import HDLC, ROUTE_BUFFER, FleetConnection, physical_of_frame
+from dlms_micro_cpython.fleet_net import HDLC, ROUTE_BUFFER, physical_of_frame
 
 READY = "fleet worker ready"
 ROUTE_TIMEOUT = 10.0  # s a shared-port connection may take to send its first frame's address
@@ -207,14 +207,13 @@ async def _route(loop, conn, args, links, logger):
         conn.close()  # the worker has its own descriptor of the socket
 
 
-async def worker_started(net, args, w):
+def worker_started(net, args, w):
     """In worker w: say so to the supervisor and take the shared-port
-    connections it hands over."""
+    connections it hands over (into net's loop)."""
     path = args.worker.split("/", 2)[2]
     link = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     link.connect(path)
     print(READY, flush=True)
-    loop = asyncio.get_running_loop()
     link.setblocking(False)
 
     def adopt():
@@ -223,15 +222,13 @@ async def worker_started(net, args, w):
         except BlockingIOError:
             return
         except OSError:
-            loop.remove_reader(link.fileno())
+            net.remove_reader(link)
             return
         if not msg and not fds:
-            loop.remove_reader(link.fileno())  # the supervisor is gone
+            net.remove_reader(link)  # the supervisor is gone
             return
         for fd in fds:
-            sock = socket.socket(fileno=fd)
-            sock.setblocking(False)
-            loop.create_task(loop.connect_accepted_socket(lambda: FleetConnection(net, HDLC, None), sock))
+            net.adopt(socket.socket(fileno=fd), HDLC, None)
 
-    loop.add_reader(link.fileno(), adopt)
+    net.add_reader(link, adopt)
     net.control_link = link

@@ -61,8 +61,8 @@ def default_max_connections(servers=2):
     return max(1, min(MAX_CONNECTIONS, (soft - 64) // (2 * servers)))
 
 
-# Shared by this server and the fleet's (fleet_net.py): the receive buffer,
-# flow control, and the connection cap's bookkeeping.
+# The receive buffer and flow control of this server; the connection cap's
+# bookkeeping, shared with the fleet's loop (fleet_net.py).
 
 RECV_BUFFER = 16 * 1024
 _recv_buffer = bytearray(RECV_BUFFER)
