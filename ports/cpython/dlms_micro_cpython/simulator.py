@@ -752,6 +752,9 @@ def make_key_store(storage, keys=None, compiled=None, system_title=None):
     # none ciphered: authenticated and encrypted, for when one is activated
     weakest = min([r[5] for r in compiled.ROLES if r[5]] or [3]) if compiled is not None else 3
     policy = POLICY_BITS[weakest]
+    for r in compiled.ROLES if compiled is not None else ():
+        if len(r) > 7 and r[5]:  # an association that named fewer bits than its level's pair
+            policy &= r[7]
     store = ks.KeyStore(storage, title, ek=DEMO_EK, ak=DEMO_AK, kek=DEMO_KEK, policy=policy)
     if keys:
         # The file's keys become the meter's: stored (a key whose value
