@@ -17,6 +17,8 @@
 #     "suite2_ak": "...64 hex digits...",          AES-256 EK and AK
 #     "suite2_kek": "...64 hex digits...",         optional: suite 2's master key
 #                                                  (wrapped keys, key_transfer)
+#     "token_key": "...32 hex digits...",          optional: the prepayment Token
+#                                                  gateway's key (tokens)
 #     "ca_certificate": "-----BEGIN CERTIFICATE-----..."  optional: the CA
 #                        (PEM text, or the DER in hex) whose certificates
 #                        Security setup import_certificate accepts
@@ -34,7 +36,7 @@ import json
 
 KEY_NAMES = ("ek", "ak", "kek")
 _OPTIONAL = ("system_title", "signing_keys", "client_signing_keys", "agreement_keys", "client_agreement_keys",
-             "suite2_ek", "suite2_ak", "suite2_kek", "ca_certificate")
+             "suite2_ek", "suite2_ak", "suite2_kek", "token_key", "ca_certificate")
 
 
 class KeyFileError(ValueError):
@@ -114,6 +116,8 @@ def parse(text):
     for name in ("suite2_ek", "suite2_ak", "suite2_kek"):
         if doc.get(name) is not None:
             out[name] = _hex(doc[name], name, 32)
+    if doc.get("token_key") is not None:
+        out["token_key"] = _hex(doc["token_key"], "token_key", 16)
     ca = doc.get("ca_certificate")
     if ca is not None:
         out["ca_certificate"] = ca_certificate(ca)
