@@ -99,6 +99,7 @@ class Notifier:
         self.suite = None  # Suite0 for protected pushes, made on first use
         self.protected = False  # whether the last APDU was ciphered
         self._gc_cache = []  # general-ciphering, agreed key: [peer key, Z]
+        self._gc_gcm = None  # and its AES-GCM (key length, object), made once
 
     def _log(self, msg):
         if self.meter.log is not None:
@@ -151,8 +152,13 @@ class Notifier:
             q = self.plain(obj, buf, p, limit - TRAILER, utc)
             from dlms_micro.security import gcipher
 
+            kl = 32 if suite_id == 2 else 16
+            g = self._gc_gcm
+            if g is None or g[0] != kl:
+                g = self._gc_gcm = (kl, gcipher.new_gcm(kl))
             apdu = gcipher.notification(m, bytes(buf[p:q]), suite_id, self._level() or 0x30, recipient,
-                                        kind == GC_AGREED, bool(getattr(m, "push_broadcast", 0)), self._gc_cache)
+                                        kind == GC_AGREED, bool(getattr(m, "push_broadcast", 0)), self._gc_cache,
+                                        g[1])
             n = len(apdu)
             if start + n > limit:
                 raise axdr.BufferFull("general-ciphering notification")

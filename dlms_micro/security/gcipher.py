@@ -276,7 +276,7 @@ def unseal(g, key, ak, general):
     return bytes(buf) if ok else None
 
 
-def notification(meter, plain, suite_id, level, recipient=b"", agreed=False, broadcast=False, cache=None):
+def notification(meter, plain, suite_id, level, recipient=b"", agreed=False, broadcast=False, cache=None, g=None):
     # A DataNotification (plain: the APDU) the meter sends on its own
     # initiative, as a general-ciphering APDU (bytes): originator the meter,
     # recipient the destination's system title (b"": unknown),
@@ -287,8 +287,9 @@ def notification(meter, plain, suite_id, level, recipient=b"", agreed=False, bro
     # public key (meter.signing's client_agreement_key): Z of the two
     # static keys, OtherInfo AlgorithmID || ST-meter || ST-recipient ||
     # transaction-id. cache: a list the caller keeps ([peer key, Z]: one
-    # ECDH per recipient key). Raises SecurityError (a counter exhausted:
-    # InvocationCounterError, a DlmsError).
+    # ECDH per recipient key). g: the caller's AES-GCM object for the
+    # suite's key length (None: a new one). Raises SecurityError (a counter
+    # exhausted: InvocationCounterError, a DlmsError).
     keys = meter.suite2_keys if suite_id == 2 else meter.keys
     if keys is None:
         raise _err(_s0.E_NO_KEY, "no security suite %d keys" % suite_id)
@@ -334,7 +335,8 @@ def notification(meter, plain, suite_id, level, recipient=b"", agreed=False, bro
         r.key_info = KEY_INFO_AGREED
         r.params = bytes((SCHEME_STATIC_UNIFIED,))
         key = derive(suite_id, SCHEME_STATIC_UNIFIED, z, r.originator, r.recipient, r.tid)
-    r.content = seal(new_gcm(key_len), key, (level & _s0.LEVEL_MASK) | suite_id, ic, r.originator, keys.ak, r, plain)
+    r.content = seal(g or new_gcm(key_len), key, (level & _s0.LEVEL_MASK) | suite_id, ic, r.originator, keys.ak, r,
+                     plain)
     return r.encode()
 
 

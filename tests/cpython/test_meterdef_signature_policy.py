@@ -58,6 +58,12 @@ def test_policy_bits_compiled_into_roles():
     assert c.ROLES[1][5:] == (3, 1) and build.roles(c)[1].policy == 0x6C
     c = compile_definition(definition(["authenticated-encrypted"]))
     assert c.ROLES[1][5:] == (3, 1)
+    # a conformance given as a list changes nothing of the policy's form
+    d = definition(SIGNED_IN)
+    d["associations"]["public"]["conformance"] = ["get", "selective-access"]
+    d["associations"]["signed"]["conformance"] = ["get", "action"]
+    c = compile_definition(d)
+    assert c.ROLES[0][5:] == (0,) and c.ROLES[1][5:] == (3, 1, 0x7C)
 
 
 @pytest.mark.parametrize(

@@ -449,7 +449,7 @@ class Compiler:
                 suite = 0
             if mech == MECH_HLS_ECDSA and not suite:
                 self.error("%s: high-ecdsa authentication needs security_suite 1 or 2" % where)
-            level, bits = self._policy(where, a.get("security_policy", "none"), suite)
+            level, pbits = self._policy(where, a.get("security_policy", "none"), suite)
             ciphered = level != 0
             conf = a.get("conformance")
             if conf is None:
@@ -479,10 +479,10 @@ class Compiler:
             # the suite only where it is not 0 (definitions compiled before
             # suites 1 and 2 keep their form)
             role = (name, sap, mech, secret, conf, level)
-            if bits != LEVEL_BITS[level]:
+            if pbits != LEVEL_BITS[level]:
                 # v1 bits beyond the level's pairs (signatures, one direction
                 # only): the 8-field form (build.roles)
-                role += (suite, bits)
+                role += (suite, pbits)
             elif suite:
                 role += (suite,)
             self.roles.append(role)
