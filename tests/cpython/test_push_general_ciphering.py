@@ -267,6 +267,9 @@ def test_definition_push_protection_compiles_and_sends():
     ({"general_ciphering": "identified", "recipient_system_title": "0011"},
      "protection.recipient_system_title: 8 bytes (16 hex digits), not 2"),
     ({"general_ciphering": "identified", "key": 1}, "protection: an object"),
+    ({"general_ciphering": ["agreed"]}, "protection.general_ciphering: \"identified\" or \"agreed\", not ['agreed']"),
+    ({"general_ciphering": "identified", "recipient_system_title": [1]}, "protection.recipient_system_title: "),
+    ("agreed", "protection: an object"),
 ])
 def test_definition_push_protection_errors_named_by_place(prot, fault):
     d = copy.deepcopy(DEFINITION)

@@ -973,7 +973,8 @@ def _push_protection(cx):
         cx.err("protection", "an object {\"general_ciphering\": \"identified\" or \"agreed\", "
                              "\"security_suite\": 0..2, \"recipient_system_title\": \"16 hex digits\"}")
         return None
-    kind = GENERAL_CIPHERING_KEYS.get(pr.get("general_ciphering"))
+    gc = pr.get("general_ciphering")
+    kind = GENERAL_CIPHERING_KEYS.get(gc) if isinstance(gc, str) else None
     if kind is None:
         cx.err("protection.general_ciphering", "\"identified\" or \"agreed\", not %r"
                % (pr.get("general_ciphering"),))
