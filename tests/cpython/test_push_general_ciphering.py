@@ -277,3 +277,37 @@ def test_definition_push_protection_errors_named_by_place(prot, fault):
     with pytest.raises(DefinitionError) as ei:
         compile_definition(d)
     assert "objects[1] (push-setup 0.0.25.9.0.255): " + fault in str(ei.value), str(ei.value)
+
+
+# ---------------------------------------- `api.serve` to `dlms-micro listen`
+
+
+def test_served_definition_pushes_to_the_listener():
+    # the definition's push (agreed key, every second) from a meter served
+    # with a key file's agreement keys, opened by the listener with the
+    # head-end's private key and the meter's public one
+    from dlms_micro_cpython import api
+
+    async def main():
+        lines = []
+        lst = await PushListener("127.0.0.1", 0, out=lines.append, ak=AK, agreement_key=CLIENT_KA_D,
+                                 meter_agreement_keys={b"DMI\x00\x00\xbc\x61\x4e": METER_KA_PUB}).start()
+        d = copy.deepcopy(DEFINITION)
+        d["objects"][1].update({"period": 1, "send_destination_and_method": {
+            "destination": "127.0.0.1:%d" % lst.port}})
+        keys = {"ek": EK, "ak": AK, "kek": bytes(16), "signing_keys": {1: SERVER_D},
+                "agreement_keys": {1: METER_KA_D}, "client_agreement_keys": {HES: CLIENT_KA_PUB}}
+        try:
+            with api.serve(d, keys=keys):
+                for _ in range(500):
+                    if lst.received:
+                        break
+                    await asyncio.sleep(0.01)
+        finally:
+            await lst.stop()
+        return lines, lst.received
+
+    lines, got = asyncio.run(main())
+    assert got, lines
+    assert got[0].protection.startswith("general-ciphering SC 0x31 IC ") and "agreed key" in got[0].protection
+    assert got[0].body[1][1] == (axdr.DOUBLE_LONG_UNSIGNED, 12345)
