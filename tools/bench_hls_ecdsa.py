@@ -27,7 +27,8 @@
 # on a firmware with a real GC only what is still in use or not yet
 # collected). general-ciphering (run_gcipher): the meter's cost of a request
 # per kind of key-info (identified, wrapped, static unified, one-pass);
-# --gcipher with --qemu runs it on the Cortex-M3 too.
+# --gcipher with --qemu runs it on the Cortex-M3 too, and run_gpush: a push
+# protected by general-ciphering (identified key, static unified model).
 
 import sys
 
@@ -284,6 +285,42 @@ def run_gcipher(n=1):
                     _answered(what, ch, reqs), n)
 
 
+def run_gpush(n=1):
+    # A Push setup's DataNotification protected by general-ciphering
+    # (app/notify.Notifier, suite 1): the identified key; the static unified
+    # model with the head-end's key agreement key, its first push (one
+    # ECDH) and the next ones (Z kept)
+    from dlms_micro.app import notify
+    from dlms_micro.cosem.push import PUSH_SETUP, PushState
+    from dlms_micro.cosem.register import REGISTER
+    from dlms_micro.meter import Meter, Role
+    from dlms_micro.security import ecc
+
+    name = ecc.backend_name()
+    keyed = _meter()
+    push_ln = b"\x00\x00\x19\x09\x00\xff"
+    buf = bytearray(300)
+    for kind, what in ((notify.GC_IDENTIFIED, "identified key"), (notify.GC_AGREED, "static unified model, P-256")):
+        param = (((40, push_ln, 1, 0), (3, b"\x01\x00\x01\x08\x00\xff", 2, 0)), 0, 32, 2, (kind, 1, ST_C))
+        table = ((3, 0, b"\x01\x00\x01\x08\x00\xff", REGISTER, 0, ((b"\x01\x01\x01", b"\x01"),), (0, 30)),
+                 (40, 0, push_ln, PUSH_SETUP, 1, ((b"\x01" * 7, b"\x01"),), param))
+        m = Meter(table, (Role(1, ciphered=True, security_suite=1, policy=0x6C),), [12345, PushState(param)])
+        m.keys = keyed.keys
+        m.signing = keyed.signing
+        nf = notify.Notifier(m)
+
+        def fn():
+            if nf.encode(table[1], buf, 8, len(buf)) < 0:
+                raise RuntimeError("general-ciphering push refused")
+
+        if kind == notify.GC_AGREED:
+            measure("general-ciphering push, %s, the first (one ECDH) (%s)" % (what, name), fn, 1)
+            measure("general-ciphering push, %s, the next ones (Z kept) (%s)" % (what, name), fn, n)
+        else:
+            fn()  # warm-up: first-use imports and the AES-GCM object
+            measure("general-ciphering push, %s (%s)" % (what, name), fn, n)
+
+
 def qemu():
     # Run run() on the Cortex-M3 firmware: this file's source is sent to the
     # REPL (the dlms_micro modules are frozen in the firmware).
@@ -309,6 +346,7 @@ def qemu():
         out += q.exec("certs(CA, CLIENT, NOW)", 600)
         if "--gcipher" in sys.argv:
             out += "\n" + q.exec("run_gcipher(1)", 2400)
+            out += "\n" + q.exec("run_gpush(1)", 1200)
     print("QEMU Cortex-M3 (MPS2-AN385, -icount shift=0: 1 virtual us = 1,000 instructions):")
     for line in out.splitlines():
         line = line.strip()
@@ -417,12 +455,14 @@ if __name__ == "__main__":
         run(3)
         certs(fx.CA, fx.CLIENT, NOW, 3)
         run_gcipher(3)
+        run_gpush(3)
         try:
             from dlms_micro_cpython import crypto  # noqa: F401  (installs the cryptography backend)
 
             run(20, full=False)
             certs(fx.CA, fx.CLIENT, NOW, 20)
             run_gcipher(20)
+            run_gpush(20)
         finally:
             pass
     else:
@@ -432,3 +472,4 @@ if __name__ == "__main__":
         run(1)
         certs(fx.CA, fx.CLIENT, NOW)
         run_gcipher(1)
+        run_gpush(1)

@@ -11,8 +11,11 @@ file's "storage") as the records the board's key store reads at boot
 (dlms_micro_mp.keyring): "sec.keys" (EK, AK and KEK, the security policy,
 CRC-checked) and "sec.title" (the server system title); a key file's
 security suite 1/2 members too (signing_keys, client_signing_keys,
-ca_certificate: "sec.sign1"/"sec.sign2", "sec.clients1"/"sec.clients2",
-"sec.ca", as dlms_micro_mp.certstore reads them).
+agreement_keys, client_agreement_keys, ca_certificate: "sec.sign1"/"sec.sign2",
+"sec.clients1"/"sec.clients2", "sec.agree1"/"sec.agree2",
+"sec.kaclients1"/"sec.kaclients2", "sec.ca", as dlms_micro_mp.certstore
+reads them), and its token_key (the prepayment Token gateway's key:
+"token.key", as dlms_micro_mp.apps reads it).
 
 Generated keys (no --keys): EK, AK and KEK from os.urandom, the system title
 the manufacturer id (--manufacturer, default DMI) and 5 random bytes; they
@@ -94,17 +97,21 @@ def suite12_records(k):
 
         ca = certs.load_ca(ca).public_bytes(serialization.Encoding.DER)
     sk = k.get("signing_keys") or {}
+    ak = k.get("agreement_keys") or {}
     store = MemoryStorage()
     names = []
     for suite in (1, 2):
         size = 2 * ecc.for_suite(suite).size
         clients = {t: p for t, p in (k.get("client_signing_keys") or {}).items() if len(p) == size}
-        if suite in sk or clients:
+        ka_clients = {t: p for t, p in (k.get("client_agreement_keys") or {}).items() if len(p) == size}
+        if suite in sk or clients or suite in ak or ka_clients:
             try:
-                certstore.provision(store, suite, sk.get(suite), clients or None, None)
+                certstore.provision(store, suite, sk.get(suite), clients or None, None, ak.get(suite),
+                                    ka_clients or None)
             except (ValueError, ecc.EccError) as e:  # messages name no key
                 raise ProvisionError("suite %d keys: %s" % (suite, e)) from None
-            names += [n % suite for n in (certstore.STORE_SIGNING, certstore.STORE_CLIENTS)]
+            names += [n % suite for n in (certstore.STORE_SIGNING, certstore.STORE_CLIENTS,
+                                          certstore.STORE_AGREEMENT, certstore.STORE_AGREEMENT_CLIENTS)]
     if ca is not None:
         try:
             certstore.provision(store, 1, None, None, ca)
@@ -112,6 +119,17 @@ def suite12_records(k):
             raise ProvisionError("ca_certificate: %s" % e) from None
         names.append(certstore.STORE_CA)
     return {n: bytes(encode_record(store.get(n))) for n in names if store.get(n) is not None}
+
+
+def token_records(k):
+    """A key file's token_key (16 bytes) as the "token.key" record a
+    board's dlms_micro_mp.apps reads (its Token gateway's key): {name:
+    bytes}; {} when the key file has none."""
+    from dlms_micro_mp import apps
+    from dlms_micro_mp.storage import encode_record
+
+    key = k.get("token_key")
+    return {apps.KEY_TOKEN: bytes(encode_record(key))} if key is not None else {}
 
 
 def wifi_file(ssid, password_file):
@@ -255,8 +273,10 @@ def main(argv=None):
             raise ProvisionError("the board holds keys already (%s/sec.keys); --force replaces them"
                                  % board.storage)
         files = records(ek, ak, kek, title, POLICIES[args.policy])
-        if args.keys:  # suites 1 and 2: signing keys, clients, the trusted CA
-            files.update(suite12_records(read_key_file(args.keys, whole=True)))
+        if args.keys:  # suites 1 and 2: signing and key agreement keys, clients, the trusted CA; token key
+            whole = read_key_file(args.keys, whole=True)
+            files.update(suite12_records(whole))
+            files.update(token_records(whole))
         if args.wifi_ssid:
             files["net.wifi"] = wifi_file(args.wifi_ssid, args.wifi_password_file)
         if args.save:

@@ -31,6 +31,15 @@
 # meter.push_broadcast set, the global broadcast key (key_transfer key id 1)
 # ciphers instead and SC carries the broadcast bit (0x40): one key for a
 # push every receiver of a group can open (issue 17).
+# GENERAL-CIPHERING. A Push setup whose params carry a protection
+# (P_PROTECTION: (kind, security suite, recipient system title); a meter
+# definition's push-setup "protection") goes out as general-ciphering
+# instead (security/gcipher.notification): kind 1 identified key (the global
+# unicast key, or the broadcast key with meter.push_broadcast), kind 2 the
+# Static Unified Model with the recipient's key agreement public key
+# (meter.signing's client_agreement_keys), at the level the meter's policy
+# asks of responses (none: authenticated and encrypted). Building it
+# allocates (the APDU, and one ECDH per recipient key, kept).
 # SIGNED PUSHES. With meter.push_signed set and signing keys (meter.signing,
 # security suites 1/2), the (protected or plain) DataNotification goes out
 # inside general-signing (security/signing.py): transaction-id = the 4-byte
@@ -72,6 +81,10 @@ _O_LN = const(1)
 _O_ATTR = const(2)
 _O_DATA_INDEX = const(3)
 _P_OBJECTS = const(0)
+_P_PROTECTION = const(4)
+GC_IDENTIFIED = const(1)
+GC_AGREED = const(2)
+_GC_ROOM = const(64)  # before the plaintext: general-ciphering's header
 
 _clock = None
 _s0 = None
@@ -85,6 +98,8 @@ class Notifier:
         self.start = 0  # where the last APDU starts
         self.suite = None  # Suite0 for protected pushes, made on first use
         self.protected = False  # whether the last APDU was ciphered
+        self._gc_cache = []  # general-ciphering, agreed key: [peer key, Z]
+        self._gc_gcm = None  # and its AES-GCM (key length, object), made once
 
     def _log(self, msg):
         if self.meter.log is not None:
@@ -105,6 +120,9 @@ class Notifier:
         # the header). Returns the end, or -1.
         if limit > len(buf):
             limit = len(buf)
+        prm = obj[base.E_PARAM]
+        if len(prm) > _P_PROTECTION and prm[_P_PROTECTION]:
+            return self._general(obj, prm[_P_PROTECTION], buf, start, limit, utc)
         level = self._level()
         p = start + HEADER_ROOM if level else start
         lim = limit - TRAILER if level else limit
@@ -123,6 +141,35 @@ class Notifier:
             self._log("push: the notification does not fit its buffer, not sent")
         except DlmsError:  # no transmit invocation counter, no keys
             self._log("push: the notification could not be protected, not sent")
+        return -1
+
+    def _general(self, obj, prot, buf, start, limit, utc):
+        # the notification as general-ciphering (see the head); the end or -1
+        kind, suite_id, recipient = prot
+        m = self.meter
+        p = start + _GC_ROOM
+        try:
+            q = self.plain(obj, buf, p, limit - TRAILER, utc)
+            from dlms_micro.security import gcipher
+
+            kl = 32 if suite_id == 2 else 16
+            g = self._gc_gcm
+            if g is None or g[0] != kl:
+                g = self._gc_gcm = (kl, gcipher.new_gcm(kl))
+            apdu = gcipher.notification(m, bytes(buf[p:q]), suite_id, self._level() or 0x30, recipient,
+                                        kind == GC_AGREED, bool(getattr(m, "push_broadcast", 0)), self._gc_cache,
+                                        g[1])
+            n = len(apdu)
+            if start + n > limit:
+                raise axdr.BufferFull("general-ciphering notification")
+            buf[start : start + n] = apdu
+            self.start = start
+            self.protected = True
+            return self._signed(buf, start, start + n, limit)
+        except EncodeError:
+            self._log("push: the notification does not fit its buffer, not sent")
+        except DlmsError as ex:
+            self._log("push: general-ciphering refused, not sent: %s" % ex)
         return -1
 
     def _signed(self, buf, start, end, limit):

@@ -35,7 +35,10 @@
 #     2 authentication key, 3 master key KEK), key_wrapped octet-string})
 #     Each key is unwrapped (RFC 3394, AES-128 key wrap) with the active KEK;
 #     the keys apply from the next association (KeyStore.store_keys). All or
-#     nothing: any refusal changes no key.
+#     nothing: any refusal changes no key. In a security suite 2
+#     association: suite 2's 32-byte EK, AK or KEK (not the broadcast key),
+#     40 bytes each, wrapped with its 32-byte KEK (AES-256 key wrap), staged
+#     in meter.suite2_keys (RAM) for the next association.
 #       TYPE_UNMATCHED  the parameter is not such an array (a data type that
 #                       does not match the method's declaration)
 #       OTHER_REASON    a value the types allow but the meter cannot take:
@@ -81,6 +84,7 @@ except ImportError:  # CPython
 SLOTS = 0
 
 _WRAPPED_SIZE = const(24)  # RFC 3394 wrap of a 16-byte key
+_WRAPPED_SIZE2 = const(40)  # of a 32-byte key (suite 2)
 _PROTECTION = const(0x6C)  # authenticated / encrypted, requests or responses
 _AUTHENTICATION = const(0x24)  # authenticated requests or responses
 
@@ -197,27 +201,40 @@ def _key_transfer(ctx, keys):
             return base.TYPE_UNMATCHED
         size = r.octet_string()
         items.append((key_id, r.mark, size))
+    # a suite 2 association transfers suite 2's 32-byte keys (EK, AK, KEK),
+    # wrapped with its 32-byte KEK (AES-256 key wrap: 40 bytes each)
+    k2 = ctx.meter.suite2_keys if _suite(ctx, keys) == 2 else None
+    size = _WRAPPED_SIZE2 if k2 is not None else _WRAPPED_SIZE
     seen = 0
     for it in items:
-        if it[0] >= ks.KEY_COUNT or seen & (1 << it[0]) or it[2] != _WRAPPED_SIZE:
+        if it[0] >= ks.KEY_COUNT or seen & (1 << it[0]) or it[2] != size or (k2 is not None and it[0] == 1):
             return base.OTHER_REASON
         seen |= 1 << it[0]
-    kek = keys.kek
+    kek = keys.kek if k2 is None else k2.kek
     if kek is None:
         return base.OTHER_REASON
     from dlms_micro.security import keywrap
 
+    cipher = None
+    if k2 is not None:
+        from dlms_micro.security import aes256
+
+        cipher = aes256.Aes256()
     buf = r.buf
     updates = []
     for it in items:
         p = it[1]
         try:
-            key = keywrap.unwrap(kek, bytes(buf[p : p + _WRAPPED_SIZE]))
+            key = keywrap.unwrap(kek, bytes(buf[p : p + size]), cipher)
         except Exception:  # a failed integrity check (or a malformed wrap)
             key = None
-        if key is None or len(key) != ks.KEY_SIZE:
+        if key is None or len(key) != size - 8:
             return base.OTHER_REASON
         updates.append((it[0], key))
+    if k2 is not None:
+        for kid, key in updates:  # RAM, from the next association (as agreed keys)
+            k2.stage(kid, key)
+        return base.SUCCESS
     try:
         keys.store_keys(updates)
     except Exception:  # storage failure: nothing changed

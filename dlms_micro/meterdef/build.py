@@ -16,9 +16,11 @@
 #   HANDLERS          ((module name, attribute name), ...): the interface-class
 #                     handlers the tables' E_IC fields index
 #   ROLES             ((name, client_sap, mechanism, password, conformance,
-#                     policy), ...) in Meter.roles order; policy 0 none (the
-#                     plain LN context), 1 authenticated, 2 encrypted, 3 both
-#                     (the ciphered LN context)
+#                     policy[, suite[, bits]]), ...) in Meter.roles order;
+#                     policy 0 none (the plain LN context), 1 authenticated,
+#                     2 encrypted, 3 both (the ciphered LN context); bits:
+#                     Security setup v1 security_policy where the definition
+#                     named them (else the level's pair)
 #   DEVICES           ((logical_device, name, TABLE, INITS, DRIVES), ...)
 #     TABLE           the object table (cosem/base.py), E_IC a HANDLERS index
 #     INITS           ((table index, args), ...): every object with state
@@ -79,14 +81,22 @@ def handlers(defn):
 _POLICY_BITS = (0, 0x24, 0x48, 0x6C)
 
 
+def policy_bits(r):
+    # A ROLES entry's security_policy as Security setup v1 bits: its 8th
+    # field where the definition named bits (signatures, one direction),
+    # else its level's pair.
+    return r[7] if len(r) > 7 else _POLICY_BITS[r[5]]
+
+
 def roles(defn):
     # Fresh Role objects (a Role's secret changes at run time: one set per
     # Meter).
     out = []
     for r in defn.ROLES:
-        # (name, sap, mechanism, secret, conformance, policy[, security suite])
+        # (name, sap, mechanism, secret, conformance, policy level[, security
+        # suite[, policy bits]])
         out.append(Role(r[1], r[2], r[3], r[4], r[0], ciphered=bool(r[5]), security_suite=r[6] if len(r) > 6 else 0,
-                        policy=_POLICY_BITS[r[5]]))
+                        policy=policy_bits(r)))
     return tuple(out)
 
 

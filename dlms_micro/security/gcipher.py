@@ -248,6 +248,98 @@ def seal(g, key, sc, ic, originator, ak, general, plain, tag_len=12):
     return bytes((sc,)) + ic.to_bytes(4, "big") + bytes(buf) + bytes(tag)
 
 
+def unseal(g, key, ak, general):
+    # The plaintext of general.content (SC || IC || C || T) under key, or
+    # None when it does not authenticate (or holds nothing): seal()'s
+    # inverse, for a receiver (dlms-micro listen) and the tests.
+    ct = general.content
+    if len(ct) < 6:
+        return None
+    sc = ct[0]
+    lv = sc & _s0.LEVEL_MASK
+    tl = 12 if lv & _s0.SC_AUTHENTICATION else 0
+    if not lv or len(ct) - 5 - tl < 1:
+        return None
+    g.set_key(key)
+    iv = bytes(general.originator) + bytes(ct[1:5])
+    aad = bytes((sc,)) + bytes(ak) + general.aad_tail()
+    e = len(ct) - tl
+    buf = bytearray(ct[5:e])
+    tag = bytearray(ct[e:])
+    if lv == _s0.LEVEL_MASK:
+        ok = g.decrypt(iv, 0, aad, 0, len(aad), buf, 0, len(buf), tag, 0, tl)
+    elif lv == _s0.SC_ENCRYPTION:
+        g.encrypt(iv, 0, aad, 0, 0, buf, 0, len(buf), bytearray(12), 0, 12)
+        ok = True
+    else:
+        ok = g.gmac_ok(iv, 0, aad, 0, len(aad), tag, 0, tl, buf, 0, len(buf))
+    return bytes(buf) if ok else None
+
+
+def notification(meter, plain, suite_id, level, recipient=b"", agreed=False, broadcast=False, cache=None, g=None):
+    # A DataNotification (plain: the APDU) the meter sends on its own
+    # initiative, as a general-ciphering APDU (bytes): originator the meter,
+    # recipient the destination's system title (b"": unknown),
+    # transaction-id the transmit invocation counter (4 bytes, never
+    # repeated), SC = level | suite_id. Key-info identified (the global
+    # unicast key; broadcast: the global broadcast key) or, agreed, the
+    # Static Unified Model C(0e, 2s) with the recipient's key agreement
+    # public key (meter.signing's client_agreement_key): Z of the two
+    # static keys, OtherInfo AlgorithmID || ST-meter || ST-recipient ||
+    # transaction-id. cache: a list the caller keeps ([peer key, Z]: one
+    # ECDH per recipient key). g: the caller's AES-GCM object for the
+    # suite's key length (None: a new one). Raises SecurityError (a counter
+    # exhausted: InvocationCounterError, a DlmsError).
+    keys = meter.suite2_keys if suite_id == 2 else meter.keys
+    if keys is None:
+        raise _err(_s0.E_NO_KEY, "no security suite %d keys" % suite_id)
+    key_len = 32 if suite_id == 2 else 16
+    r = General()
+    r.originator = bytes(keys.system_title)
+    r.recipient = bytes(recipient)
+    if agreed:
+        if suite_id != 1 and suite_id != 2:
+            raise _err(_s0.E_NO_KEY, "agreed key in security suite %d" % suite_id)
+        sg = _sg_for(meter, suite_id)
+        ka = getattr(sg, "agreement_pair", None) if sg is not None else None
+        if ka is None or not ka.has_private():
+            raise _err(_s0.E_NO_KEY, "no suite %d key agreement key of the meter" % suite_id)
+        peer = sg.client_agreement_key(r.recipient)
+        if peer is None:
+            raise _err(_s0.E_NO_KEY, "no key agreement public key for the recipient %s" % _hex(r.recipient))
+        if cache is not None and len(cache) == 2 and cache[0] == peer:
+            z = cache[1]
+        else:
+            from dlms_micro.security import ecc
+
+            try:
+                z = ka.agree(peer)
+            except ecc.EccError as ex:
+                raise _err(_s0.E_NO_KEY, "agreed key: %s" % ex)
+            if cache is not None:
+                cache[:] = [peer, z]
+        key = None
+    else:
+        kid = _s0.KEY_BK if broadcast else _s0.KEY_EK
+        key = keys.ek if kid == _s0.KEY_EK else keys.key(_s0.KEY_BK)
+        if key is None or len(key) != key_len:
+            raise _err(_s0.E_NO_KEY, "no %s key of %d bytes" % ("broadcast" if broadcast else "global unicast",
+                                                                  key_len))
+        r.key_info = KEY_INFO_IDENTIFIED
+        r.key_id = kid
+    iv = bytearray(4)
+    keys.put_next_tx_ic(iv, 0)
+    r.tid = bytes(iv)
+    ic = (iv[0] << 24) | (iv[1] << 16) | (iv[2] << 8) | iv[3]
+    if agreed:
+        r.key_info = KEY_INFO_AGREED
+        r.params = bytes((SCHEME_STATIC_UNIFIED,))
+        key = derive(suite_id, SCHEME_STATIC_UNIFIED, z, r.originator, r.recipient, r.tid)
+    r.content = seal(g or new_gcm(key_len), key, (level & _s0.LEVEL_MASK) | suite_id, ic, r.originator, keys.ak, r,
+                     plain)
+    return r.encode()
+
+
 def _sg_for(meter, suite):
     sg = meter.signing
     if isinstance(sg, dict):

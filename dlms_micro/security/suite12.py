@@ -150,20 +150,24 @@ class Suite2Keys:
     # transmit and receive invocation counters: one transmit counter for all
     # the meter protects, so no IV repeats whichever key). Suite0 (with
     # key_len=32) reads it as it reads a KeyStore. The keys never appear in
-    # repr() or messages.
-    def __init__(self, store, ek, ak):
-        if len(ek) != 32 or len(ak) != 32:
+    # repr() or messages. kek: the 32-byte master key (key encryption key)
+    # of general-ciphering's wrapped-key and of key_transfer in a suite 2
+    # association (AES-256 key wrap, RFC 3394), None: wrapped keys refused.
+    def __init__(self, store, ek, ak, kek=None):
+        if len(ek) != 32 or len(ak) != 32 or (kek is not None and len(kek) != 32):
             raise ValueError("suite 2 keys are 32 bytes")
         self._store = store
         self.ek = bytes(ek)
         self.ak = bytes(ak)
+        self.kek = bytes(kek) if kek is not None else None
         self._pending = {}
 
     def stage(self, key_id, key):
-        # a key agreed (Security setup key_agreement): EK (0) or AK (2), from
+        # a key agreed (Security setup key_agreement) or transferred
+        # (key_transfer): EK (0), AK (2) or, transferred, the KEK (3), from
         # the next association on (activate())
-        if (key_id != 0 and key_id != 2) or len(key) != 32:
-            raise ValueError("suite 2: EK or AK of 32 bytes")
+        if (key_id != 0 and key_id != 2 and key_id != 3) or len(key) != 32:
+            raise ValueError("suite 2: EK, AK or KEK of 32 bytes")
         self._pending[key_id] = bytes(key)
 
     def activate(self):
@@ -174,6 +178,8 @@ class Suite2Keys:
             self.ek = p[0]
         if 2 in p:
             self.ak = p[2]
+        if 3 in p:
+            self.kek = p[3]
         self._pending = {}
 
     def __getattr__(self, name):

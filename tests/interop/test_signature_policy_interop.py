@@ -1,93 +1,52 @@
-# The security policy's signature bits against a real head-end: gurux-dlms's
-# GXDLMSSecureClient (HLS-ECDSA, security suite 1, every APDU authenticated
-# and encrypted) has no way to sign a request (docs/compatibility.md), so
-# where the association's policy requires digitally signed requests (0x10)
-# its ciphered GET is refused with exception-response D8 01 01 and a log
-# line; where the policy requires signed responses (0x80) the meter's answer
-# comes inside general-signing (DF), which gurux does not take. With the bits
-# cleared again the same client reads. The meter side of signed requests and
-# responses: tests/portable_ecc/test_general_ciphering.py.
+# A meter definition whose HLS-ECDSA association (security suite 1) names
+# "digitally-signed-request" in its security_policy, served by `api.serve`
+# and driven by gurux-dlms: the association opens (AARQ, HLS-ECDSA pass 3/4)
+# but gurux's GET, ciphered and not signed, is refused with the
+# exception-response D8 01 01 and a log line, as with Role(policy=...).
+# The same association without the bit serves the GET.
 
 import contextlib
-import logging
+import copy
 
 import pytest
-import test_suite12_interop as s12
 from interop_peers import WRAPPER
+from test_suite12_interop import DEFINITION, KEYS, connect, gurux_peer, log, read_ldn_and_energy  # noqa: F401
 
-from dlms_micro.security import ecc, signing
 from dlms_micro_cpython import api
 
-SAP = s12.SAP["ecdsa1"]
+SIGNED = copy.deepcopy(DEFINITION)
+SIGNED["associations"]["ecdsa1"]["security_policy"] = ["authenticated-encrypted", "digitally-signed-request"]
 
 
 @pytest.fixture(scope="module")
-def meter():
-    with api.serve(s12.DEFINITION, keys=s12.KEYS) as m:
+def signed_meter():
+    with api.serve(SIGNED, keys=KEYS) as m:
         yield m
 
 
-@pytest.fixture
-def log():
-    h = s12.Log()
-    lg = logging.getLogger("dlms_micro")
-    lg.addHandler(h)
-    old = lg.level
-    lg.setLevel(logging.INFO)
-    yield h.lines
-    lg.removeHandler(h)
-    lg.setLevel(old)
+def test_gurux_unsigned_get_refused_where_signed_requests_required(signed_meter, log):  # noqa: F811
+    from gurux_dlms.objects import GXDLMSData
 
-
-def set_policy_bits(meter, bits):
-    # the association's own policy (Role.policy): authenticated-encrypted | bits
-    def fn(sim):
-        for r in sim.meter.roles:
-            if r.client_sap == SAP:
-                r.policy = 0x6C | bits
-    meter.call(fn)
-
-
-def read_energy(p):
-    from gurux_dlms.objects import GXDLMSRegister
-
-    with contextlib.redirect_stdout(None):
-        return p.read(GXDLMSRegister("1.0.1.8.0.255"), 2)
-
-
-def test_signed_requests_required_refuses_gurux(meter, log):
-    set_policy_bits(meter, 0x10)
-    p = s12.connect(s12.gurux_peer(meter, WRAPPER, "ecdsa1"))
+    p = connect(gurux_peer(signed_meter, WRAPPER, "ecdsa1"))
     try:
-        with pytest.raises(Exception):
-            read_energy(p)
-        assert any("unsigned request 0xc8 where the security policy requires digitally signed requests" in x
-                   for x in log)
+        with pytest.raises(Exception), contextlib.redirect_stdout(None):
+            p.read(GXDLMSData("0.0.42.0.0.255"), 2)
+        # the answer to the GET (glo-get-request 0xC8, not general-signing 0xDF)
+        assert p.sent_apdus()[-1][8] == 0xC8
+        assert bytes.fromhex(p.trace[-1][1])[8:] == bytes.fromhex("D80101")
     finally:
         p.close()
-        set_policy_bits(meter, 0)
+    assert "unsigned request 0xc8 where the security policy requires digitally signed requests" in " ".join(log), log
 
 
-def test_signed_responses_required_answers_general_signing(meter, log):
-    set_policy_bits(meter, 0x80)
-    p = s12.connect(s12.gurux_peer(meter, WRAPPER, "ecdsa1"))
+def test_gurux_served_on_the_association_without_the_bit(signed_meter):
+    # the definition's other HLS-ECDSA association (auth1: authenticated only)
+    from gurux_dlms.enums import Security
+
+    p = gurux_peer(signed_meter, WRAPPER, "auth1")
+    p.client.ciphering.security = Security.AUTHENTICATION
+    connect(p)
     try:
-        with pytest.raises(Exception):
-            read_energy(p)  # gurux cannot take general-signing
-        rx = [bytes.fromhex(h) for d, h in p.trace if d == "rx"]
-        rsp = rx[-1][8:]  # the wrapper header off
-        assert rsp[0] == 0xDF
-        sg = signing.Signed().parse(rsp, 0, len(rsp))
-        assert sg.field(2) == s12.GURUX_TITLE and sg.field(5)[0] == 0xCC  # glo-get-response inside
-        assert sg.verify(ecc.P256, ecc.public_key(ecc.P256, s12.SERVER_D1))
-    finally:
-        p.close()
-        set_policy_bits(meter, 0)
-
-
-def test_without_signature_bits_gurux_reads(meter):
-    p = s12.connect(s12.gurux_peer(meter, WRAPPER, "ecdsa1"))
-    try:
-        assert read_energy(p) == 1234
+        assert read_ldn_and_energy(p)[1] == 1234
     finally:
         p.close()

@@ -56,8 +56,9 @@ class Log:
         self.lines.append(msg)
 
 
-def make_meter(objects=OBJECTS, period=900, **kw):
-    param = (objects, period, 32, 2)
+def make_meter(objects=OBJECTS, period=900, protection=None, **kw):
+    # protection: a general-ciphering push's (kind, suite, recipient)
+    param = (objects, period, 32, 2) + ((protection,) if protection else ())
     table = (
         (8, 0, CLOCK_LN, CLOCK, 0, CLOCK_ACC, None),
         (3, 0, ENERGY_LN, REGISTER, 10, REG_ACC, (0, 30)),

@@ -15,6 +15,10 @@
 #                                                  key agreement keys (general-ciphering)
 #     "suite2_ek": "...64 hex digits...",          optional: security suite 2's
 #     "suite2_ak": "...64 hex digits...",          AES-256 EK and AK
+#     "suite2_kek": "...64 hex digits...",         optional: suite 2's master key
+#                                                  (wrapped keys, key_transfer)
+#     "token_key": "...32 hex digits...",          optional: the prepayment Token
+#                                                  gateway's key (tokens)
 #     "ca_certificate": "-----BEGIN CERTIFICATE-----..."  optional: the CA
 #                        (PEM text, or the DER in hex) whose certificates
 #                        Security setup import_certificate accepts
@@ -32,7 +36,7 @@ import json
 
 KEY_NAMES = ("ek", "ak", "kek")
 _OPTIONAL = ("system_title", "signing_keys", "client_signing_keys", "agreement_keys", "client_agreement_keys",
-             "suite2_ek", "suite2_ak", "ca_certificate")
+             "suite2_ek", "suite2_ak", "suite2_kek", "token_key", "ca_certificate")
 
 
 class KeyFileError(ValueError):
@@ -109,9 +113,11 @@ def parse(text):
         ck = doc.get(clients)
         if ck is not None:
             out[clients] = client_public_keys(ck, clients)
-    for name in ("suite2_ek", "suite2_ak"):
+    for name in ("suite2_ek", "suite2_ak", "suite2_kek"):
         if doc.get(name) is not None:
             out[name] = _hex(doc[name], name, 32)
+    if doc.get("token_key") is not None:
+        out["token_key"] = _hex(doc["token_key"], "token_key", 16)
     ca = doc.get("ca_certificate")
     if ca is not None:
         out["ca_certificate"] = ca_certificate(ca)

@@ -21,7 +21,9 @@
 # LISTENER. PushListener(port=4061, ek=..., ak=...) accepts TCP connections
 # carrying wrapper frames or HDLC frames (UI/I; segmented ones reassembled),
 # deciphers general-glo-ciphering with the given keys through our own suite
-# 0 (a receive counter per meter system title: replays refused), decodes the
+# 0 (a receive counter per meter system title: replays refused) and
+# general-ciphering (identified key, or the Static Unified Model's agreed key
+# from agreement_key and meter_agreement_keys), decodes the
 # DataNotification with the A-XDR generic decoder and hands the readable
 # text to `out` (print by default): source, protection, invoke id, time
 # stamp, and each value, named after the push setup (first element an
@@ -327,25 +329,79 @@ def describe(n, source=""):
 
 class _Opener:
     # Deciphers protected notifications with our suite 0 and the given keys
-    # (a receive counter per meter system title: replays are refused).
-    def __init__(self, ek, ak):
+    # (a receive counter per meter system title: replays are refused);
+    # general-ciphering ones (DD) with the identified global unicast key or
+    # the Static Unified Model's agreed key (the listener's key agreement
+    # private key and the meters' public ones), replays refused by the last
+    # invocation counter seen per meter.
+    def __init__(self, ek=None, ak=None, agreement_key=None, meter_agreement_keys=None):
         import dlms_micro_cpython.crypto  # noqa: F401  (AES-GCM by `cryptography`)
-        from dlms_micro.security import gcm
-        from dlms_micro.security import keys as ks
-        from dlms_micro.security.suite0 import Suite0
-        from dlms_micro_cpython.demo import MemoryStorage
 
-        store = ks.KeyStore(MemoryStorage(), b"LISTENER", ek=ek, ak=ak, rx_slots=64)
-        self.suite = Suite0(store, gcm.new())
-        self.suite.enabled = 1
+        self.ek, self.ak = ek, ak
+        self.agreement_key = agreement_key  # private scalar: 32 (P-256) or 48 bytes (P-384)
+        self.meter_agreement_keys = dict(meter_agreement_keys or {})  # system title -> x || y
+        self.last_ic = {}  # general-ciphering: system title -> last IC accepted
+        self.suite = None
+        if ek is not None and len(ek) == 16 and ak is not None:
+            from dlms_micro.security import gcm
+            from dlms_micro.security import keys as ks
+            from dlms_micro.security.suite0 import Suite0
+            from dlms_micro_cpython.demo import MemoryStorage
+
+            store = ks.KeyStore(MemoryStorage(), b"LISTENER", ek=ek, ak=ak, rx_slots=64)
+            self.suite = Suite0(store, gcm.new())
+            self.suite.enabled = 1
 
     def open(self, apdu):
         # -> (plaintext bytes, description); DlmsError when it fails.
+        if apdu[0] == 0xDD:
+            return self._open_general(apdu)
+        if self.suite is None:
+            raise DlmsError("general-glo-ciphering needs --ek and --ak of 16 bytes")
         b = bytearray(apdu)
         s = self.suite
         s.unprotect(b, 0, len(b), 0)
         title = b[2:10].hex().upper() if s.form >= 3 else "?"
         return bytes(b[s.start : s.end]), "general-glo-ciphering SC 0x%02X IC %d system title %s" % (s.sc, s.ic, title)
+
+    def _open_general(self, apdu):
+        from dlms_micro.security import ecc, gcipher
+
+        g = gcipher.General().parse(apdu, 0, len(apdu))
+        if len(g.content) < 6:
+            raise DlmsError("general-ciphering content of %d bytes" % len(g.content))
+        sc = g.content[0]
+        suite = sc & 0x0F
+        key_len = 32 if suite == 2 else 16
+        title = g.originator.hex().upper()
+        if self.ak is None or len(self.ak) != key_len:
+            raise DlmsError("security suite %d needs --ak of %d bytes" % (suite, key_len))
+        if g.key_info in (gcipher.KEY_INFO_NONE, gcipher.KEY_INFO_IDENTIFIED) and g.key_id in (-1, 0):
+            if self.ek is None or len(self.ek) != key_len:
+                raise DlmsError("security suite %d needs --ek of %d bytes" % (suite, key_len))
+            key, how = self.ek, "identified key (global unicast)"
+        elif g.key_info == gcipher.KEY_INFO_AGREED and g.params == b"\x02" and suite in (1, 2):
+            pub = self.meter_agreement_keys.get(g.originator)
+            if self.agreement_key is None or pub is None:
+                raise DlmsError("agreed key: needs --agreement-key and --meter-agreement-key %s=..." % title)
+            curve = ecc.for_suite(suite)
+            try:
+                z = ecc.KeyPair(curve, self.agreement_key).agree(pub)
+            except ecc.EccError as e:
+                raise DlmsError("agreed key: %s" % e) from None
+            key = gcipher.derive(suite, gcipher.SCHEME_STATIC_UNIFIED, z, g.originator, g.recipient, g.tid)
+            how = "agreed key (static unified model)"
+        else:
+            raise DlmsError("general-ciphering key-info %d (key id %d, parameters %s) not opened here"
+                            % (g.key_info, g.key_id, g.params.hex()))
+        plain = gcipher.unseal(gcipher.new_gcm(key_len), key, self.ak, g)
+        if plain is None:
+            raise DlmsError("general-ciphering content does not authenticate (decryption failed)")
+        ic = int.from_bytes(g.content[1:5], "big")
+        if ic <= self.last_ic.get(g.originator, -1):
+            raise DlmsError("general-ciphering IC %d replayed (last %d from %s)" % (ic, self.last_ic[g.originator], title))
+        self.last_ic[g.originator] = ic
+        return plain, "general-ciphering SC 0x%02X IC %d %s system title %s" % (sc, ic, how, title)
 
 
 class _Connection(asyncio.Protocol):
@@ -430,14 +486,20 @@ class PushListener:
     """A head-end's push receiver (`dlms-micro listen`): a TCP server that
     takes DataNotifications (wrapper or HDLC framing), deciphers protected
     ones with ek and ak, keeps them in ``received`` and writes each,
-    described, with out(text)."""
+    described, with out(text). General-ciphering ones (DD): ek and ak of
+    16 bytes (suites 0 and 1) or 32 (suite 2) for an identified key;
+    agreement_key (the listener's static key agreement private key) and
+    meter_agreement_keys ({meter system title: its public key x || y})
+    for the Static Unified Model."""
 
-    def __init__(self, host="127.0.0.1", port=DEFAULT_LISTEN_PORT, ek=None, ak=None, out=print, logger=None):
+    def __init__(self, host="127.0.0.1", port=DEFAULT_LISTEN_PORT, ek=None, ak=None, out=print, logger=None,
+                 agreement_key=None, meter_agreement_keys=None):
         self.host = host
         self.port = port
         self.out = out
         self.logger = logger or logging.getLogger("dlms_micro.listen")
-        self.opener = _Opener(ek, ak) if ek is not None and ak is not None else None
+        keyed = (ek is not None and ak is not None) or agreement_key is not None
+        self.opener = _Opener(ek, ak, agreement_key, meter_agreement_keys) if keyed else None
         self.received = []  # every Notification decoded (tests, embedding)
         self._server = None
 
@@ -460,9 +522,10 @@ class PushListener:
         written out; the Notification, or None (the reason written out)."""
         protection = None
         try:
-            if apdu and apdu[0] == 0xDB:
+            if apdu and (apdu[0] == 0xDB or apdu[0] == 0xDD):
                 if self.opener is None:
-                    self.out("ciphered notification from %s (no keys given: --ek, --ak): %s" % (source, apdu.hex().upper()))
+                    self.out("ciphered notification from %s (no keys given: --ek, --ak, --agreement-key): %s"
+                             % (source, apdu.hex().upper()))
                     return None
                 apdu, protection = self.opener.open(apdu)
             n = decode_notification(apdu)
@@ -478,14 +541,34 @@ class PushListener:
 # ------------------------------------------------------------------ CLI
 
 
-def _key(text):
+def _hex_of(sizes, msg):
+    # an argparse type: hex digits of one of `sizes` bytes
+    def parse(text):
+        try:
+            k = bytes.fromhex(text)
+        except ValueError:
+            k = b""
+        if len(k) not in sizes:
+            raise argparse.ArgumentTypeError(msg)
+        return k
+
+    return parse
+
+
+_key = _hex_of((16, 32), "a key is 32 hex digits (64: security suite 2)")
+_private_key = _hex_of((32, 48), "a key agreement private key is 64 hex digits (P-256) or 96 (P-384)")
+
+
+def _meter_key(text):
+    title, _, key = text.partition("=")
     try:
-        k = bytes.fromhex(text)
+        t, k = bytes.fromhex(title), bytes.fromhex(key)
     except ValueError:
-        k = b""
-    if len(k) != 16:
-        raise argparse.ArgumentTypeError("a key is 32 hex digits")
-    return k
+        t = k = b""
+    if len(t) != 8 or len(k) not in (64, 96):
+        raise argparse.ArgumentTypeError("TITLE=KEY: the meter's system title (16 hex digits) = its key agreement "
+                                         "public key x || y (128 or 192 hex digits)")
+    return t, k
 
 
 def add_listen_parser(subparsers):
@@ -494,12 +577,17 @@ def add_listen_parser(subparsers):
         "listen",
         help="print the push notifications that arrive",
         description="Listen for DataNotifications (pushes) over TCP: wrapper frames or HDLC frames; print "
-        "each one decoded. Ciphered ones (general-glo-ciphering, suite 0) are opened with --ek and --ak.",
+        "each one decoded. Ciphered ones (general-glo-ciphering, suite 0; general-ciphering) are opened with --ek "
+        "and --ak, agreed keys with --agreement-key and --meter-agreement-key.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: all)")
     p.add_argument("--port", type=int, default=DEFAULT_LISTEN_PORT, help="TCP port (default %d)" % DEFAULT_LISTEN_PORT)
-    p.add_argument("--ek", type=_key, help="block cipher key, 32 hex digits")
-    p.add_argument("--ak", type=_key, help="authentication key, 32 hex digits")
+    p.add_argument("--ek", type=_key, help="block cipher key, 32 hex digits (64: security suite 2)")
+    p.add_argument("--ak", type=_key, help="authentication key, 32 hex digits (64: security suite 2)")
+    p.add_argument("--agreement-key", type=_private_key, metavar="HEX",
+                   help="this head-end's static key agreement private key (general-ciphering, agreed key)")
+    p.add_argument("--meter-agreement-key", type=_meter_key, action="append", default=[], metavar="TITLE=KEY",
+                   help="a meter's key agreement public key (x || y) by its system title; repeatable")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return p
 
@@ -519,14 +607,15 @@ def run_listen(args):
 
 
 async def _listen(args):
-    listener = PushListener(args.host, args.port, args.ek, args.ak, out=lambda s: print(s, flush=True))
+    listener = PushListener(args.host, args.port, args.ek, args.ak, out=lambda s: print(s, flush=True),
+                            agreement_key=args.agreement_key, meter_agreement_keys=dict(args.meter_agreement_key))
     try:
         await listener.start()
     except OSError as e:
         print("dlms-micro listen: cannot listen: %s" % e, file=sys.stderr)
         return 1
     print("dlms-micro: listening for pushes on tcp %s:%d%s" % (args.host, listener.port,
-                                                                 " (deciphering with the given keys)" if args.ek else ""),
+                                                                 " (deciphering with the given keys)" if args.ek or args.agreement_key else ""),
           flush=True)
     try:
         await asyncio.Event().wait()

@@ -74,13 +74,20 @@ def make_signing(storage, keys, compiled, random_bytes=os.urandom):
 # suite 2 association and the key file gives none: public, like DEMO_EK.
 DEMO_EK2 = bytes(range(32))
 DEMO_AK2 = bytes(range(0xD0, 0xF0))
+DEMO_KEK2 = bytes(range(0x60, 0x80))
 
 
 def make_suite2_keys(store, keys, compiled):
     """meter.suite2_keys: None when no association uses suite 2; else the
     key file's "suite2_ek"/"suite2_ak" (32 bytes each) or the demo-only
-    ones, over the meter's KeyStore `store`."""
+    ones, over the meter's KeyStore `store`. The master key (KEK) of wrapped
+    keys and key_transfer: "suite2_kek"; the demo-only one only where EK
+    and AK are the demo-only ones too (a public KEK beside real keys would
+    let anyone replace them); else none: wrapped keys refused."""
     if compiled is None or 2 not in suites_of(compiled):
         return None
     keys = keys or {}
-    return suite12.Suite2Keys(store, keys.get("suite2_ek") or DEMO_EK2, keys.get("suite2_ak") or DEMO_AK2)
+    ek, ak, kek = keys.get("suite2_ek"), keys.get("suite2_ak"), keys.get("suite2_kek")
+    if kek is None and ek is None and ak is None:
+        kek = DEMO_KEK2
+    return suite12.Suite2Keys(store, ek or DEMO_EK2, ak or DEMO_AK2, kek)

@@ -164,7 +164,7 @@ class SimulatedMeter:
     runs N times as fast; history: days backfilled on a first start;
     push_destination: where Push setups send when the definition names
     none; prepaid: Account objects start in prepayment mode; token_key:
-    the Token gateway's key.
+    the Token gateway's key (a key file's "token_key" wins).
 
     Not thread-safe: one thread (the service's loop) calls update(),
     save() and the channels.
@@ -200,6 +200,8 @@ class SimulatedMeter:
             self._image_states.append(st)
             return st
 
+        if keys and keys.get("token_key"):
+            token_key = keys["token_key"]
         env = mbuild.Env(storage, image_state=image_state, push_destination=push_destination, token_key=token_key,
                          prepaid=prepaid, prefix="" if device == 0 else "ld%d." % self.logical_address)
         m = self.meter = mbuild.build(compiled, self._clock, storage, device, env)
@@ -752,6 +754,9 @@ def make_key_store(storage, keys=None, compiled=None, system_title=None):
     # none ciphered: authenticated and encrypted, for when one is activated
     weakest = min([r[5] for r in compiled.ROLES if r[5]] or [3]) if compiled is not None else 3
     policy = POLICY_BITS[weakest]
+    for r in compiled.ROLES if compiled is not None else ():
+        if len(r) > 7 and r[5]:  # an association that named fewer bits than its level's pair
+            policy &= r[7]
     store = ks.KeyStore(storage, title, ek=DEMO_EK, ak=DEMO_AK, kek=DEMO_KEK, policy=policy)
     if keys:
         # The file's keys become the meter's: stored (a key whose value

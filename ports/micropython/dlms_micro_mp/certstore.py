@@ -6,7 +6,11 @@
 # "client_signing_keys" and "ca_certificate") or by the meter itself:
 #   sec.sign1 / sec.sign2    the meter's signing private key (32 / 48 bytes;
 #                            generate_key_pair replaces it)
-#   sec.agree1 / sec.agree2  its key agreement private key (made on demand)
+#   sec.agree1 / sec.agree2  its key agreement private key (provisioned from
+#                            "agreement_keys", else made on demand)
+#   sec.kaclients1 / 2       the clients' key agreement public keys
+#                            (general-ciphering's agreed keys, pushes to
+#                            them), each as system title (8) || x || y
 #   sec.clients1 / 2         the clients it accepts for HLS-ECDSA, each as
 #                            system title (8) || x || y
 #   sec.ca                   the trusted CA's certificate (DER)
@@ -23,6 +27,7 @@ STORE_CERTS = "sec.certs"
 STORE_SIGNING = "sec.sign%d"
 STORE_AGREEMENT = "sec.agree%d"
 STORE_CLIENTS = "sec.clients%d"
+STORE_AGREEMENT_CLIENTS = "sec.kaclients%d"
 SERVER, CLIENT = 0, 1  # certificate_entity
 SIGNING, AGREEMENT = 0, 1  # certificate_type / key_pair_type
 
@@ -37,25 +42,29 @@ def suites(defn):
     return out
 
 
-def provision(storage, suite, private=None, clients=None, ca_der=None):
+def provision(storage, suite, private=None, clients=None, ca_der=None, agreement=None, agreement_clients=None):
     # Write a board's suite 1 or 2 material: its signing private key (None:
     # keep the stored one), the clients' public signing keys {title: x || y}
-    # (None: keep), the trusted CA's certificate DER (checked; None: keep).
+    # (None: keep), the trusted CA's certificate DER (checked; None: keep),
+    # its key agreement private key and the clients' key agreement public
+    # keys (the same forms; None: keep).
     from dlms_micro.security import ecc
 
     curve = ecc.for_suite(suite)
-    if private is not None:
-        ecc.KeyPair(curve, private)  # raises EccError for a bad scalar
-        storage.put(STORE_SIGNING % suite, bytes(private))
-    if clients is not None:
-        rec = bytearray()
-        for title in clients:
-            pub = clients[title]
-            if len(title) != 8:
-                raise ValueError("client system title of %d bytes" % len(title))
-            ecc.check_public_key(curve, pub)
-            rec += bytes(title) + bytes(pub)
-        storage.put(STORE_CLIENTS % suite, bytes(rec))
+    for d, name in ((private, STORE_SIGNING), (agreement, STORE_AGREEMENT)):
+        if d is not None:
+            ecc.KeyPair(curve, d)  # raises EccError for a bad scalar
+            storage.put(name % suite, bytes(d))
+    for keys, name in ((clients, STORE_CLIENTS), (agreement_clients, STORE_AGREEMENT_CLIENTS)):
+        if keys is not None:
+            rec = bytearray()
+            for title in keys:
+                pub = keys[title]
+                if len(title) != 8:
+                    raise ValueError("client system title of %d bytes" % len(title))
+                ecc.check_public_key(curve, pub)
+                rec += bytes(title) + bytes(pub)
+            storage.put(name % suite, bytes(rec))
     if ca_der is not None:
         from dlms_micro.security import x509
 
@@ -119,17 +128,32 @@ def _signing(storage, suite, random_bytes, log):
     except ecc.EccError as e:
         _say(log, "stored %s: %s" % (STORE_SIGNING % suite, e))
         return None
-    rec = storage.get(STORE_CLIENTS % suite) if storage is not None else None
+    _clients(storage, STORE_CLIENTS % suite, curve, sg.add_client_key, log)
+    # the key agreement material (general-ciphering's agreed keys)
+    d = storage.get(STORE_AGREEMENT % suite) if storage is not None else None
+    if d is not None:
+        try:
+            sg.agreement_pair = ecc.KeyPair(curve, bytes(d))
+        except ecc.EccError as e:
+            _say(log, "stored %s: %s" % (STORE_AGREEMENT % suite, e))
+    _clients(storage, STORE_AGREEMENT_CLIENTS % suite, curve, sg.add_client_agreement_key, log)
+    return sg
+
+
+def _clients(storage, name, curve, add, log):
+    # the record `name` (title || x || y, ...) given to add(title, public)
+    from dlms_micro.security import ecc
+
+    rec = storage.get(name) if storage is not None else None
     n = 8 + 2 * curve.size
     if rec is not None and len(rec) % n:
-        _say(log, "stored %s is not whole entries: no client accepted" % (STORE_CLIENTS % suite))
+        _say(log, "stored %s is not whole entries: no client accepted" % name)
         rec = None
     for p in range(0, len(rec) if rec else 0, n):
         try:
-            sg.add_client_key(rec[p : p + 8], rec[p + 8 : p + n])
+            add(rec[p : p + 8], rec[p + 8 : p + n])
         except ecc.EccError as e:
-            _say(log, "stored %s: %s" % (STORE_CLIENTS % suite, e))
-    return sg
+            _say(log, "stored %s: %s" % (name, e))
 
 
 def _say(log, msg):
@@ -273,6 +297,11 @@ class CertStore:
             return sg.key_pair if sg is not None else None
         kp = self.agreement.get(suite)
         if kp is None:
+            sg = self._signings().get(suite)
+            kp = getattr(sg, "agreement_pair", None)  # provisioned, read at boot
+            if kp is not None:
+                self.agreement[suite] = kp
+                return kp
             d = self.storage.get(STORE_AGREEMENT % suite) if self.storage is not None else None
             if d is None:
                 if not make:
@@ -318,6 +347,9 @@ class CertStore:
             if old is not None:
                 old.wipe()
             self.agreement[suite] = kp
+            sg = self._signings().get(suite)
+            if sg is not None:
+                sg.agreement_pair = kp  # general-ciphering agrees with the new key
         # the meter's certificates of the old key certify nothing now
         keep = []
         for e in self._entries:

@@ -950,8 +950,57 @@ def compile_push(cx):
     dmax = _room(cx, "max_destination_length", len(dest or b""), 64, 255)
     wmax = _room(cx, "max_windows", len(windows), max(len(windows), 4), 255)
     param = (tuple(objs), period, dmax, wmax)
+    prot = _push_protection(cx)
+    if prot is not None:
+        param += (prot,)
     cx.ram += dmax + 24 * wmax + 12
     return (param, (service, dest, message, rnd, retries, delay, tuple(windows)))
+
+
+GENERAL_CIPHERING_KEYS = {"identified": 1, "agreed": 2}  # app/notify.GC_*
+
+
+def _push_protection(cx):
+    # "protection": {"general_ciphering": "identified" | "agreed",
+    # "security_suite": 0..2, "recipient_system_title": 16 hex digits} ->
+    # (kind, suite, recipient) for notify.Notifier, or None (the meter's
+    # policy: general-glo-ciphering or plain)
+    pr = cx.get("protection")
+    if pr is None:
+        return None
+    keys = ("general_ciphering", "security_suite", "recipient_system_title")
+    if not isinstance(pr, dict) or set(pr) - set(keys):
+        cx.err("protection", "an object {\"general_ciphering\": \"identified\" or \"agreed\", "
+                             "\"security_suite\": 0..2, \"recipient_system_title\": \"16 hex digits\"}")
+        return None
+    gc = pr.get("general_ciphering")
+    kind = GENERAL_CIPHERING_KEYS.get(gc) if isinstance(gc, str) else None
+    if kind is None:
+        cx.err("protection.general_ciphering", "\"identified\" or \"agreed\", not %r"
+               % (pr.get("general_ciphering"),))
+        return None
+    suite = pr.get("security_suite", 0)
+    if not _is_int(suite) or suite not in (0, 1, 2):
+        cx.err("protection.security_suite", "0, 1 or 2, not %r" % (suite,))
+        return None
+    served = {r[6] for r in cx.comp.roles if len(r) > 6}
+    if suite and suite not in served:
+        cx.err("protection.security_suite", "%d: no association of the definition uses suite %d (its keys)"
+               % (suite, suite))
+    title = pr.get("recipient_system_title")
+    recipient = b""
+    if title is not None:
+        recipient = _octets(cx, "protection.recipient_system_title", {"hex": title} if isinstance(title, str)
+                            else title)
+        if len(recipient) != 8:
+            cx.err("protection.recipient_system_title", "8 bytes (16 hex digits), not %d" % len(recipient))
+    if kind == 2:
+        if not suite:
+            cx.err("protection.security_suite", "an agreed key needs security suite 1 or 2")
+        if title is None:
+            cx.err("protection.recipient_system_title", "required with an agreed key (whose key agreement key "
+                                                        "the key file gives)")
+    return (kind, suite, recipient)
 
 
 C.register(C.ClassSpec(
@@ -961,7 +1010,7 @@ C.register(C.ClassSpec(
     ("push",), writable=(3, 4, 5, 6, 7), compile=_checked(compile_push),
     params=("push_object_list", "send_destination_and_method", "communication_window",
             "randomisation_start_interval", "number_of_retries", "repetition_delay", "period",
-            "max_destination_length", "max_windows")))
+            "max_destination_length", "max_windows", "protection")))
 
 
 # ----------------------------------------------------------- Compact data (62)

@@ -28,6 +28,12 @@ CLASS_MODULES = ("dlms_micro_cpython.meterdef.classes_more",)
 MECHANISMS = {"none": MECH_NONE, "low": MECH_LLS, "high-gmac": MECH_HLS_GMAC, "high-sha256": MECH_HLS_SHA256,
               "high-ecdsa": MECH_HLS_ECDSA}
 POLICIES = {"none": 0, "authenticated": 1, "encrypted": 2, "authenticated-encrypted": 3}
+# a security_policy given as a list: Security setup v1's bits by name (the
+# names above may be listed too: their pairs of bits)
+POLICY_BITS = {"authenticated-request": 0x04, "encrypted-request": 0x08, "digitally-signed-request": 0x10,
+               "authenticated-response": 0x20, "encrypted-response": 0x40, "digitally-signed-response": 0x80}
+LEVEL_BITS = (0, 0x24, 0x48, 0x6C)
+_SIGNED = 0x90
 HDLC_DEFAULTS = {"max_info_field_length": 128, "window_size": 1, "inactivity_timeout": 120,
                  "inter_octet_timeout": 25, "communication_speed": 9600}
 COMMON_KEYS = ("class", "version", "obis", "description", "read", "write", "actions", "access", "drive", "persist",
@@ -443,11 +449,8 @@ class Compiler:
                 suite = 0
             if mech == MECH_HLS_ECDSA and not suite:
                 self.error("%s: high-ecdsa authentication needs security_suite 1 or 2" % where)
-            pol = a.get("security_policy", "none")
-            if pol not in POLICIES:
-                self.error("%s.security_policy: one of %s, not %r" % (where, ", ".join(POLICIES), pol))
-                pol = "none"
-            ciphered = POLICIES[pol] != 0
+            level, pbits = self._policy(where, a.get("security_policy", "none"), suite)
+            ciphered = level != 0
             conf = a.get("conformance")
             if conf is None:
                 conf = V.READING if mech == MECH_NONE else (
@@ -475,7 +478,44 @@ class Compiler:
                 self.ciphered_roles.append(len(self.roles))
             # the suite only where it is not 0 (definitions compiled before
             # suites 1 and 2 keep their form)
-            self.roles.append((name, sap, mech, secret, conf, POLICIES[pol]) + ((suite,) if suite else ()))
+            role = (name, sap, mech, secret, conf, level)
+            if pbits != LEVEL_BITS[level]:
+                # v1 bits beyond the level's pairs (signatures, one direction
+                # only): the 8-field form (build.roles)
+                role += (suite, pbits)
+            elif suite:
+                role += (suite,)
+            self.roles.append(role)
+
+    def _policy(self, where, pol, suite):
+        # An association's security_policy -> (level 0..3, Security setup v1
+        # bits). A name gives its level's pair of bits; a list names bits.
+        # The level (1: some authentication bit, 2: some encryption bit) is
+        # what the ports' key store and listings read.
+        if isinstance(pol, str):
+            if pol in POLICIES:
+                return POLICIES[pol], LEVEL_BITS[POLICIES[pol]]
+        elif isinstance(pol, list):
+            bits = 0
+            for i, n in enumerate(pol):
+                if isinstance(n, str) and n in POLICY_BITS:
+                    bits |= POLICY_BITS[n]
+                elif isinstance(n, str) and n in POLICIES:
+                    bits |= LEVEL_BITS[POLICIES[n]]
+                else:
+                    self.error("%s.security_policy[%d]: one of %s (or %s), not %r"
+                               % (where, i, ", ".join(POLICY_BITS), ", ".join(POLICIES), n))
+            level = (1 if bits & 0x24 else 0) | (2 if bits & 0x48 else 0)
+            if bits & _SIGNED and not suite:
+                self.error("%s.security_policy: digitally signed requests or responses need security_suite 1 or 2"
+                           % where)
+            elif bits & _SIGNED and not level:
+                self.error("%s.security_policy: digitally signed requests or responses are served in the "
+                           "ciphered context: name an authenticated or encrypted bit too" % where)
+            return level, bits
+        self.error("%s.security_policy: one of %s, or a list of %s; not %r"
+                   % (where, ", ".join(POLICIES), ", ".join(POLICY_BITS), pol))
+        return 0, 0
 
     # ------------------------------------------------------------- a device
     def _device(self, dev, c):
