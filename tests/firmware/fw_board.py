@@ -8,8 +8,22 @@ import time
 
 from conftest import UNIX, FirmwareMeter, free_port, need
 
-BOARDS = ("esp32_devkitc_max3485", "esp32c3_battery", "esp32c3_s0_retrofit", "esp32_devkitc_optical",
-          "esp32_devkitc_modbus_gateway")
+# every shipped board file (board/boards/NAME.json): a board added there is
+# tested like the others without being listed here
+_BOARD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                          "board", "boards")
+BOARDS = tuple(sorted(n[:-5] for n in os.listdir(_BOARD_DIR) if n.endswith(".json") and not n.endswith(".meter.json")))
+
+
+def has_object(board, obis):
+    # True if the board's meter definition (the board file's "meter") has an
+    # object with this logical name
+    import json
+
+    with open(os.path.join(_BOARD_DIR, board + ".json"), encoding="utf-8") as f:
+        meter = json.load(f)["meter"]
+    with open(os.path.join(_BOARD_DIR, meter), encoding="utf-8") as f:
+        return any(o.get("obis") == obis for o in json.load(f)["objects"])
 
 
 class BoardMeter(FirmwareMeter):

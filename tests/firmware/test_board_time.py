@@ -10,7 +10,7 @@ import datetime
 import time
 
 import pytest
-from fw_board import BOARDS, start_board
+from fw_board import BOARDS, has_object, start_board
 from interop_peers import HDLC_TCP, WRAPPER, GuruxPeer
 from test_board_security import _session, _utc
 
@@ -65,7 +65,7 @@ def test_clock_set_profile_rows_and_events_survive_a_restart(board, tmp_path):
             stamp = _utc(rows[-1][0])
             assert stamp == q, (stamp, q)
         assert "clock adjusted by" in m.log_text()
-        events = _rows(m, EVENT_LOG) if board not in ("esp32_devkitc_max3485", "esp32c3_battery") else None
+        events = _rows(m, EVENT_LOG) if has_object(board, EVENT_LOG) else None
     finally:
         m.stop()
     m = start_board(board, data, str(tmp_path), meter=m)

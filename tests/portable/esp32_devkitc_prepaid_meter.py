@@ -12,7 +12,7 @@ SYSTEM_TITLE = b'DMI\x00\x00\x00\x00\x03'
 LOGICAL_DEVICE = 1
 PHYSICAL_ADDRESS = 17
 HDLC = (128, 1, 120, 25, 9600)
-HANDLERS = (('dlms_micro.cosem.association_ln', 'ASSOCIATION_LN'), ('dlms_micro.cosem.data', 'DATA'), ('dlms_micro.cosem.clock', 'CLOCK'), ('dlms_micro.cosem.register', 'REGISTER'), ('dlms_micro.cosem.disconnect', 'DISCONNECT_CONTROL'), ('dlms_micro.cosem.prepay', 'CREDIT'), ('dlms_micro.cosem.prepay', 'CHARGE'), ('dlms_micro.cosem.prepay', 'ACCOUNT'), ('dlms_micro.cosem.token_gateway', 'TOKEN_GATEWAY'), ('dlms_micro.cosem.hdlc_setup', 'IEC_HDLC_SETUP'), ('dlms_micro.cosem.sap', 'SAP_ASSIGNMENT'), ('dlms_micro.cosem.profile', 'PROFILE_GENERIC'), ('dlms_micro.cosem.security_setup', 'SECURITY_SETUP'), ('dlms_micro.cosem.security_setup', 'INVOCATION_COUNTER'))
+HANDLERS = (('dlms_micro.cosem.association_ln', 'ASSOCIATION_LN'), ('dlms_micro.cosem.data', 'DATA'), ('dlms_micro.cosem.clock', 'CLOCK'), ('dlms_micro.cosem.register', 'REGISTER'), ('dlms_micro.cosem.disconnect', 'DISCONNECT_CONTROL'), ('dlms_micro.cosem.prepay', 'CREDIT'), ('dlms_micro.cosem.prepay', 'CHARGE'), ('dlms_micro.cosem.prepay', 'ACCOUNT'), ('dlms_micro.cosem.token_gateway', 'TOKEN_GATEWAY'), ('dlms_micro.cosem.hdlc_setup', 'IEC_HDLC_SETUP'), ('dlms_micro.cosem.sap', 'SAP_ASSIGNMENT'), ('dlms_micro.cosem.profile', 'PROFILE_GENERIC'), ('dlms_micro.cosem.push', 'PUSH_SETUP'), ('dlms_micro.cosem.security_setup', 'SECURITY_SETUP'), ('dlms_micro.cosem.security_setup', 'INVOCATION_COUNTER'))
 ROLES = (('public', 16, 0, b'', 4116, 0), ('reader', 32, 1, b'12345678', 4116, 0), ('management', 1, 5, b'', 16777215, 3))
 DEVICES = (
     (1, b'DMI0000000000003', (
@@ -32,7 +32,8 @@ DEVICES = (
         (23, 1, b'\x00\x00\x16\x00\x00\xff', 9, 46, (None, (b'\x01\x01\x01\x01\x01\x01\x01\x01\x01', b''), (b'\x01\x01\x01\x01\x01\x01\x01\x01\x01', b'')), None),
         (17, 0, b'\x00\x00)\x00\x00\xff', 10, -1, (None, (b'\x01\x01', b'\x00'), (b'\x01\x01', b'\x00')), ((1, b'DMI0000000000003'),)),
         (7, 1, b'\x01\x00c\x01\x00\xff', 11, 54, (None, (b'\x01\x01\x01\x01\x01\x01\x01\x01', b'\x00\x00'), (b'\x01\x01\x01\x01\x01\x01\x01\x01', b'\x00\x00')), (((8, b'\x00\x00\x01\x00\x00\xff', 2, 0, 15), (3, b'\x01\x00\x01\x08\x00\xff', 2, 0, 6)), 900, 96)),
-        (64, 1, b'\x00\x00+\x00\x00\xff', 12, -1, (None, None, (b'\x01\x01\x01\x01\x01\x01', b'\x01\x01\x00\x00\x00\x00\x00\x00')), None),
-        (1, 0, b'\x00\x00+\x01\x00\xff', 13, -1, ((b'\x01\x01', b''), (b'\x01\x01', b''), (b'\x01\x01', b'')), None),
-    ), ((6, (0, b'\xff\xff\x03\xfe\x07\x01\x00\x00\xff\x00\x00\xff', b'\xff\xff\n\xfe\x07\x01\x00\x00\xff\x00\x00\xff', 60, 0, 0)), (7, (0,)), (8, (5, 1, 1)), (9, (1000, 0, 1, 0, 0, 0, 0)), (10, (25, 0, 0)), (11, (2, 2, 200, 0, 0, 1)), (12, (1,)), (13, (5, 1, 1, 128, 128, 25, 120, 17)), (15, (1, 32))), ()),
+        (40, 0, b'\x00\x00\x19\t\x00\xff', 12, 55, (None, (b'\x01\x01\x01\x01\x01\x01\x01', b'\x00'), (b'\x01\x01\x03\x03\x03\x03\x03', b'\x01')), (((40, b'\x00\x00\x19\t\x00\xff', 1, 0), (8, b'\x00\x00\x01\x00\x00\xff', 2, 0), (3, b'\x01\x00\x01\x08\x00\xff', 2, 0), (112, b'\x00\x00\x13\n\x00\xff', 2, 0)), 900, 48, 1)),
+        (64, 1, b'\x00\x00+\x00\x00\xff', 13, -1, (None, None, (b'\x01\x01\x01\x01\x01\x01', b'\x01\x01\x00\x00\x00\x00\x00\x00')), None),
+        (1, 0, b'\x00\x00+\x01\x00\xff', 14, -1, ((b'\x01\x01', b''), (b'\x01\x01', b''), (b'\x01\x01', b'')), None),
+    ), ((6, (0, b'\xff\xff\x03\xfe\x07\x01\x00\x00\xff\x00\x00\xff', b'\xff\xff\n\xfe\x07\x01\x00\x00\xff\x00\x00\xff', 60, 0, 0)), (7, (0,)), (8, (5, 1, 1)), (9, (1000, 0, 1, 0, 0, 0, 0)), (10, (25, 0, 0)), (11, (2, 2, 200, 0, 0, 1)), (12, (1,)), (13, (5, 1, 1, 128, 128, 25, 120, 17)), (15, (1, 32)), (16, (0, None, 0, 0, 3, 30, ()))), ()),
 )
