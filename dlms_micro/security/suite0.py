@@ -261,6 +261,10 @@ class Suite0:
         self._tag = bytearray(16)  # a received tag, or one thrown away
         self._loaded = bytearray(key_len)  # the global key this Suite0 put in gcm
         self._has_loaded = 0
+        # keys.ek and keys.ak (bytes) as _global last loaded them, the AAD
+        # scratch holding that AK; None: check and load again
+        self._ek_seen = None
+        self._ak_seen = None
         self.client_title = bytearray(8)  # valid when has_client_title
         self._cipher = None  # the Gcm the current request was checked with
         self._p = 0
@@ -334,6 +338,9 @@ class Suite0:
         keys = self.keys
         ek = keys.ek
         ak = keys.ak
+        if ek is self._ek_seen and ak is self._ak_seen:
+            return self.gcm  # the same (immutable) keys as last time: all done
+        self._ak_seen = None
         kl = self.key_len
         if ek is None or len(ek) != kl or ak is None or len(ak) != kl:
             raise _err(E_NO_KEY, "no global encryption and authentication keys")
@@ -342,6 +349,9 @@ class Suite0:
             self._loaded[:] = ek
             self._has_loaded = 1
         self._aad[1 : self._aad_n] = ak
+        if type(ek) is bytes and type(ak) is bytes:
+            self._ek_seen = ek
+            self._ak_seen = ak
         return self.gcm
 
     def _broadcast(self):
@@ -357,6 +367,7 @@ class Suite0:
             g.set_key(bk)
             self._bcast_loaded = bytes(bk)
         self._aad[1 : self._aad_n] = ak
+        self._ak_seen = None
         return g
 
     def _dedicated(self):
@@ -366,6 +377,7 @@ class Suite0:
         if ak is None or len(ak) != self.key_len:
             raise _err(E_NO_KEY, "no authentication key")
         self._aad[1 : self._aad_n] = ak
+        self._ak_seen = None
         return self.ded_gcm
 
     # -------------------------------------------------------- unprotect
@@ -462,7 +474,9 @@ class Suite0:
             raise _err(E_SECURITY_CONTROL, "SC 0x%02x: neither authentication nor encryption" % sc)
         keys = self.keys
         if need < 0:
-            need = request_level(keys.policy | self.role_policy)
+            pol = keys.policy | self.role_policy  # request_level(), inline
+            need = (SC_AUTHENTICATION if pol & _POLICY_AUTHENTICATED_REQUEST else 0) | (
+                SC_ENCRYPTION if pol & _POLICY_ENCRYPTED_REQUEST else 0)
         if (level & need) != need:
             raise _err(E_POLICY, "SC 0x%02x: the security policy requires 0x%02x" % (sc, need))
         b0 = buf[p + 1]
