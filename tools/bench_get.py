@@ -7,8 +7,10 @@ frame again and again, as a socket would feed it, and every reply is taken
 out: a plain GET of the energy register (1.0.1.8.0.255, reader association,
 LLS) over the TCP wrapper and over HDLC, and a ciphered GET (suite 0,
 glo-get-request, SC 0x30) of the same register on a one-register meter with
-keys over HDLC, each with a fresh invocation counter (AES from the
-`cryptography` package, as the CPython port uses it). Prints the best of
+keys over HDLC, and the same as general-glo-ciphering over the TCP wrapper
+(the request shape of tools/bench_fleet.py --cpu-only), each with a fresh
+invocation counter (AES from the `cryptography` package, as the CPython
+port uses it). Prints the best of
 --repeat runs of a timed loop, in microseconds per GET (best-of filters the
 noise of a shared machine; the median is printed beside it). CPU time of
 this process (time.process_time), not wall time.
