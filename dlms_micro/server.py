@@ -61,6 +61,10 @@ _PENDING = const(1)  # asn.ASSOCIATION_PENDING, folded
 _ASSOCIATED = const(2)  # asn.ASSOCIATED, folded
 if asn.ASSOCIATED != _ASSOCIATED or asn.ASSOCIATION_PENDING != _PENDING:
     raise ImportError("server: association state numbers changed")
+# suite0.HEADER_ROOM and TRAILER, folded (suite0 is imported late); the
+# Channel checks them when it loads suite0
+_HEADER_ROOM = const(18)
+_TRAILER = const(12)
 
 # What this server implements (offered in the InitiateResponse, intersected
 # with what the client proposes and what the role grants).
@@ -142,6 +146,9 @@ class Channel:
             global _s0
             if _s0 is None:
                 from dlms_micro.security import suite0 as _s0
+
+                if _s0.HEADER_ROOM != _HEADER_ROOM or _s0.TRAILER != _TRAILER:
+                    raise ImportError("server: suite0's header room or trailer changed")
             from dlms_micro.security import gcm
 
             if getattr(meter, "_gcm", None) is None:
@@ -275,13 +282,20 @@ class Channel:
         lim = link.tx_apdu_end
         self.requests += 1
         try:
-            if e - s == 13 and buf[s] == 0xC0 and buf[s + 1] == 1 and not buf[s + 12] and self._plain_get_ok():
+            if e - s == 13 and buf[s] == 0xC0 and buf[s + 1] == 1 and not buf[s + 12] and self._short_way(0):
                 # The commonest request, served in fewer steps (Services.
                 # get_normal); -2: not its plain case, served below.
                 q = self.services.get_normal(buf, s, out, o, lim)
                 if q != -2:
                     self._gbt_push = False
                     return q
+            t = buf[s] if e > s else -1
+            if (t == 0xDB or t == 0xC8 or t == 0xDC or t == 0xD0) and self._short_way(1):
+                # A ciphered GET (glo-, ded-) or general-glo/-ded-ciphering
+                # APDU where _request would do nothing but _ciphered: the
+                # same answer in fewer steps (issue 16).
+                self._gbt_push = False
+                return self._ciphered(buf, s, e, out, o, lim)
             if e > s and buf[s] == acse.AARQ:
                 return self._aarq(buf, s, e, out, o, lim)
             if e > s and buf[s] == acse.RLRQ:
@@ -304,18 +318,22 @@ class Channel:
         self.gbt.reset()
         return self.services._exception(out, o, 2, 3)
 
-    def _plain_get_ok(self):
-        # True when a plain GET-Request-Normal would go the short way through
-        # _serve_apdu and _request to Services.handle with nothing else done:
-        # an open association on this wPort, no GBT transfer to abandon, the
-        # response as one APDU (not in GBT blocks), no ciphering in force
-        # (whose security policy may refuse plain requests).
+    def _short_way(self, ciphered):
+        # True when a request would go the short way through _serve_apdu and
+        # _request with nothing else done: an open association on this
+        # wPort, no GBT transfer to abandon, the response as one APDU (not
+        # in GBT blocks). ciphered=0, a plain GET-Request-Normal (to
+        # Services.handle): no ciphering in force (whose security policy may
+        # refuse plain requests); ciphered=1, a glo-/ded-/general-ciphering
+        # APDU (to _ciphered): ciphering in force, suite 0 (suites 1 and 2
+        # go through security.gcipher's hook first).
         a = self.assoc
         g = self.gbt
         c = a.conformance
+        su = self.suite
         return (
             a.status == _ASSOCIATED
-            and (self.suite is None or not self.suite.enabled)
+            and ((su is not None and su.enabled and not su.suite_id) if ciphered else (su is None or not su.enabled))
             and not (g.receiving or g.sending or g.client_block or g.rx_n)
             and not (c & _CONF_GBT and not c & _CONF_BT_GET)
             and (self.kind != _LINK_WRAPPER or self.link.source_wport == a.client_address)
@@ -754,20 +772,21 @@ class Channel:
         except _s0.SecurityError as ex:
             self._error("ciphered request refused: %s" % ex)
             return _s0.exception_response(out, o, ex)
-        p = o + _s0.HEADER_ROOM
+        p = o + _HEADER_ROOM
+        sv = self.services
         # The response, once ciphered, must still fit the client's max PDU
         # (in GBT: the buffer; the blocks are cut to the client's PDU).
-        end = lim - _s0.TRAILER
-        if not self.services.gbt and o + a.client_max_pdu - _s0.TRAILER < end:
-            end = o + a.client_max_pdu - _s0.TRAILER
-        sv = self.services
+        end = lim - _TRAILER
+        gbt = sv.gbt
+        if not gbt and o + a.client_max_pdu - _TRAILER < end:
+            end = o + a.client_max_pdu - _TRAILER
         s = suite.start
+        se = suite.end
         q = -2
-        if (suite.end - s == 13 and buf[s] == 0xC0 and buf[s + 1] == 1 and not buf[s + 12] and not sv.gbt
-                and a.status == _ASSOCIATED):
+        if se - s == 13 and buf[s] == 0xC0 and buf[s + 1] == 1 and not buf[s + 12] and not gbt and a.status == _ASSOCIATED:
             q = sv.get_normal(buf, s, out, p, end)  # the commonest request, as in _serve_apdu
         if q == -2:
-            q = sv.handle(buf, s, suite.end, out, p, end)
+            q = sv.handle(buf, s, se, out, p, end)
         if q < 0:
             return -1
         q = suite.protect(out, p, q, lim)

@@ -7,8 +7,10 @@ frame again and again, as a socket would feed it, and every reply is taken
 out: a plain GET of the energy register (1.0.1.8.0.255, reader association,
 LLS) over the TCP wrapper and over HDLC, and a ciphered GET (suite 0,
 glo-get-request, SC 0x30) of the same register on a one-register meter with
-keys over HDLC, each with a fresh invocation counter (AES from the
-`cryptography` package, as the CPython port uses it). Prints the best of
+keys over HDLC, and the same as general-glo-ciphering over the TCP wrapper
+(the request shape of tools/bench_fleet.py --cpu-only), each with a fresh
+invocation counter (AES from the `cryptography` package, as the CPython
+port uses it). Prints the best of
 --repeat runs of a timed loop, in microseconds per GET (best-of filters the
 noise of a shared machine; the median is printed beside it). CPU time of
 this process (time.process_time), not wall time.
@@ -114,7 +116,9 @@ def _getter(ch, frames, first, mask):
     return get
 
 
-def bench_ciphered(n, repeat):
+def bench_ciphered(n, repeat, kind="hdlc"):
+    # kind "hdlc": glo-get-request over HDLC; "wrapper": general-glo-
+    # ciphering over the TCP wrapper (the fleet benchmark's request shape)
     import dlms_micro_cpython.crypto  # noqa: F401  (the CPython port's AES backend, as the simulator has it)
     from dlms_micro.cosem.register import REGISTER
     from dlms_micro.meter import Meter, Role
@@ -130,29 +134,43 @@ def bench_ciphered(n, repeat):
     table = ((3, 0, b"\x01\x00\x01\x08\x00\xff", REGISTER, 0, (rw,), (0, 30)),)
     meter = Meter(table, (Role(32, ciphered=True),), [123456789])
     meter.keys = keys
-    ch = Channel(meter, hdlc.HdlcServer(max_apdu=512))
+    if kind == "hdlc":
+        ch = Channel(meter, hdlc.HdlcServer(max_apdu=512))
+    else:
+        from dlms_micro.link import wrapper
+
+        ch = Channel(meter, wrapper.WrapperServer(wports=(1,), max_apdu=512))
     g = gcm_mod.new()
     g.set_key(ek)
     aad = bytearray(b"\x30") + ak
 
-    def protect(plain, ic):
+    def protect(plain, ic, general=False):
         tag = 0x21 if plain[0] == 0x01 else 0xC8
         iv = bytearray(ctitle) + bytes([ic >> 24, (ic >> 16) & 255, (ic >> 8) & 255, ic & 255])
         b = bytearray(plain)
         t = bytearray(12)
         g.encrypt(iv, 0, aad, 0, 17, b, 0, len(b), t, 0)
         body = b"\x30" + iv[8:] + bytes(b) + bytes(t)
+        if general:
+            return b"\xdb\x08" + ctitle + bytes([len(body)]) + body
         return bytes([tag, len(body)]) + body
 
     ui = protect(bytes.fromhex("01000000065F1F0400007E1F04B0"), 1)
     body = bytes.fromhex("A109060760857405080103") + b"\xa6\x0a\x04\x08" + ctitle
     body += bytes([0xBE, len(ui) + 2, 0x04, len(ui)]) + ui
-    pump(ch, frame(0x93, b""))
-    pump(ch, iframe(0, bytes([0x60, len(body)]) + body))
+    aarq = bytes([0x60, len(body)]) + body
+    if kind == "hdlc":
+        pump(ch, frame(0x93, b""))
+        pump(ch, iframe(0, aarq))
+        frames = [iframe(k + 1, protect(GET_ENERGY, k + 2)) for k in range(n * repeat + 1)]
+        at, tag = 12, 0xCC  # glo-get-response
+    else:
+        pump(ch, wrapped(aarq))
+        frames = [wrapped(protect(GET_ENERGY, k + 2, True)) for k in range(n * repeat + 1)]
+        at, tag = 8, 0xDB  # general-glo-ciphering
     if ch.assoc.status != 2:
         raise RuntimeError("ciphered association not open")
-    frames = [iframe(k + 1, protect(GET_ENERGY, k + 2)) for k in range(n * repeat + 1)]
-    return timed(_getter(ch, frames, 0, -1), n, repeat, ch, 12, 0xCC)  # glo-get-response
+    return timed(_getter(ch, frames, 0, -1), n, repeat, ch, at, tag)
 
 
 def main(argv=None):
@@ -166,9 +184,10 @@ def main(argv=None):
         ("plain GET, wrapper, demo meter", lambda n, r: bench_plain("wrapper", n, r), args.n),
         ("plain GET, HDLC, demo meter", lambda n, r: bench_plain("hdlc", n, r), args.n),
         ("ciphered GET (suite 0, cryptography), HDLC", bench_ciphered, max(1, args.n // 4)),
+        ("ciphered GET (general-glo), wrapper", lambda n, r: bench_ciphered(n, r, "wrapper"), max(1, args.n // 4)),
     ):
         best, median = fn(n, args.repeat)
-        print("  %-40s %7.1f us  (median %.1f)" % (label, best, median))
+        print("  %-42s %7.1f us  (median %.1f)" % (label, best, median))
     return 0
 
 

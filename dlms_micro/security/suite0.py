@@ -261,6 +261,10 @@ class Suite0:
         self._tag = bytearray(16)  # a received tag, or one thrown away
         self._loaded = bytearray(key_len)  # the global key this Suite0 put in gcm
         self._has_loaded = 0
+        # keys.ek and keys.ak (bytes) as _global last loaded them, the AAD
+        # scratch holding that AK; None: check and load again
+        self._ek_seen = None
+        self._ak_seen = None
         self.client_title = bytearray(8)  # valid when has_client_title
         self._cipher = None  # the Gcm the current request was checked with
         self._p = 0
@@ -334,6 +338,9 @@ class Suite0:
         keys = self.keys
         ek = keys.ek
         ak = keys.ak
+        if ek is self._ek_seen and ak is self._ak_seen:
+            return self.gcm  # the same (immutable) keys as last time: all done
+        self._ak_seen = None
         kl = self.key_len
         if ek is None or len(ek) != kl or ak is None or len(ak) != kl:
             raise _err(E_NO_KEY, "no global encryption and authentication keys")
@@ -342,6 +349,9 @@ class Suite0:
             self._loaded[:] = ek
             self._has_loaded = 1
         self._aad[1 : self._aad_n] = ak
+        if type(ek) is bytes and type(ak) is bytes:
+            self._ek_seen = ek
+            self._ak_seen = ak
         return self.gcm
 
     def _broadcast(self):
@@ -357,6 +367,7 @@ class Suite0:
             g.set_key(bk)
             self._bcast_loaded = bytes(bk)
         self._aad[1 : self._aad_n] = ak
+        self._ak_seen = None
         return g
 
     def _dedicated(self):
@@ -366,6 +377,7 @@ class Suite0:
         if ak is None or len(ak) != self.key_len:
             raise _err(E_NO_KEY, "no authentication key")
         self._aad[1 : self._aad_n] = ak
+        self._ak_seen = None
         return self.ded_gcm
 
     # -------------------------------------------------------- unprotect
@@ -390,37 +402,62 @@ class Suite0:
         # Check the protected request at buf[s:e] and decipher it in place.
         # need: the SC bits (0x10, 0x20) requests must carry; -1: as
         # keys.policy says. Raises SecurityError; on success sets start, end,
-        # apdu_tag, form, sc, level, ic (see the class comment).
-        self._clear_request()
+        # apdu_tag, form, sc, level, ic (see the class comment); on a
+        # refusal they are cleared (no request to answer).
+        try:
+            self._unprotect(buf, s, e, need)
+        except Exception:
+            self._clear_request()
+            raise
+
+    def _unprotect(self, buf, s, e, need):
+        # unprotect()'s work, written for speed (issue 16): the commonest
+        # tags and lengths and the 8-byte title and counter copies inline,
+        # attributes read once; the checks and their order as they were.
         if e - s < 2:
             raise _err(E_MALFORMED, "ciphered APDU of %d bytes" % (e - s))
         t = buf[s]
-        form = request_form(t)
-        if form == FORM_NONE:
-            raise _err(E_TAG, "APDU 0x%02x is not a ciphered request" % t)
+        if t == GLO_GET_REQUEST or t == GENERAL_GLO_CIPHERING:
+            form = FORM_GLO if t == GLO_GET_REQUEST else FORM_GENERAL_GLO
+        else:
+            form = request_form(t)
+            if form == FORM_NONE:
+                raise _err(E_TAG, "APDU 0x%02x is not a ciphered request" % t)
         if not self.enabled:
             raise _err(E_NOT_NEGOTIATED, "ciphered APDU 0x%02x in an association without ciphering" % t)
         iv = self._iv
         p = s + 1
         if form >= FORM_GENERAL_GLO:
-            n = self._length(buf, p, e)
-            p = self._p
+            n = buf[p]
+            if n < 0x80:
+                p += 1
+            else:
+                n = self._length(buf, p, e)
+                p = self._p
             if n != TITLE_LEN or p + n > e:
                 raise _err(E_SYSTEM_TITLE, "general-ciphering system title of %d bytes, 8 expected" % n)
             c = self.client_title
-            for i in range(TITLE_LEN):
-                iv[i] = buf[p + i]
-                if self.has_client_title and c[i] != iv[i]:
+            if self.has_client_title:
+                if (buf[p] != c[0] or buf[p + 1] != c[1] or buf[p + 2] != c[2] or buf[p + 3] != c[3]
+                        or buf[p + 4] != c[4] or buf[p + 5] != c[5] or buf[p + 6] != c[6] or buf[p + 7] != c[7]):
                     raise _err(E_SYSTEM_TITLE, "general-ciphering system title is not the association's")
+                iv[0:TITLE_LEN] = c
+            else:
+                for i in range(TITLE_LEN):
+                    iv[i] = buf[p + i]
             p += TITLE_LEN
         elif not self.has_client_title:
             raise _err(E_SYSTEM_TITLE, "no client system title (calling-AP-title) for 0x%02x" % t)
         else:
-            c = self.client_title
-            for i in range(TITLE_LEN):
-                iv[i] = c[i]
-        n = self._length(buf, p, e)
-        p = self._p
+            iv[0:TITLE_LEN] = self.client_title
+        if p >= e:
+            raise _err(E_MALFORMED, "ciphered APDU truncated at its length, offset %d" % p)
+        n = buf[p]
+        if n < 0x80:
+            p += 1
+        else:
+            n = self._length(buf, p, e)
+            p = self._p
         if p + n != e:
             raise _err(E_MALFORMED, "ciphered APDU: length %d, %d bytes follow at offset %d" % (n, e - p, p))
         if n < 5:
@@ -435,13 +472,23 @@ class Suite0:
         level = sc & LEVEL_MASK
         if not level:
             raise _err(E_SECURITY_CONTROL, "SC 0x%02x: neither authentication nor encryption" % sc)
+        keys = self.keys
         if need < 0:
-            need = request_level(self.keys.policy | self.role_policy)
+            pol = keys.policy | self.role_policy  # request_level(), inline
+            need = (SC_AUTHENTICATION if pol & _POLICY_AUTHENTICATED_REQUEST else 0) | (
+                SC_ENCRYPTION if pol & _POLICY_ENCRYPTED_REQUEST else 0)
         if (level & need) != need:
             raise _err(E_POLICY, "SC 0x%02x: the security policy requires 0x%02x" % (sc, need))
-        for i in range(4):
-            iv[8 + i] = buf[p + 1 + i]
-        ic = _ic(buf, p + 1)
+        b0 = buf[p + 1]
+        b1 = buf[p + 2]
+        b2 = buf[p + 3]
+        b3 = buf[p + 4]
+        iv[8] = b0
+        iv[9] = b1
+        iv[10] = b2
+        iv[11] = b3
+        # from 2**30 on a big int on MicroPython (two allocations this way round)
+        ic = (((b0 << 8) | b1) << 16) | ((b2 << 8) | b3)
         c = p + 5
         ce = e
         if level & SC_AUTHENTICATION:
@@ -451,7 +498,6 @@ class Suite0:
         if ce <= c:
             raise _err(E_MALFORMED, "ciphered APDU 0x%02x holds no APDU" % t)
         ded = form == FORM_DED or form == FORM_GENERAL_DED
-        keys = self.keys
         if ded:
             g = self._dedicated()
             if ic < self._ded_rx:
@@ -486,6 +532,7 @@ class Suite0:
         self.sc = sc
         self.level = level
         self.ic = ic
+        self.out_start = 0
         self._cipher = g
 
     def _replay(self, ic, iv):
@@ -529,7 +576,11 @@ class Suite0:
         else:
             g = self._dedicated() if form == FORM_DED or form == FORM_GENERAL_DED else self._global()
         keys = self.keys
-        lv = (self.level | response_level(keys.policy | self.role_policy) | level) & LEVEL_MASK
+        pol = keys.policy | self.role_policy
+        lv = self.level | level
+        if pol & (_POLICY_AUTHENTICATED_RESPONSE | _POLICY_ENCRYPTED_RESPONSE):
+            lv |= response_level(pol)
+        lv &= LEVEL_MASK
         if not lv:
             raise _err(E_SECURITY_CONTROL, "no protection level for the response")
         if q <= p:
@@ -538,7 +589,11 @@ class Suite0:
         if general:
             ctag = GENERAL_GLO_CIPHERING if form == FORM_GENERAL_GLO else GENERAL_DED_CIPHERING
         else:
-            ctag = ciphered_tag(out[p], form == FORM_DED)
+            ctag = out[p]
+            if ctag == 0xC4 and form == FORM_GLO:
+                ctag = GLO_GET_RESPONSE  # the commonest
+            else:
+                ctag = ciphered_tag(ctag, form == FORM_DED)
             if not ctag:
                 self.out_start = p
                 return q
@@ -555,8 +610,7 @@ class Suite0:
             raise EncodeError("protect: tag does not fit after offset %d (limit %d)" % (q, lim))
         title = keys.system_title
         iv = self._iv
-        for i in range(TITLE_LEN):
-            iv[i] = title[i]
+        iv[0:TITLE_LEN] = title  # (8 bytes: the KeyStore checks it)
         keys.put_next_tx_ic(iv, 8)
         sc = lv | self.suite_id | (SC_BROADCAST if broadcast else 0)  # no compression
         aad = self._aad
@@ -573,9 +627,9 @@ class Suite0:
         o += 1
         if general:
             out[o] = TITLE_LEN
-            for i in range(TITLE_LEN):
-                out[o + 1 + i] = title[i]
-            o += 1 + TITLE_LEN
+            o += 1
+            out[o : o + TITLE_LEN] = title
+            o += TITLE_LEN
         if ll == 1:
             out[o] = n
         elif ll == 2:
@@ -587,8 +641,10 @@ class Suite0:
             out[o + 2] = n & 0xFF
         o += ll
         out[o] = sc
-        for i in range(4):
-            out[o + 1 + i] = iv[8 + i]
+        out[o + 1] = iv[8]
+        out[o + 2] = iv[9]
+        out[o + 3] = iv[10]
+        out[o + 4] = iv[11]
         self.out_start = start
         return q + tl
 

@@ -45,18 +45,6 @@ class CryptographyAes:
         self._dec = None
 
 
-def _aad(aad, aad_s, aad_e, aad2, aad2_s, aad2_e):
-    a = bytes(aad[aad_s:aad_e])
-    if aad2 is not None:
-        a += bytes(aad2[aad2_s:aad2_e])
-    return a
-
-
-def _check(s, e, aad_s, aad_e, aad2_s, aad2_e, tag_len):
-    if tag_len < 4 or tag_len > 16 or s > e or aad_s > aad_e or aad2_s > aad2_e:
-        raise ValueError("bad GCM range or tag length")
-
-
 class CryptographyGcm:
     # Same calls and results as gcm.Gcm (see there).
     tables = 0
@@ -81,16 +69,18 @@ class CryptographyGcm:
         self._aead = None
         self.has_key = False
 
-    def _need_key(self):
-        if not self.has_key:
-            raise ValueError("Gcm without a key")
-
     def encrypt(self, iv, iv_off, aad, aad_s, aad_e, buf, s, e, tag, tag_off, tag_len=12,
                 aad2=None, aad2_s=0, aad2_e=0):
-        _check(s, e, aad_s, aad_e, aad2_s, aad2_e, tag_len)
-        self._need_key()
-        out = self._aead.encrypt(bytes(iv[iv_off : iv_off + 12]), bytes(buf[s:e]),
-                                 _aad(aad, aad_s, aad_e, aad2, aad2_s, aad2_e))
+        # (the per-request path: checks and conversions inline, issue 16)
+        if tag_len < 4 or tag_len > 16 or s > e or aad_s > aad_e or aad2_s > aad2_e:
+            raise ValueError("bad GCM range or tag length")
+        aead = self._aead
+        if aead is None:
+            raise ValueError("Gcm without a key")
+        a = aad[aad_s:aad_e]  # slices (copies) go to AESGCM as they are
+        if aad2 is not None:
+            a = bytes(a) + bytes(aad2[aad2_s:aad2_e])
+        out = aead.encrypt(iv[iv_off : iv_off + 12], buf[s:e], a)
         n = e - s
         if n:
             buf[s:e] = out[:n]
@@ -106,19 +96,23 @@ class CryptographyGcm:
         # gives the ciphertext back with its full tag, whose first tag_len
         # bytes are compared (in constant time) with the tag received.
         # buf is changed only when the tag is right.
-        _check(s, e, aad_s, aad_e, aad2_s, aad2_e, tag_len)
-        self._need_key()
+        if tag_len < 4 or tag_len > 16 or s > e or aad_s > aad_e or aad2_s > aad2_e:
+            raise ValueError("bad GCM range or tag length")
         aead = self._aead
-        nonce = bytes(iv[iv_off : iv_off + 12])
-        a = _aad(aad, aad_s, aad_e, aad2, aad2_s, aad2_e)
+        if aead is None:
+            raise ValueError("Gcm without a key")
+        nonce = iv[iv_off : iv_off + 12]
+        a = aad[aad_s:aad_e]  # slices (copies) go to AESGCM as they are
+        if aad2 is not None:
+            a = bytes(a) + bytes(aad2[aad2_s:aad2_e])
         n = e - s
         if n:
-            plain = aead.encrypt(nonce, bytes(buf[s:e]), None)[:n]
+            plain = aead.encrypt(nonce, buf[s:e], None)[:n]
             full = aead.encrypt(nonce, plain, a)
         else:
             plain = b""
             full = aead.encrypt(nonce, b"", a)
-        if not compare_digest(full[n : n + tag_len], bytes(tag[tag_off : tag_off + tag_len])):
+        if not compare_digest(full[n : n + tag_len], tag[tag_off : tag_off + tag_len]):
             return False
         if n:
             buf[s:e] = plain
