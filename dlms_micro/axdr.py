@@ -190,6 +190,21 @@ def _room(buf, off, n):
         raise BufferFull("%d bytes do not fit at offset %d of a %d-byte buffer" % (n, off, len(buf)))
 
 
+def length_at(buf, p, e):
+    # The 1-3 byte A-XDR length of the security APDUs (n < 0x80, 0x81 n,
+    # 0x82 n n) at buf[p:e]: (length, offset of what follows), or (-1, p)
+    # when it is truncated or another form; the caller names the fault.
+    if p < e:
+        n = buf[p]
+        if n < 0x80:
+            return n, p + 1
+        if n == 0x81 and p + 1 < e:
+            return buf[p + 1], p + 2
+        if n == 0x82 and p + 2 < e:
+            return (buf[p + 1] << 8) | buf[p + 2], p + 3
+    return -1, p
+
+
 def put_length(buf, off, n):
     # A-XDR length: < 0x80 in one byte, else 0x80|k followed by k bytes.
     if 0 <= n < 0x80:

@@ -59,6 +59,7 @@
 # the ephemeral key, a recipient that is not the meter, an originator that is
 # not the association's client, a replayed counter, too little protection.
 
+from dlms_micro.axdr import length_at
 from dlms_micro.errors import DlmsError
 from dlms_micro.security import suite0 as _s0
 from dlms_micro.security.suite0 import SecurityError
@@ -85,16 +86,12 @@ def _err(code, msg):
 
 def _len(buf, p, e, what):
     # (length, offset of the bytes) of the A-XDR length at buf[p:e]
-    if p >= e:
-        raise _err(_s0.E_MALFORMED, "general-ciphering truncated in %s" % what)
-    n = buf[p]
-    if n < 0x80:
-        return n, p + 1
-    if n == 0x81 and p + 1 < e:
-        return buf[p + 1], p + 2
-    if n == 0x82 and p + 2 < e:
-        return (buf[p + 1] << 8) | buf[p + 2], p + 3
-    raise _err(_s0.E_MALFORMED, "general-ciphering: bad length 0x%02x in %s" % (n, what))
+    n, q = length_at(buf, p, e)
+    if n < 0:
+        if p >= e:
+            raise _err(_s0.E_MALFORMED, "general-ciphering truncated in %s" % what)
+        raise _err(_s0.E_MALFORMED, "general-ciphering: bad length 0x%02x in %s" % (buf[p], what))
+    return n, q
 
 
 def _octets(buf, p, e, what):

@@ -17,6 +17,7 @@
 # caller's buffer; signing itself allocates (ecc.py).
 
 from dlms_micro.app.acse import _put_len  # A-XDR lengths: the same 1-3 byte forms
+from dlms_micro.axdr import length_at
 from dlms_micro.errors import DlmsError
 from dlms_micro.security import ecc
 
@@ -30,16 +31,12 @@ class SigningError(DlmsError):
 
 def _len(buf, p, e):
     # (length, offset of the bytes)
-    if p >= e:
-        raise SigningError("general-signing truncated at offset %d" % p)
-    n = buf[p]
-    if n < 0x80:
-        return n, p + 1
-    if n == 0x81 and p + 1 < e:
-        return buf[p + 1], p + 2
-    if n == 0x82 and p + 2 < e:
-        return (buf[p + 1] << 8) | buf[p + 2], p + 3
-    raise SigningError("general-signing: bad length 0x%02x at offset %d" % (n, p))
+    n, q = length_at(buf, p, e)
+    if n < 0:
+        if p >= e:
+            raise SigningError("general-signing truncated at offset %d" % p)
+        raise SigningError("general-signing: bad length 0x%02x at offset %d" % (buf[p], p))
+    return n, q
 
 
 class Signed:
