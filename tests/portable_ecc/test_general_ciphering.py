@@ -13,28 +13,18 @@
 import sys
 
 from dlms_micro import server
-from dlms_micro.cosem.association_ln import ASSOCIATION_LN
-from dlms_micro.cosem.register import REGISTER
 from dlms_micro.link import wrapper
 from dlms_micro.meter import Meter, Role
 from dlms_micro.security import ecc, gcipher, keywrap, signing, suite12
 from dlms_micro.security import keys as ks
 from dlms_micro.security.gcm import Gcm
 from test_hls_ecdsa import CLIENT_D, CLIENT_PUB, SERVER_D, SERVER_PUB
+from test_signed_requests import GET, GET_RESPONSE, ST_C, ST_S, TABLE, MemStorage, wsend
 
-ST_C = b"GURUXHES"
-ST_S = b"DMI\x00\x00\xbc\x61\x4e"
 EK = bytes(range(0x00, 0x10))
 AK = bytes(range(0xD0, 0xE0))
 KEK = bytes(range(0x20, 0x30))
-ALL9 = b"\x01\x01\x01\x01\x01\x01\x01\x01\x01"
-TABLE = (
-    (15, 1, b"\x00\x00\x28\x00\x00\xff", ASSOCIATION_LN, -1, ((ALL9, b"\x01\x01\x00\x00"),), None),
-    (3, 0, b"\x01\x00\x01\x08\x00\xff", REGISTER, 0, ((b"\x01\x01\x01", b"\x01"),), (0, 30)),
-)
 INITIATE = bytes.fromhex("01000000065F1F0400007E1F04B0")
-GET = bytes.fromhex("C001C1000301000108" + "00FF0200")
-GET_RESPONSE = bytes.fromhex("C401C1000600003039")
 # static key agreement keys: the meter's and the client's (small scalars;
 # their public keys precomputed: the wasm runner collects no garbage in a test)
 METER_KA_D = bytes(31) + b"\x07"
@@ -54,17 +44,6 @@ EPH_PUB = bytes.fromhex(
 )
 
 
-class MemStorage:
-    def __init__(self):
-        self.data = {}
-
-    def get(self, key):
-        return self.data.get(key)
-
-    def put(self, key, value):
-        self.data[key] = bytes(value)
-
-
 def meter(policy=0x6C, rnd=None):
     m = Meter(TABLE, (Role(1, ciphered=True, security_suite=1, policy=policy),), [12345])
     m.keys = ks.KeyStore(MemStorage(), ST_S, ek=EK, ak=AK, kek=KEK, bk=bytes(range(0x40, 0x50)))
@@ -76,19 +55,6 @@ def meter(policy=0x6C, rnd=None):
     )
     m.random_bytes = rnd or (lambda n: bytes(range(1, n + 1)))
     return m
-
-
-def wsend(ch, data):
-    out = []
-    k = 0
-    while k < len(data):
-        k += ch.feed(data, k, len(data), 0)
-        while True:
-            ev = ch.next_event(0)
-            if ev == server.EV_NONE:
-                break
-            out.append(bytes(ch.tx_buf[ch.tx_start : ch.tx_end]))
-    return out
 
 
 def exchange(ch, apdu):
