@@ -12,7 +12,7 @@
 import gc
 import sys
 
-from benchkit import MP, now_us
+from benchkit import MP, client_frame, client_iframe, now_us
 from benchkit import measure as _measure
 
 if not MP:
@@ -108,7 +108,7 @@ def main():
     reply = bytes.fromhex("c401c1000600003039")
     frames = []
     for k in range(8):
-        frames.append(_iframe(crc16, k, get_req))
+        frames.append(client_iframe(crc16, k, get_req))
     _connect(link, crc16)
     s = link.TX_APDU_START
     link.tx_apdu[s : s + len(reply)] = reply
@@ -157,13 +157,13 @@ def main():
     table = ((3, 0, b"\x01\x00\x01\x08\x00\xff", REGISTER, 0, (rw,), (0, 30)),)
     meter = Meter(table, (Role(16),), [123456789])
     ch = server.Channel(meter, hdlc.HdlcServer(max_apdu=512))
-    _pump(ch, _frame(crc16, 0x93, b""))
+    _pump(ch, client_frame(crc16, 0x93))
     aarq = bytes.fromhex("601DA109060760857405080101BE10040E01000000065F1F0400007E1F04B0")
-    _pump(ch, _iframe(crc16, 0, aarq))
+    _pump(ch, client_iframe(crc16, 0, aarq))
     get3 = bytes.fromhex("c001c1000301000108 00ff0200".replace(" ", ""))
     gframes = []
     for k in range(8):
-        gframes.append(_iframe(crc16, k + 1, get3))
+        gframes.append(client_iframe(crc16, k + 1, get3))
     gstate = [0]
 
     def channel_get():
@@ -184,27 +184,6 @@ def main():
     measure("crc16 over 128 B", lambda: crc16.fcs(blk, 0, 128))
 
 
-def _frame(crc16, ctrl, info):
-    # A client frame to server 1/0x11 from client 0x10 (test tool, not core).
-    body = bytearray([0, 0, 0x02, 0x23, 0x21, ctrl])
-    if info:
-        body += b"\x00\x00" + info
-    n = len(body) + 2
-    body[0] = 0xA0 | (n >> 8)
-    body[1] = n & 0xFF
-    if info:
-        c = crc16.fcs(body, 0, 6)
-        body[6] = c & 0xFF
-        body[7] = c >> 8
-    c = crc16.fcs(body, 0, len(body))
-    return b"\x7e" + bytes(body) + bytes([c & 0xFF, c >> 8]) + b"\x7e"
-
-
-def _iframe(crc16, k, apdu):
-    k &= 7
-    return _frame(crc16, (k << 5) | 0x10 | (k << 1), b"\xe6\xe6\x00" + apdu)
-
-
 def _pump(ch, f):
     ch.feed(f, 0, len(f), 0)
     while ch.next_event(0):
@@ -212,7 +191,7 @@ def _pump(ch, f):
 
 
 def _connect(link, crc16):
-    f = _frame(crc16, 0x93, b"")
+    f = client_frame(crc16, 0x93)
     link.feed(f, 0, len(f), 0)
     while link.next_event(0):
         pass
@@ -325,14 +304,14 @@ def bench_ciphered_get():
     ui = protect(bytes.fromhex("01000000065F1F0400007E1F04B0"), 1)
     body = bytes.fromhex("A109060760857405080103") + b"\xa6\x0a\x04\x08" + ctitle
     body += bytes([0xBE, len(ui) + 2, 0x04, len(ui)]) + ui
-    _pump(ch, _frame(crc16, 0x93, b""))
-    _pump(ch, _iframe(crc16, 0, bytes([0x60, len(body)]) + body))
+    _pump(ch, client_frame(crc16, 0x93))
+    _pump(ch, client_iframe(crc16, 0, bytes([0x60, len(body)]) + body))
     assert ch.assoc.status == 2, "ciphered association not open"
     get3 = bytes.fromhex("c001c100030100010800ff0200")
     n = 50  # each request needs a fresh invocation counter: prebuilt
     frames = []
     for k in range(2 * n + 2):
-        frames.append(_iframe(crc16, k + 1, protect(get3, k + 2)))
+        frames.append(client_iframe(crc16, k + 1, protect(get3, k + 2)))
     state = [0]
 
     def ciphered_get():

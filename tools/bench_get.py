@@ -26,6 +26,7 @@ for p in (REPO, os.path.join(REPO, "ports", "cpython")):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+from benchkit import client_frame, client_iframe  # noqa: E402
 from dlms_micro import crc16  # noqa: E402
 from dlms_micro.link import hdlc  # noqa: E402
 from dlms_micro.server import Channel  # noqa: E402
@@ -36,25 +37,13 @@ AARQ_LLS = bytes.fromhex(
     "BE10040E01000000065F1F0400007E1F0200")
 
 
-def frame(ctrl, info):
-    # A client frame (client 0x10) to server 1/0x11; info gets the LLC header.
-    body = bytearray([0, 0, 0x02, 0x23, 0x41, ctrl])
-    if info:
-        body += b"\x00\x00\xe6\xe6\x00" + info
-    n = len(body) + 2
-    body[0] = 0xA0 | (n >> 8)
-    body[1] = n & 0xFF
-    if info:
-        c = crc16.fcs(body, 0, 6)
-        body[6] = c & 0xFF
-        body[7] = c >> 8
-    c = crc16.fcs(body, 0, len(body))
-    return b"\x7e" + bytes(body) + bytes([c & 0xFF, c >> 8]) + b"\x7e"
+def snrm():
+    # client 0x20 (address byte 0x41), as the reader association wants
+    return client_frame(crc16, 0x93, None, 0x41)
 
 
 def iframe(k, apdu):
-    k &= 7
-    return frame((k << 5) | 0x10 | (k << 1), apdu)
+    return client_iframe(crc16, k, apdu, 0x41)
 
 
 def wrapped(apdu):
@@ -89,7 +78,7 @@ def bench_plain(kind, n, repeat):
 
     ch = DemoMeter(wall_clock=lambda: 1767225600, seed=1).make_channel(kind)
     if kind == "hdlc":
-        pump(ch, frame(0x93, b""))
+        pump(ch, snrm())
         pump(ch, iframe(0, AARQ_LLS))
         frames = [iframe(k, GET_ENERGY) for k in range(8)]
         at = 12  # flag, format, addresses, control, HCS, LLC
@@ -160,7 +149,7 @@ def bench_ciphered(n, repeat, kind="hdlc"):
     body += bytes([0xBE, len(ui) + 2, 0x04, len(ui)]) + ui
     aarq = bytes([0x60, len(body)]) + body
     if kind == "hdlc":
-        pump(ch, frame(0x93, b""))
+        pump(ch, snrm())
         pump(ch, iframe(0, aarq))
         frames = [iframe(k + 1, protect(GET_ENERGY, k + 2)) for k in range(n * repeat + 1)]
         at, tag = 12, 0xCC  # glo-get-response
