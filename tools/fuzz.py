@@ -850,6 +850,33 @@ def t_x509():
     return one
 
 
+def t_gcipher():
+    # The general-ciphering APDU parser (dlms_micro/security/gcipher.py,
+    # General.parse) on any bytes. Invariants: only SecurityError is raised;
+    # what it accepts lies inside the input, encodes again to an APDU that
+    # parses to the same fields, and that encoding is never longer than the
+    # input (a length may come in a longer form, never a shorter one).
+    from dlms_micro.security import gcipher
+    from dlms_micro.security.suite0 import SecurityError
+
+    fields = ("tid", "originator", "recipient", "date_time", "other", "key_info", "key_id", "kek_id", "params",
+              "key_data", "content")
+
+    def one(data):
+        g = gcipher.General()
+        try:
+            g.parse(data, 0, len(data))
+        except SecurityError:
+            return
+        enc = g.encode()
+        check(len(enc) <= len(data), "general-ciphering re-encoded longer than its input")
+        again = gcipher.General().parse(enc, 0, len(enc))
+        for f in fields:
+            check(getattr(again, f) == getattr(g, f), "general-ciphering field %s not kept through encode" % f)
+
+    return one
+
+
 TARGETS = {
     "axdr": t_axdr,
     "hdlc": t_hdlc,
@@ -865,6 +892,7 @@ TARGETS = {
     "decode": t_decode,
     "channel": t_channel,
     "x509": t_x509,
+    "gcipher": t_gcipher,
 }
 
 

@@ -18,7 +18,7 @@ TARGETS = sorted(fuzz.TARGETS)
 
 def test_every_parser_has_a_target_with_a_committed_corpus():
     assert set(TARGETS) >= {"axdr", "hdlc", "wrapper", "iec21", "acse", "xdlms", "ciphered", "gbt", "sources",
-                            "meterdef", "gurux_xml", "decode", "channel"}
+                            "meterdef", "gurux_xml", "decode", "channel", "x509", "gcipher"}
     size = 0
     for t in TARGETS:
         files = fuzz.corpus_files(t)
