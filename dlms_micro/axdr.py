@@ -409,7 +409,14 @@ def _enc_string(buf, off, tag, src, start, end):
     if isinstance(src, str):
         src = src.encode()  # allocates: keep hot-path strings as bytes
     if end is None:
-        end = len(src)
+        n = len(src)
+        if start == 0 and n < 0x80 and 0 <= off and off + 2 + n <= len(buf):
+            # the usual case (a whole short string) without the calls below
+            buf[off] = tag
+            buf[off + 1] = n
+            buf[off + 2 : off + 2 + n] = src
+            return off + 2 + n
+        end = n
     if not 0 <= start <= end <= len(src):
         raise EncodeError("source range %d..%d outside %d bytes" % (start, end, len(src)))
     return put_bytes(buf, enc_header(buf, off, tag, end - start), src, start, end)

@@ -69,7 +69,7 @@ def encode_value(buf, off, tag, nbits, v):
     # for ints, bools, floats and bytes.
     if v is None:
         return axdr.enc_null(buf, off)
-    k = kind(tag)
+    k = _KINDS[tag] if tag is not None and 0 <= tag < 34 else kind(tag)  # kind(tag), inline
     if k == K_INT:
         return axdr.enc_int(buf, off, tag, v)
     if k == K_STR:

@@ -43,8 +43,10 @@ class Data(base.InterfaceClass):
         if p is None:
             ctx.pos = common.encode_value(ctx.buf, ctx.pos, None, 0, v)
         else:
-            ctx.pos = common.encode_value(ctx.buf, ctx.pos, p[0], _hi(p) or 0, v)
-        common.check_limit(ctx)
+            n = len(p)  # _hi(p) or 0, inline
+            ctx.pos = common.encode_value(ctx.buf, ctx.pos, p[0], (p[2] if n > 2 else p[1] if n == 2 else 0) or 0, v)
+        if ctx.pos > ctx.limit:
+            common.check_limit(ctx)  # raises
         return base.SUCCESS
 
     def set(self, ctx, obj, attr):
