@@ -10,7 +10,9 @@ glo-get-request, SC 0x30) of the same register on a one-register meter with
 keys over HDLC, and the same as general-glo-ciphering over the TCP wrapper
 (the request shape of tools/bench_fleet.py --cpu-only), each with a fresh
 invocation counter (AES from the `cryptography` package, as the CPython
-port uses it). Prints the best of
+port uses it); and the two wrapper GETs again through Channel.exchange
+(one call for a whole message, as the fleet and `serve` take one). Prints
+the best of
 --repeat runs of a timed loop, in microseconds per GET (best-of filters the
 noise of a shared machine; the median is printed beside it). CPU time of
 this process (time.process_time), not wall time.
@@ -72,7 +74,7 @@ def timed(fn, n, repeat, ch, at, tag):
     return runs[0], runs[len(runs) // 2]
 
 
-def bench_plain(kind, n, repeat):
+def bench_plain(kind, n, repeat, exchange=False):
     # the demo meter's reader association on a "wrapper" or "hdlc" Channel
     from dlms_micro_cpython.demo import DemoMeter
 
@@ -88,11 +90,13 @@ def bench_plain(kind, n, repeat):
         at = 8  # the wrapper header
     if ch.assoc.status != 2:
         raise RuntimeError("LLS association not open")
-    return timed(_getter(ch, frames, 1, 7), n, repeat, ch, at, 0xC4)
+    return timed(_getter(ch, frames, 1, 7, exchange), n, repeat, ch, at, 0xC4)
 
 
-def _getter(ch, frames, first, mask):
-    # a GET: the next frame (frames[k & mask]) in, the reply out
+def _getter(ch, frames, first, mask, exchange=False):
+    # a GET: the next frame (frames[k & mask]) in, the reply out (exchange:
+    # through Channel.exchange, as the fleet and `serve` take a whole
+    # wrapper message)
     state = [first]
 
     def get():
@@ -102,10 +106,16 @@ def _getter(ch, frames, first, mask):
         while ch.next_event(0):
             pass
 
-    return get
+    def exchanged():
+        f = frames[state[0] & mask]
+        state[0] += 1
+        if ch.exchange(f, len(f), 0) != 1:
+            raise RuntimeError("Channel.exchange did not answer the GET")
+
+    return exchanged if exchange else get
 
 
-def bench_ciphered(n, repeat, kind="hdlc"):
+def bench_ciphered(n, repeat, kind="hdlc", exchange=False):
     # kind "hdlc": glo-get-request over HDLC; "wrapper": general-glo-
     # ciphering over the TCP wrapper (the fleet benchmark's request shape)
     import dlms_micro_cpython.crypto  # noqa: F401  (the CPython port's AES backend, as the simulator has it)
@@ -159,7 +169,7 @@ def bench_ciphered(n, repeat, kind="hdlc"):
         at, tag = 8, 0xDB  # general-glo-ciphering
     if ch.assoc.status != 2:
         raise RuntimeError("ciphered association not open")
-    return timed(_getter(ch, frames, 0, -1), n, repeat, ch, at, tag)
+    return timed(_getter(ch, frames, 0, -1, exchange), n, repeat, ch, at, tag)
 
 
 def main(argv=None):
@@ -174,9 +184,12 @@ def main(argv=None):
         ("plain GET, HDLC, demo meter", lambda n, r: bench_plain("hdlc", n, r), args.n),
         ("ciphered GET (suite 0, cryptography), HDLC", bench_ciphered, max(1, args.n // 4)),
         ("ciphered GET (general-glo), wrapper", lambda n, r: bench_ciphered(n, r, "wrapper"), max(1, args.n // 4)),
+        ("plain GET, wrapper, Channel.exchange", lambda n, r: bench_plain("wrapper", n, r, True), args.n),
+        ("ciphered GET (general-glo), Channel.exchange", lambda n, r: bench_ciphered(n, r, "wrapper", True),
+         max(1, args.n // 4)),
     ):
         best, median = fn(n, args.repeat)
-        print("  %-42s %7.1f us  (median %.1f)" % (label, best, median))
+        print("  %-44s %7.1f us  (median %.1f)" % (label, best, median))
     return 0
 
 

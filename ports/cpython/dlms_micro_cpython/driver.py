@@ -35,6 +35,7 @@ class ChannelDriver:
         self.closed = False
         self.bytes_in = 0
         self.bytes_out = 0
+        self._exchange = getattr(channel, "exchange", None)  # a dlms_micro Channel's
 
     def data_received(self, data):
         if self.closed:
@@ -42,6 +43,19 @@ class ChannelDriver:
         self.bytes_in += len(data)
         ch = self.channel
         n = len(data)
+        if self._exchange is not None:
+            # one whole wrapper message to an idle link: in one call
+            # (Channel.exchange; -1: not that case, nothing done)
+            now = self._clock()
+            r = self._exchange(data, n, now)
+            if r >= 0:
+                if r == EV_SEND:
+                    out = bytes(ch.tx_buf[ch.tx_start : ch.tx_end])
+                    self.bytes_out += len(out)
+                    self._write(out)
+                    if ch._gbt_push:
+                        self._drain(now)
+                return
         taken = 0
         stalled = 0
         while True:
