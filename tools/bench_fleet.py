@@ -21,7 +21,10 @@
 #    sides; the reference's association pre-established, see "THE
 #    REFERENCE SERVER" below). Both servers' AARE and answers are decoded
 #    (and the ciphered ones decrypted) by gurux's client and printed. The
-#    fleet serves one meter for it.
+#    fleet serves one meter for it. Beside them the FLOOR (see there): a
+#    CPython server that sends canned answer bytes, what the interpreter
+#    and the kernel cost before any DLMS work. The harness and the servers
+#    run on one CPU (--cpu; see bench_cpu).
 #
 # Request bytes come from gurux-dlms's client (GXDLMSClient); responses are
 # parsed here only as far as the wrapper length and the GET block flags.
@@ -373,6 +376,51 @@ while True:
 '''
 
 
+# THE FLOOR: what any CPython server of the fleet's shape costs per request
+# before it does any DLMS work: one process, an epoll loop over a
+# non-blocking socket, a recv_into and a send of bytes made once (the
+# fleet's own answer, so that the kernel moves as many bytes). The ratio
+# targets are against gurux; this row says how much of that budget the
+# interpreter and the kernel take whatever the server does.
+FLOOR_SERVER = r'''
+import select, socket, sys
+answer = bytes.fromhex(sys.argv[1])
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", 0))
+ls.listen(1)
+print(ls.getsockname()[1], flush=True)
+buf = bytearray(16384)
+while True:
+    c, _ = ls.accept()
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.setblocking(False)
+    ep = select.epoll()
+    ep.register(c.fileno(), select.EPOLLIN)
+    open_ = True
+    while open_:
+        for fd, ev in ep.poll(-1):
+            try:
+                n = c.recv_into(buf)
+            except BlockingIOError:
+                continue
+            if n == 0:
+                open_ = False
+                break
+            c.send(answer)
+    ep.close()
+    c.close()
+'''
+
+
+def start_floor(answer):
+    """The floor server (FLOOR_SERVER) answering every read with answer:
+    (Popen, port)."""
+    f = subprocess.Popen([sys.executable, "-c", FLOOR_SERVER, answer.hex()], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    return f, int(f.stdout.readline())
+
+
 def start_gurux(*argv):
     """The reference server in its own process: (Popen, port)."""
     g = subprocess.Popen([sys.executable, "-c", GURUX_SERVER] + list(argv), stdout=subprocess.PIPE,
@@ -549,6 +597,28 @@ def report(label, n, rounds, rows, target):
 
 
 def bench_cpu(args):
+    # On one CPU (--cpu), the harness and every server it starts: a request's
+    # round trip is then a switch between two processes on that CPU, the same
+    # for every server. Unpinned, each wake-up of an idle CPU is charged to
+    # the process it wakes (on this project's 2-vCPU machines: 0-40 us a
+    # request, varying from round to round; a bare echo server measured
+    # 10 us pinned, 50 us not), which says more about the machine than about
+    # the servers. The collection benchmark runs unpinned.
+    pin = None
+    if args.cpu != "all" and hasattr(os, "sched_setaffinity"):
+        was = os.sched_getaffinity(0)
+        cpu = max(was) if args.cpu == "last" else int(args.cpu)
+        os.sched_setaffinity(0, {cpu})
+        pin = (cpu, was)
+        print("CPU per GET: the harness and the servers on CPU %d (--cpu all: unpinned)" % cpu)
+    try:
+        _bench_cpu(args)
+    finally:
+        if pin is not None:
+            os.sched_setaffinity(0, pin[1])
+
+
+def _bench_cpu(args):
     from dlms_micro_cpython.fleet import DEMO_MASTER, fleet_keys, identity
     from dlms_micro_cpython.fleet_cli import load_definition
 
@@ -573,8 +643,14 @@ def bench_cpu(args):
                 socks.append(gs)
                 fs, _get, fcli = plain_session(base)
                 socks.append(fs)
-                plain = in_turn({"gurux": (gp.pid, gs, [get] * (n + 50)), "fleet": (p.pid, fs, [get] * (n + 50))},
-                                args.rounds)
+                fs.sendall(get)
+                answer = recv_message(fs)  # the fleet's answer, for the floor server to send
+                fl, flport = start_floor(answer)
+                started.append(fl)
+                ls = connect(flport)
+                socks.append(ls)
+                plain = in_turn({"gurux": (gp.pid, gs, [get] * (n + 50)), "fleet": (p.pid, fs, [get] * (n + 50)),
+                                 "floor": (fl.pid, ls, [get] * (n + 50))}, args.rounds)
                 gcs = connect(gcport)
                 socks.append(gcs)
                 fcs = fleet_association(base, keys)
@@ -601,6 +677,10 @@ def bench_cpu(args):
            "whole server process CPU:" % LDN, n, args.rounds,
            [("gurux-dlms GXDLMSServer", (plain["gurux"], values["gurux plain"])),
             ("dlms-micro fleet", (plain["fleet"], values["fleet plain"]))], "0.15")
+    (fcpus, _w, _r), (gcpus, _w, _r) = plain["floor"], plain["gurux"]
+    print("  floor (FLOOR_SERVER: CPython, an epoll loop sending the fleet's answer bytes, no DLMS work): "
+          "%.1f us/GET best, %.1f median = %.3f x gurux best to best, %.3f median to median" % (
+              min(fcpus) * 1e6, median(fcpus) * 1e6, min(fcpus) / min(gcpus), median(fcpus) / median(gcpus)))
     report("suite 0 ciphered GET (general-glo-ciphering, SAP 1 HLS-GMAC, authenticated and encrypted, the same "
            "bytes to both), %d in a row, in rounds taken in turn:", n, args.rounds,
            [("gurux-dlms SecureServer", (ciph["gurux"], values["gurux ciphered"])),
@@ -614,6 +694,8 @@ def main():
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--gets", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=10, help="slices of --gets taken in turn by the servers")
+    ap.add_argument("--cpu", default="last", help="CPU the CPU-per-GET figures run on: a number, 'last' (default) "
+                    "or 'all' (unpinned)")
     ap.add_argument("--cpu-only", action="store_true")
     ap.add_argument("--collection-only", action="store_true")
     args = ap.parse_args()
