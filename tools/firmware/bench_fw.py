@@ -94,7 +94,7 @@ def collect(short=False):
     r["demo"] = run_unix(DEMO_SNIPPET)
     r["unix"] = run_unix("import fw_bench; fw_bench.main()")
     with Qemu(ELF, timeout=300) as q:
-        what = "crc,get,gc,profile,cipher"
+        what = "crc,get,wget,gc,profile,cipher"
         r["qemu"] = parse(q.exec("import fw_bench; fw_bench.main(what=%r)" % what, 300))
     r["sizes"]["unix32"] = os.path.getsize(UNIX)
     r["sizes"]["qemu_elf"] = os.path.getsize(ELF)
@@ -139,6 +139,11 @@ def report(r, out=sys.stdout):
 
     p("Cortex-M3 instructions per plain GET", ins(q["get_us"]))
     p("  the same with the heap locked (all call frames on the C stack)", ins(q["get_locked_us"]))
+    if "wget_us" in q:
+        p("Cortex-M3 instructions per plain GET over the TCP wrapper: feed+next_event / exchange",
+          "%s / %s" % (ins(q["wget_us"]), ins(q["wget_exchange_us"])))
+        p("bytes allocated per wrapper GET: feed+next_event / exchange (unix)",
+          "%s B / %s B" % (u["wget_bytes"], u["wget_exchange_bytes"]))
     p("Cortex-M3 instructions per ciphered GET (%s)" % q.get("ciphered_get_backend", "?"),
       ins(q["ciphered_get_us"]))
     p("Cortex-M3 instructions per profile row", ins(q["profile_row_us"]))

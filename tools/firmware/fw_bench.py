@@ -132,6 +132,41 @@ def bench_get(app, cfg, n=200):
     return g
 
 
+def bench_wget(app, n=200):
+    # A plain GET of the energy register over the TCP wrapper (a board on
+    # Wi-Fi or Ethernet: dlms_micro_mp.tcp.TcpPort), the public association:
+    # through feed() + next_event(), and through Channel.exchange (one call
+    # for a whole message, what TcpPort does).
+    from dlms_micro.link.wrapper import WrapperServer
+
+    def wrapped(apdu):
+        return bytes([0, 1, 0, 0x10, 0, 1, len(apdu) >> 8, len(apdu) & 0xFF]) + apdu
+
+    ch = Channel(app.meter, WrapperServer(max_apdu=512))
+    pump(ch, wrapped(AARQ_PUBLIC))
+    if ch.assoc.status != 2:
+        raise RuntimeError("association not open")
+    f = wrapped(GET_ENERGY)
+    k = len(f)
+
+    def general():
+        ch.feed(f, 0, k, 0)
+        while ch.next_event(0):
+            pass
+
+    def exchanged():
+        if ch.exchange(f, k, 0) != 1:
+            raise RuntimeError("exchange did not answer")
+
+    for name, fn in (("wget", general), ("wget_exchange", exchanged)):
+        fn()
+        if ch.tx_buf[ch.tx_start + 8] != 0xC4:
+            raise RuntimeError("no GET response")
+        used, us = measure(fn, n)
+        out(name + "_bytes", "%.1f" % used, "B/op")
+        out(name + "_us", "%.1f" % us, "us/op")
+
+
 def bench_gc_pause(g, n=1000):
     # The longest GET of n in a row with the GC on (it runs when it must),
     # and a full collection with this meter in the heap.
@@ -289,14 +324,16 @@ def boot_heap(name=None):
     return app, cfg
 
 
-def main(name=None, what="crc,get,gc,profile,cipher"):
+def main(name=None, what="crc,get,wget,gc,profile,cipher"):
     out("platform", sys.platform, "")
     app, cfg = boot_heap(name)
     if "crc" in what:
         bench_crc()
     g = None
-    if "get" in what:
+    if "get" in what.split(","):
         g = bench_get(app, cfg)
+    if "wget" in what.split(","):
+        bench_wget(app)
     if "gc" in what and g is not None:
         bench_gc_pause(g)
     g = None

@@ -19,7 +19,7 @@ import select
 import socket
 from errno import EAGAIN
 
-from dlms_micro.server import EV_CLOSE, EV_NONE, EV_SEND
+from dlms_micro.server import EV_CLOSE, EV_NONE, EV_SEND, LINK_WRAPPER
 from dlms_micro_mp.loop import TxViews
 
 _RD = select.POLLIN
@@ -48,6 +48,10 @@ class _Conn:
         self.name = name
         self.tx = TxViews()
         self.closed = False
+        # a wrapper Channel's exchange(): a whole message read in one piece
+        # is served in one call (None: HDLC, a gateway's router)
+        ex = getattr(channel, "exchange", None)
+        self.exchange = ex if ex is not None and getattr(channel, "kind", 0) == LINK_WRAPPER else None
 
 
 class TcpPort:
@@ -184,8 +188,17 @@ class TcpPort:
                     if len(views) >= _VIEWS:
                         views.clear()  # lengths of another kind of session: start again
                     v = views[n] = memoryview(self.rx)[0:n]
-                k = 0
                 ch = c.channel
+                ex = c.exchange
+                if ex is not None:
+                    r = ex(v, n, now)  # -1: not one whole message to an idle link
+                    if r >= 0:
+                        if r == EV_SEND:
+                            self._send(c, ch.tx_buf, ch.tx_start, ch.tx_end)
+                            if ch._gbt_push:
+                                self._drain(c, now)
+                        return busy
+                k = 0
                 while k < n and not c.closed:
                     took = ch.feed(v, k, n, now)
                     self._drain(c, now)
