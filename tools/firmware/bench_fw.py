@@ -92,7 +92,7 @@ def collect(short=False):
             # e.g. a board whose sources need UARTs the unix port lacks
             r["boards"][name] = {"error": str(e).strip().splitlines()[-1]}
     r["demo"] = run_unix(DEMO_SNIPPET)
-    r["unix"] = run_unix("import fw_bench; fw_bench.main()")
+    r["unix"] = run_unix("import fw_bench; fw_bench.main(what='crc,get,wget,gc,profile,cipher,reserve')")
     with Qemu(ELF, timeout=300) as q:
         what = "crc,get,wget,gc,profile,cipher"
         r["qemu"] = parse(q.exec("import fw_bench; fw_bench.main(what=%r)" % what, 300))
@@ -129,6 +129,11 @@ def report(r, out=sys.stdout):
       "%d B used, %d B free" % (d["demo_heap_used"], d["demo_heap_free"]))
     p("bytes allocated per plain GET (HDLC frame in, reply out)", "%s B" % u["get_bytes"])
     p("bytes allocated per ciphered GET (%s)" % u.get("ciphered_get_backend", "?"), "%s B" % u["ciphered_get_bytes"])
+    if "ciphered_reserve_bytes" in u:
+        # the received-counter reservation stored once per rx_reserve GETs
+        # (the key store's record; a board's file storage allocates more)
+        p("  and per %s ciphered GETs (one stored counter reservation)" % u["ciphered_reserve_window"],
+          "%s B" % u["ciphered_reserve_bytes"])
     p("bytes allocated per profile row (%d rows, %d blocks)" % (u["profile_rows"], u["profile_blocks"]),
       "%s B" % u["profile_row_bytes"])
     p("longest GET of 1,000 with the GC on: unix x86 (wall clock)", "%s us" % u["get_worst_of_1000_us"])

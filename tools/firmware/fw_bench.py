@@ -233,7 +233,7 @@ def bench_profile(app, rows=None, n=5):
     out("profile_row_us", "%.1f" % (us / total), "us/row")
 
 
-def bench_ciphered_get(n=30):
+def bench_ciphered_get(n=30, reserve=False):
     # A GET on an open ciphered association (suite 0, SC 0x30: glo-get-request
     # in, glo-get-response out), on a one-register meter with keys (as in
     # tools/bench_alloc.py); the AES backend is the first this firmware has
@@ -291,7 +291,11 @@ def bench_ciphered_get(n=30):
     pump(ch, iframe(0, bytes([0x60, len(body)]) + body))
     if ch.assoc.status != 2:
         raise RuntimeError("ciphered association not open")
-    frames = [iframe(k + 1, protect(GET_ENERGY, k + 2)) for k in range(n + 1)]
+    # reserve: then as many GETs again as the key store reserves received
+    # counters for (keys.rx_reserve): a window that holds exactly one stored
+    # reservation (an atomic storage write of the counter record)
+    more = keys.rx_reserve if reserve else 0
+    frames = [iframe(k + 1, protect(GET_ENERGY, k + 2)) for k in range(n + 1 + more)]
     state = [0]
 
     def get():
@@ -307,6 +311,18 @@ def bench_ciphered_get(n=30):
     out("ciphered_get_backend", backend.names()[0] + "+" + ghash + "-ghash", "")
     out("ciphered_get_bytes", "%.1f" % used, "B/op")
     out("ciphered_get_us", "%.1f" % us, "us/op")
+    if more:
+        # measure() took n + 1 of the frames; the next `more` GETs hold one
+        # reservation write wherever they start
+        gc.collect()
+        gc.disable()
+        a = gc.mem_alloc()
+        for _ in range(more):
+            get()
+        used = gc.mem_alloc() - a
+        gc.enable()
+        out("ciphered_reserve_window", more, "GETs")
+        out("ciphered_reserve_bytes", used, "B")
 
 
 def boot_heap(name=None):
@@ -340,5 +356,5 @@ def main(name=None, what="crc,get,wget,gc,profile,cipher"):
     if "profile" in what:
         bench_profile(app)
     if "cipher" in what:
-        bench_ciphered_get()
+        bench_ciphered_get(reserve="reserve" in what)
     out("done", 1, "")
