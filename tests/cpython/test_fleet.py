@@ -512,3 +512,75 @@ def test_a_signal_stops_the_fleet_with_its_state_saved(tmp_path, sig):
     assert "dlms-micro fleet: stopped" in out
     assert "m2" not in before
     assert os.path.getsize(os.path.join(tmp_path, "m2", "fleet.state")) > 0
+
+
+class _FakeSock:
+    # one message per recv_into; sends recorded
+    def __init__(self):
+        self.inbox = []
+        self.sent = []
+
+    def fileno(self):
+        return 98
+
+    def recv_into(self, buf):
+        m = self.inbox.pop(0)
+        buf[: len(m)] = m
+        return len(m)
+
+    def send(self, b):
+        self.sent.append(bytes(b))
+        return len(b)
+
+    def close(self):
+        pass
+
+
+def test_the_short_way_through_channel_exchange_sends_what_the_general_way_sends(compiled):
+    # FleetConnection serves a whole wrapper message through Channel.exchange
+    # (on_event) where it can; a twin fleet fed the same messages the general
+    # way (received) must send the same bytes: a plain GET, a GBT window of
+    # three blocks (the first sent by exchange, the rest by next_event), its
+    # acknowledgement, and two messages in one read (exchange declines)
+    from dlms_micro_cpython import fleet_net
+
+    # public client; proposes GBT and not block-transfer-with-get, max PDU 128
+    aarq_gbt = bytes.fromhex("601da109060760857405080101be10040e01000000065f1f0400206e1f0080")
+    get_ol = bytes.fromhex("c001c1000f0000280000ff0200")  # the association's object list: long
+    gbt_get = bytes([0xE0, 0x83, 0, 1, 0, 0, len(get_ol)]) + get_ol  # window 3, block 1
+    ack = bytes([0xE0, 0x03, 0, 2, 0, 3, 0])  # window 3, block 2, blocks 1..3 taken
+    messages = [_wrapped(16, aarq_gbt), _wrapped(16, GET_LDN_16), _wrapped(16, gbt_get), _wrapped(16, ack),
+                _wrapped(16, GET_LDN_16) * 2]
+    sent = []
+    for short in (True, False):
+        f = Fleet(compiled, 1, wall_clock=lambda: 1767225600)
+        net = fleet_net.FleetNet(f, "127.0.0.1", wrapper_base=1)
+        net.modify = lambda fd, ev: None
+        sock = _FakeSock()
+        conn = fleet_net.FleetConnection(net, sock, fleet_net.WRAPPER, 0, ("127.0.0.1", 1))
+        assert conn.start()
+        f.meter(0).last_update = float("inf") if short else 0.0  # up to date / the general way
+        took = []
+        ch = conn.wrapper
+        ex = ch.exchange
+        ch.exchange = lambda d, n, now: took.append(ex(d, n, now)) or took[-1]
+        out = []
+        for m in messages:
+            sock.sent = []
+            if short:
+                sock.inbox.append(m)
+                conn.on_event(fleet_net._IN)
+            else:
+                buf = bytearray(m)
+                conn.received(buf, len(buf))
+            out.append(sock.sent)
+        assert took == ([1, 1, 1, 1, -1] if short else [])  # served by exchange but the two-in-one read
+        sent.append(out)
+        net._close_all()
+    short_out, general_out = sent
+    assert short_out == general_out
+    assert b"\xa2\x03\x02\x01\x00" in short_out[0][0]  # associated
+    assert short_out[1][0][8:10] == b"\xc4\x01"
+    assert [s[8] for s in short_out[2]] == [0xE0] * 3  # a window of three: one from exchange, two from next_event
+    assert short_out[3] and all(s[8] == 0xE0 for s in short_out[3])  # the next window after the ack
+    assert len(short_out[4]) == 2
