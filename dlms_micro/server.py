@@ -56,7 +56,6 @@ EV_CLOSE = const(5)  # wrapper: the stream cannot be trusted any more
 
 _LINK_HDLC = const(1)
 _LINK_WRAPPER = const(2)
-LINK_WRAPPER = _LINK_WRAPPER  # Channel.kind of a wrapper link (a port's test before exchange())
 _GENERAL_SIGNING = const(0xDF)
 _PENDING = const(1)  # asn.ASSOCIATION_PENDING, folded
 _ASSOCIATED = const(2)  # asn.ASSOCIATED, folded

@@ -1,9 +1,11 @@
 # Run on the unix firmware by test_unix_firmware.py: the board's meter
 # behind dlms_micro_mp.tcp.TcpPort on a real loopback socket, a client in
 # the same process; prints the bytes TcpPort.step() allocates per
-# steady-state GET, for HDLC over TCP and for the wrapper:
+# steady-state GET, for HDLC over TCP and for the wrapper, and whether the
+# connection goes through Channel.exchange:
 #   tcp_alloc hdlc BYTES
 #   tcp_alloc wrapper BYTES
+#   tcp_exchange hdlc|wrapper 0|1
 import sys
 
 if ".frozen" in sys.path:
@@ -57,6 +59,8 @@ def probe(kind, port_no, make, opening, gets):
     gc.enable()
     assert b"\xc4\x01" in r, r
     print("tcp_alloc %s %.1f" % (kind, used[0] / n))
+    # a wrapper connection is served through Channel.exchange, HDLC is not
+    print("tcp_exchange %s %d" % (kind, port.conns[0].exchange is not None))
     cl.close()
     port.close()
 

@@ -229,6 +229,8 @@ def test_a_get_through_the_tcp_port_allocates_nothing():
     got = {ln.split()[1]: float(ln.split()[2]) for ln in proc.stdout.splitlines() if ln.startswith("tcp_alloc ")}
     print(got)
     assert got == {"hdlc": 0.0, "wrapper": 0.0}
+    ex = {ln.split()[1]: ln.split()[2] for ln in proc.stdout.splitlines() if ln.startswith("tcp_exchange ")}
+    assert ex == {"hdlc": "0", "wrapper": "1"}
 
 
 def test_portable_crc_and_hdlc_run_on_the_firmware():

@@ -19,7 +19,7 @@ import select
 import socket
 from errno import EAGAIN
 
-from dlms_micro.server import EV_CLOSE, EV_NONE, EV_SEND, LINK_WRAPPER
+from dlms_micro.server import EV_CLOSE, EV_NONE, EV_SEND
 from dlms_micro_mp.loop import TxViews
 
 _RD = select.POLLIN
@@ -50,8 +50,9 @@ class _Conn:
         self.closed = False
         # a wrapper Channel's exchange(): a whole message read in one piece
         # is served in one call (None: HDLC, a gateway's router)
+        # (a wrapper link has source_wport: the test the Channel makes)
         ex = getattr(channel, "exchange", None)
-        self.exchange = ex if ex is not None and getattr(channel, "kind", 0) == LINK_WRAPPER else None
+        self.exchange = ex if ex is not None and hasattr(getattr(channel, "link", None), "source_wport") else None
 
 
 class TcpPort:
