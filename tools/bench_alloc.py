@@ -12,7 +12,7 @@
 import gc
 import sys
 
-from benchkit import MP, client_frame, client_iframe, now_us
+from benchkit import MP, CipheringClient, ciphered_meter, client_frame, client_iframe, now_us
 from benchkit import measure as _measure
 
 if not MP:
@@ -272,40 +272,16 @@ class _MemStorage:
 
 def bench_ciphered_get():
     from dlms_micro import crc16, server
-    from dlms_micro.cosem.register import REGISTER
     from dlms_micro.link import hdlc
-    from dlms_micro.meter import Meter, Role
-    from dlms_micro.security import gcm as gcm_mod
-    from dlms_micro.security import keys as ks
 
-    ek = bytes(range(16))
-    ak = bytes(range(0xD0, 0xE0))
-    ctitle = b"MMM\x00\x00\x00\x00\x01"
-    keys = ks.KeyStore(_MemStorage(), b"MMM\x00\x00\xbc\x61\x4e", ek=ek, ak=ak)
-    rw = (b"\x01\x01\x01", b"\x01")
-    table = ((3, 0, b"\x01\x00\x01\x08\x00\xff", REGISTER, 0, (rw,), (0, 30)),)
-    meter = Meter(table, (Role(16, ciphered=True),), [123456789])
-    meter.keys = keys
+    meter = ciphered_meter(_MemStorage(), 16)
+    keys = meter.keys
     ch = server.Channel(meter, hdlc.HdlcServer(max_apdu=512))
-    g = gcm_mod.new()
-    g.set_key(ek)
-    aad = bytearray(b"\x30") + ak
-
-    def protect(plain, ic):
-        # what the head-end sends: glo-initiate-request / glo-get-request
-        tag = 0x21 if plain[0] == 0x01 else 0xC8
-        iv = bytearray(ctitle) + bytes([ic >> 24, (ic >> 16) & 255, (ic >> 8) & 255, ic & 255])
-        b = bytearray(plain)
-        t = bytearray(12)
-        g.encrypt(iv, 0, aad, 0, 17, b, 0, len(b), t, 0)
-        body = b"\x30" + iv[8:] + bytes(b) + bytes(t)
-        return bytes([tag, len(body)]) + body
-
-    ui = protect(bytes.fromhex("01000000065F1F0400007E1F04B0"), 1)
-    body = bytes.fromhex("A109060760857405080103") + b"\xa6\x0a\x04\x08" + ctitle
-    body += bytes([0xBE, len(ui) + 2, 0x04, len(ui)]) + ui
+    client = CipheringClient()
+    g = client.g
+    protect = client.protect  # what the head-end sends: glo-initiate-request / glo-get-request
     _pump(ch, client_frame(crc16, 0x93))
-    _pump(ch, client_iframe(crc16, 0, bytes([0x60, len(body)]) + body))
+    _pump(ch, client_iframe(crc16, 0, client.aarq()))
     assert ch.assoc.status == 2, "ciphered association not open"
     get3 = bytes.fromhex("c001c100030100010800ff0200")
     # each request needs a fresh invocation counter: prebuilt. Twice the key

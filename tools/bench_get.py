@@ -28,7 +28,7 @@ for p in (REPO, os.path.join(REPO, "ports", "cpython")):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from benchkit import client_frame, client_iframe  # noqa: E402
+from benchkit import CipheringClient, ciphered_meter, client_frame, client_iframe  # noqa: E402
 from dlms_micro import crc16  # noqa: E402
 from dlms_micro.link import hdlc  # noqa: E402
 from dlms_micro.server import Channel  # noqa: E402
@@ -119,45 +119,18 @@ def bench_ciphered(n, repeat, kind="hdlc", exchange=False):
     # kind "hdlc": glo-get-request over HDLC; "wrapper": general-glo-
     # ciphering over the TCP wrapper (the fleet benchmark's request shape)
     import dlms_micro_cpython.crypto  # noqa: F401  (the CPython port's AES backend, as the simulator has it)
-    from dlms_micro.cosem.register import REGISTER
-    from dlms_micro.meter import Meter, Role
-    from dlms_micro.security import gcm as gcm_mod
-    from dlms_micro.security import keys as ks
     from dlms_micro_cpython.simulator import MemoryStorage
 
-    ek = bytes(range(16))
-    ak = bytes(range(0xD0, 0xE0))
-    ctitle = b"MMM\x00\x00\x00\x00\x01"
-    keys = ks.KeyStore(MemoryStorage(), b"MMM\x00\x00\xbc\x61\x4e", ek=ek, ak=ak)
-    rw = (b"\x01\x01\x01", b"\x01")
-    table = ((3, 0, b"\x01\x00\x01\x08\x00\xff", REGISTER, 0, (rw,), (0, 30)),)
-    meter = Meter(table, (Role(32, ciphered=True),), [123456789])
-    meter.keys = keys
+    meter = ciphered_meter(MemoryStorage(), 32)
     if kind == "hdlc":
         ch = Channel(meter, hdlc.HdlcServer(max_apdu=512))
     else:
         from dlms_micro.link import wrapper
 
         ch = Channel(meter, wrapper.WrapperServer(wports=(1,), max_apdu=512))
-    g = gcm_mod.new()
-    g.set_key(ek)
-    aad = bytearray(b"\x30") + ak
-
-    def protect(plain, ic, general=False):
-        tag = 0x21 if plain[0] == 0x01 else 0xC8
-        iv = bytearray(ctitle) + bytes([ic >> 24, (ic >> 16) & 255, (ic >> 8) & 255, ic & 255])
-        b = bytearray(plain)
-        t = bytearray(12)
-        g.encrypt(iv, 0, aad, 0, 17, b, 0, len(b), t, 0)
-        body = b"\x30" + iv[8:] + bytes(b) + bytes(t)
-        if general:
-            return b"\xdb\x08" + ctitle + bytes([len(body)]) + body
-        return bytes([tag, len(body)]) + body
-
-    ui = protect(bytes.fromhex("01000000065F1F0400007E1F04B0"), 1)
-    body = bytes.fromhex("A109060760857405080103") + b"\xa6\x0a\x04\x08" + ctitle
-    body += bytes([0xBE, len(ui) + 2, 0x04, len(ui)]) + ui
-    aarq = bytes([0x60, len(body)]) + body
+    client = CipheringClient()
+    protect = client.protect
+    aarq = client.aarq()
     if kind == "hdlc":
         pump(ch, snrm())
         pump(ch, iframe(0, aarq))

@@ -1,5 +1,7 @@
 # The measuring harness the benchmarks share (tools/bench_alloc.py,
-# tools/bench_sources.py), for CPython and for MicroPython. Under the Node.js
+# tools/bench_sources.py, tools/bench_get.py), for CPython and for
+# MicroPython: measure(), a client's HDLC frames, and a ciphered meter with
+# its head-end (ciphered_meter, CipheringClient). Under the Node.js
 # runner it travels as a package (--package tools/benchkit); under CPython
 # the benchmark's own folder, tools/, is on sys.path.
 #
@@ -96,3 +98,55 @@ def client_iframe(crc16, k, apdu, client=0x21):
     # the I-frame carrying apdu with N(S) = N(R) = k (mod 8), poll bit set
     k &= 7
     return client_frame(crc16, (k << 5) | 0x10 | (k << 1), apdu, client)
+
+
+# A one-register meter with suite 0 keys and the head-end that talks to it
+# (tools/bench_alloc.py, tools/bench_get.py): the energy register
+# 1.0.1.8.0.255 = 123456789, one ciphered role; the client's requests
+# authenticated and encrypted (SC 0x30) with the same keys.
+CIPHER_EK = bytes(range(16))
+CIPHER_AK = bytes(range(0xD0, 0xE0))
+CIPHER_CLIENT_TITLE = b"MMM\x00\x00\x00\x00\x01"
+CIPHER_METER_TITLE = b"MMM\x00\x00\xbc\x61\x4e"
+
+
+def ciphered_meter(storage, sap):
+    # the meter, its key store in storage, its ciphered role client SAP sap
+    from dlms_micro.cosem.register import REGISTER
+    from dlms_micro.meter import Meter, Role
+    from dlms_micro.security import keys as ks
+
+    rw = (b"\x01\x01\x01", b"\x01")
+    table = ((3, 0, b"\x01\x00\x01\x08\x00\xff", REGISTER, 0, (rw,), (0, 30)),)
+    meter = Meter(table, (Role(sap, ciphered=True),), [123456789])
+    meter.keys = ks.KeyStore(storage, CIPHER_METER_TITLE, ek=CIPHER_EK, ak=CIPHER_AK)
+    return meter
+
+
+class CipheringClient:
+    # the head-end's side: protect() a plain APDU with invocation counter ic
+    # as glo-initiate-request / glo-get-request (or general-glo-ciphering);
+    # aarq(): the ciphered AARQ (calling-AP-title, glo-initiate-request, IC 1)
+    def __init__(self):
+        from dlms_micro.security import gcm
+
+        self.g = gcm.new()
+        self.g.set_key(CIPHER_EK)
+        self.aad = bytearray(b"\x30") + CIPHER_AK
+
+    def protect(self, plain, ic, general=False):
+        tag = 0x21 if plain[0] == 0x01 else 0xC8
+        iv = bytearray(CIPHER_CLIENT_TITLE) + bytes([ic >> 24, (ic >> 16) & 255, (ic >> 8) & 255, ic & 255])
+        b = bytearray(plain)
+        t = bytearray(12)
+        self.g.encrypt(iv, 0, self.aad, 0, 17, b, 0, len(b), t, 0)
+        body = b"\x30" + iv[8:] + bytes(b) + bytes(t)
+        if general:
+            return b"\xdb\x08" + CIPHER_CLIENT_TITLE + bytes([len(body)]) + body
+        return bytes([tag, len(body)]) + body
+
+    def aarq(self):
+        ui = self.protect(bytes.fromhex("01000000065F1F0400007E1F04B0"), 1)
+        body = bytes.fromhex("A109060760857405080103") + b"\xa6\x0a\x04\x08" + CIPHER_CLIENT_TITLE
+        body += bytes([0xBE, len(ui) + 2, 0x04, len(ui)]) + ui
+        return bytes([0x60, len(body)]) + body
