@@ -26,10 +26,6 @@ PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 14090
 app, cfg = fw_main.make_meter()
 
 
-def wrapped(apdu):
-    return bytes([0, 1, 0, 0x10, 0, 1, len(apdu) >> 8, len(apdu) & 0xFF]) + apdu
-
-
 def probe(kind, port_no, make, opening, gets):
     port = TcpPort(kind, "127.0.0.1", port_no, make, log=lambda m: None)
     cl = socket.socket()
@@ -68,4 +64,4 @@ def probe(kind, port_no, make, opening, gets):
 probe("hdlc", PORT, lambda: Channel(app.meter, fw_main.hdlc_link(cfg)),
       [B.frame(0x93, b""), B.iframe(0, B.AARQ_PUBLIC)], [B.iframe(k + 1, B.GET_ENERGY) for k in range(8)])
 probe("wrapper", PORT + 1, lambda: Channel(app.meter, WrapperServer(max_apdu=512)),
-      [wrapped(B.AARQ_PUBLIC)], [wrapped(B.GET_ENERGY)])
+      [B.wrapped(B.AARQ_PUBLIC, 0x10)], [B.wrapped(B.GET_ENERGY, 0x10)])
