@@ -212,6 +212,9 @@ class Channel:
         # (another link, bytes buffered, a partial or several messages, a
         # header the link would refuse or ignore): feed() and next_event()
         # then take it.
+        # (few locals, so that MicroPython keeps the call's frame on the C
+        # stack: a frame of more than 11 words is taken from the heap, which
+        # cost more than the steps this saves)
         link = self.link
         if (
             self.kind != _LINK_WRAPPER
@@ -226,27 +229,23 @@ class Channel:
             or data[1] != 1
             or ((data[6] << 8) | data[7]) != n - 8
             or n - 8 > link.max_apdu
+            or ((data[4] << 8) | data[5]) not in link.wports
         ):
             return -1
-        dst = (data[4] << 8) | data[5]
-        if dst not in link.wports:
-            return -1
         self._now = now
-        rx = link.rx
         if n == len(data):
-            rx[0:n] = data
+            link.rx[0:n] = data
         else:
-            rx[0:n] = memoryview(data)[0:n]
+            link.rx[0:n] = memoryview(data)[0:n]
         link.apdus_ok += 1
         link.source_wport = (data[2] << 8) | data[3]
-        link.dest_wport = dst
-        link.apdu_buf = rx
+        link.dest_wport = (data[4] << 8) | data[5]
+        link.apdu_buf = link.rx
         link.apdu_start = 8
         link.apdu_end = n
         link._await_reply = True
         self._reply_start = link.TX_APDU_START
-        end = self._apdu() if self.assoc.status == _PENDING else self._serve_apdu()
-        link.send_apdu(end, self._reply_start)
+        link.send_apdu(self._apdu() if self.assoc.status == _PENDING else self._serve_apdu(), self._reply_start)
         link._await_reply = False
         if not link._send:
             return EV_NONE

@@ -147,6 +147,8 @@ def report(r, out=sys.stdout):
     if "wget_us" in q:
         p("Cortex-M3 instructions per plain GET over the TCP wrapper: feed+next_event / exchange",
           "%s / %s" % (ins(q["wget_us"]), ins(q["wget_exchange_us"])))
+        p("  the same with the heap locked (the figure the heap's layout does not move)",
+          "%s / %s" % (ins(q["wget_locked_us"]), ins(q["wget_exchange_locked_us"])))
         p("bytes allocated per wrapper GET: feed+next_event / exchange (unix)",
           "%s B / %s B" % (u["wget_bytes"], u["wget_exchange_bytes"]))
     p("Cortex-M3 instructions per ciphered GET (%s)" % q.get("ciphered_get_backend", "?"),
